@@ -1,0 +1,361 @@
+"""The ``stockseries`` command line: batch jobs over event files.
+
+Every sub-command reads any supported event source (CSV, Parquet, NDJSON, a directory or a glob),
+writes CSV, Parquet or NDJSON chosen by the output extension, and turns bad input into a one-line
+message on stderr and exit status 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stockseries._io import read_table, write_frame
+
+#: Exit status for bad input or bad arguments (argparse uses 2 as well).
+EXIT_BAD_INPUT = 2
+
+#: Detection settings used by ``stockseries demo``; ``stockseries tune`` on the bundled
+#: labels found them (see data/README.md), so the demo shows a signal one can trust.
+DEMO_PARAMS: dict[str, Any] = {"method": "zscore", "window": 60, "k": 5.0, "min_demand": 0}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fail(message: str) -> int:
+    print(f"stockseries: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _read_initial(path: str | None) -> pl.DataFrame | None:
+    if path is None:
+        return None
+    table = read_table(path)
+    missing = {"item_id", "initial"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"--initial {path}: missing column(s) {', '.join(sorted(missing))}; "
+            "expected a table with columns item_id,initial"
+        )
+    return table.select(pl.col("item_id").cast(pl.String), pl.col("initial").cast(pl.Int64))
+
+
+def _read_labels(path: str) -> pl.DataFrame:
+    return read_table(path, datetime_columns=("start", "end")).with_columns(
+        pl.col("item_id").cast(pl.String)
+    )
+
+
+def _read_alerts(path: str) -> pl.DataFrame:
+    return read_table(path, datetime_columns=("start", "end", "peak_ts")).with_columns(
+        pl.col("item_id").cast(pl.String)
+    )
+
+
+def _detect_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Detector keyword arguments from the shared detection options."""
+    options: dict[str, Any] = {
+        "method": args.method,
+        "window": args.window,
+        "k": args.k,
+        "min_demand": args.min_demand,
+    }
+    if args.min_periods is not None:
+        options["min_periods"] = args.min_periods
+    for name in ("span", "half_life", "q", "level", "period"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.weekly:
+        options["weekly"] = True
+    return options
+
+
+def _episode_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "merge_gap": args.merge_gap,
+        "min_buckets": args.min_buckets,
+        "cooldown": args.cooldown,
+    }
+
+
+def _suppliers(events: pl.DataFrame, catalog_path: str | None) -> pl.DataFrame | None:
+    if catalog_path is not None:
+        return read_table(catalog_path).select(
+            pl.col("item_id").cast(pl.String), pl.col("supplier_id").cast(pl.String)
+        )
+    if "supplier_id" in events.columns:
+        return (
+            events.select("item_id", "supplier_id")
+            .drop_nulls()
+            .unique("item_id", keep="first", maintain_order=True)
+        )
+    return None
+
+
+def _print_frame(frame: pl.DataFrame, rows: int = 10) -> None:
+    with pl.Config(tbl_rows=rows, tbl_cols=12, tbl_width_chars=120, tbl_hide_dataframe_shape=True):
+        print(frame)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from stockseries.generate import simulate
+
+    sim = simulate(
+        args.items,
+        start=args.start,
+        days=args.days,
+        seed=args.seed,
+        base_rate=args.base_rate,
+        n_spikes=args.spikes,
+    )
+    write_frame(sim.events, args.output)
+    if args.labels:
+        write_frame(sim.labels, args.labels)
+    if args.catalog:
+        write_frame(sim.catalog, args.catalog)
+    print(f"wrote {sim.events.height:,} events for {args.items} items to {args.output}")
+    if args.labels:
+        print(f"wrote {sim.labels.height} spike labels to {args.labels}")
+    return 0
+
+
+def cmd_levels(args: argparse.Namespace) -> int:
+    from stockseries.events import read_events
+    from stockseries.stock import stock_levels
+
+    levels = stock_levels(read_events(args.events), initial=_read_initial(args.initial))
+    write_frame(levels, args.output)
+    print(f"wrote {levels.height:,} events with running stock levels to {args.output}")
+    return 0
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    from stockseries.events import read_events
+    from stockseries.series import resample
+
+    series = resample(
+        read_events(args.events),
+        every=args.every,
+        initial=_read_initial(args.initial),
+        dense=not args.sparse,
+    )
+    write_frame(series, args.output)
+    items = series["item_id"].n_unique()
+    print(f"wrote {series.height:,} {args.every} buckets for {items} items to {args.output}")
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> tuple[pl.DataFrame, Any]:
+    from stockseries.alerts import alerts
+    from stockseries.events import read_events
+    from stockseries.series import resample
+    from stockseries.spikes import detect_spikes
+
+    events = read_events(args.events)
+    series = resample(events, every=args.every, initial=_read_initial(args.initial))
+    detected = detect_spikes(series, **_detect_options(args))
+    found = alerts(
+        detected,
+        every=args.every,
+        suppliers=_suppliers(events, args.catalog),
+        **_episode_options(args),
+    )
+    return detected, found
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    _, found = _detect(args)
+    write_frame(found.frame, args.output)
+    print(f"{len(found)} alert(s) written to {args.output}")
+    if len(found):
+        _print_frame(found.frame.select("item_id", "start", "end", "peak_demand", "threshold"))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from stockseries.alerts import evaluate
+
+    scores = evaluate(_read_alerts(args.alerts), _read_labels(args.labels))
+    if args.output:
+        write_frame(scores, args.output)
+    _print_frame(scores, rows=30)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from stockseries.alerts import tune
+    from stockseries.events import read_events
+    from stockseries.series import resample
+
+    series = resample(read_events(args.events), every=args.every)
+    options: dict[str, Any] = {"methods": tuple(args.methods), "objective": args.objective}
+    if args.target_recall is not None:
+        options["target_recall"] = args.target_recall
+    if args.max_false_per_day is not None:
+        options["max_false_per_day"] = args.max_false_per_day
+    result = tune(series, _read_labels(args.labels), progress=not args.quiet, **options)
+    if args.output:
+        write_frame(result.trials, args.output)
+    print(f"tried {result.trials.height} settings; best:")
+    print(json.dumps(result.best, indent=2, default=str))
+    if args.params_out:
+        Path(args.params_out).write_text(json.dumps(result.best, indent=2, default=str) + "\n")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from stockseries.live import replay_file
+
+    found = replay_file(
+        args.events,
+        frame_size=args.frame_size,
+        every=args.every,
+        lateness=args.lateness,
+        checkpoint=args.checkpoint,
+        suppliers=_suppliers(pl.DataFrame(), args.catalog) if args.catalog else None,
+        **_detect_options(args),
+        **_episode_options(args),
+    )
+    write_frame(found.frame, args.output)
+    print(f"{len(found)} alert(s) written to {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stockseries.demo import run_demo
+
+    summary = run_demo(Path(args.output), progress=not args.quiet)
+    print(summary)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_detection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("detection")
+    group.add_argument("--every", default="1m", help="bucket size, e.g. 90s, 1m, 7m, 1h, 1d")
+    group.add_argument(
+        "--method",
+        default="zscore",
+        choices=("zscore", "mad", "ewma", "quantile", "threshold", "seasonal"),
+    )
+    group.add_argument("--window", type=int, default=60, help="baseline length in buckets")
+    group.add_argument("--k", type=float, default=3.0, help="threshold multiplier")
+    group.add_argument("--min-periods", type=int, default=None)
+    group.add_argument("--min-demand", type=float, default=0)
+    group.add_argument("--span", type=float, default=None, help="ewma span in buckets")
+    group.add_argument("--half-life", type=float, default=None, help="ewma half-life (buckets)")
+    group.add_argument("--q", type=float, default=None, help="quantile method: q in (0, 1)")
+    group.add_argument("--level", type=float, default=None, help="threshold method: fixed level")
+    group.add_argument("--period", default=None, help="seasonal method: period, e.g. 1d")
+    group.add_argument("--weekly", action="store_true", help="seasonal: same weekday only")
+    episodes = parser.add_argument_group("alert episodes")
+    episodes.add_argument("--merge-gap", type=int, default=0)
+    episodes.add_argument("--min-buckets", type=int, default=1)
+    episodes.add_argument("--cooldown", type=int, default=0)
+    parser.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    parser.add_argument("--catalog", help="CSV/Parquet with item_id,supplier_id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stockseries",
+        description="Inventory event streams: stock levels, per-item series, spike alerts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write simulated order/delivery events")
+    p.add_argument("-o", "--output", required=True, help="events file (.csv/.parquet/.ndjson)")
+    p.add_argument("--labels", help="also write the injected spike labels here")
+    p.add_argument("--catalog", help="also write the item catalog here")
+    p.add_argument("--items", type=int, default=20)
+    p.add_argument("--days", type=float, default=2.0)
+    p.add_argument("--start", default="2024-01-01")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base-rate", type=float, default=1.0, help="orders per item per minute")
+    p.add_argument("--spikes", type=int, default=None, help="number of injected spikes")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("levels", help="running stock level after every event")
+    p.add_argument("events")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    p.set_defaults(func=cmd_levels)
+
+    p = sub.add_parser("series", help="dense per-item time series")
+    p.add_argument("events")
+    p.add_argument("--every", default="1m")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    p.add_argument("--sparse", action="store_true", help="only non-empty buckets")
+    p.set_defaults(func=cmd_series)
+
+    p = sub.add_parser("detect", help="demand-spike alerts")
+    p.add_argument("events")
+    p.add_argument("-o", "--output", required=True, help="alerts file")
+    _add_detection_options(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("evaluate", help="score alerts against labelled spike windows")
+    p.add_argument("alerts")
+    p.add_argument("labels")
+    p.add_argument("-o", "--output", help="also write the scores here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tune", help="search detector settings against labels")
+    p.add_argument("events")
+    p.add_argument("labels")
+    p.add_argument("--every", default="1m")
+    p.add_argument("--methods", nargs="+", default=["zscore"])
+    p.add_argument("--objective", default="f1")
+    p.add_argument("--target-recall", type=float, default=None)
+    p.add_argument("--max-false-per-day", type=float, default=None)
+    p.add_argument("-o", "--output", help="write every setting tried here")
+    p.add_argument("--params-out", help="write the best parameters as JSON here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("replay", help="run an event file through the incremental processor")
+    p.add_argument("events")
+    p.add_argument("--frame-size", type=int, default=10_000)
+    p.add_argument("--lateness", default="0s")
+    p.add_argument("--checkpoint", help="resume from / save state to this file")
+    p.add_argument("-o", "--output", required=True, help="alerts file")
+    _add_detection_options(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", help="the main job on the bundled data: report + alerts")
+    p.add_argument("-o", "--output", default="out", help="folder for report.html and alerts.csv")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stockseries`` console script; returns the exit status."""
+    from stockseries.events import EventValidationError
+
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except EventValidationError as exc:
+        return _fail(str(exc))
+    except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

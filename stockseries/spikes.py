@@ -1,0 +1,857 @@
+"""Demand-spike detection: per-bucket baselines, thresholds and flags.
+
+:func:`detect_spikes` adds, to every bucket of a series frame, the baseline the
+bucket is compared with, the threshold it must exceed, a score, how much
+history the baseline had and whether the bucket is flagged. All items are
+processed at once; nothing loops over items or rows in Python.
+
+Every baseline uses only buckets *before* the current one (a spike must not
+raise its own bar), and a bucket is only judged once its baseline has
+``min_periods`` buckets of history -- before that the explicit
+``sufficient=False`` state says "not enough data", which is different from
+"not a spike".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
+
+from stockseries import _frames
+
+__all__ = [
+    "DETECTION_COLUMNS",
+    "METHODS",
+    "detect_spikes",
+    "spike_params",
+]
+
+#: Detection methods understood by :func:`detect_spikes`.
+METHODS = ("zscore", "mad", "ewma", "quantile", "threshold", "seasonal")
+
+#: Columns :func:`detect_spikes` adds to the series frame, in order.
+DETECTION_COLUMNS = (
+    "baseline",
+    "spread",
+    "threshold",
+    "score",
+    "history",
+    "sufficient",
+    "flagged",
+)
+
+#: Scale turning a median absolute deviation into a standard-deviation estimate
+#: for normally distributed data, so ``k`` means the same for ``mad`` and ``zscore``.
+MAD_SCALE = 1.4826
+
+# One hour of 1-minute buckets: long enough for a stable mean/std of Poisson
+# demand, short enough to follow the daily cycle. Seven periods for seasonal:
+# one week of "same minute on previous days".
+_DEFAULT_WINDOW = {
+    "zscore": 60,
+    "mad": 60,
+    "ewma": 60,
+    "quantile": 60,
+    "threshold": None,
+    "seasonal": 7,
+}
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "zscore": {},
+    "mad": {},
+    "ewma": {"span": None, "half_life": None},
+    "quantile": {"q": 0.99},
+    "threshold": {"level": None},
+    "seasonal": {"period": "1d", "weekly": False},
+}
+# Methods whose threshold is baseline + k * spread.
+_USES_K = frozenset({"zscore", "mad", "ewma", "seasonal"})
+
+# Window sums of squares are computed with int64 cumulative sums, exact while
+# window * window * max|x|**2 stays below 2**63 (checked per call); beyond
+# that, or for float columns, centred float64 sums are used instead.
+_INT64_SAFE = 2**62
+_ROLLING_CHUNK = 1 << 16
+
+
+# --------------------------------------------------------------------------- params
+
+
+def spike_params(
+    method: str = "zscore",
+    *,
+    column: str = "demand",
+    window: int | None = None,
+    k: float = 3.0,
+    min_periods: int | None = None,
+    min_demand: float = 0,
+    **options: Any,
+) -> dict[str, Any]:
+    """Validate detection parameters and fill in every default.
+
+    The result is the canonical description of a detection: two calls that
+    detect the same way give equal dicts, whatever defaults were spelled out.
+    :func:`stockseries.alerts.alerts` hashes it into stable alert ids, and it
+    can be splatted back into :func:`detect_spikes`. Parameters a method
+    ignores are set to ``None`` (``k`` for ``quantile``/``threshold``,
+    ``window`` for ``threshold``).
+
+    Parameters
+    ----------
+    method, column, window, k, min_periods, min_demand, **options
+        As for :func:`detect_spikes`.
+
+    Returns
+    -------
+    dict
+        ``method``, ``column``, ``window``, ``k``, ``min_periods``,
+        ``min_demand`` and the method's options, all explicit.
+
+    Examples
+    --------
+    >>> spike_params(window=30)
+    {'method': 'zscore', 'column': 'demand', 'window': 30, 'k': 3.0, 'min_periods': 30, 'min_demand': 0}
+    >>> spike_params("ewma", k=4)["span"]
+    60.0
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if not isinstance(column, str):
+        raise TypeError(f"column must be a column name (str), got {column!r}")
+    allowed = _OPTIONS[method]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        hint = ", ".join(allowed) if allowed else "none"
+        raise TypeError(
+            f"unexpected option(s) {', '.join(unknown)} for method={method!r}; "
+            f"its options are: {hint}"
+        )
+    opts = {**allowed, **options}
+
+    if method == "threshold":
+        if window is not None:
+            raise ValueError("window does not apply to method='threshold' (it uses a fixed level)")
+    else:
+        window = _DEFAULT_WINDOW[method] if window is None else window
+        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+            raise ValueError(f"window must be an integer >= 1 (buckets), got {window!r}")
+        window = int(window)
+
+    if method in _USES_K:
+        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k):
+            raise ValueError(f"k must be a finite number, got {k!r}")
+        k_out: float | None = float(k)
+    else:
+        k_out = None
+
+    if min_periods is None:
+        min_periods = 0 if method == "threshold" else window
+    if isinstance(min_periods, bool) or not isinstance(min_periods, int | np.integer):
+        raise ValueError(f"min_periods must be an integer, got {min_periods!r}")
+    min_periods = int(min_periods)
+    if method == "threshold":
+        if min_periods < 0:
+            raise ValueError(f"min_periods must be >= 0, got {min_periods}")
+    elif min_periods < 1:
+        raise ValueError(f"min_periods must be >= 1 (a baseline needs data), got {min_periods}")
+    elif method != "ewma" and window is not None and min_periods > window:
+        raise ValueError(
+            f"min_periods={min_periods} exceeds window={window}: no bucket could ever have "
+            "enough history"
+        )
+
+    if isinstance(min_demand, bool) or not isinstance(min_demand, int | float):
+        raise ValueError(f"min_demand must be a number, got {min_demand!r}")
+
+    out: dict[str, Any] = {
+        "method": method,
+        "column": column,
+        "window": window,
+        "k": k_out,
+        "min_periods": min_periods,
+        "min_demand": min_demand,
+    }
+    out.update(_canonical_options(method, opts, window))
+    return out
+
+
+def _canonical_options(method: str, opts: dict[str, Any], window: int | None) -> dict[str, Any]:
+    if method == "ewma":
+        span, half_life = opts["span"], opts["half_life"]
+        if span is not None and half_life is not None:
+            raise ValueError("give either span or half_life for method='ewma', not both")
+        if half_life is not None:
+            if not _positive_number(half_life):
+                raise ValueError(f"half_life must be a number > 0 (buckets), got {half_life!r}")
+            return {"span": None, "half_life": float(half_life)}
+        span = window if span is None else span
+        if not _positive_number(span) or span < 1:
+            raise ValueError(f"span must be a number >= 1 (buckets), got {span!r}")
+        return {"span": float(span), "half_life": None}
+    if method == "quantile":
+        q = opts["q"]
+        if not _positive_number(q) or not 0 < q < 1:
+            raise ValueError(f"q must be strictly between 0 and 1, got {q!r}")
+        return {"q": float(q)}
+    if method == "threshold":
+        return {"level": _canonical_level(opts["level"])}
+    if method == "seasonal":
+        if opts["weekly"] not in (True, False):
+            raise ValueError(f"weekly must be True or False, got {opts['weekly']!r}")
+        period = parse_every(opts["period"], name="period")
+        if opts["weekly"]:
+            if period != timedelta(days=1):
+                raise ValueError("weekly=True means period='7d'; do not pass both")
+            period = timedelta(days=7)
+        return {"period": _format_every(period), "weekly": False}
+    return {}
+
+
+def _positive_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _canonical_level(level: Any) -> float | dict[str, float]:
+    if level is None:
+        raise ValueError("method='threshold' needs level= (a number, or item_id -> level)")
+    if isinstance(level, int | float) and not isinstance(level, bool):
+        if not math.isfinite(level):
+            raise ValueError(f"level must be finite, got {level!r}")
+        return float(level)
+    if isinstance(level, Mapping):
+        pairs = dict(level)
+    elif isinstance(level, pl.DataFrame | pl.LazyFrame) or _frames.is_pandas(level):
+        frame, _ = _frames.to_polars(level)
+        missing = [c for c in ("item_id", "level") if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"level frame lacks column(s) {', '.join(missing)}; expected item_id, level"
+            )
+        if frame.get_column("item_id").is_duplicated().any():
+            raise ValueError("level frame has duplicate item_id rows")
+        pairs = dict(zip(frame["item_id"].to_list(), frame["level"].to_list(), strict=True))
+    else:
+        raise TypeError(
+            f"level must be a number, a mapping item_id -> level or a frame, got {type(level).__name__}"
+        )
+    bad = [key for key, value in pairs.items() if not _finite_number(value)]
+    if bad:
+        raise ValueError(f"level must be a finite number for every item; bad for {bad[:5]}")
+    return {str(key): float(pairs[key]) for key in sorted(pairs, key=str)}
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- durations
+
+_UNIT_US = {
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 7 * 86_400_000_000,
+}
+_DURATION_PART = re.compile(r"(\d+)(us|ms|s|m|h|d|w)")
+
+
+def parse_every(value: Any, *, name: str = "every") -> timedelta:
+    """Turn ``"1m"``, ``"1h30m"``, a :class:`~datetime.timedelta` (or pandas/NumPy one) into a timedelta.
+
+    Calendar units (months, years) are refused: a bucket must have a fixed length.
+
+    Examples
+    --------
+    >>> parse_every("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    if isinstance(value, np.timedelta64):
+        value = value.astype("timedelta64[us]").item()
+    if isinstance(value, timedelta):
+        td = timedelta(microseconds=int(value / timedelta(microseconds=1)))
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(
+                f"{name}={value!r} is not a fixed duration like '1m', '15m', '1h', '1d' or '1h30m'"
+            )
+        td = timedelta(microseconds=sum(int(n) * _UNIT_US[u] for n, u in parts))
+    else:
+        raise TypeError(f"{name} must be a duration string or a timedelta, got {value!r}")
+    if td <= timedelta(0):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return td
+
+
+def _format_every(td: timedelta) -> str:
+    us = td // timedelta(microseconds=1)
+    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
+        if us % _UNIT_US[unit] == 0:
+            return f"{us // _UNIT_US[unit]}{unit}"
+    raise AssertionError("unreachable: 'us' divides every duration")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each item's rows start in a frame sorted by item_id, ts."""
+
+    n: int
+    starts: np.ndarray  # int64, first row of each item
+    lengths: np.ndarray  # int64, rows per item
+
+    def head(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows whose position within their item is < width, and those positions."""
+        m = np.minimum(self.lengths, width)
+        offsets = np.repeat(np.cumsum(m) - m, m)
+        pos = np.arange(int(m.sum()), dtype=np.int64) - offsets
+        return np.repeat(self.starts, m) + pos, pos
+
+    def positions(self) -> np.ndarray:
+        """Position of each row within its item (0 for the item's first bucket)."""
+        return np.arange(self.n, dtype=np.int64) - np.repeat(self.starts, self.lengths)
+
+
+def _layout(run_ids: np.ndarray) -> _Layout:
+    n = len(run_ids)
+    if n == 0:
+        return _Layout(0, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    # rle ids are 0..R-1 and non-decreasing, so item starts are a binary search away.
+    starts = np.searchsorted(run_ids, np.arange(int(run_ids[-1]) + 1)).astype(np.int64)
+    lengths = np.diff(np.append(starts, n)).astype(np.int64)
+    return _Layout(n, starts, lengths)
+
+
+def _prepare(series: pl.DataFrame, column: str) -> tuple[pl.DataFrame, _Layout]:
+    """Check columns, nulls and order; sort when needed. Returns the frame and its layout."""
+    missing = [c for c in ("item_id", "ts", column) if c not in series.columns]
+    if missing:
+        raise ValueError(
+            f"series frame lacks required column(s) {', '.join(missing)}; "
+            f"detect_spikes needs item_id, ts and {column!r} (got {series.columns})"
+        )
+    ts_dtype = series.schema["ts"]
+    if not isinstance(ts_dtype, pl.Datetime):
+        raise TypeError(f"column 'ts' must be Datetime (bucket start), got {ts_dtype}")
+    dtype = series.schema[column]
+    if not dtype.is_numeric():
+        raise TypeError(f"column {column!r} must be numeric, got {dtype}")
+    for name in ("item_id", "ts", column):
+        if series.get_column(name).null_count():
+            rows = _offending_rows(series, pl.col(name).is_null())
+            raise ValueError(f"column {name!r} has null values (rows {rows})")
+    if dtype.is_float() and not series.get_column(column).is_finite().all():
+        rows = _offending_rows(series, ~pl.col(column).is_finite())
+        raise ValueError(f"column {column!r} has NaN or infinite values (rows {rows})")
+
+    if not series.get_column("item_id").is_sorted():
+        series = series.sort("item_id", "ts", maintain_order=True)
+    run_ids = series.get_column("item_id").rle_id().to_numpy()
+    layout = _layout(run_ids)
+    ts = series.get_column("ts").to_physical().to_numpy()
+    not_increasing = np.flatnonzero(np.diff(ts) <= 0) + 1
+    # Rows where ts does not increase are fine only at an item's first row.
+    within = not_increasing[run_ids[not_increasing] == run_ids[not_increasing - 1]]
+    if len(within):
+        equal = within[ts[within] == ts[within - 1]]
+        if len(equal):
+            raise ValueError(
+                f"series has duplicate (item_id, ts) buckets at rows {equal[:5].tolist()}; "
+                "resample the events first"
+            )
+        series = series.sort("item_id", "ts", maintain_order=True)
+        layout = _layout(series.get_column("item_id").rle_id().to_numpy())
+    return series, layout
+
+
+def _offending_rows(frame: pl.DataFrame, predicate: pl.Expr) -> list[int]:
+    return frame.with_row_index("_row").filter(predicate).get_column("_row").head(5).to_list()
+
+
+def _bucket_every(ts_us: np.ndarray, layout: _Layout, *, dense: bool = True) -> int:
+    """The bucket spacing (µs): the smallest step between buckets of one item.
+
+    With ``dense`` every step must equal it (no missing buckets).
+    """
+    diffs = np.diff(ts_us)
+    inside = np.ones(len(diffs), dtype=bool)
+    inside[layout.starts[1:] - 1] = False
+    diffs = diffs[inside]
+    if len(diffs) == 0:
+        raise ValueError(
+            "cannot infer the bucket length: every item has a single bucket; pass every="
+        )
+    every = int(diffs.min())
+    if not dense:
+        return every
+    irregular = np.flatnonzero(diffs != every)
+    if len(irregular):
+        rows = (np.flatnonzero(inside)[irregular[:5]] + 1).tolist()
+        raise ValueError(
+            f"series is not dense: bucket spacing is {timedelta(microseconds=every)} but "
+            f"jumps at rows {rows}; use resample(..., dense=True)"
+        )
+    return every
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@dataclass
+class _Baseline:
+    """What a method knows about each bucket's past, before k and min_demand apply."""
+
+    center: np.ndarray  # float64 (NaN where there is no history)
+    spread: np.ndarray | None  # float64, None when the method has no spread
+    history: np.ndarray  # int64
+    threshold: np.ndarray | None = None  # fixed bar for methods that ignore k
+
+
+def _rolling_moments(x: np.ndarray, layout: _Layout, window: int) -> _Baseline:
+    """Mean and sample std of the previous ``window`` rows of the same item.
+
+    Global cumulative sums, differenced ``window`` rows apart, give every full
+    window at once; the first ``window`` rows of each item (shorter windows,
+    which would otherwise reach into the previous item) are patched from the
+    same cumulative sums.
+    """
+    n = layout.n
+    w = window
+    head_rows, head_pos = layout.head(w)
+    if x.dtype.kind in "iu":
+        peak = int(np.abs(x).max()) if n else 0
+        exact = w * w * peak * peak < _INT64_SAFE
+    else:
+        exact = False
+    if exact:
+        values = x.astype(np.int64, copy=False)
+        acc: type[np.integer[Any]] | type[np.floating[Any]] = np.int64
+    else:
+        # Centring per item keeps the running sums near zero, which is what keeps
+        # the difference of two large sums from cancelling away the variance.
+        xf = x.astype(np.float64)
+        sums = np.add.reduceat(xf, layout.starts) if n else xf
+        values = xf - np.repeat(sums / layout.lengths, layout.lengths)
+        acc = np.float64
+
+    c1 = np.zeros(n + 1, dtype=acc)
+    np.cumsum(values, out=c1[1:])
+    squares = np.multiply(values, values)
+    c2 = np.zeros(n + 1, dtype=acc)
+    np.cumsum(squares, out=c2[1:])
+    # int64 wrap-around in the running sums is harmless: differences are exact
+    # modulo 2**64 and every window sum fits.
+    s1 = squares  # buffer reuse
+    s2 = np.zeros(n, dtype=acc)
+    if n > w:
+        np.subtract(c1[w:n], c1[: n - w], out=s1[w:])
+        np.subtract(c2[w:n], c2[: n - w], out=s2[w:])
+    h1 = c1[head_rows] - c1[head_rows - head_pos]
+    h2 = c2[head_rows] - c2[head_rows - head_pos]
+    del c1, c2
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if exact:
+            # Integer n*S2 - S1**2 is exact, so constant windows give exactly 0.
+            np.multiply(s2, w, out=s2)
+            s2 -= s1 * s1
+            var = np.multiply(s2, 1.0 / (w * (w - 1)) if w > 1 else 0.0)
+            head_var = (head_pos * h2 - h1 * h1) / (head_pos * (head_pos - 1.0))
+        else:
+            var = (s2 - s1 * s1 * (1.0 / w)) * (1.0 / (w - 1) if w > 1 else 0.0)
+            head_var = (h2 - h1 * h1 / head_pos) / (head_pos - 1.0)
+        mean = np.multiply(s1, 1.0 / w)
+        head_mean = h1 / head_pos
+    var[head_rows] = head_var
+    mean[head_rows] = head_mean
+    var[head_rows[head_pos < 2]] = 0.0
+    if not exact:
+        np.maximum(var, 0.0, out=var)
+        mean += np.repeat(sums / layout.lengths, layout.lengths) if n else 0.0
+    np.sqrt(var, out=var)
+    history = np.full(n, w, dtype=np.int64)
+    history[head_rows] = head_pos
+    return _Baseline(center=mean, spread=var, history=history)
+
+
+def _rolling_reduce(
+    x: np.ndarray,
+    layout: _Layout,
+    window: int,
+    reduce: Callable[[np.ndarray, bool], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
+    """Apply ``reduce`` to the matrix of previous-``window`` values, in row chunks.
+
+    ``reduce(matrix, has_nan)`` gets one row per bucket; rows near an item's
+    start have NaN where the window would reach into the previous item.
+    """
+    n, w = layout.n, window
+    xf = x.astype(np.float64)
+    views = sliding_window_view(xf, w) if n >= w else np.empty((0, w))
+    outputs: list[np.ndarray] | None = None
+    for lo in range(w, n, _ROLLING_CHUNK):
+        hi = min(lo + _ROLLING_CHUNK, n)
+        parts = reduce(views[lo - w : hi - w], False)
+        if outputs is None:
+            outputs = [np.full(n, np.nan) for _ in parts]
+        for out, part in zip(outputs, parts, strict=True):
+            out[lo:hi] = part
+    rows, pos = layout.head(w)
+    cols = np.arange(w)
+    matrix = xf[np.maximum(rows[:, None] - w + cols[None, :], 0)]
+    matrix[cols[None, :] < (w - pos)[:, None]] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no history yet
+        head_parts = reduce(matrix, True)
+    if outputs is None:
+        outputs = [np.full(n, np.nan) for _ in head_parts]
+    for out, part in zip(outputs, head_parts, strict=True):
+        out[rows] = part
+    return tuple(outputs)
+
+
+def _median_mad(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    median = np.nanmedian if has_nan else np.median
+    center = median(matrix, axis=1)
+    mad = median(np.abs(matrix - center[:, None]), axis=1)
+    return center, mad
+
+
+def _capped_history(layout: _Layout, window: int) -> np.ndarray:
+    history = np.full(layout.n, window, dtype=np.int64)
+    rows, pos = layout.head(window)
+    history[rows] = pos
+    return history
+
+
+def _baseline(
+    frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> _Baseline:
+    method = params["method"]
+    window = params["window"]
+    if method == "zscore":
+        return _rolling_moments(x, layout, window)
+    if method == "mad":
+        center, mad = _rolling_reduce(x, layout, window, _median_mad)
+        return _Baseline(center, mad * MAD_SCALE, _capped_history(layout, window))
+    if method == "quantile":
+        q = params["q"]
+
+        def median_quantile(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+            quantile = np.nanquantile if has_nan else np.quantile
+            return quantile(matrix, [0.5, q], axis=1)  # type: ignore[no-any-return]
+
+        center, bar = _rolling_reduce(x, layout, window, median_quantile)
+        return _Baseline(center, bar - center, _capped_history(layout, window), bar)
+    if method == "ewma":
+        return _ewma(frame, layout, x, params)
+    if method == "seasonal":
+        return _seasonal(frame, layout, x, params)
+    if method == "threshold":
+        return _fixed_level(frame, layout, params["level"])
+    raise AssertionError(f"unhandled method {method}")  # pragma: no cover
+
+
+def _ewma(
+    frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> _Baseline:
+    decay = {"half_life": params["half_life"]} if params["half_life"] else {"span": params["span"]}
+    value = pl.Series("x", x, dtype=pl.Float64)
+    # ewm at the previous bucket: shift(1) within the item keeps the current bucket out.
+    stats = (
+        pl.DataFrame({"item_id": frame.get_column("item_id"), "x": value})
+        .select(
+            pl.col("x").ewm_mean(**decay, min_samples=1).shift(1).over("item_id").alias("mean"),
+            pl.col("x")
+            .ewm_std(**decay, bias=False, min_samples=1)
+            .shift(1)
+            .over("item_id")
+            .alias("std"),
+        )
+        .to_numpy()
+    )
+    center = np.ascontiguousarray(stats[:, 0], dtype=np.float64)
+    spread = np.ascontiguousarray(stats[:, 1], dtype=np.float64)
+    history = layout.positions()
+    # The ewm std of a single value is undefined; like zscore, call it 0.
+    spread[(history == 1) | ((history >= 1) & np.isnan(spread))] = 0.0
+    return _Baseline(center, spread, history)
+
+
+def _seasonal(
+    frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> _Baseline:
+    ts = frame.get_column("ts").dt.epoch("us").to_numpy()
+    every = _bucket_every(ts, layout)
+    period = parse_every(params["period"]) // timedelta(microseconds=1)
+    if period % every:
+        raise ValueError(
+            f"period={params['period']} is not a whole number of buckets "
+            f"({timedelta(microseconds=every)} each)"
+        )
+    lag = period // every
+    pos = layout.positions()
+    xf = x.astype(np.float64)
+    total = np.zeros(layout.n)
+    total_sq = np.zeros(layout.n)
+    count = np.zeros(layout.n, dtype=np.int64)
+    # A loop over the window's periods (a handful), each step vectorised over all rows.
+    for j in range(1, params["window"] + 1):
+        shift = j * lag
+        if shift >= layout.n:
+            break
+        ok = pos[shift:] >= shift
+        past = np.where(ok, xf[:-shift], 0.0)
+        total[shift:] += past
+        total_sq[shift:] += past * past
+        count[shift:] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        var = (total_sq - total * mean) / (count - 1)
+    var[count < 2] = 0.0
+    np.maximum(var, 0.0, out=var)
+    return _Baseline(mean, np.sqrt(var), count)
+
+
+def _fixed_level(frame: pl.DataFrame, layout: _Layout, level: Any) -> _Baseline:
+    if isinstance(level, float):
+        bar = np.full(layout.n, level)
+    else:
+        items = frame.get_column("item_id").cast(pl.String)
+        present = items.unique().sort()
+        unknown = present.filter(~present.is_in(list(level)))
+        if len(unknown):
+            raise ValueError(
+                f"level has no entry for item(s) {unknown.head(5).to_list()}; "
+                "give a level for every item in the series"
+            )
+        bar = items.replace_strict(level, return_dtype=pl.Float64).to_numpy()
+    return _Baseline(bar, None, layout.positions(), bar)
+
+
+# --------------------------------------------------------------------------- decision
+
+
+def _thresholds(x: np.ndarray, base: _Baseline, k: float | None) -> np.ndarray:
+    if base.threshold is not None:
+        return base.threshold
+    assert base.spread is not None and k is not None
+    bar = np.multiply(base.spread, k)
+    bar += base.center
+    return bar
+
+
+def _scores(x: np.ndarray, base: _Baseline) -> np.ndarray:
+    score = np.subtract(x, base.center, dtype=np.float64)
+    if base.spread is None:
+        return score
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(score, base.spread, out=score)
+    flat = np.flatnonzero(base.spread == 0)
+    score[flat] = np.where(x[flat] > base.center[flat], np.inf, 0.0)
+    return score
+
+
+def _flags(
+    x: np.ndarray,
+    threshold: np.ndarray,
+    sufficient: np.ndarray,
+    min_demand: float,
+) -> np.ndarray:
+    flagged = np.greater(x, threshold)
+    flagged &= sufficient
+    if len(x) and min_demand > x.min():
+        flagged &= x >= min_demand
+    return flagged
+
+
+# --------------------------------------------------------------------------- public
+
+
+def detect_spikes(
+    series: Any,
+    method: str = "zscore",
+    *,
+    column: str = "demand",
+    window: int | None = None,
+    k: float = 3.0,
+    min_periods: int | None = None,
+    min_demand: float = 0,
+    **method_options: Any,
+) -> Any:
+    """Flag buckets whose demand is unusually high for their item.
+
+    Each bucket ``x`` is compared with a baseline built from the *previous*
+    buckets of the same item (the current bucket never counts towards its own
+    bar). A bucket is flagged when its baseline has at least ``min_periods``
+    buckets of history, ``x > threshold`` and ``x >= min_demand``.
+
+    Methods (``baseline`` / ``spread`` / ``threshold`` / ``score``):
+
+    ``"zscore"`` (default)
+        Mean μ and sample standard deviation σ (ddof=1) of the previous
+        ``window`` buckets; ``threshold = μ + k·σ``, ``score = (x − μ)/σ``.
+        With fewer than 2 values σ = 0. When σ = 0 the score is ``+inf`` if
+        ``x > μ`` and ``0`` otherwise: it measures upward surprise, and a drop
+        below a flat baseline is not one.
+    ``"mad"``
+        Median and ``1.4826·MAD`` (median absolute deviation) of the same
+        window, so ``k`` reads like standard deviations but a few extreme past
+        buckets (for example an earlier spike) barely move the bar.
+    ``"ewma"``
+        Exponentially weighted mean and std of all past buckets (option
+        ``span`` or ``half_life`` in buckets; default ``span = window``).
+        ``history`` counts all past buckets.
+    ``"quantile"``
+        The ``q``-quantile (option ``q``, default 0.99, linear interpolation)
+        of the previous ``window`` buckets *is* the threshold; ``k`` is
+        ignored. ``baseline`` is the window median, ``spread`` the quantile
+        minus the median, so ``score > 1`` means above the bar.
+    ``"threshold"``
+        A fixed ``level`` (a number, a mapping item_id → level, or a frame
+        with ``item_id``, ``level``); ``baseline = threshold = level``,
+        ``spread`` is null, ``score = x − level``. No warm-up
+        (``min_periods`` defaults to 0; ``history`` counts past buckets).
+    ``"seasonal"``
+        Mean and std of the same bucket of the day on the previous ``window``
+        days (option ``period="1d"``; ``weekly=True`` means the same weekday
+        and time on previous weeks); ``window`` counts periods, default 7.
+        Needs a dense series (``resample(..., dense=True)``); ``history`` is
+        the number of previous periods available.
+
+    Parameters
+    ----------
+    series : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        A series frame with at least ``item_id``, ``ts`` and ``column``,
+        sorted by ``item_id``, ``ts`` (it is sorted when it is not).
+    method : str
+        One of :data:`METHODS`.
+    column : str
+        The numeric column to watch (``"demand"``).
+    window : int, optional
+        Baseline length in buckets (periods for ``seasonal``). Default 60:
+        one hour of 1-minute buckets is enough for a stable mean and std of
+        Poisson demand yet short enough to follow the daily cycle. Seasonal
+        defaults to 7 (one week of days).
+    k : float
+        Spread multiplier, default 3: for roughly normal noise about 0.1 % of
+        ordinary buckets cross μ + 3σ.
+    min_periods : int, optional
+        History (buckets) needed before a bucket is judged; default ``window``
+        so every decision uses a full baseline. Until then ``sufficient`` is
+        False, ``baseline``/``spread``/``threshold``/``score`` are null and
+        ``flagged`` is False.
+    min_demand : float
+        Smallest ``x`` that may be flagged, default 0 (off). Raising it stops
+        slow items (a baseline of zeros, σ = 0) from alerting on a single unit.
+    **method_options
+        ``span``/``half_life`` (ewma), ``q`` (quantile), ``level`` (threshold),
+        ``period``/``weekly`` (seasonal).
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        The input columns, sorted by ``item_id``, ``ts``, plus ``baseline``,
+        ``spread``, ``threshold``, ``score`` (Float64, null while history is
+        insufficient), ``history`` (Int64), ``sufficient`` and ``flagged``
+        (Boolean, never null). Existing columns with those names are replaced.
+        Pandas in, pandas out.
+
+    See Also
+    --------
+    spike_params : the canonical parameter dict (for alert ids).
+    stockseries.alerts.alerts : turn flagged buckets into alert episodes.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from datetime import datetime, timedelta, timezone
+    >>> t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> series = pl.DataFrame({
+    ...     "item_id": ["a"] * 6,
+    ...     "ts": [t0 + timedelta(minutes=i) for i in range(6)],
+    ...     "demand": [2, 3, 2, 3, 9, 2],
+    ... })
+    >>> out = detect_spikes(series, window=4)
+    >>> out.select("demand", "history", "sufficient", "threshold", "flagged")
+    shape: (6, 5)
+    ┌────────┬─────────┬────────────┬───────────┬─────────┐
+    │ demand ┆ history ┆ sufficient ┆ threshold ┆ flagged │
+    │ ---    ┆ ---     ┆ ---        ┆ ---       ┆ ---     │
+    │ i64    ┆ i64     ┆ bool       ┆ f64       ┆ bool    │
+    ╞════════╪═════════╪════════════╪═══════════╪═════════╡
+    │ 2      ┆ 0       ┆ false      ┆ null      ┆ false   │
+    │ 3      ┆ 1       ┆ false      ┆ null      ┆ false   │
+    │ 2      ┆ 2       ┆ false      ┆ null      ┆ false   │
+    │ 3      ┆ 3       ┆ false      ┆ null      ┆ false   │
+    │ 9      ┆ 4       ┆ true       ┆ 4.232051  ┆ true    │
+    │ 2      ┆ 4       ┆ true       ┆ 13.854686 ┆ false   │
+    └────────┴─────────┴────────────┴───────────┴─────────┘
+    """
+    params = spike_params(
+        method,
+        column=column,
+        window=window,
+        k=k,
+        min_periods=min_periods,
+        min_demand=min_demand,
+        **method_options,
+    )
+    frame, was_pandas = _frames.to_polars(series)
+    return _frames.like_input(_detect(frame, params), was_pandas)
+
+
+def _detect(frame: pl.DataFrame, params: Mapping[str, Any]) -> pl.DataFrame:
+    """The engine behind :func:`detect_spikes`, for already-canonical params."""
+    frame, layout = _prepare(frame, params["column"])
+    x = frame.get_column(params["column"]).to_numpy()
+    base = _baseline(frame, layout, x, params)
+    threshold = _thresholds(x, base, params["k"])
+    score = _scores(x, base)
+    sufficient = base.history >= params["min_periods"]
+    flagged = _flags(x, threshold, sufficient, params["min_demand"])
+    return _assemble(frame, base, threshold, score, sufficient, flagged)
+
+
+def _assemble(
+    frame: pl.DataFrame,
+    base: _Baseline,
+    threshold: np.ndarray,
+    score: np.ndarray,
+    sufficient: np.ndarray,
+    flagged: np.ndarray,
+) -> pl.DataFrame:
+    insufficient = np.flatnonzero(~sufficient)
+    spread = base.spread if base.spread is not None else np.full(len(score), np.nan)
+    columns = {"baseline": base.center, "spread": spread, "threshold": threshold, "score": score}
+    floats = []
+    for name, values in columns.items():
+        # The arrays are ours (fresh from the core), so marking them in place is safe.
+        values[insufficient] = np.nan
+        # Scores are finite or ±inf by construction, so NaN only marks "no decision".
+        floats.append(pl.Series(name, values, nan_to_null=True))
+    return frame.with_columns(
+        *floats,
+        pl.Series("history", base.history, dtype=pl.Int64),
+        pl.Series("sufficient", sufficient, dtype=pl.Boolean),
+        pl.Series("flagged", flagged, dtype=pl.Boolean),
+    )

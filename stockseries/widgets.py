@@ -1,0 +1,766 @@
+"""Interactive notebook panels: thin ipywidgets shells over the pure functions.
+
+:class:`SpikeTuner` reruns detection, alert building and (with labels) evaluation
+whenever a control moves, and shows the demand chart, the top alerts and the scores.
+It keeps no logic of its own beyond choosing what to recompute: everything it shows can
+be reproduced with :func:`~stockseries.spikes.detect_spikes`,
+:func:`~stockseries.alerts.alerts` and :func:`~stockseries.alerts.evaluate` called with
+:meth:`SpikeTuner.export_params`.
+
+The small helpers here (:class:`Debouncer`, :func:`chart_bundle`, :func:`show_chart`)
+are shared with the live dashboard.
+
+Charts are rendered to SVG in the kernel by default (``renderer="svg"``), so the panel
+works without network access and in any frontend; ``renderer="altair"`` uses whatever
+Altair renderer is enabled instead (for example ``enable_offline("jupyter")`` for
+interactive tooltips).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import ipywidgets as widgets
+import polars as pl
+
+from stockseries._frames import to_polars
+from stockseries.charts import AnyChart, demand_chart, pr_curve, to_svg
+from stockseries.report import html_table, scores_html
+
+__all__ = [
+    "DEFAULT_K_GRID",
+    "TUNER_METHODS",
+    "Debouncer",
+    "SpikeTuner",
+    "chart_bundle",
+    "show_chart",
+]
+
+ITEM = "item_id"
+TS = "ts"
+
+#: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
+TUNER_METHODS = ("zscore", "mad", "ewma", "quantile", "seasonal")
+#: Methods whose threshold is ``baseline + k * spread``; the others ignore ``k``.
+K_METHODS = frozenset({"zscore", "mad", "ewma", "seasonal"})
+#: ``k`` values of the precision/recall-versus-k curve (the current ``k`` is added).
+DEFAULT_K_GRID = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
+#: Bucket sizes offered when events are given (those finer than the native one are dropped).
+BUCKET_CHOICES = ("1m", "5m", "15m", "1h")
+#: Items selected at start when the caller names none.
+DEFAULT_SELECTED = 3
+
+Renderer = Literal["svg", "altair"]
+
+
+# -- helpers shared with the live dashboard ---------------------------------------------
+
+
+class Debouncer:
+    """Call ``callback`` once, ``delay`` seconds after the last of a burst of triggers.
+
+    Inside a running asyncio loop (a Jupyter kernel) the call is scheduled on the loop,
+    so it runs on the kernel thread like any widget callback; elsewhere a timer thread
+    is used. ``delay <= 0`` calls straight away, which makes tests synchronous.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> debounced = Debouncer(0, lambda: calls.append(1))
+    >>> debounced(); debounced()
+    >>> calls
+    [1, 1]
+    """
+
+    def __init__(self, delay: float, callback: Callable[[], Any]) -> None:
+        if not isinstance(delay, int | float) or math.isnan(delay) or delay < 0:
+            raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
+        self.delay = float(delay)
+        self.callback = callback
+        self._pending: asyncio.TimerHandle | threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if self.delay <= 0:
+            self.callback()
+            return
+        with self._lock:
+            self._cancel_locked()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                timer = threading.Timer(self.delay, self._fire)
+                timer.daemon = True
+                self._pending = timer
+                timer.start()
+            else:
+                self._pending = loop.call_later(self.delay, self._fire)
+
+    @property
+    def pending(self) -> bool:
+        """True while a call is scheduled."""
+        return self._pending is not None
+
+    def cancel(self) -> None:
+        """Drop a scheduled call, if any."""
+        with self._lock:
+            self._cancel_locked()
+
+    def flush(self) -> None:
+        """Run a scheduled call now instead of later."""
+        with self._lock:
+            was_pending = self._pending is not None
+            self._cancel_locked()
+        if was_pending:
+            self.callback()
+
+    def _cancel_locked(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._pending = None
+        self.callback()
+
+
+def chart_bundle(chart: AnyChart, renderer: Renderer = "svg") -> dict[str, Any]:
+    """MIME bundle of a chart: inline SVG (offline, any frontend) or Altair's renderer.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from stockseries.charts import pr_curve
+    >>> bundle = chart_bundle(pr_curve(pl.DataFrame({"k": [2.0, 3.0], "precision": [0.5, 0.8],
+    ...                                              "recall": [0.9, 0.6]})))
+    >>> sorted(bundle)
+    ['image/svg+xml', 'text/plain']
+    """
+    if renderer == "svg":
+        return {"image/svg+xml": to_svg(chart), "text/plain": f"<{type(chart).__name__}>"}
+    if renderer == "altair":
+        rendered: Any = chart._repr_mimebundle_()
+        data = rendered[0] if isinstance(rendered, tuple) else rendered
+        return dict(data or {})
+    raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
+
+
+def show_chart(output: widgets.Output, chart: AnyChart | None, renderer: Renderer = "svg") -> None:
+    """Replace what ``output`` shows with ``chart`` (nothing when ``None``).
+
+    Sets the widget's outputs directly instead of ``with output: display(...)``, which
+    only captures inside a kernel and misbehaves from timer threads.
+    """
+    if chart is None:
+        output.outputs = ()
+        return
+    output.outputs = (
+        {"output_type": "display_data", "data": chart_bundle(chart, renderer), "metadata": {}},
+    )
+
+
+def _show_text(output: widgets.Output, text: str) -> None:
+    output.outputs = (
+        {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}},
+    )
+
+
+def _format_every(td: timedelta) -> str:
+    seconds = int(td.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{td.total_seconds()}s"
+
+
+def _frame_of(obj: Any) -> pl.DataFrame:
+    if not isinstance(obj, pl.DataFrame | pl.LazyFrame) and hasattr(obj, "frame"):
+        obj = obj.frame
+    return to_polars(obj)[0]
+
+
+# -- the tuner --------------------------------------------------------------------------
+
+
+class SpikeTuner:
+    """Notebook panel to tune spike detection and alerting by eye (and against labels).
+
+    Controls: items (several may be selected), bucket size, method, window, ``k``,
+    ``min_demand``, merge gap and cooldown. Any change reruns detection and alert
+    building **for the selected items only** (so a 50-item month stays interactive) after
+    ``debounce`` seconds of quiet, then shows
+
+    * the demand chart of the selected items with band, threshold and alerts,
+    * the counts and the top alerts (by excess) as a table,
+    * with ``labels``: precision, recall and F1 on the selected items, and precision and
+      recall versus ``k`` over :data:`DEFAULT_K_GRID` for the current method and window,
+      computed from one detection by moving the threshold (no detection rerun per ``k``).
+
+    Parameters
+    ----------
+    series
+        Series frame (output of :func:`stockseries.series.resample`), polars or pandas.
+        May be ``None`` when ``events`` is given.
+    labels
+        Ground-truth spikes (``item_id``, ``start``, ``end``) for live scores.
+    catalog
+        Item catalog passed to :func:`~stockseries.alerts.alerts` as ``suppliers``.
+    every
+        Bucket size of ``series``; inferred from its timestamps when ``None``.
+    events
+        Raw events. With them the bucket-size control offers coarser buckets (1m, 5m,
+        15m, 1h where not finer than the native size) and re-resamples (each size once,
+        cached). Without them only the native bucket size is offered: re-bucketing a
+        series cannot be undone exactly (``level`` is a state, not a sum). Window,
+        merge gap and cooldown count buckets of the chosen size.
+    items
+        Items selected at start; default the first three labelled items (else the first
+        three items).
+    method, window, k, min_demand, merge_gap, cooldown
+        Initial control values (see :func:`~stockseries.spikes.detect_spikes` and
+        :func:`~stockseries.alerts.alerts`). ``window=None`` takes the method's default.
+    k_grid
+        ``k`` values of the precision/recall-versus-k curve.
+    top
+        Alerts shown in the table.
+    debounce
+        Seconds of quiet before recomputing; ``0`` recomputes synchronously on every
+        change (handy in tests and scripts).
+    renderer
+        ``"svg"`` (default): charts rendered in the kernel by vl-convert, offline-safe;
+        ``"altair"``: the active Altair renderer.
+
+    Attributes
+    ----------
+    params : dict
+        Parameters of the last computation (as :meth:`export_params`).
+    alerts
+        The last :class:`~stockseries.alerts.Alerts` (selected items).
+    detected : polars.DataFrame
+        The last detection frame (selected items).
+    scores : dict or None
+        ``precision``, ``recall``, ``f1`` of the last computation; ``None`` without labels.
+    trials : polars.DataFrame or None
+        The precision/recall-versus-k table behind :attr:`pr_chart`.
+    chart, pr_chart
+        The last Altair charts.
+    error : str or None
+        Message of the last failed computation (shown in the panel); results keep their
+        previous values then.
+    panel : ipywidgets.VBox
+        The whole panel; the controls are attributes too (``items``, ``every``,
+        ``method``, ``window``, ``k``, ``min_demand``, ``merge_gap``, ``cooldown``).
+
+    Examples
+    --------
+    >>> tuner = SpikeTuner(series, labels, debounce=0)  # doctest: +SKIP
+    >>> tuner.k.value = 4.0  # doctest: +SKIP
+    >>> tuner.scores  # doctest: +SKIP
+    {'precision': 0.9, 'recall': 0.75, 'f1': 0.82}
+    >>> tuner.export_params()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        series: Any = None,
+        labels: Any = None,
+        *,
+        catalog: Any = None,
+        every: str | timedelta | None = None,
+        events: Any = None,
+        items: str | Sequence[str] | None = None,
+        method: str = "zscore",
+        window: int | None = None,
+        k: float = 3.0,
+        min_demand: int = 0,
+        merge_gap: int = 0,
+        cooldown: int = 0,
+        k_grid: Sequence[float] = DEFAULT_K_GRID,
+        top: int = 15,
+        debounce: float = 0.2,
+        renderer: Renderer = "svg",
+    ) -> None:
+        from stockseries.spikes import parse_every, spike_params
+
+        if renderer not in ("svg", "altair"):
+            raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
+        if method not in TUNER_METHODS:
+            raise ValueError(f"method must be one of {TUNER_METHODS}, got {method!r}")
+        if series is None and events is None:
+            raise ValueError("pass a series frame, or events to resample")
+        if not isinstance(top, int) or top < 1:
+            raise ValueError(f"top must be an integer >= 1, got {top!r}")
+        grid = sorted({float(v) for v in k_grid})
+        if not grid or not all(math.isfinite(v) for v in grid):
+            raise ValueError(f"k_grid must hold finite numbers, got {k_grid!r}")
+
+        self._events = _frame_of(events) if events is not None else None
+        if series is None:
+            from stockseries.series import resample
+
+            native = parse_every(every if every is not None else "1m")
+            base = _frame_of(resample(self._events, every=_format_every(native)))
+        else:
+            base = _frame_of(series)
+            missing = [c for c in (ITEM, TS, "demand") if c not in base.columns]
+            if missing:
+                raise ValueError(f"series is missing column(s) {missing}; it has {base.columns}")
+            native = parse_every(every) if every is not None else _infer_every(base)
+        self._native = _format_every(native)
+        self._by_every: dict[str, dict[str, pl.DataFrame]] = {
+            self._native: _partition(base.sort(ITEM, TS))
+        }
+        self._labels = self._check_labels(labels)
+        self._catalog = _frame_of(catalog) if catalog is not None else None
+        self._k_grid = grid
+        self._top = top
+        self._renderer: Renderer = renderer
+        self._lock = threading.RLock()
+
+        all_items = sorted(self._by_every[self._native])
+        if not all_items:
+            raise ValueError("series has no rows")
+        chosen = self._initial_items(all_items, items)
+        every_options = [self._native]
+        if self._events is not None:
+            every_options += [
+                e
+                for e in BUCKET_CHOICES
+                if parse_every(e) > native and parse_every(e) % native == timedelta(0)
+            ]
+        default_window = spike_params(method, window=window, k=k)["window"]
+
+        style = {"description_width": "110px"}
+        wide = widgets.Layout(width="340px")
+        self.items = widgets.SelectMultiple(
+            options=all_items, value=tuple(chosen), rows=8, description="Items", style=style
+        )
+        self.every = widgets.Dropdown(
+            options=every_options,
+            value=self._native,
+            description="Bucket size",
+            disabled=len(every_options) == 1,
+            style=style,
+        )
+        self.method = widgets.Dropdown(
+            options=list(TUNER_METHODS), value=method, description="Method", style=style
+        )
+        self.window = widgets.IntSlider(
+            value=default_window,
+            min=1,
+            max=max(720, default_window),
+            description="Window (buckets)",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.k = widgets.FloatSlider(
+            value=float(k),
+            min=0.5,
+            max=max(10.0, float(k)),
+            step=0.1,
+            description="k (spreads)",
+            continuous_update=False,
+            disabled=method not in K_METHODS,
+            style=style,
+            layout=wide,
+        )
+        peak = base["demand"].max() if base.height else None
+        demand_max = int(peak) if isinstance(peak, int | float) else 0
+        self.min_demand = widgets.IntSlider(
+            value=int(min_demand),
+            min=0,
+            max=max(20, int(min_demand), demand_max),
+            description="Min demand",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.merge_gap = widgets.IntSlider(
+            value=int(merge_gap),
+            min=0,
+            max=max(60, int(merge_gap)),
+            description="Merge gap (buckets)",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.cooldown = widgets.IntSlider(
+            value=int(cooldown),
+            min=0,
+            max=max(240, int(cooldown)),
+            description="Cooldown (buckets)",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.status = widgets.HTML()
+        self.chart_output = widgets.Output(layout=widgets.Layout(min_height="200px"))
+        self.table = widgets.HTML()
+        self.pr_output = widgets.Output()
+        controls = widgets.HBox(
+            [
+                widgets.VBox([self.items]),
+                widgets.VBox([self.every, self.method]),
+                widgets.VBox([self.window, self.k, self.min_demand, self.merge_gap, self.cooldown]),
+            ]
+        )
+        self.panel = widgets.VBox(
+            [
+                controls,
+                self.status,
+                self.chart_output,
+                widgets.HBox([self.table, self.pr_output]),
+            ]
+        )
+
+        self.params: dict[str, Any] = {}
+        self.alerts: Any = None
+        self.detected: pl.DataFrame | None = None
+        self.scores: dict[str, float] | None = None
+        self.trials: pl.DataFrame | None = None
+        self.chart: AnyChart | None = None
+        self.pr_chart: AnyChart | None = None
+        self.error: str | None = None
+        self.seconds: float | None = None
+
+        self._debouncer = Debouncer(debounce, self.refresh)
+        self.method.observe(self._on_method, names="value")
+        for control in (
+            self.items,
+            self.every,
+            self.window,
+            self.k,
+            self.min_demand,
+            self.merge_gap,
+            self.cooldown,
+        ):
+            control.observe(self._on_change, names="value")
+        self.refresh()
+
+    # -- construction helpers --
+
+    def _check_labels(self, labels: Any) -> pl.DataFrame | None:
+        if labels is None:
+            return None
+        frame = _frame_of(labels)
+        missing = [c for c in (ITEM, "start", "end") if c not in frame.columns]
+        if missing:
+            raise ValueError(f"labels is missing column(s) {missing}; it has {frame.columns}")
+        return frame
+
+    def _initial_items(self, all_items: list[str], items: str | Sequence[str] | None) -> list[str]:
+        if items is not None:
+            requested = [items] if isinstance(items, str) else list(items)
+            unknown = [i for i in requested if i not in set(all_items)]
+            if unknown:
+                raise ValueError(f"items not in the series: {unknown[:10]}")
+            if not requested:
+                raise ValueError("items is empty")
+            return requested
+        if self._labels is not None:
+            labelled = set(self._labels[ITEM].cast(pl.String).to_list())
+            first = [i for i in all_items if i in labelled][:DEFAULT_SELECTED]
+            if first:
+                return first
+        return all_items[:DEFAULT_SELECTED]
+
+    # -- events --
+
+    def _on_method(self, change: Mapping[str, Any]) -> None:
+        from stockseries.spikes import spike_params
+
+        method = change["new"]
+        self.k.disabled = method not in K_METHODS
+        # A window in buckets means periods for seasonal: start from the method's default.
+        default = spike_params(method)["window"]
+        with self._quiet():
+            self.window.max = max(self.window.max, default)
+            self.window.value = default
+        self._debouncer()
+
+    def _on_change(self, change: Mapping[str, Any]) -> None:
+        self._debouncer()
+
+    def _quiet(self) -> _Unobserved:
+        return _Unobserved(self.window, self._on_change)
+
+    # -- computation --
+
+    def current_params(self) -> dict[str, Any]:
+        """Parameters the controls show now (what the next refresh will use)."""
+        method = self.method.value
+        return {
+            "every": self.every.value,
+            "method": method,
+            "window": int(self.window.value),
+            "k": float(self.k.value) if method in K_METHODS else None,
+            "min_demand": int(self.min_demand.value),
+            "merge_gap": int(self.merge_gap.value),
+            "cooldown": int(self.cooldown.value),
+            "items": list(self.items.value),
+        }
+
+    def refresh(self) -> None:
+        """Recompute with the current control values and update the panel now."""
+        import time
+
+        self._debouncer.cancel()
+        with self._lock:
+            started = time.perf_counter()
+            params = self.current_params()
+            try:
+                result = self._compute(params)
+            except (ValueError, TypeError) as err:
+                self.error = str(err)
+                self.status.value = _status_html(None, None, params, self.error, None)
+                return
+            self.error = None
+            self.params = params
+            (
+                self.detected,
+                self.alerts,
+                self.scores,
+                self.trials,
+                self.chart,
+                self.pr_chart,
+            ) = result
+            self._render()
+            self.seconds = time.perf_counter() - started
+            self.status.value = _status_html(self.alerts, self.scores, params, None, self.seconds)
+
+    def _series(self, every: str) -> pl.DataFrame:
+        if every not in self._by_every:
+            from stockseries.series import resample
+
+            assert self._events is not None  # the dropdown offers other sizes only then
+            self._by_every[every] = _partition(
+                _frame_of(resample(self._events, every=every)).sort(ITEM, TS)
+            )
+        parts = self._by_every[every]
+        selected = [parts[i] for i in self.items.value if i in parts]
+        if not selected:
+            raise ValueError("select at least one item")
+        return pl.concat(selected)
+
+    def _compute(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        from stockseries.alerts import alerts
+        from stockseries.spikes import detect_spikes
+
+        series = self._series(params["every"])
+        detect_kwargs = {
+            "method": params["method"],
+            "window": params["window"],
+            "min_demand": params["min_demand"],
+        }
+        if params["k"] is not None:
+            detect_kwargs["k"] = params["k"]
+        detected = detect_spikes(series, **detect_kwargs)
+        alert_kwargs = {
+            "every": params["every"],
+            "merge_gap": params["merge_gap"],
+            "cooldown": params["cooldown"],
+            "suppliers": self._catalog,
+        }
+        found = alerts(detected, **alert_kwargs)
+        chart = demand_chart(
+            detected,
+            found,
+            items=params["items"],
+            tooltips=self._renderer != "svg",
+        )
+        scores = trials = pr = None
+        if self._labels is not None:
+            labels = self._labels.filter(pl.col(ITEM).is_in(params["items"]))
+            scores = self._scores(found, labels, detected)
+            if params["k"] is not None:
+                trials = self._pr_trials(detected, labels, params, alert_kwargs)
+                pr = pr_curve(trials, current={"k": params["k"], **scores})
+        return detected, found, scores, trials, chart, pr
+
+    def _scores(self, found: Any, labels: pl.DataFrame, detected: pl.DataFrame) -> dict[str, float]:
+        from stockseries.alerts import evaluate
+
+        tidy = _frame_of(evaluate(found, labels, series=detected))
+        values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
+        return {m: float(values[m]) for m in ("precision", "recall", "f1") if m in values}
+
+    def _pr_trials(
+        self,
+        detected: pl.DataFrame,
+        labels: pl.DataFrame,
+        params: Mapping[str, Any],
+        alert_kwargs: Mapping[str, Any],
+    ) -> pl.DataFrame:
+        """Precision/recall per ``k`` from one detection: only the threshold moves.
+
+        For the ``k`` methods ``threshold = baseline + k * spread`` and a bucket is
+        flagged when it has enough history, exceeds the threshold and reaches
+        ``min_demand``: exactly what detect_spikes would return for that ``k``.
+        """
+        from stockseries.alerts import alerts
+
+        rows = []
+        demand = pl.col("demand")
+        for k_value in sorted({*self._k_grid, float(params["k"])}):
+            threshold = pl.col("baseline") + k_value * pl.col("spread")
+            moved = detected.with_columns(
+                threshold=threshold,
+                flagged=(
+                    pl.col("sufficient") & (demand > threshold) & (demand >= params["min_demand"])
+                ).fill_null(False),
+            )
+            scores = self._scores(alerts(moved, **alert_kwargs), labels, moved)
+            rows.append({"k": k_value, **scores})
+        return pl.DataFrame(rows)
+
+    def _render(self) -> None:
+        show_chart(self.chart_output, self.chart, self._renderer)
+        if self.pr_chart is not None:
+            show_chart(self.pr_output, self.pr_chart, self._renderer)
+        elif self._labels is not None:
+            _show_text(self.pr_output, f"k does not apply to method {self.params['method']!r}")
+        else:
+            self.pr_output.outputs = ()
+        frame = _frame_of(self.alerts)
+        if "excess" in frame.columns:
+            frame = frame.sort("excess", descending=True, nulls_last=True)
+        shown = [
+            c
+            for c in (
+                ITEM,
+                "start",
+                "end",
+                "buckets",
+                "peak_demand",
+                "threshold",
+                "score",
+                "excess",
+                "supplier_id",
+            )
+            if c in frame.columns
+        ]
+        self.table.value = html_table(
+            frame.select(shown), max_rows=self._top, caption="Top alerts (by excess)"
+        )
+
+    # -- export --
+
+    def export_params(self) -> dict[str, Any]:
+        """Parameters of the last computation, JSON-friendly.
+
+        ``method``, ``window``, ``k``, ``min_demand`` go to ``detect_spikes``;
+        ``every``, ``merge_gap``, ``cooldown`` to ``alerts``; ``items`` records the
+        selection. ``k`` is ``None`` for methods that ignore it.
+        """
+        return dict(self.params)
+
+    def export_json(self, path: str | Path | None = None) -> str:
+        """:meth:`export_params` as JSON text (also written to ``path`` when given)."""
+        text = json.dumps(self.export_params(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def export_alerts(self, path: str | Path | None = None) -> pl.DataFrame:
+        """The last alerts frame; with ``path``, also written (CSV, Parquet or NDJSON).
+
+        The format follows the extension (``.csv``, ``.parquet``, ``.ndjson``/``.jsonl``).
+        """
+        frame = _frame_of(self.alerts)
+        if path is not None:
+            target = Path(path)
+            suffix = target.suffix.lower()
+            if suffix == ".csv":
+                frame.write_csv(target)
+            elif suffix == ".parquet":
+                frame.write_parquet(target)
+            elif suffix in (".ndjson", ".jsonl"):
+                frame.write_ndjson(target)
+            else:
+                raise ValueError(
+                    f"unsupported extension {suffix!r} for {target}; use .csv, .parquet or .ndjson"
+                )
+        return frame
+
+    # -- display --
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.panel._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        n_alerts = "?" if self.alerts is None else len(_frame_of(self.alerts))
+        p = self.params
+        return (
+            f"SpikeTuner(items={len(p.get('items', []))}, method={p.get('method')!r}, "
+            f"window={p.get('window')}, k={p.get('k')}, alerts={n_alerts})"
+        )
+
+
+class _Unobserved:
+    """Context in which ``widget`` changes do not trigger ``handler``."""
+
+    def __init__(self, widget: widgets.Widget, handler: Callable[[Any], None]) -> None:
+        self.widget = widget
+        self.handler = handler
+
+    def __enter__(self) -> None:
+        self.widget.unobserve(self.handler, names="value")
+
+    def __exit__(self, *exc: object) -> None:
+        self.widget.observe(self.handler, names="value")
+
+
+def _partition(series: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {
+        str(key[0]): part
+        for key, part in series.partition_by(ITEM, as_dict=True, maintain_order=True).items()
+    }
+
+
+def _infer_every(series: pl.DataFrame) -> timedelta:
+    """Native bucket size: the smallest step between consecutive buckets of an item."""
+    step = (
+        series.sort(ITEM, TS)
+        .select(pl.col(TS).diff().over(ITEM).alias("step"))
+        .filter(pl.col("step") > timedelta(0))["step"]
+        .min()
+    )
+    if not isinstance(step, timedelta):
+        raise ValueError(
+            "cannot infer the bucket size from a series with one bucket per item; pass every="
+        )
+    return step
+
+
+def _status_html(
+    found: Any,
+    scores: Mapping[str, float] | None,
+    params: Mapping[str, Any],
+    error: str | None,
+    seconds: float | None,
+) -> str:
+    from html import escape
+
+    if error is not None:
+        return f'<div style="color:#b00020"><b>Not updated:</b> {escape(error)}</div>'
+    frame = _frame_of(found)
+    n_items = frame[ITEM].n_unique() if frame.height else 0
+    parts = [
+        f"<b>{frame.height}</b> alert{'s' if frame.height != 1 else ''} on "
+        f"<b>{n_items}</b> of {len(params['items'])} selected item"
+        f"{'s' if len(params['items']) != 1 else ''}"
+    ]
+    if scores:
+        parts.append(scores_html(scores))
+    if seconds is not None:
+        parts.append(f'<span style="color:#777">computed in {seconds:.2f} s</span>')
+    return " &nbsp;·&nbsp; ".join(parts)

@@ -1,0 +1,111 @@
+"""The ``stockseries`` console script, driven in-process through ``main(argv)``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from stockseries.cli import main
+from stockseries.generate import simulate
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    sim = simulate(4, start="2024-01-01", days=1.0, seed=3)
+    sim.events.write_parquet(folder / "events.parquet")
+    sim.events.write_csv(folder / "events.csv", datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+    sim.labels.write_csv(folder / "labels.csv", datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+    pl.DataFrame({"item_id": sim.catalog["item_id"], "initial": [100] * 4}).write_csv(
+        folder / "initial.csv"
+    )
+    return folder
+
+
+def test_simulate_writes_events_and_labels(tmp_path: Path) -> None:
+    out, labels = tmp_path / "ev.csv", tmp_path / "labels.parquet"
+    assert main(["simulate", "--items", "3", "--days", "0.5", "-o", str(out), "--labels", str(labels)]) == 0
+    text = out.read_text().splitlines()
+    assert text[0].startswith("ts,item_id,kind,quantity")
+    assert text[1].split(",")[0].endswith("Z")  # ISO-8601 UTC
+    assert pl.read_parquet(labels).columns[:4] == ["item_id", "start", "end", "multiplier"]
+
+
+@pytest.mark.parametrize("source", ["events.parquet", "events.csv"])
+def test_levels_keeps_every_event(workdir: Path, tmp_path: Path, source: str) -> None:
+    out = tmp_path / "levels.parquet"
+    assert main(["levels", str(workdir / source), "-o", str(out), "--initial", str(workdir / "initial.csv")]) == 0
+    levels = pl.read_parquet(out)
+    assert levels.height == pl.read_parquet(workdir / "events.parquet").height
+    assert "level" in levels.columns
+
+
+def test_series_csv_output(workdir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "series.csv"
+    assert main(["series", str(workdir / "events.parquet"), "--every", "7m", "-o", str(out)]) == 0
+    header = out.read_text().splitlines()[0]
+    assert header == "item_id,ts,demand,orders,supply,deliveries,level"
+
+
+def test_detect_then_evaluate(workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alerts = tmp_path / "alerts.csv"
+    argv = ["detect", str(workdir / "events.parquet"), "--every", "1m", "--method", "zscore",
+            "--window", "60", "--k", "5", "-o", str(alerts)]
+    assert main(argv) == 0
+    assert "alert" in capsys.readouterr().out
+    assert main(["evaluate", str(alerts), str(workdir / "labels.csv")]) == 0
+    assert "f1" in capsys.readouterr().out
+
+
+def test_detect_zero_alerts_writes_valid_empty_file(workdir: Path, tmp_path: Path) -> None:
+    alerts = tmp_path / "none.csv"
+    argv = ["detect", str(workdir / "events.parquet"), "--k", "1000", "-o", str(alerts)]
+    assert main(argv) == 0
+    frame = pl.read_csv(alerts)
+    assert frame.height == 0
+    assert "alert_id" in frame.columns
+
+
+def test_tune_writes_trials_and_params(workdir: Path, tmp_path: Path) -> None:
+    trials, params = tmp_path / "trials.csv", tmp_path / "best.json"
+    argv = ["tune", str(workdir / "events.parquet"), str(workdir / "labels.csv"), "-q",
+            "-o", str(trials), "--params-out", str(params)]
+    assert main(argv) == 0
+    assert pl.read_csv(trials).height > 1
+    assert "window" in json.loads(params.read_text())
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("ts,item_id,kind,quantity\n2024-01-01T00:00:00Z,A,order,-1\n", "quantity"),
+        ("ts,item_id,kind,quantity\n2024-01-01T00:00:00Z,A,refund,1\n", "kind"),
+        ("ts,item_id,quantity\n2024-01-01T00:00:00Z,A,1\n", "kind"),
+        ("ts,item_id,kind,quantity\nyesterday,A,order,1\n", "ts"),
+    ],
+    ids=["negative-quantity", "unknown-kind", "missing-column", "bad-timestamp"],
+)
+def test_bad_input_exits_nonzero_with_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, needle: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    assert main(["levels", str(bad), "-o", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "stockseries.cli", "series", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.csv")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "nope.csv" in proc.stderr
