@@ -149,7 +149,9 @@ def main() -> None:
 
     ref = results["polars rolling().shift().over() peer"]
     pandas_ref = results["pandas groupby().rolling() peer"]
-    print(f"{'implementation':42s} {'median s':>9s} {'M buckets/s':>12s} {'vs polars':>10s} {'vs pandas':>10s}")
+    print(
+        f"{'implementation':42s} {'median s':>9s} {'M buckets/s':>12s} {'vs polars':>10s} {'vs pandas':>10s}"
+    )
     for name, seconds in results.items():
         print(
             f"{name:42s} {seconds:9.3f} {n / seconds / 1e6:12.1f} "

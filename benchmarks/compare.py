@@ -112,7 +112,8 @@ def agree(reference: pl.DataFrame, other: pl.DataFrame, comparison: Comparison) 
         diff = (a - b).abs().filter(finite)
         bound = (comparison.atol + comparison.rtol * a.abs()).filter(finite)
         if (diff > bound).any():
-            return Agreement(False, f"{name}: max |Δ| {diff.max():.3g} beyond tolerance")
+            worst_diff = float(diff.max())  # type: ignore[arg-type]
+            return Agreement(False, f"{name}: max |Δ| {worst_diff:.3g} beyond tolerance")
         if diff.len():
             worst = max(worst, float(diff.max()))  # type: ignore[arg-type]
     detail = "equal"

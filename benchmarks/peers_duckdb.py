@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from benchmarks.workload import K, WINDOW
+from benchmarks.workload import WINDOW, K
 
 NATIVE = "arrow"
 

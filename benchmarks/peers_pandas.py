@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.workload import K, WINDOW
+from benchmarks.workload import WINDOW, K
 
 NATIVE = "pandas"
 
@@ -112,7 +112,7 @@ def episodes(detected: pd.DataFrame) -> pd.DataFrame:
         buckets=("ts", "size"),
         peak_demand=("demand", "max"),
     )
-    out["end"] = out["end"] + pd.Timedelta(1, FREQ)
+    out["end"] = out["end"] + pd.Timedelta(minutes=1)
     return out.reset_index().drop(columns="episode")
 
 

@@ -7,6 +7,7 @@ item ids, about half orders and half deliveries, quantities 1-10, sorted by ``ts
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,15 +34,20 @@ EVENT_COLUMNS = ("ts", "item_id", "kind", "quantity")
 
 @dataclass(frozen=True)
 class Workload:
-    """Where one cached workload lives; every path is created by :func:`prepare`."""
+    """One workload size and where its cached files live (created by :func:`prepare`)."""
 
     n_events: int
     seed: int
     work_dir: Path
+    n_items: int = N_ITEMS
+    days: float = DAYS
 
     @property
     def stem(self) -> str:
-        return f"events_{self.n_events}_s{self.seed}_v{GENERATOR_VERSION}"
+        return (
+            f"events_{self.n_events}_i{self.n_items}_d{self.days:g}_s{self.seed}"
+            f"_v{GENERATOR_VERSION}"
+        )
 
     @property
     def parquet(self) -> Path:
@@ -57,6 +63,11 @@ class Workload:
         return self.work_dir / f"{self.stem}.series.parquet"
 
     @property
+    def meta(self) -> Path:
+        """Sizes of the in-memory inputs (the denominators of "peak ÷ input")."""
+        return self.work_dir / f"{self.stem}.meta.json"
+
+    @property
     def results_dir(self) -> Path:
         return self.work_dir / "results" / self.stem
 
@@ -66,7 +77,9 @@ def item_labels(n_items: int = N_ITEMS) -> list[str]:
     return [f"SKU-{i:04d}" for i in range(n_items)]
 
 
-def generate_events(n_events: int, *, seed: int = 0, n_items: int = N_ITEMS) -> pl.DataFrame:
+def generate_events(
+    n_events: int, *, seed: int = 0, n_items: int = N_ITEMS, days: float = DAYS
+) -> pl.DataFrame:
     """Generate the core workload in memory (vectorised NumPy, no per-event Python).
 
     Examples
@@ -79,7 +92,7 @@ def generate_events(n_events: int, *, seed: int = 0, n_items: int = N_ITEMS) -> 
     """
     rng = np.random.default_rng(seed)
     start_us = int(START.timestamp() * 1_000_000)
-    span_us = DAYS * 86_400 * 1_000_000
+    span_us = round(days * 86_400 * 1_000_000)
     ts = np.sort(rng.integers(start_us, start_us + span_us, n_events, dtype=np.int64))
     item_codes = rng.integers(0, n_items, n_events, dtype=np.int64)
     is_order = rng.random(n_events) < 0.5
@@ -103,28 +116,48 @@ def _atomic_write(path: Path, write: object) -> None:
     tmp.replace(path)
 
 
-def prepare(n_events: int, *, seed: int = 0, work_dir: Path) -> Workload:
+def prepare(
+    n_events: int,
+    *,
+    seed: int = 0,
+    work_dir: Path,
+    n_items: int = N_ITEMS,
+    days: float = DAYS,
+) -> Workload:
     """Generate (or reuse) the Parquet, CSV and dense-series files of one workload size."""
-    work = Workload(n_events, seed, work_dir)
+    work = Workload(n_events, seed, work_dir, n_items, days)
     work_dir.mkdir(parents=True, exist_ok=True)
     events: pl.DataFrame | None = None
+
+    def load() -> pl.DataFrame:
+        return events if events is not None else pl.read_parquet(work.parquet)
+
     if not work.parquet.exists():
-        events = generate_events(n_events, seed=seed)
+        events = generate_events(n_events, seed=seed, n_items=n_items, days=days)
         _atomic_write(work.parquet, events.write_parquet)
     if not work.csv.exists():
-        events = events if events is not None else pl.read_parquet(work.parquet)
-        frame = events
+        frame = load()
         _atomic_write(work.csv, lambda p: frame.write_csv(p, datetime_format=CSV_TS_FORMAT))
-    if not work.series.exists():
+    if not work.series.exists() or not work.meta.exists():
         # The hand-written Polars peer defines the shared zscore input, so that stage can be
         # benchmarked even when stockseries.series is not there yet.
         from benchmarks import peers_polars
 
-        events = events if events is not None else pl.read_parquet(work.parquet)
+        events = load()
         series = peers_polars.resample(events)
         _atomic_write(work.series, series.write_parquet)
+        meta = {
+            "events_mb": in_memory_mb(events),
+            "series_rows": series.height,
+            "series_mb": in_memory_mb(series),
+        }
+        work.meta.write_text(json.dumps(meta))
     work.results_dir.mkdir(parents=True, exist_ok=True)
     return work
+
+
+def read_meta(work: Workload) -> dict[str, float]:
+    return json.loads(work.meta.read_text())  # type: ignore[no-any-return]
 
 
 def in_memory_mb(frame: pl.DataFrame) -> float:

@@ -90,6 +90,8 @@ def _frame(obj: Any, what: str) -> pl.DataFrame:
         df, _ = to_polars(obj)
     except TypeError as err:
         raise TypeError(f"{what}: {err}") from None
+    if ITEM in df.columns and df.schema[ITEM] != pl.String:
+        df = df.with_columns(pl.col(ITEM).cast(pl.String))
     return _utc(df)
 
 
@@ -341,8 +343,8 @@ def demand_chart(
     >>> ts = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 1),
     ...                        "1m", time_zone="UTC", eager=True)
     >>> frame = pl.DataFrame({"item_id": "A", "ts": ts, "demand": [1] * ts.len()})
-    >>> chart = demand_chart(frame)
-    >>> chart.layer[0].encoding.y.title
+    >>> spec = demand_chart(frame).to_dict()
+    >>> spec["layer"][0]["encoding"]["y"]["title"]
     'Demand (units / bucket)'
     """
     df = _frame(detected, "detected")
@@ -506,7 +508,7 @@ def level_chart(
     >>> ts = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 0, 9),
     ...                        "1m", time_zone="UTC", eager=True)
     >>> frame = pl.DataFrame({"item_id": "A", "ts": ts, "level": range(5, -5, -1)})
-    >>> level_chart(frame).layer[-1].encoding.y.title
+    >>> level_chart(frame).to_dict()["layer"][-1]["encoding"]["y"]["title"]
     'Stock level (units)'
     """
     df = _frame(series, "series")
@@ -644,7 +646,7 @@ def alert_timeline(
     >>> t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     >>> frame = pl.DataFrame({"item_id": ["A", "B"], "start": [t0, t0],
     ...                       "end": [t0 + dt.timedelta(minutes=5)] * 2, "excess": [3.0, 9.0]})
-    >>> alert_timeline(frame).layer[0].encoding.color.field
+    >>> alert_timeline(frame).to_dict()["layer"][0]["encoding"]["color"]["field"]
     'excess'
     """
     df = _alerts_frame(alerts)
@@ -682,9 +684,10 @@ def alert_timeline(
 
 
 def _overlaps(alerts: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
-    """Alert/label pairs of the same item whose spans intersect.
+    """Alert/label pairs of the same item whose half-open ``[start, end)`` spans intersect.
 
-    Alerts cover ``[start, end]``, labels the half-open ``[start, end)``.
+    The rule of :func:`stockseries.alerts.match_alerts`, so the chart agrees with
+    ``evaluate``.
     """
     a = alerts.select(
         ITEM, pl.col("start").alias("_a_start"), pl.col("end").alias("_a_end"), "_alert"
@@ -693,16 +696,17 @@ def _overlaps(alerts: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
         ITEM, pl.col("start").alias("_l_start"), pl.col("end").alias("_l_end"), "_label"
     )
     return a.join(b, on=ITEM).filter(
-        (pl.col("_a_start") < pl.col("_l_end")) & (pl.col("_l_start") <= pl.col("_a_end"))
+        (pl.col("_a_start") < pl.col("_l_end")) & (pl.col("_l_start") < pl.col("_a_end"))
     )
 
 
 def classify(alerts: Any, labels: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Outcome per alert and per label, as drawn by :func:`evaluation_chart`.
 
-    An alert is a true positive when it overlaps a label of its item; a label is found
-    when any alert of its item overlaps it. When :mod:`stockseries.alerts` provides
-    ``match_alerts`` it decides instead, so the chart agrees with ``evaluate``.
+    An alert is a true positive when its ``[start, end)`` overlaps a label's
+    ``[start, end)`` on the same item; a label is found when any alert overlaps it.
+    This is the rule of :func:`stockseries.alerts.match_alerts` and ``evaluate``
+    (an alert's ``end`` is its last bucket's end), computed here row-aligned.
 
     Returns
     -------
@@ -842,8 +846,8 @@ def pr_curve(trials: Any, current: float | Mapping[str, Any] | None = None) -> a
     >>> from stockseries.charts import pr_curve
     >>> trials = pl.DataFrame({"k": [2.0, 3.0, 4.0], "precision": [0.4, 0.7, 0.9],
     ...                        "recall": [0.95, 0.8, 0.5]})
-    >>> chart = pr_curve(trials, current=3.0)
-    >>> chart.layer[0].encoding.x.title
+    >>> spec = pr_curve(trials, current=3.0).to_dict()
+    >>> spec["layer"][0]["encoding"]["x"]["title"]
     'Threshold multiplier k'
     """
     if not isinstance(trials, pl.DataFrame | pl.LazyFrame) and hasattr(trials, "trials"):
@@ -916,8 +920,16 @@ def _vl_version() -> str:
     return f"v{major}_{minor}"
 
 
-def to_svg(chart: AnyChart) -> str:
+def to_svg(chart: AnyChart, *, validate: bool = True) -> str:
     """Render a chart to an SVG string with vl-convert, fetching nothing from the network.
+
+    Parameters
+    ----------
+    chart
+        Any Altair chart.
+    validate
+        Check the spec against the Vega-Lite schema first (Altair's default). The
+        widgets skip it for charts built here: it costs about as much as the rendering.
 
     Examples
     --------
@@ -932,9 +944,9 @@ def to_svg(chart: AnyChart) -> str:
 
     if alt.data_transformers.active == "vegafusion":
         # VegaFusion pre-evaluates the data transforms and only emits a Vega spec.
-        vega = chart.to_dict(format="vega")
+        vega = chart.to_dict(format="vega", validate=validate)
         return str(vlc.vega_to_svg(vega, allowed_base_urls=[]))
-    spec = chart.to_dict()
+    spec = chart.to_dict(validate=validate)
     return str(vlc.vegalite_to_svg(spec, vl_version=_vl_version(), allowed_base_urls=[]))
 
 

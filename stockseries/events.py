@@ -22,9 +22,10 @@ Timestamps
 ----------
 * ISO-8601 strings with ``Z`` or an offset (``+02:00``, ``+0200``, ``+02``) are converted to UTC.
 * Naive strings and naive datetimes are *taken as UTC* (no local-time guessing).
-* ``T`` or a space between date and time, optional seconds and fractions (kept to the
-  microsecond, finer digits are truncated) and bare dates (midnight UTC) are accepted; a column
-  may mix these forms.
+* ``T`` or a space between date and time, hours with or without minutes and seconds,
+  fractions (kept to the microsecond, finer digits are truncated) and bare dates (midnight UTC)
+  are accepted; a column may mix these forms. Anything else (``"yesterday"``,
+  ``"2024-02-30"``, ``"01/02/2024"``) breaks the "parseable timestamp" rule.
 * Datetime columns in another time zone are converted to UTC; ``Date`` columns become midnight
   UTC.
 * Numbers are epochs only when you say what they count with ``epoch_unit`` (``"s"``, ``"ms"``,
@@ -48,7 +49,8 @@ With ``strict=True`` the first rule in that order that any row breaks raises an
 :class:`EventValidationError`. With ``strict=False`` you get a :class:`ValidatedEvents` with the
 valid events and the rejected rows; each rejected row carries the first rule it breaks. Row
 positions (the ``row`` column) are 0-based positions in the input; for a directory or glob the
-files are read in sorted path order and positions count through their concatenation.
+files are read in sorted path order and positions count through their concatenation. A pandas
+frame's index is not kept: positions are what identify rows.
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ _ISO_FORMATS = (
     "%Y-%m-%d",
 )
 _ROWS_PER_PARSER = 1 << 18
+_SMALLEST_HALF = 4096
+# A zone designator after a time: such values go to Arrow's zoned cast, the rest to the naive one.
+_ZONED = r"[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d*)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_HOUR_ONLY = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2})(Z|[+-]\d{2}(?::?\d{2})?)?$"
 _NUMBER_PATTERN = r"^\s*[+-]?\d+(\.\d*)?([eE][+-]?\d+)?\s*$"
 
 
@@ -484,7 +490,7 @@ def _validate(
         return converted.select(order), _rejected_rows(raw, None, None).clear()
 
     if counts[1] and epoch_unit is None:
-        _refuse_numeric_strings(raw, converted)
+        _refuse_numeric_strings(raw)
     raw_ts_null = raw[TS].is_null()
     masks = (
         raw_ts_null,
@@ -562,7 +568,7 @@ _EPOCH_HINT = (
 )
 
 
-def _refuse_numeric_strings(raw: pl.DataFrame, converted: pl.DataFrame) -> None:
+def _refuse_numeric_strings(raw: pl.DataFrame) -> None:
     """Epochs stored as text (a CSV read in full as strings) need a unit just as numbers do."""
     if raw.schema[TS] != pl.String:
         return
@@ -694,8 +700,40 @@ def _parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.S
     """Parse timestamp strings to UTC; null where a string is not a timestamp.
 
     Arrow's ISO-8601 cast is an order of magnitude faster than chrono formats but takes a
-    column only when every value fits one target; mixed or broken columns go piecewise.
+    column only when every value fits one target (all zoned or all naive). So a column that
+    mixes zoned and naive values is split by shape, and a part holding a few broken values is
+    halved until the broken values are cornered in small pieces that go through chrono.
     """
+    parsed = _parse_iso_fast(texts)
+    if parsed is not None:
+        return parsed
+    zoned = texts.str.contains(_ZONED).fill_null(False)
+    result = pl.repeat(None, len(texts), dtype=TS_DTYPE, eager=True).rename(texts.name)
+    for in_part in (zoned, ~zoned):
+        positions = in_part.arg_true()
+        if not positions.is_empty():
+            part = _parse_in_halves(texts.filter(in_part), epoch_unit)
+            result = result.scatter(positions, part)
+    return result
+
+
+def _parse_in_halves(texts: pl.Series, epoch_unit: EpochUnit | None) -> pl.Series:
+    parsed = _parse_iso_fast(texts)
+    if parsed is not None:
+        return parsed
+    if len(texts) <= _SMALLEST_HALF:
+        return _parse_timestamps_piecewise(texts, epoch_unit)
+    half = len(texts) // 2
+    return pl.concat(
+        [
+            _parse_in_halves(texts.slice(0, half), epoch_unit),
+            _parse_in_halves(texts.slice(half), epoch_unit),
+        ]
+    )
+
+
+def _parse_iso_fast(texts: pl.Series) -> pl.Series | None:
+    """All values parsed by Arrow, or None when any value is not ISO-8601 of one kind."""
     values = texts.to_arrow()
     for target, naive in ((pa.timestamp("us", "UTC"), False), (pa.timestamp("us"), True)):
         try:
@@ -703,7 +741,7 @@ def _parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.S
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         return parsed.dt.replace_time_zone("UTC") if naive else parsed
-    return _parse_timestamps_piecewise(texts, epoch_unit)
+    return None
 
 
 def _cast_in_parallel(values: pa.Array, target: pa.DataType) -> pa.ChunkedArray:
@@ -743,6 +781,16 @@ def _parse_timestamps_piecewise(texts: pl.Series, epoch_unit: EpochUnit | None) 
         if pending.is_empty():
             break
         settle(pending["text"].str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False))
+    if not pending.is_empty():
+        # Arrow takes hour-only times ("2024-01-01T05Z"), chrono cannot: spell out the minutes
+        # so that a value parses the same whether or not its column is uniform.
+        pending = pending.with_columns(pl.col("text").str.replace(_HOUR_ONLY, "${1}:00${2}"))
+        for fmt in _ISO_FORMATS:
+            if pending.is_empty():
+                break
+            settle(
+                pending["text"].str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+            )
     return result
 
 

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -270,7 +271,7 @@ def _quantity_range(value: int | tuple[int, int], name: str = "quantity") -> tup
         raise ValueError(
             f"{name} must be an int or an inclusive (low, high) pair of ints, got {value!r}"
         )
-    lo, hi = int(pair[0]), int(pair[1])
+    lo, hi = int(pair[0]), int(pair[1])  # type: ignore[index, arg-type]
     if lo < 1:
         raise ValueError(f"{name} must be at least 1 (quantities are > 0), got {value!r}")
     if lo > hi:
@@ -408,6 +409,8 @@ class _Draws:
     quantity: IntArray
     customer: IntArray  # customer number, -1 for deliveries
 
+    FIELDS: ClassVar[tuple[str, ...]] = ("ts", "item", "quantity", "customer")
+
     @property
     def size(self) -> int:
         return int(self.ts.shape[0])
@@ -438,11 +441,17 @@ def _pick_items(rng: np.random.Generator, p: FloatArray | None, k: int, n: int) 
     return np.where(keep, column, alias[column]).astype(np.int64, copy=False)
 
 
+def _draw_customers(rng: np.random.Generator, n: int) -> IntArray:
+    return np.asarray(rng.integers(0, _N_CUSTOMERS, size=n, dtype=np.int64))
+
+
 def _draw_quantities(rng: np.random.Generator, quantity: tuple[int, int], n: int) -> IntArray:
     return rng.integers(quantity[0], quantity[1] + 1, size=n, dtype=np.int64)
 
 
-def _uniform_points(rng: np.random.Generator, p0: IntArray, p1: IntArray, counts: IntArray) -> IntArray:
+def _uniform_points(
+    rng: np.random.Generator, p0: IntArray, p1: IntArray, counts: IntArray
+) -> IntArray:
     """``counts[g]`` uniform points in each ``[p0[g], p1[g])``, sorted within each piece.
 
     Normalised cumulative sums of exponential spacings are uniform order statistics, so the
@@ -456,9 +465,9 @@ def _uniform_points(rng: np.random.Generator, p0: IntArray, p1: IntArray, counts
     before = padded[ends - counts]
     total = padded[ends] - before + closing
     width = p1 - p0
-    offset = (
-        (cumulative - np.repeat(before, counts)) * np.repeat(width / total, counts)
-    ).astype(np.int64)
+    offset = ((cumulative - np.repeat(before, counts)) * np.repeat(width / total, counts)).astype(
+        np.int64
+    )
     np.minimum(offset, np.repeat(width - 1, counts), out=offset)  # guards float rounding at 1.0
     offset += np.repeat(p0, counts)
     return offset
@@ -517,7 +526,7 @@ def _timed_core(
     ts = start + np.arange(n, dtype=np.int64) * every
     item = _pick_items(rng, p, k, n)
     qty = _draw_quantities(rng, quantity, n)
-    customer = rng.integers(0, _N_CUSTOMERS, size=n, dtype=np.int64)
+    customer = _draw_customers(rng, n)
     return _Draws(ts, item, qty, customer)
 
 
@@ -543,7 +552,7 @@ def _deliveries_core(
     n = ts.shape[0]
     item = _pick_items(rng, p, k, n)
     qty = _draw_quantities(rng, quantity, n)
-    return _Draws(ts, item, qty, np.full(n, -1, dtype=np.int64))
+    return _Draws(ts, item, qty, np.full((n,), -1, dtype=np.int64))
 
 
 def _poisson_core(
@@ -566,7 +575,7 @@ def _poisson_core(
     n = ts.shape[0]
     item = _pick_items(rng, rates / total, rates.shape[0], n)
     qty = _draw_quantities(rng, quantity, n)
-    customer = rng.integers(0, _N_CUSTOMERS, size=n, dtype=np.int64)
+    customer = _draw_customers(rng, n)
     return _Draws(ts, item, qty, customer)
 
 
@@ -589,46 +598,56 @@ def _spike_orders_core(
     ts, item = ts[order], item_row[segment[order]]
     n = ts.shape[0]
     qty = _draw_quantities(rng, quantity, n)
-    customer = rng.integers(0, _N_CUSTOMERS, size=n, dtype=np.int64)
+    customer = _draw_customers(rng, n)
     return _Draws(ts, item, qty, customer)
 
 
+def _merge_positions(parts: Sequence[IntArray]) -> list[IntArray]:
+    """Where each element of each sorted array lands in their stable merge.
+
+    Ties keep argument order. An element's position is its own index plus how many elements
+    of every other part precede it; that count comes from searching the shorter array in the
+    longer one (a histogram + cumsum when the longer one is the one being placed), so the
+    cost is linear in the big part and logarithmic per element of the small ones.
+    """
+    positions = []
+    for j, x in enumerate(parts):
+        pos = np.arange(x.shape[0], dtype=np.int64)
+        for p, y in enumerate(parts):
+            if p == j or x.shape[0] == 0 or y.shape[0] == 0:
+                continue
+            if x.shape[0] <= y.shape[0]:
+                # earlier parts win ties: count y <= x for them, y < x for later ones
+                pos += np.searchsorted(y, x, side="right" if p < j else "left")
+            else:
+                first_after = np.searchsorted(x, y, side="left" if p < j else "right")
+                pos += np.cumsum(np.bincount(first_after, minlength=x.shape[0] + 1))[:-1]
+        positions.append(pos)
+    return positions
+
+
 def _merge_order(parts: Sequence[IntArray]) -> IntArray:
-    """Stable merge permutation of already-sorted arrays (ties keep argument order), O(n)."""
-    merged = parts[0]
-    order = np.arange(merged.shape[0])
-    offset = merged.shape[0]
-    for part in parts[1:]:
-        m, n = merged.shape[0], part.shape[0]
-        # Search the shorter array in the longer one; the longer side fills the gaps in order.
-        if n <= m:
-            pos_new = np.searchsorted(merged, part, side="right") + np.arange(n)
-            is_new = np.zeros(m + n, dtype=bool)
-            is_new[pos_new] = True
-        else:
-            pos_old = np.searchsorted(part, merged, side="left") + np.arange(m)
-            is_new = np.ones(m + n, dtype=bool)
-            is_new[pos_old] = False
-        values = np.empty(m + n, dtype=merged.dtype)
-        values[~is_new], values[is_new] = merged, part
-        new_order = np.empty(m + n, dtype=np.int64)
-        new_order[~is_new], new_order[is_new] = order, offset + np.arange(n)
-        merged, order, offset = values, new_order, offset + n
+    """Stable merge permutation of already-sorted arrays (ties keep argument order)."""
+    order = np.empty(sum(x.shape[0] for x in parts), dtype=np.int64)
+    offset = 0
+    for x, pos in zip(parts, _merge_positions(parts), strict=True):
+        order[pos] = offset + np.arange(x.shape[0])
+        offset += x.shape[0]
     return order
 
 
-def _concat_draws(parts: Sequence[tuple[str, _Draws]]) -> tuple[_Draws, IntArray]:
+def _concat_draws(parts: Sequence[tuple[str, _Draws]]) -> tuple[_Draws, npt.NDArray[np.int8]]:
     """Merge draws by time (stable, argument order on ties); also returns the kind codes."""
-    kinds = np.concatenate(
-        [np.full(d.size, 0 if kind == ORDER else 1, dtype=np.int8) for kind, d in parts]
-    )
-    order = _merge_order([d.ts for _, d in parts])
-
-    def cat(field: str) -> IntArray:
-        return np.concatenate([getattr(d, field) for _, d in parts])[order]
-
-    merged = _Draws(cat("ts"), cat("item"), cat("quantity"), cat("customer"))
-    return merged, kinds[order]
+    positions = _merge_positions([d.ts for _, d in parts])
+    n = sum(d.size for _, d in parts)
+    kinds = np.empty(n, dtype=np.int8)
+    fields: dict[str, IntArray] = {f: np.empty(n, dtype=np.int64) for f in _Draws.FIELDS}
+    # Scattering to increasing positions streams through memory, unlike a gather.
+    for pos, (kind, d) in zip(positions, parts, strict=True):
+        kinds[pos] = 0 if kind == ORDER else 1
+        for name, out in fields.items():
+            out[pos] = getattr(d, name)
+    return _Draws(**fields), kinds
 
 
 # --------------------------------------------------------------------------- frame building
@@ -655,21 +674,22 @@ def _row_ids(prefix: str, n: int) -> pl.Series:
     views = np.zeros((n, 4), dtype=np.uint32)
     views[:, 0] = text_len
     template = prefix.encode().ljust(12, b"\0")
-    numbers = np.arange(n, dtype=np.uint32)
-    for word in range(3):
+    remaining = np.arange(n, dtype=np.uint32)
+    for word in (2, 1, 0):  # right to left, consuming the lowest digits first
         chars = [c for c in range(4 * word, 4 * word + 4) if len(prefix) <= c < text_len]
         constant = np.uint32(int.from_bytes(template[4 * word : 4 * word + 4], "little"))
         if not chars:
             views[:, word + 1] = constant
             continue
         # table[x] = this word with the len(chars) digits of x written in place.
-        count, lowest_place = len(chars), width - 1 - (chars[-1] - len(prefix))
+        count = len(chars)
         x = np.arange(10**count, dtype=np.uint32)
         table = np.full(10**count, constant, dtype=np.uint32)
         for k, c in enumerate(chars):
             digit = (x // np.uint32(10 ** (count - 1 - k))) % np.uint32(10) + np.uint32(48)
             table |= digit << np.uint32(8 * (c - 4 * word))
-        views[:, word + 1] = table[(numbers // np.uint32(10**lowest_place)) % np.uint32(10**count)]
+        remaining, low = np.divmod(remaining, np.uint32(10**count))
+        views[:, word + 1] = table[low]
     array = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views)], null_count=0)
     return pl.Series("event_id", array)
 
@@ -904,6 +924,7 @@ def random_deliveries(
     Examples
     --------
     >>> from stockseries.generate import catalog, random_deliveries
+    >>> import datetime as dt
     >>> d = random_deliveries(catalog(3), start="2024-01-01", end="2024-01-01T01:00", seed=1)
     >>> d["kind"].unique().to_list(), d["ts"].diff().max() < dt.timedelta(seconds=10)
     (['delivery'], True)
@@ -965,9 +986,14 @@ def poisson_demand(
     Examples
     --------
     >>> from stockseries.generate import catalog, poisson_demand
-    >>> orders = poisson_demand(catalog(5), start="2024-01-01", end="2024-01-02", seed=1)
-    >>> 7_000 < orders.height < 7_400  # 5 items x about 1 order/min x 1440 min
-    True
+    >>> orders = poisson_demand(
+    ...     catalog(5), start="2024-01-01", end="2024-01-02", rate=1.0, seed=1
+    ... )
+    >>> orders.height  # 5 items x 1 order/min x 1440 min = 7200 expected, sd 85
+    7367
+    >>> by_hour = orders.group_by(orders["ts"].dt.hour()).len().sort("ts")
+    >>> by_hour.filter(by_hour["ts"].is_in([1, 13]))["len"].to_list()  # 120 vs 480 expected
+    [139, 483]
     """
     frame, was_pandas = _catalog_frame(catalog)
     start_us, end_us = _span(start, end)
@@ -1350,7 +1376,7 @@ class Simulation:
 
 def _replenish_core(
     rng: np.random.Generator,
-    orders: Sequence[_Draws],
+    orders: _Draws,
     rates: FloatArray,
     mean_quantity: float,
     start: int,
@@ -1365,40 +1391,39 @@ def _replenish_core(
     the lead time at the daily peak, so stock stays positive except when a spike eats it.
     """
     k = rates.shape[0]
-    lead = rng.integers(*_LEAD_TIME_MINUTES, endpoint=True, size=k) * _US_PER_MINUTE
-    case = rng.choice(np.array(_CASE_SIZES, dtype=np.int64), size=k)
+    lead: IntArray = (
+        np.asarray(rng.integers(*_LEAD_TIME_MINUTES, endpoint=True, size=k)) * _US_PER_MINUTE
+    )
+    case: IntArray = np.asarray(rng.choice(np.array(_CASE_SIZES, dtype=np.int64), size=k))
     lo, hi = _REVIEW_WAIT_MINUTES
     cover_minutes = (hi * _US_PER_MINUTE + lead) / _US_PER_MINUTE
     target = rates * mean_quantity * cover_minutes * (1 + amplitude) * _SAFETY_FACTOR
-    target = (np.ceil(target / case) * case).astype(np.int64)
+    stock: IntArray = (np.ceil(target / case) * case).astype(np.int64)
     n_reviews = (end - start) // (lo * _US_PER_MINUTE) + 1
     waits = rng.integers(lo, hi, endpoint=True, size=(k, n_reviews)) * _US_PER_MINUTE
     review = start + np.cumsum(waits, axis=1)
 
-    # Units sold per item up to each review: per-item cumulative sums searched by a
-    # composite (item, time) key.
+    # Units sold per item before each review: per-item cumulative sums, searched by a
+    # composite (item, time) key. ``orders`` is sorted by time, so a stable sort by item
+    # (radix sort for small codes) leaves each item's orders in time order.
     span = end - start + 1
     if k * span >= 2**62:
         raise ValueError("span x items too large for the replenishment simulation")
-    item = np.concatenate([o.item for o in orders])
-    ts = np.concatenate([o.ts for o in orders])
-    qty = np.concatenate([o.quantity for o in orders])
-    key = item * span + (ts - start)
-    by_key = np.argsort(key, kind="stable")
-    key, cumulative = key[by_key], np.r_[0, np.cumsum(qty[by_key])]
+    codes = orders.item.astype(np.uint16) if k <= 2**16 else orders.item
+    by_item = np.argsort(codes, kind="stable")
+    key = orders.item[by_item] * span + (orders.ts[by_item] - start)
+    cumulative = np.concatenate(([0], np.cumsum(orders.quantity[by_item])))
     rows = np.arange(k)[:, None]
-    sold_at = cumulative[
-        np.searchsorted(key, rows * span + np.minimum(review, end) - start, side="right")
-    ]
-    sold = sold_at - cumulative[np.searchsorted(key, rows * span, side="left")]
+    sold_at = cumulative[np.searchsorted(key, rows * span + np.minimum(review, end) - start)]
+    sold: IntArray = np.asarray(sold_at - cumulative[np.searchsorted(key, rows * span)])
 
     # Rounding up to cases without drift: the position stays in [S, S + case).
     surplus = (-sold) % case[:, None]
     previous_sold = np.c_[np.zeros(k, dtype=np.int64), sold[:, :-1]]
     previous_surplus = np.c_[np.zeros(k, dtype=np.int64), surplus[:, :-1]]
-    quantity = sold - previous_sold + surplus - previous_surplus
+    quantity: IntArray = sold - previous_sold + surplus - previous_surplus
     arrival = review + lead[:, None]
-    keep = (arrival < end) & (quantity > 0) & (target[:, None] > 0)
+    keep = (arrival < end) & (quantity > 0) & (stock[:, None] > 0)
     rows_kept = np.broadcast_to(rows, keep.shape)[keep]
     arrival_kept, quantity_kept = arrival[keep], quantity[keep]
     by_time = np.argsort(arrival_kept, kind="stable")
@@ -1408,11 +1433,11 @@ def _replenish_core(
         quantity_kept[by_time],
         np.full(by_time.shape[0], -1, dtype=np.int64),
     )
-    stocked = np.flatnonzero(target > 0)
+    stocked = np.flatnonzero(stock > 0)
     initial = _Draws(
         np.full(stocked.shape[0], start, dtype=np.int64),
         stocked.astype(np.int64),
-        target[stocked],
+        stock[stocked],
         np.full(stocked.shape[0], -1, dtype=np.int64),
     )
     return initial, deliveries
@@ -1525,23 +1550,18 @@ def simulate(
         seed=seed,
         spikes=None,
     )
-    parts: list[tuple[str, _Draws]] = []
+    orders, _ = _concat_draws([(ORDER, demand), (ORDER, extra)])
     if replenish:
         initial, deliveries = _replenish_core(
-            _rng(seed, "replenish"),
-            (demand, extra),
-            rates,
-            sum(quantity) / 2,
-            start_us,
-            end_us,
-            amplitude,
+            _rng(seed, "replenish"), orders, rates, sum(quantity) / 2, start_us, end_us, amplitude
         )
-        parts.append((DELIVERY, initial))
-    parts += [(ORDER, demand), (ORDER, extra)]
-    if replenish:
-        parts.append((DELIVERY, deliveries))
-    merged, kinds = _concat_draws(parts)
-    events = _events_frame(merged, kinds, cat, f"E{seed}-")
+        # Initial stock first, so it is on the shelf before any order at the same instant.
+        merged, kinds = _concat_draws(
+            [(DELIVERY, initial), (ORDER, orders), (DELIVERY, deliveries)]
+        )
+    else:
+        merged, kinds = orders, None
+    events = _events_frame(merged, ORDER if kinds is None else kinds, cat, f"E{seed}-")
     return Simulation(
         events=events,
         labels=labels,
@@ -1593,7 +1613,7 @@ def iter_frames(
     if size is not None:
         if not _is_int(size) or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
-        bounds = list(range(0, n, int(size))) + [n]
+        bounds = [*range(0, n, int(size)), n]
     else:
         span_us = _duration_us(span, "span")  # type: ignore[arg-type]
         stamps = _epoch_us(events)
@@ -1620,5 +1640,5 @@ def _epoch_us(events: Any) -> IntArray:
 
 def _slices(events: Any, bounds: list[int]) -> Iterator[Any]:
     pandas = not isinstance(events, pl.DataFrame)
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         yield events.iloc[lo:hi] if pandas else events.slice(lo, hi - lo)

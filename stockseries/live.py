@@ -18,9 +18,18 @@ Two halves:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import html
+import io
+import json
 import math
+import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import tempfile
+import time
+import zipfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
-from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
+from stockseries._schema import EVENT_SCHEMA, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
 
 # --------------------------------------------------------------------------- durations
 
@@ -535,3 +544,1106 @@ def _aggregate(events: pl.DataFrame) -> pl.DataFrame:
 
 def _signed_quantity() -> pl.Expr:
     return pl.when(pl.col(KIND) == ORDER).then(-pl.col(QUANTITY)).otherwise(pl.col(QUANTITY))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be restored: corrupt or truncated file, unknown format version, or
+    parameters that differ from the ones the caller expected."""
+
+
+def _empty_alerts_frame() -> pl.DataFrame:
+    from stockseries.alerts import _empty_alerts
+
+    return _empty_alerts(TS_DTYPE, pl.Int64())
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class StepResult:
+    """What one :meth:`StreamProcessor.push` (or ``tick``/``flush``) produced.
+
+    Attributes
+    ----------
+    levels
+        The accepted events of the push, in replay order (``ts``, stable), with ``level``:
+        the item's stock right after the event (as :func:`stockseries.stock.stock_levels`).
+    series
+        Newly closed buckets: the :func:`stockseries.series.resample` columns plus the
+        :func:`stockseries.spikes.detect_spikes` columns, sorted by ``item_id``, ``ts``.
+    alerts_opened
+        Alerts that became reportable in this step (an episode of at least ``min_buckets``
+        buckets outside any cooldown), with their values so far; every alert is opened
+        exactly once, before or in the step that closes it.
+    alerts_closed
+        Alerts whose episode can no longer grow (final values, equal to batch).
+    late
+        Events of this push whose bucket had already closed.
+    corrections
+        With ``corrections=True``: re-emitted series rows (series columns) whose values the
+        late events changed.
+    watermark
+        Event time up to which buckets are closed-eligible (``None`` before any event).
+    """
+
+    levels: Any
+    series: Any
+    alerts_opened: Any
+    alerts_closed: Any
+    late: Any
+    corrections: Any
+    watermark: datetime | None
+
+    def _counts(self) -> dict[str, int]:
+        return {
+            "levels": len(self.levels),
+            "series": len(self.series),
+            "alerts_opened": len(self.alerts_opened),
+            "alerts_closed": len(self.alerts_closed),
+            "late": len(self.late),
+            "corrections": len(self.corrections),
+        }
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self._counts().items())
+        mark = "None" if self.watermark is None else self.watermark.isoformat()
+        return f"StepResult({counts}, watermark={mark})"
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td>{k}</td><td>{v:,}</td></tr>" for k, v in self._counts().items())
+        mark = "—" if self.watermark is None else html.escape(self.watermark.isoformat())
+        return (
+            f"<div><strong>StepResult</strong> watermark {mark}"
+            f"<table><thead><tr><th>frame</th><th>rows</th></tr></thead>"
+            f"<tbody>{cells}</tbody></table></div>"
+        )
+
+
+_SERIES_SCHEMA: dict[str, pl.DataType] = {
+    ITEM: pl.String(),
+    TS: TS_DTYPE,
+    "demand": pl.Int64(),
+    "orders": pl.Int64(),
+    "supply": pl.Int64(),
+    "deliveries": pl.Int64(),
+    "level": pl.Int64(),
+}
+_DETECTION_SCHEMA: dict[str, pl.DataType] = {
+    "baseline": pl.Float64(),
+    "spread": pl.Float64(),
+    "threshold": pl.Float64(),
+    "score": pl.Float64(),
+    "history": pl.Int64(),
+    "sufficient": pl.Boolean(),
+    "flagged": pl.Boolean(),
+}
+_ITEM_STATE = {ITEM: pl.String(), "first": pl.Int64(), "closed": pl.Int64(), "running": pl.Int64()}
+_EPISODE_STATE = {ITEM: pl.String(), "last_end": pl.Int64(), "opened": pl.Int64()}
+_FLAG_SCHEMA = {
+    ITEM: pl.String(),
+    TS: TS_DTYPE,
+    "_t": pl.Int64(),
+    "value": pl.Int64(),
+    "threshold": pl.Float64(),
+    "score": pl.Float64(),
+}
+_STATS = ("frames", "events", "late", "corrected", "buckets", "alerts_opened", "alerts_closed")
+_CHECKPOINT_FORMAT = "stockseries.live.checkpoint"
+_CHECKPOINT_VERSION = 1
+
+
+def _format_us(us: int) -> str:
+    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
+        if us % _UNIT_US[unit] == 0:
+            return f"{us // _UNIT_US[unit]}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _history_needed(detection: dict[str, Any], every_us: int) -> int:
+    """Closed buckets per item the detector must see again to decide the next bucket."""
+    method = detection["method"]
+    if method in ("zscore", "mad", "quantile"):
+        return int(detection["window"])
+    if method == "threshold":
+        return int(detection["min_periods"])
+    if method == "seasonal":
+        from stockseries.spikes import parse_every
+
+        period = parse_every(detection["period"]) // timedelta(microseconds=1)
+        if period % every_us:
+            raise ValueError(
+                f"period={detection['period']} is not a whole number of buckets of "
+                f"{_format_us(every_us)}"
+            )
+        return int(detection["window"]) * (period // every_us)
+    if method == "ewma":
+        if detection["half_life"]:
+            decay = math.exp(-math.log(2) / detection["half_life"])
+        else:
+            decay = 1 - 2 / (detection["span"] + 1)
+        # Older buckets weigh less than 2**-60 of the newest: beyond float64 resolution.
+        horizon = math.ceil(60 * math.log(2) / -math.log(decay)) if decay > 0 else 1
+        return max(int(detection["min_periods"]), horizon)
+    raise AssertionError(f"unhandled method {method}")  # pragma: no cover
+
+
+class StreamProcessor:
+    """Incremental engine: running levels, closed series rows, detection and alert episodes.
+
+    Push event frames as they arrive; each :meth:`push` returns a :class:`StepResult` with
+    what is new. The processor keeps only what the next decision needs — per item: the
+    stock level, the open buckets' partial sums, the last closed buckets the detector reads
+    again (``window`` for ``zscore``/``mad``/``quantile``) and the flagged buckets of the
+    episode in progress — so its memory is O(items × window) however long the stream.
+
+    **Event time and closing.** The *watermark* is the largest event time seen minus
+    ``lateness``. A bucket ``[s, s + every)`` closes once ``s + every ≤ watermark``; buckets
+    are aligned to the Unix epoch like :func:`stockseries.series.resample`. Events of a push
+    are judged against the buckets closed *before* that push, so events within one frame are
+    never late to each other. An event whose bucket is closed is *late*: it goes to
+    :attr:`late_events` and ``StepResult.late`` and changes nothing, unless
+    ``corrections=True`` (see below). :meth:`flush` closes every bucket up to the last bucket
+    of all input seen (end of stream).
+
+    **Idle time.** With ``idle_timeout`` (seconds), :meth:`tick` lets buckets close while no
+    events arrive: when ``idle = now − time of the last push with events ≥ idle_timeout``,
+    the watermark becomes ``max(watermark, max event time + idle − lateness)``, i.e. event
+    time is taken to have advanced by the idle wall time. ``now`` is ``clock()`` by default
+    (:func:`time.monotonic`). Rows closed this way extend the series past the last event,
+    which batch would only contain if later events exist, and events that then arrive
+    below the advanced watermark are late; without ticks (or with ``idle_timeout=None``)
+    the contract below is exact.
+
+    **Contract.** For any split of the events into frames and any arrival order in which no
+    event is late (each event arrives while ``ts ≥ max ts seen before its frame − lateness``),
+    the concatenated ``series`` after :meth:`flush`, sorted by ``item_id``, ``ts``, equals
+    ``detect_spikes(resample(events, every, initial), method, **detection)`` and the
+    concatenated ``alerts_closed`` equals ``alerts(detected, params=detection, every=every,
+    merge_gap=..., min_buckets=..., cooldown=..., suppliers=...).frame``. The detector runs
+    the batch code (:func:`stockseries.spikes.detect_spikes`'s core) on each item's retained
+    buckets plus the newly closed ones, and episodes are cut by the batch episode code, so
+    the arithmetic is shared. Exact for ``zscore``, ``mad``, ``quantile``, ``threshold`` and
+    ``seasonal``; ``ewma`` weighs the whole past, so the processor keeps the buckets whose
+    weight is above 2⁻⁶⁰ and agrees with batch to float rounding.
+
+    **Late events with corrections.** With ``corrections=True`` late events are applied:
+    they count in the item's stock from then on, the retained buckets they touch are updated
+    (so future baselines see them) and re-emitted in ``StepResult.corrections`` — the hit
+    bucket with its new totals and every later retained bucket whose ``level`` moved.
+    Buckets older than the retained ones are not re-emitted (the event is still in
+    :attr:`late_events`). Detection columns and alerts already emitted are *not* changed
+    retroactively.
+
+    Parameters
+    ----------
+    every
+        Bucket length, e.g. ``"1m"``.
+    method, window, k, min_periods, min_demand, **method_options
+        Detection settings, as :func:`stockseries.spikes.detect_spikes` (``window=None``
+        is the method's default: 60 buckets for ``zscore``).
+    lateness
+        How far behind the newest event an event may arrive and still count, e.g. ``"30s"``.
+    initial
+        Starting stock (an int, a mapping ``item_id → level`` or a frame ``item_id``,
+        ``initial``), as :func:`stockseries.stock.stock_levels`.
+    merge_gap, min_buckets, cooldown
+        Episode rules, as :func:`stockseries.alerts.alerts`.
+    idle_timeout
+        Seconds (or a duration such as ``"5s"``) of no events after which :meth:`tick`
+        advances event time; ``None`` disables it.
+    clock
+        Wall clock in seconds used for idle time.
+    corrections
+        Apply late events and re-emit the buckets they change.
+    suppliers
+        ``item_id → supplier_id`` (mapping or frame such as the catalog) for the alerts.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame({
+    ...     "ts": ["2024-01-01T00:00:10Z", "2024-01-01T00:00:50Z", "2024-01-01T00:01:20Z"],
+    ...     "item_id": ["a", "a", "a"], "kind": ["delivery", "order", "order"],
+    ...     "quantity": [10, 3, 2]})
+    >>> proc = StreamProcessor("1m", window=5)
+    >>> proc.push(events.head(2))
+    StepResult(levels=2, series=0, alerts_opened=0, alerts_closed=0, late=0, corrections=0, watermark=2024-01-01T00:00:50+00:00)
+    >>> step = proc.push(events.tail(1))  # event time passed 00:01, so bucket 00:00 closes
+    >>> step.series.select("ts", "demand", "supply", "level").rows()
+    [(datetime.datetime(2024, 1, 1, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 3, 10, 7)]
+    >>> proc.flush().series["level"].to_list()
+    [5]
+    """
+
+    def __init__(
+        self,
+        every: str | timedelta = "1m",
+        method: str = "zscore",
+        *,
+        window: int | None = None,
+        k: float = 3.0,
+        min_periods: int | None = None,
+        min_demand: float = 0,
+        lateness: str | timedelta = "0s",
+        initial: Any = None,
+        merge_gap: int = 0,
+        min_buckets: int = 1,
+        cooldown: int = 0,
+        idle_timeout: float | str | timedelta | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        corrections: bool = False,
+        suppliers: Any = None,
+        **method_options: Any,
+    ) -> None:
+        from stockseries.alerts import _supplier_lookup, alert_params
+        from stockseries.series import duration_us
+        from stockseries.spikes import spike_params
+
+        self._every_us = duration_us(every, "every")
+        self._lateness_us = _duration_us(lateness, name="lateness", allow_zero=True)
+        self._idle_s = (
+            None
+            if idle_timeout is None
+            else _duration_us(idle_timeout, name="idle_timeout", allow_zero=True) / 1e6
+        )
+        self._detection = spike_params(
+            method,
+            window=window,
+            k=k,
+            min_periods=min_periods,
+            min_demand=min_demand,
+            **method_options,
+        )
+        self._history = _history_needed(self._detection, self._every_us)
+        self._alert_params = alert_params(
+            None,
+            every=timedelta(microseconds=self._every_us),
+            merge_gap=merge_gap,
+            min_buckets=min_buckets,
+            cooldown=cooldown,
+        )
+        self._alert_params["detection"] = self._detection
+        self._initial_value, self._initial_table = _initial_parts(initial)
+        self._suppliers = None if suppliers is None else _supplier_lookup(suppliers)
+        if not isinstance(corrections, bool):
+            raise TypeError(f"corrections must be True or False, got {corrections!r}")
+        self._corrections = corrections
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        self._clock = clock
+        self._reset()
+
+    # ----------------------------------------------------------------- state
+
+    def _reset(self) -> None:
+        self._max_us: int | None = None
+        self._watermark_us: int | None = None
+        self._closed: int | None = None
+        self._last_activity: float | None = None
+        self._items = pl.DataFrame(schema=_ITEM_STATE)
+        self._open = pl.DataFrame(schema=_EMPTY_OPEN)
+        self._tail = pl.DataFrame(schema=_SERIES_SCHEMA)
+        self._flags = pl.DataFrame(schema=_FLAG_SCHEMA)
+        self._episode_state = pl.DataFrame(schema=_EPISODE_STATE)
+        self._late: list[pl.DataFrame] = []
+        self._stats = dict.fromkeys(_STATS, 0)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The settings, canonical and JSON-able (what a checkpoint records)."""
+        return {
+            "every": _format_us(self._every_us),
+            "lateness": _format_us(self._lateness_us) if self._lateness_us else "0s",
+            "idle_timeout": self._idle_s,
+            "corrections": self._corrections,
+            "merge_gap": self._alert_params["merge_gap"],
+            "min_buckets": self._alert_params["min_buckets"],
+            "cooldown": self._alert_params["cooldown"],
+            **{key: value for key, value in self._detection.items()},
+        }
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Largest event time seen minus the lateness (advanced by idle ticks)."""
+        return None if self._watermark_us is None else _us_to_datetime(self._watermark_us)
+
+    @property
+    def closed_until(self) -> datetime | None:
+        """Every bucket starting before this time is closed (``None`` before any event)."""
+        return None if self._closed is None else _us_to_datetime(self._closed * self._every_us)
+
+    @property
+    def late_events(self) -> pl.DataFrame:
+        """Every late event so far (their buckets had closed when they arrived)."""
+        if not self._late:
+            return pl.DataFrame(schema={**EVENT_SCHEMA})
+        return pl.concat(self._late, how="diagonal_relaxed")
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts so far: frames, events, late, corrected, buckets, alerts_opened/closed, items."""
+        return {**self._stats, "items": self._items.height}
+
+    # ----------------------------------------------------------------- stepping
+
+    def push(self, frame: Any) -> StepResult:
+        """Process one frame of events; return what it made new.
+
+        Parameters
+        ----------
+        frame
+            An event frame (polars, lazy or pandas), validated like every engine input.
+
+        Returns
+        -------
+        StepResult
+            Pandas frames inside when ``frame`` was pandas.
+        """
+        from stockseries.stock import validated_events
+
+        events, was_pandas = validated_events(frame)
+        return _flavoured(self._step(events, now=self._clock()), was_pandas)
+
+    def tick(self, now: float | None = None) -> StepResult:
+        """Close buckets on idle wall time (see *Idle time* above); a no-op without ``idle_timeout``.
+
+        Parameters
+        ----------
+        now
+            Wall-clock reading in the ``clock``'s seconds; default ``clock()``.
+        """
+        moment = self._clock() if now is None else float(now)
+        if self._idle_s is None or self._max_us is None or self._last_activity is None:
+            return self._step(None, now=None)
+        idle = moment - self._last_activity
+        if idle < self._idle_s:
+            return self._step(None, now=None)
+        advanced = self._max_us + round(idle * 1e6) - self._lateness_us
+        return self._step(None, now=None, watermark_floor=advanced)
+
+    def flush(self) -> StepResult:
+        """End of stream: close every bucket up to the last one of all input, end all episodes.
+
+        Pushing after a flush continues the stream, but the flushed buckets stay closed.
+        """
+        return self._step(None, now=None, final=True)
+
+    def _step(
+        self,
+        events: pl.DataFrame | None,
+        *,
+        now: float | None,
+        final: bool = False,
+        watermark_floor: int | None = None,
+    ) -> StepResult:
+        # Work on locals and commit at the end, so that an error leaves the state untouched.
+        every = self._every_us
+        items, open_, tail = self._items, self._open, self._tail
+        max_us, watermark, closed = self._max_us, self._watermark_us, self._closed
+        stats = dict(self._stats)
+        levels = late = None
+        corrections = pl.DataFrame(schema=_SERIES_SCHEMA)
+        if events is not None:
+            stats["frames"] += 1
+            frame = events.with_columns((pl.col(TS).cast(pl.Int64) // every).alias(_BUCKET))
+            if closed is not None:
+                is_late = frame.get_column(_BUCKET) < closed
+                if is_late.any():
+                    late, frame = frame.filter(is_late), frame.filter(~is_late)
+            applied = frame
+            if late is not None and self._corrections:
+                applied = pl.concat([late, frame])  # late ones are the older events
+            levels, items = self._levels(applied, items, closed)
+            if late is not None and self._corrections:
+                items, tail, corrections, corrected = self._correct(late, items, tail)
+                stats["corrected"] += corrected
+            if frame.height:
+                open_ = _merge_open(open_, _aggregate(frame))
+                top = _max_us(frame)
+                max_us = top if max_us is None else max(max_us, top)
+                mark = max_us - self._lateness_us
+                watermark = mark if watermark is None else max(watermark, mark)
+            stats["events"] += frame.height
+            stats["late"] += 0 if late is None else late.height
+        if watermark_floor is not None and watermark is not None:
+            watermark = max(watermark, watermark_floor)
+        target = None if watermark is None else watermark // every
+        if final and max_us is not None:
+            target = max(target if target is not None else max_us // every + 1, max_us // every + 1)
+        new_closed = closed
+        if target is not None and (closed is None or target > closed):
+            new_closed = target
+        series = None
+        if new_closed is not None and new_closed != closed:
+            rows, items, open_ = self._close(items, open_, closed, new_closed)
+            if rows.height:
+                series, tail = self._detect(tail, rows, closed, new_closed, items)
+                stats["buckets"] += series.height
+        flags, episode_state = self._flags, self._episode_state
+        opened = finished = None
+        if new_closed is not None and (series is not None or final):
+            flags, episode_state, opened, finished = self._cut_episodes(
+                flags, episode_state, series, new_closed, final
+            )
+            stats["alerts_opened"] += opened.height
+            stats["alerts_closed"] += finished.height
+
+        self._items, self._open, self._tail = items, open_, tail
+        self._max_us, self._watermark_us, self._closed = max_us, watermark, new_closed
+        self._flags, self._episode_state, self._stats = flags, episode_state, stats
+        if events is not None and events.height and now is not None:
+            self._last_activity = now
+        if late is not None:
+            self._late.append(late.drop(_BUCKET))
+        return StepResult(
+            levels=levels if levels is not None else _empty_levels(events),
+            series=series if series is not None else self._empty_series(),
+            alerts_opened=opened if opened is not None else _empty_alerts_frame(),
+            alerts_closed=finished if finished is not None else _empty_alerts_frame(),
+            late=late.drop(_BUCKET) if late is not None else _empty_events(events),
+            corrections=corrections,
+            watermark=None if watermark is None else _us_to_datetime(watermark),
+        )
+
+    def _empty_series(self) -> pl.DataFrame:
+        return pl.DataFrame(schema={**_SERIES_SCHEMA, **_DETECTION_SCHEMA})
+
+    def _initial_expr(self) -> pl.Expr:
+        fallback = pl.lit(self._initial_value, pl.Int64)
+        if self._initial_table is None:
+            return fallback
+        return pl.coalesce(pl.col(_INITIAL), fallback)
+
+    def _levels(
+        self, applied: pl.DataFrame, items: pl.DataFrame, closed: int | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Running stock of each event (replay order) and the item table after them."""
+        columns = [c for c in applied.columns if c not in (_BUCKET, "level")]
+        if applied.height == 0:
+            return applied.select(columns).with_columns(pl.lit(None, pl.Int64).alias("level")), items
+        frame = applied.sort(TS, maintain_order=True).join(
+            items.select(ITEM, "running"), on=ITEM, how="left", maintain_order="left"
+        )
+        if self._initial_table is not None:
+            frame = frame.join(self._initial_table, on=ITEM, how="left", maintain_order="left")
+        base = pl.coalesce(pl.col("running"), self._initial_expr())
+        frame = frame.with_columns(
+            (base + _signed_quantity().cum_sum().over(ITEM)).alias("level"), base.alias("_base")
+        )
+        # Late events applied with corrections belong to closed buckets: an item they bring
+        # in starts its series at the frontier.
+        first = pl.col(_BUCKET) if closed is None else pl.max_horizontal(_BUCKET, pl.lit(closed))
+        per_item = frame.group_by(ITEM).agg(
+            first.min().alias("_first"),
+            pl.col("level").last().alias("_running"),
+            pl.col("_base").first(),
+        )
+        items = (
+            items.join(per_item, on=ITEM, how="full", coalesce=True)
+            .select(
+                ITEM,
+                pl.min_horizontal("first", "_first").alias("first"),
+                pl.coalesce("closed", "_base").alias("closed"),
+                pl.coalesce("_running", "running").alias("running"),
+            )
+            .sort(ITEM)
+        )
+        return frame.select(*columns, "level"), items
+
+    def _correct(
+        self, late: pl.DataFrame, items: pl.DataFrame, tail: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+        """Apply late events to closed state; return the re-emitted rows and how many hit them."""
+        every = self._every_us
+        delta = _aggregate(late).rename({c: f"_d_{c}" for c in _COUNTS})
+        delta = delta.with_columns((pl.col("_d_supply") - pl.col("_d_demand")).alias("_d_net"))
+        net = delta.group_by(ITEM).agg(pl.col("_d_net").sum())
+        items = items.join(net, on=ITEM, how="left", maintain_order="left").select(
+            ITEM, "first", (pl.col("closed") + pl.col("_d_net").fill_null(0)).alias("closed"), "running"
+        )
+        joined = (
+            tail.with_columns((pl.col(TS).cast(pl.Int64) // every).alias(_BUCKET))
+            .join(delta, on=[ITEM, _BUCKET], how="full", coalesce=True)
+            .sort(ITEM, _BUCKET)
+            .with_columns(pl.col("_d_net").fill_null(0).cum_sum().over(ITEM).alias("_shift"))
+        )
+        # Only retained rows can be rebuilt; older hits still shift the retained levels.
+        retained = joined.filter(pl.col(TS).is_not_null())
+        hits = retained.filter(pl.col("_d_demand").is_not_null())
+        corrected = int(hits.select((pl.col("_d_orders") + pl.col("_d_deliveries")).sum()).item() or 0)
+        updated = retained.with_columns(
+            *(pl.col(c) + pl.col(f"_d_{c}").fill_null(0) for c in _COUNTS),
+            pl.col("level") + pl.col("_shift"),
+            ((pl.col("_d_demand").is_not_null()) | (pl.col("_shift") != 0)).alias("_changed"),
+        )
+        corrections = updated.filter("_changed").select(list(_SERIES_SCHEMA))
+        return items, updated.select(list(_SERIES_SCHEMA)), corrections, corrected
+
+    def _close(
+        self, items: pl.DataFrame, open_: pl.DataFrame, closed: int | None, new_closed: int
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Dense rows of buckets ``[closed, new_closed)`` of every started item."""
+        started = items.filter(pl.col("first") < new_closed)
+        if started.height == 0:
+            return pl.DataFrame(schema=_SERIES_SCHEMA), items, open_
+        start = pl.col("first") if closed is None else pl.max_horizontal("first", pl.lit(closed))
+        grid = started.select(
+            ITEM, "closed", pl.int_ranges(start, new_closed).alias(_BUCKET)
+        ).explode(_BUCKET)
+        ripe = pl.col(_BUCKET) < new_closed
+        closing, open_ = open_.filter(ripe), open_.filter(~ripe)
+        rows = (
+            grid.join(closing, on=[ITEM, _BUCKET], how="left", maintain_order="left")
+            .with_columns(pl.col(c).fill_null(0) for c in _COUNTS)
+            .with_columns(
+                (pl.col("closed") + (pl.col("supply") - pl.col("demand")).cum_sum().over(ITEM)).alias(
+                    "level"
+                )
+            )
+        )
+        ends = rows.filter(pl.col(_BUCKET) == new_closed - 1).select(ITEM, pl.col("level").alias("_end"))
+        items = items.join(ends, on=ITEM, how="left", maintain_order="left").select(
+            ITEM, "first", pl.coalesce("_end", "closed").alias("closed"), "running"
+        )
+        series = rows.select(
+            ITEM,
+            (pl.col(_BUCKET) * self._every_us).cast(TS_DTYPE).alias(TS),
+            *_COUNTS,
+            "level",
+        )
+        return series, items, open_
+
+    def _detect(
+        self,
+        tail: pl.DataFrame,
+        rows: pl.DataFrame,
+        closed: int | None,
+        new_closed: int,
+        items: pl.DataFrame,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Detection of the new rows, from the retained rows + the new ones; the next tail."""
+        from stockseries.spikes import _detect
+
+        every = self._every_us
+        context = pl.concat([tail, rows]).sort(ITEM, TS) if tail.height else rows
+        detected = _detect(context, self._detection)
+        if closed is not None and tail.height:
+            detected = detected.filter(pl.col(TS) >= _us_to_datetime(closed * every))
+        if self._detection["method"] in ("ewma", "threshold"):
+            # These count every past bucket, more than the retained ones.
+            detected = detected.join(
+                items.select(ITEM, "first"), on=ITEM, how="left", maintain_order="left"
+            ).with_columns(
+                (pl.col(TS).cast(pl.Int64) // every - pl.col("first")).alias("history")
+            ).drop("first")
+        keep = self._history
+        tail = (
+            context.filter(pl.col(TS) >= _us_to_datetime((new_closed - keep) * every))
+            if keep
+            else context.clear()
+        )
+        return detected, tail
+
+    def _cut_episodes(
+        self,
+        flags: pl.DataFrame,
+        state: pl.DataFrame,
+        series: pl.DataFrame | None,
+        new_closed: int,
+        final: bool,
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Grow, open and close alert episodes with the batch episode code.
+
+        ``flags`` holds the flagged buckets of each item's unfinished episode. An episode is
+        finished once the ``merge_gap + 1`` buckets after its last flagged bucket are closed
+        (nothing can join it any more) or at the end of the stream. Cooldown only looks at
+        the previous *reported* episode, so the fate of an unfinished one is known as soon as
+        it spans ``min_buckets``: that is when it is opened.
+        """
+        from stockseries.alerts import _episodes, _finish, _outside_cooldown
+
+        every = self._every_us
+        rules = self._alert_params
+        gap, min_buckets, cooldown_us = rules["merge_gap"], rules["min_buckets"], rules["cooldown"] * every
+        if series is not None and series.height:
+            fresh = series.filter(pl.col("flagged")).select(
+                ITEM,
+                TS,
+                pl.col(TS).cast(pl.Int64).alias("_t"),
+                pl.col(self._detection["column"]).cast(pl.Int64).alias("value"),
+                "threshold",
+                "score",
+            )
+            flags = pl.concat([flags, fresh.cast(_FLAG_SCHEMA)]).sort(ITEM, "_t")  # type: ignore[arg-type]
+        empty = _empty_alerts_frame()
+        if flags.height == 0:
+            return flags, state, empty, empty
+        # min_buckets and cooldown are applied below: an unfinished episode may still grow.
+        episodes = _episodes(flags, every_us=every, merge_gap=gap, min_buckets=1, cooldown=0)
+        done = pl.lit(final) | (pl.col("_end_us") + (gap + 1) * every <= new_closed * every)
+        finished = episodes.filter(done & (pl.col("buckets") >= min_buckets))
+        running = episodes.filter(~done)
+
+        if cooldown_us and finished.height:
+            previous = (
+                state.filter(pl.col("last_end").is_not_null())
+                .join(finished.select(ITEM).unique(), on=ITEM, how="semi")
+                .select(
+                    ITEM,
+                    (pl.col("last_end") - every).alias("_start_us"),
+                    pl.col("last_end").alias("_end_us"),
+                    pl.lit(True).alias("_previous"),
+                )
+            )
+            chain = pl.concat(
+                [previous, finished.select(ITEM, "_start_us", "_end_us", pl.lit(False).alias("_previous"))]
+            ).sort(ITEM, "_start_us")
+            kept = chain.filter(_outside_cooldown(chain, cooldown_us) & ~pl.col("_previous"))
+            finished = finished.join(kept.select(ITEM, "_start_us"), on=[ITEM, "_start_us"], how="semi")
+
+        # The item table of episodes: end of the last reported one, start of the opened one.
+        last = finished.group_by(ITEM).agg(pl.col("_end_us").max().alias("_last"))
+        state = (
+            state.join(last, on=ITEM, how="full", coalesce=True)
+            .select(ITEM, pl.coalesce("_last", "last_end").alias("last_end"), "opened")
+        )
+        reportable = running.filter(pl.col("buckets") >= min_buckets).join(
+            state.select(ITEM, "last_end"), on=ITEM, how="left"
+        ).filter(pl.col("last_end").is_null() | (pl.col("_start_us") >= pl.col("last_end") + cooldown_us))
+        known = state.select(ITEM, "opened")
+        newly = pl.concat(
+            [
+                part.join(known, on=ITEM, how="left")
+                .filter(pl.col("opened").is_null() | (pl.col("opened") != pl.col("_start_us")))
+                .drop("opened", "last_end", strict=False)
+                for part in (finished, reportable)
+            ],
+            how="diagonal",
+        )
+        state = (
+            state.drop("opened")
+            .join(
+                reportable.select(ITEM, pl.col("_start_us").alias("opened")),
+                on=ITEM,
+                how="full",
+                coalesce=True,
+            )
+            .filter(pl.col("last_end").is_not_null() | pl.col("opened").is_not_null())
+            .sort(ITEM)
+        )
+        flags = flags.join(
+            running.select(ITEM, pl.col("_start_us").alias("_from")), on=ITEM, how="inner"
+        ).filter(pl.col("_t") >= pl.col("_from")).select(list(_FLAG_SCHEMA))
+        params, suppliers = self._alert_params, self._suppliers
+        opened = _finish(newly.drop("last_end", strict=False), params, suppliers, TS_DTYPE, pl.Int64())
+        closed = _finish(finished, params, suppliers, TS_DTYPE, pl.Int64())
+        return flags, state, opened, closed
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def _frames_to_save(self) -> dict[str, pl.DataFrame]:
+        frames = {
+            "items": self._items,
+            "open": self._open,
+            "tail": self._tail,
+            "flags": self._flags,
+            "episodes": self._episode_state,
+            "late": self.late_events,
+        }
+        if self._initial_table is not None:
+            frames["initial"] = self._initial_table
+        if self._suppliers is not None:
+            frames["suppliers"] = self._suppliers
+        return frames
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the whole state to one file, atomically, so that :meth:`load` resumes here.
+
+        The file is a zip archive: ``header.json`` (format name, version, parameters and
+        counters) and one Arrow IPC member per state table. It is written to a temporary
+        file in the same folder and then renamed over ``path``.
+        """
+        target = Path(path)
+        header = {
+            "format": _CHECKPOINT_FORMAT,
+            "version": _CHECKPOINT_VERSION,
+            "params": self.params,
+            "initial_value": self._initial_value,
+            "state": {
+                "max_us": self._max_us,
+                "watermark_us": self._watermark_us,
+                "closed": self._closed,
+                "stats": self._stats,
+            },
+        }
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
+                for name, frame in self._frames_to_save().items():
+                    buffer = io.BytesIO()
+                    frame.write_ipc(buffer)
+                    archive.writestr(f"{name}.arrow", buffer.getvalue())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return target
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        expect: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> StreamProcessor:
+        """Restore a processor saved by :meth:`save`; it continues exactly where it stopped.
+
+        Parameters
+        ----------
+        path
+            The checkpoint file.
+        expect
+            Constructor settings the checkpoint must have been made with (e.g. the ones a
+            job is configured with). Only the given keys are compared, after the same
+            normalisation the constructor applies (``"60s"`` equals ``"1m"``).
+        clock
+            Wall clock of the restored processor. Idle time starts afresh at load.
+
+        Raises
+        ------
+        CheckpointError
+            The file is missing, truncated or corrupt, has another format version, or its
+            parameters differ from ``expect``.
+        """
+        source = Path(path)
+        try:
+            with zipfile.ZipFile(source) as archive:
+                bad = archive.testzip()
+                if bad is not None:
+                    raise CheckpointError(f"checkpoint {source} is corrupt (member {bad} fails its CRC)")
+                header = json.loads(archive.read("header.json"))
+                frames = {
+                    name.removesuffix(".arrow"): pl.read_ipc(io.BytesIO(archive.read(name)))
+                    for name in archive.namelist()
+                    if name.endswith(".arrow")
+                }
+        except CheckpointError:
+            raise
+        except FileNotFoundError:
+            raise CheckpointError(f"no checkpoint at {source}") from None
+        except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise CheckpointError(
+                f"checkpoint {source} is truncated or corrupt ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{source} is not a stockseries live checkpoint")
+        if header.get("version") != _CHECKPOINT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {source} has format version {header.get('version')!r}; this "
+                f"stockseries reads version {_CHECKPOINT_VERSION}"
+            )
+        try:
+            kwargs = _constructor_kwargs(header["params"])
+            initial = frames.get("initial", header["initial_value"])
+            processor = cls(**kwargs, initial=initial, suppliers=frames.get("suppliers"), clock=clock)
+            state = header["state"]
+            processor._max_us, processor._watermark_us = state["max_us"], state["watermark_us"]
+            processor._closed = state["closed"]
+            processor._stats = {name: int(state["stats"][name]) for name in _STATS}
+            for attr, name, schema in (
+                ("_items", "items", _ITEM_STATE),
+                ("_open", "open", _EMPTY_OPEN),
+                ("_tail", "tail", _SERIES_SCHEMA),
+                ("_flags", "flags", _FLAG_SCHEMA),
+                ("_episode_state", "episodes", _EPISODE_STATE),
+            ):
+                frame = frames[name]
+                if dict(frame.schema) != schema:
+                    raise CheckpointError(f"checkpoint {source}: table {name!r} has schema {frame.schema}")
+                setattr(processor, attr, frame)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {source} is inconsistent ({type(exc).__name__}: {exc})") from exc
+        late = frames.get("late")
+        processor._late = [late] if late is not None and late.height else []
+        if processor._max_us is not None:
+            processor._last_activity = clock()
+        if expect is not None:
+            _check_expected(processor, kwargs, dict(expect), source)
+        return processor
+
+    def __repr__(self) -> str:
+        d = self._detection
+        mark = "None" if self._watermark_us is None else self.watermark.isoformat()  # type: ignore[union-attr]
+        return (
+            f"StreamProcessor(every={_format_us(self._every_us)!r}, method={d['method']!r}, "
+            f"items={self._items.height}, events={self._stats['events']}, "
+            f"late={self._stats['late']}, watermark={mark})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v:,}</td></tr>" for k, v in self.stats.items()
+        )
+        return (
+            f"<div><strong>{html.escape(repr(self))}</strong>"
+            f"<table><tbody>{rows}</tbody></table></div>"
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+_INITIAL = "initial"
+
+
+def _initial_parts(initial: Any) -> tuple[int, pl.DataFrame | None]:
+    """Starting stock as a default for every item plus an optional per-item table."""
+    from stockseries.stock import _initial_from_frame, _initial_from_mapping, initial_levels
+
+    if initial is None:
+        return 0, None
+    if isinstance(initial, Mapping):
+        return 0, _initial_from_mapping(initial)
+    if isinstance(initial, pl.DataFrame | pl.LazyFrame) or _frames.is_pandas(initial):
+        return 0, _initial_from_frame(initial)
+    # One number for every item; stock's own check refuses bools, floats and overflow.
+    return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0]), None
+
+
+def _merge_open(open_: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
+    if open_.height == 0:
+        return fresh
+    return pl.concat([open_, fresh]).group_by(ITEM, _BUCKET).agg(pl.col(c).sum() for c in _COUNTS)
+
+
+def _empty_events(events: pl.DataFrame | None) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(events.schema) if events is not None else EVENT_SCHEMA)
+
+
+def _empty_levels(events: pl.DataFrame | None) -> pl.DataFrame:
+    schema = dict(events.schema) if events is not None else dict(EVENT_SCHEMA)
+    schema.pop("level", None)
+    return pl.DataFrame(schema={**schema, "level": pl.Int64()})
+
+
+def _flavoured(step: StepResult, was_pandas: bool) -> StepResult:
+    if not was_pandas:
+        return step
+    return StepResult(
+        levels=step.levels.to_pandas(),
+        series=step.series.to_pandas(),
+        alerts_opened=step.alerts_opened.to_pandas(),
+        alerts_closed=step.alerts_closed.to_pandas(),
+        late=step.late.to_pandas(),
+        corrections=step.corrections.to_pandas(),
+        watermark=step.watermark,
+    )
+
+
+_DETECTION_KEYS = ("method", "column", "window", "k", "min_periods", "min_demand")
+
+
+def _constructor_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor keyword arguments that rebuild a processor with these canonical params."""
+    kwargs = dict(params)
+    if kwargs.get("method") not in ("zscore", "mad", "ewma", "seasonal"):
+        kwargs.pop("k", None)  # ignored by the method, and None is not a valid k
+    if kwargs.get("method") == "ewma":
+        kwargs = {k: v for k, v in kwargs.items() if not (k in ("span", "half_life") and v is None)}
+    return kwargs
+
+
+def _check_expected(
+    processor: StreamProcessor, stored: dict[str, Any], expect: dict[str, Any], source: Path
+) -> None:
+    try:
+        wanted = StreamProcessor(**{**stored, "initial": None, "suppliers": None, **expect})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"expect= is not a valid set of settings: {exc}") from exc
+    have, want = processor.params, wanted.params
+    differ = [f"{key}: checkpoint {have.get(key)!r} ≠ expected {want.get(key)!r}" for key in sorted(set(have) | set(want)) if have.get(key) != want.get(key)]
+    if "initial" in expect and (
+        processor._initial_value != wanted._initial_value
+        or not _same_table(processor._initial_table, wanted._initial_table, _INITIAL)
+    ):
+        differ.append("initial: the checkpoint's starting stock differs")
+    if "suppliers" in expect and not _same_table(processor._suppliers, wanted._suppliers, "supplier_id"):
+        differ.append("suppliers: the checkpoint's supplier table differs")
+    if differ:
+        raise CheckpointError(
+            f"checkpoint {source} was made with other settings: " + "; ".join(differ)
+        )
+
+
+def _same_table(a: pl.DataFrame | None, b: pl.DataFrame | None, value: str) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.sort(ITEM).equals(b.sort(ITEM))
+
+
+# --------------------------------------------------------------------------- running
+
+
+async def _call(callback: Callable[[StepResult], Any], step: StepResult) -> None:
+    outcome = callback(step)
+    if asyncio.iscoroutine(outcome):
+        await outcome
+
+
+def _notifier(sink: Any) -> Any:
+    if sink is None or callable(getattr(sink, "notify", None)):
+        return sink
+    if callable(getattr(sink, "send", None)):
+        from stockseries.sinks import Notifier
+
+        return Notifier(sink)
+    raise TypeError(
+        f"sink must be a Notifier (with notify) or a sink (with send(supplier_id, payload)), "
+        f"got {type(sink).__name__}"
+    )
+
+
+async def run_stream(
+    source: AsyncIterable[Any],
+    processor: StreamProcessor,
+    *,
+    sink: Any = None,
+    on_step: Callable[[StepResult], Any] | None = None,
+    flush: bool = True,
+) -> Any:
+    """Drive ``processor`` with the frames of an async ``source`` until it ends.
+
+    Each frame is pushed; ``on_step`` (a function or coroutine function) sees every
+    :class:`StepResult` that holds something; closed alerts go to ``sink`` —
+    a :class:`stockseries.sinks.Notifier`, or any sink with ``send`` (wrapped in an
+    in-memory Notifier) — through ``notify``, run in a worker thread so that a slow webhook
+    does not stall the event loop. With ``idle_timeout`` set on the processor, the source
+    is read through a one-frame queue and :meth:`StreamProcessor.tick` runs whenever no
+    frame came for ``idle_timeout`` seconds. At the end of the source the processor is
+    flushed (unless ``flush=False``, e.g. to save a checkpoint and resume later).
+
+    Returns
+    -------
+    stockseries.alerts.Alerts
+        Every alert closed during the run.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> proc = StreamProcessor("1m", window=10)
+    >>> found = asyncio.run(run_stream(order_source(5, end="2024-01-01T01:00:00Z"), proc))
+    >>> proc.stats["events"] > 0, type(found).__name__
+    (True, 'Alerts')
+    """
+    from stockseries.alerts import Alerts
+
+    notifier = _notifier(sink)
+    closed: list[pl.DataFrame] = []
+
+    async def handle(step: StepResult) -> None:
+        if on_step is not None and any(step._counts().values()):
+            await _call(on_step, step)
+        found = step.alerts_closed
+        if len(found):
+            frame = found if isinstance(found, pl.DataFrame) else pl.from_pandas(found)
+            closed.append(frame)
+            if notifier is not None:
+                await asyncio.to_thread(notifier.notify, frame)
+
+    idle = processor._idle_s
+    if idle is None:
+        async for frame in source:
+            await handle(processor.push(frame))
+    else:
+        queue: asyncio.Queue[Any] = asyncio.Queue(1)
+        pump = asyncio.create_task(_pump(source, queue))
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=max(idle, 1e-3))
+                except TimeoutError:
+                    await handle(processor.tick())
+                    continue
+                if isinstance(item, _End):
+                    break
+                if isinstance(item, _Failure):
+                    raise item.error
+                await handle(processor.push(item))
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+    if flush:
+        await handle(processor.flush())
+    every = timedelta(microseconds=processor._every_us)
+    frame = pl.concat(closed) if closed else _empty_alerts_frame()
+    return Alerts(frame.sort("start", ITEM, maintain_order=True), processor._alert_params, every)
+
+
+def replay_file(
+    path: str | os.PathLike[str] | Any,
+    *,
+    frame_size: int = _DEFAULT_FRAME_SIZE,
+    checkpoint: str | os.PathLike[str] | None = None,
+    sink: Any = None,
+    **settings: Any,
+) -> Any:
+    """Run a recorded event file (or frame) through a :class:`StreamProcessor` and flush.
+
+    The batch-equivalent way to run the live engine over history, used by
+    ``stockseries replay``. ``settings`` are the processor's constructor arguments.
+    With ``checkpoint``: when the file exists the processor is restored from it (its
+    settings must match ``settings``, else :class:`CheckpointError`) and the events it has
+    already consumed — the first ``events + late`` ones in time order — are skipped; after
+    the last frame the state is saved there *before* the final flush, so a later run over
+    the grown file continues the stream.
+
+    Returns
+    -------
+    stockseries.alerts.Alerts
+        The alerts closed during this run (including those the final flush closes).
+
+    Examples
+    --------
+    >>> from stockseries.generate import simulate
+    >>> sim = simulate(3, days=0.1, seed=2)
+    >>> replay_file(sim.events, every="1m", window=30, k=4.0)
+    Alerts(...)
+    """
+    if isinstance(path, str | os.PathLike):
+        from stockseries.events import read_events
+
+        events = read_events(path)
+    else:
+        events = _validated(path)
+    events = events.sort(TS, maintain_order=True)
+    target = None if checkpoint is None else Path(checkpoint)
+    if target is not None and target.exists():
+        processor = StreamProcessor.load(target, expect=settings)
+        events = events.slice(processor.stats["events"] + processor.stats["late"])
+    else:
+        processor = StreamProcessor(**settings)
+
+    from stockseries.alerts import Alerts
+    from stockseries.generate import iter_frames
+
+    # Synchronous on purpose: callable from a notebook, whose event loop is already running.
+    notifier = _notifier(sink)
+    closed: list[pl.DataFrame] = []
+
+    def handle(step: StepResult) -> None:
+        if step.alerts_closed.height:
+            closed.append(step.alerts_closed)
+            if notifier is not None:
+                notifier.notify(step.alerts_closed)
+
+    for piece in iter_frames(events, size=frame_size):
+        handle(processor.push(piece))
+    if target is not None:
+        processor.save(target)
+    handle(processor.flush())
+    frame = pl.concat(closed) if closed else _empty_alerts_frame()
+    every = timedelta(microseconds=processor._every_us)
+    return Alerts(frame.sort("start", ITEM, maintain_order=True), processor._alert_params, every)

@@ -124,8 +124,8 @@ def html_table(
     return "".join(parts)
 
 
-def scores_html(scores: Mapping[str, float]) -> str:
-    """Precision / recall / F1 as one line of HTML.
+def scores_html(scores: Mapping[str, float | None]) -> str:
+    """Precision / recall / F1 as one line of HTML (``–`` when undefined).
 
     Examples
     --------
@@ -134,7 +134,7 @@ def scores_html(scores: Mapping[str, float]) -> str:
     """
     names = {"precision": "precision", "recall": "recall", "f1": "F1"}
     items = "".join(
-        f'<span class="score">{escape(names.get(k, k))} <b>{v:.2f}</b></span>'
+        f'<span class="score">{escape(names.get(k, k))} <b>{"–" if v is None else f"{v:.2f}"}</b></span>'
         for k, v in scores.items()
     )
     return f'<span class="scores">{items}</span>'

@@ -93,6 +93,7 @@ def spike_params(
     k: float = 3.0,
     min_periods: int | None = None,
     min_demand: float = 0,
+    smooth: int = 1,
     **options: Any,
 ) -> dict[str, Any]:
     """Validate detection parameters and fill in every default.
@@ -106,19 +107,19 @@ def spike_params(
 
     Parameters
     ----------
-    method, column, window, k, min_periods, min_demand, **options
+    method, column, window, k, min_periods, min_demand, smooth, **options
         As for :func:`detect_spikes`.
 
     Returns
     -------
     dict
         ``method``, ``column``, ``window``, ``k``, ``min_periods``,
-        ``min_demand`` and the method's options, all explicit.
+        ``min_demand``, ``smooth`` and the method's options, all explicit.
 
     Examples
     --------
     >>> spike_params(window=30)
-    {'method': 'zscore', 'column': 'demand', 'window': 30, 'k': 3.0, 'min_periods': 30, 'min_demand': 0}
+    {'method': 'zscore', 'column': 'demand', 'window': 30, 'k': 3.0, 'min_periods': 30, 'min_demand': 0, 'smooth': 1}
     >>> spike_params("ewma", k=4)["span"]
     60.0
     """
@@ -168,8 +169,10 @@ def spike_params(
             "enough history"
         )
 
-    if isinstance(min_demand, bool) or not isinstance(min_demand, int | float):
+    if isinstance(min_demand, bool) or not isinstance(min_demand, int | float | np.number):
         raise ValueError(f"min_demand must be a number, got {min_demand!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int | np.integer) or smooth < 1:
+        raise ValueError(f"smooth must be an integer >= 1 (buckets), got {smooth!r}")
 
     out: dict[str, Any] = {
         "method": method,
@@ -178,6 +181,7 @@ def spike_params(
         "k": k_out,
         "min_periods": min_periods,
         "min_demand": min_demand,
+        "smooth": int(smooth),
     }
     out.update(_canonical_options(method, opts, window))
     return out
@@ -341,25 +345,30 @@ def _layout(run_ids: np.ndarray) -> _Layout:
     return _Layout(n, starts, lengths)
 
 
-def _prepare(series: pl.DataFrame, column: str) -> tuple[pl.DataFrame, _Layout]:
-    """Check columns, nulls and order; sort when needed. Returns the frame and its layout."""
-    missing = [c for c in ("item_id", "ts", column) if c not in series.columns]
+def _prepare(series: pl.DataFrame, column: str | None) -> tuple[pl.DataFrame, _Layout]:
+    """Check columns, nulls and order; sort when needed. Returns the frame and its layout.
+
+    ``column`` is the watched numeric column (``None``: only item_id and ts matter).
+    """
+    required = ("item_id", "ts") if column is None else ("item_id", "ts", column)
+    missing = [c for c in required if c not in series.columns]
     if missing:
         raise ValueError(
             f"series frame lacks required column(s) {', '.join(missing)}; "
-            f"detect_spikes needs item_id, ts and {column!r} (got {series.columns})"
+            f"needs {', '.join(required)} (got {series.columns})"
         )
     ts_dtype = series.schema["ts"]
     if not isinstance(ts_dtype, pl.Datetime):
         raise TypeError(f"column 'ts' must be Datetime (bucket start), got {ts_dtype}")
-    dtype = series.schema[column]
-    if not dtype.is_numeric():
-        raise TypeError(f"column {column!r} must be numeric, got {dtype}")
-    for name in ("item_id", "ts", column):
+    if column is not None:
+        dtype = series.schema[column]
+        if not dtype.is_numeric():
+            raise TypeError(f"column {column!r} must be numeric, got {dtype}")
+    for name in required:
         if series.get_column(name).null_count():
             rows = _offending_rows(series, pl.col(name).is_null())
             raise ValueError(f"column {name!r} has null values (rows {rows})")
-    if dtype.is_float() and not series.get_column(column).is_finite().all():
+    if column is not None and dtype.is_float() and not series.get_column(column).is_finite().all():
         rows = _offending_rows(series, ~pl.col(column).is_finite())
         raise ValueError(f"column {column!r} has NaN or infinite values (rows {rows})")
 
@@ -609,6 +618,11 @@ def _seasonal(
             f"({timedelta(microseconds=every)} each)"
         )
     lag = period // every
+    if lag < params["smooth"]:
+        raise ValueError(
+            f"period={params['period']} is shorter than smooth={params['smooth']} buckets: "
+            "the baseline would overlap the smoothed signal"
+        )
     pos = layout.positions()
     xf = x.astype(np.float64)
     total = np.zeros(layout.n)
@@ -646,6 +660,58 @@ def _fixed_level(frame: pl.DataFrame, layout: _Layout, level: Any) -> _Baseline:
             )
         bar = items.replace_strict(level, return_dtype=pl.Float64).to_numpy()
     return _Baseline(bar, None, layout.positions(), bar)
+
+
+def _smoothed(x: np.ndarray, layout: _Layout, smooth: int) -> np.ndarray:
+    """Mean of the last ``smooth`` buckets of each row's item, the row included.
+
+    An item's first ``smooth - 1`` rows average the buckets they have.
+    """
+    n = layout.n
+    acc = np.int64 if x.dtype.kind in "iu" else np.float64
+    cum = np.zeros(n + 1, dtype=acc)
+    np.cumsum(x, out=cum[1:])
+    sums = np.zeros(n, dtype=acc)
+    if n >= smooth:
+        np.subtract(cum[smooth:], cum[: n + 1 - smooth], out=sums[smooth - 1 :])
+    rows, pos = layout.head(smooth - 1)
+    sums[rows] = cum[rows + 1] - cum[rows - pos]
+    counts = np.full(n, smooth, dtype=np.float64)
+    counts[rows] = pos + 1
+    return sums / counts
+
+
+def _lagged(base: _Baseline, layout: _Layout, lag: int) -> _Baseline:
+    """The baseline of ``lag`` rows earlier in the same item (none for the first ``lag`` rows)."""
+    rows, _ = layout.head(lag)
+
+    def shift(values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.empty_like(values)
+        out[lag:] = values[: len(values) - lag]
+        out[rows] = fill
+        return out
+
+    return _Baseline(
+        center=shift(base.center, np.nan),
+        spread=None if base.spread is None else shift(base.spread, np.nan),
+        history=shift(base.history, 0),
+        threshold=None if base.threshold is None else shift(base.threshold, np.nan),
+    )
+
+
+def _signal_baseline(
+    frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> tuple[np.ndarray, _Baseline]:
+    """The watched signal (``x`` or its smoothed mean) and its baseline."""
+    smooth = params["smooth"]
+    if smooth == 1:
+        return x, _baseline(frame, layout, x, params)
+    signal = _smoothed(x, layout, smooth)
+    base = _baseline(frame, layout, signal, params)
+    if params["method"] in ("zscore", "mad", "quantile", "ewma"):
+        # The baseline must not see the buckets averaged into the current signal.
+        base = _lagged(base, layout, smooth - 1)
+    return signal, base
 
 
 # --------------------------------------------------------------------------- decision
@@ -696,6 +762,7 @@ def detect_spikes(
     k: float = 3.0,
     min_periods: int | None = None,
     min_demand: float = 0,
+    smooth: int = 1,
     **method_options: Any,
 ) -> Any:
     """Flag buckets whose demand is unusually high for their item.
@@ -763,6 +830,17 @@ def detect_spikes(
     min_demand : float
         Smallest ``x`` that may be flagged, default 0 (off). Raising it stops
         slow items (a baseline of zeros, σ = 0) from alerting on a single unit.
+    smooth : int
+        Watch the mean of the last ``smooth`` buckets (the current one
+        included; an item's first buckets average what they have) instead of
+        the single bucket; default 1 (off). Per-minute demand is noisy and a
+        spike lasts many minutes, so averaging a few buckets separates spikes
+        from noise far better than a higher ``k``. The baseline then uses only
+        signal values whose buckets all precede the current signal's (rolling
+        methods: it is lagged ``smooth − 1`` buckets, so warm-up grows by as
+        much), ``baseline``/``spread``/``threshold`` are in per-bucket units,
+        ``min_demand`` applies to the mean, and the output gains a ``signal``
+        column (the mean compared with ``threshold``).
     **method_options
         ``span``/``half_life`` (ewma), ``q`` (quantile), ``level`` (threshold),
         ``period``/``weekly`` (seasonal).
@@ -814,6 +892,7 @@ def detect_spikes(
         k=k,
         min_periods=min_periods,
         min_demand=min_demand,
+        smooth=smooth,
         **method_options,
     )
     frame, was_pandas = _frames.to_polars(series)
@@ -823,13 +902,18 @@ def detect_spikes(
 def _detect(frame: pl.DataFrame, params: Mapping[str, Any]) -> pl.DataFrame:
     """The engine behind :func:`detect_spikes`, for already-canonical params."""
     frame, layout = _prepare(frame, params["column"])
+    if "signal" in frame.columns and "flagged" in frame.columns:
+        frame = frame.drop("signal")  # a previous detection's signal, now stale
     x = frame.get_column(params["column"]).to_numpy()
-    base = _baseline(frame, layout, x, params)
-    threshold = _thresholds(x, base, params["k"])
-    score = _scores(x, base)
+    signal, base = _signal_baseline(frame, layout, x, params)
+    threshold = _thresholds(signal, base, params["k"])
+    score = _scores(signal, base)
     sufficient = base.history >= params["min_periods"]
-    flagged = _flags(x, threshold, sufficient, params["min_demand"])
-    return _assemble(frame, base, threshold, score, sufficient, flagged)
+    flagged = _flags(signal, threshold, sufficient, params["min_demand"])
+    out = _assemble(frame, base, threshold, score, sufficient, flagged)
+    if signal is not x:
+        out = out.with_columns(pl.Series("signal", signal, dtype=pl.Float64))
+    return out
 
 
 def _assemble(

@@ -22,6 +22,7 @@ import asyncio
 import json
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -132,8 +133,13 @@ class Debouncer:
         self.callback()
 
 
-def chart_bundle(chart: AnyChart, renderer: Renderer = "svg") -> dict[str, Any]:
+def chart_bundle(
+    chart: AnyChart, renderer: Renderer = "svg", *, validate: bool = True
+) -> dict[str, Any]:
     """MIME bundle of a chart: inline SVG (offline, any frontend) or Altair's renderer.
+
+    ``validate=False`` skips the Vega-Lite schema check of the SVG path (for charts
+    built by :mod:`stockseries.charts`, which are valid by construction).
 
     Examples
     --------
@@ -145,7 +151,10 @@ def chart_bundle(chart: AnyChart, renderer: Renderer = "svg") -> dict[str, Any]:
     ['image/svg+xml', 'text/plain']
     """
     if renderer == "svg":
-        return {"image/svg+xml": to_svg(chart), "text/plain": f"<{type(chart).__name__}>"}
+        return {
+            "image/svg+xml": to_svg(chart, validate=validate),
+            "text/plain": f"<{type(chart).__name__}>",
+        }
     if renderer == "altair":
         rendered: Any = chart._repr_mimebundle_()
         data = rendered[0] if isinstance(rendered, tuple) else rendered
@@ -153,7 +162,13 @@ def chart_bundle(chart: AnyChart, renderer: Renderer = "svg") -> dict[str, Any]:
     raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
 
 
-def show_chart(output: widgets.Output, chart: AnyChart | None, renderer: Renderer = "svg") -> None:
+def show_chart(
+    output: widgets.Output,
+    chart: AnyChart | None,
+    renderer: Renderer = "svg",
+    *,
+    validate: bool = True,
+) -> None:
     """Replace what ``output`` shows with ``chart`` (nothing when ``None``).
 
     Sets the widget's outputs directly instead of ``with output: display(...)``, which
@@ -163,7 +178,11 @@ def show_chart(output: widgets.Output, chart: AnyChart | None, renderer: Rendere
         output.outputs = ()
         return
     output.outputs = (
-        {"output_type": "display_data", "data": chart_bundle(chart, renderer), "metadata": {}},
+        {
+            "output_type": "display_data",
+            "data": chart_bundle(chart, renderer, validate=validate),
+            "metadata": {},
+        },
     )
 
 
@@ -231,6 +250,9 @@ class SpikeTuner:
         ``k`` values of the precision/recall-versus-k curve.
     top
         Alerts shown in the table.
+    max_points
+        Points drawn per item (see :func:`~stockseries.charts.demand_chart`); fewer
+        points render faster.
     debounce
         Seconds of quiet before recomputing; ``0`` recomputes synchronously on every
         change (handy in tests and scripts).
@@ -255,6 +277,10 @@ class SpikeTuner:
     error : str or None
         Message of the last failed computation (shown in the panel); results keep their
         previous values then.
+    seconds, timings
+        Wall time of the last refresh, and its split into ``detect`` (detection and
+        alerts), ``scores`` (evaluation and the k curve), ``charts`` (building) and
+        ``render`` (SVG).
     panel : ipywidgets.VBox
         The whole panel; the controls are attributes too (``items``, ``every``,
         ``method``, ``window``, ``k``, ``min_demand``, ``merge_gap``, ``cooldown``).
@@ -285,6 +311,7 @@ class SpikeTuner:
         cooldown: int = 0,
         k_grid: Sequence[float] = DEFAULT_K_GRID,
         top: int = 15,
+        max_points: int = 600,
         debounce: float = 0.2,
         renderer: Renderer = "svg",
     ) -> None:
@@ -298,6 +325,8 @@ class SpikeTuner:
             raise ValueError("pass a series frame, or events to resample")
         if not isinstance(top, int) or top < 1:
             raise ValueError(f"top must be an integer >= 1, got {top!r}")
+        if not isinstance(max_points, int) or max_points < 2:
+            raise ValueError(f"max_points must be an integer >= 2, got {max_points!r}")
         grid = sorted({float(v) for v in k_grid})
         if not grid or not all(math.isfinite(v) for v in grid):
             raise ValueError(f"k_grid must hold finite numbers, got {k_grid!r}")
@@ -322,6 +351,8 @@ class SpikeTuner:
         self._catalog = _frame_of(catalog) if catalog is not None else None
         self._k_grid = grid
         self._top = top
+        self._max_points = max_points
+        self._trials_cache: dict[str, pl.DataFrame] = {}
         self._renderer: Renderer = renderer
         self._lock = threading.RLock()
 
@@ -341,7 +372,11 @@ class SpikeTuner:
         style = {"description_width": "110px"}
         wide = widgets.Layout(width="340px")
         self.items = widgets.SelectMultiple(
-            options=all_items, value=tuple(chosen), rows=8, description="Items", style=style
+            options=self._item_options(all_items),
+            value=tuple(chosen),
+            rows=8,
+            description="Items",
+            style=style,
         )
         self.every = widgets.Dropdown(
             options=every_options,
@@ -406,6 +441,22 @@ class SpikeTuner:
         self.chart_output = widgets.Output(layout=widgets.Layout(min_height="200px"))
         self.table = widgets.HTML()
         self.pr_output = widgets.Output()
+        # Stable CSS hooks for browser tests and user styling.
+        for name in (
+            "items",
+            "every",
+            "method",
+            "window",
+            "k",
+            "min_demand",
+            "merge_gap",
+            "cooldown",
+            "status",
+            "table",
+        ):
+            getattr(self, name).add_class(f"ss-tuner-{name.replace('_', '-')}")
+        self.chart_output.add_class("ss-tuner-chart")
+        self.pr_output.add_class("ss-tuner-pr")
         controls = widgets.HBox(
             [
                 widgets.VBox([self.items]),
@@ -421,16 +472,18 @@ class SpikeTuner:
                 widgets.HBox([self.table, self.pr_output]),
             ]
         )
+        self.panel.add_class("ss-tuner")
 
         self.params: dict[str, Any] = {}
         self.alerts: Any = None
         self.detected: pl.DataFrame | None = None
-        self.scores: dict[str, float] | None = None
+        self.scores: dict[str, float | None] | None = None
         self.trials: pl.DataFrame | None = None
         self.chart: AnyChart | None = None
         self.pr_chart: AnyChart | None = None
         self.error: str | None = None
         self.seconds: float | None = None
+        self.timings: dict[str, float] = {}
 
         self._debouncer = Debouncer(debounce, self.refresh)
         self.method.observe(self._on_method, names="value")
@@ -456,6 +509,17 @@ class SpikeTuner:
         if missing:
             raise ValueError(f"labels is missing column(s) {missing}; it has {frame.columns}")
         return frame
+
+    def _item_options(self, all_items: list[str]) -> list[tuple[str, str]]:
+        """``(label, item_id)`` pairs; the label adds the catalog description when known."""
+        names: dict[str, str] = {}
+        if self._catalog is not None and {ITEM, "description"} <= set(self._catalog.columns):
+            names = {
+                str(i): str(d)
+                for i, d in self._catalog.select(ITEM, "description").iter_rows()
+                if d is not None
+            }
+        return [(f"{i} — {names[i]}" if i in names else i, i) for i in all_items]
 
     def _initial_items(self, all_items: list[str], items: str | Sequence[str] | None) -> list[str]:
         if items is not None:
@@ -511,14 +575,12 @@ class SpikeTuner:
 
     def refresh(self) -> None:
         """Recompute with the current control values and update the panel now."""
-        import time
-
         self._debouncer.cancel()
         with self._lock:
-            started = time.perf_counter()
+            watch = _Stopwatch()
             params = self.current_params()
             try:
-                result = self._compute(params)
+                result = self._compute(params, watch)
             except (ValueError, TypeError) as err:
                 self.error = str(err)
                 self.status.value = _status_html(None, None, params, self.error, None)
@@ -534,7 +596,9 @@ class SpikeTuner:
                 self.pr_chart,
             ) = result
             self._render()
-            self.seconds = time.perf_counter() - started
+            watch.lap("render")
+            self.timings = watch.laps
+            self.seconds = watch.total
             self.status.value = _status_html(self.alerts, self.scores, params, None, self.seconds)
 
     def _series(self, every: str) -> pl.DataFrame:
@@ -551,7 +615,7 @@ class SpikeTuner:
             raise ValueError("select at least one item")
         return pl.concat(selected)
 
-    def _compute(self, params: dict[str, Any]) -> tuple[Any, ...]:
+    def _compute(self, params: dict[str, Any], watch: _Stopwatch) -> tuple[Any, ...]:
         from stockseries.alerts import alerts
         from stockseries.spikes import detect_spikes
 
@@ -570,28 +634,35 @@ class SpikeTuner:
             "cooldown": params["cooldown"],
             "suppliers": self._catalog,
         }
-        found = alerts(detected, **alert_kwargs)
+        found = alerts(detected, params=detect_kwargs, **alert_kwargs)
+        watch.lap("detect")
         chart = demand_chart(
             detected,
             found,
             items=params["items"],
+            max_points=self._max_points,
             tooltips=self._renderer != "svg",
         )
+        watch.lap("charts")
         scores = trials = pr = None
         if self._labels is not None:
             labels = self._labels.filter(pl.col(ITEM).is_in(params["items"]))
-            scores = self._scores(found, labels, detected)
+            scores = self._scores(found, labels, series=detected)
             if params["k"] is not None:
                 trials = self._pr_trials(detected, labels, params, alert_kwargs)
+            watch.lap("scores")
+            if trials is not None:
                 pr = pr_curve(trials, current={"k": params["k"], **scores})
+                watch.lap("charts")
         return detected, found, scores, trials, chart, pr
 
-    def _scores(self, found: Any, labels: pl.DataFrame, detected: pl.DataFrame) -> dict[str, float]:
+    @staticmethod
+    def _scores(found: Any, labels: pl.DataFrame, *, series: Any = None) -> dict[str, float | None]:
         from stockseries.alerts import evaluate
 
-        tidy = _frame_of(evaluate(found, labels, series=detected))
+        tidy = _frame_of(evaluate(found, labels, series=series))
         values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
-        return {m: float(values[m]) for m in ("precision", "recall", "f1") if m in values}
+        return {m: values.get(m) for m in ("precision", "recall", "f1")}
 
     def _pr_trials(
         self,
@@ -604,10 +675,15 @@ class SpikeTuner:
 
         For the ``k`` methods ``threshold = baseline + k * spread`` and a bucket is
         flagged when it has enough history, exceeds the threshold and reaches
-        ``min_demand``: exactly what detect_spikes would return for that ``k``.
+        ``min_demand``: what detect_spikes returns for that ``k`` (the tests check it).
+        Moving ``k`` alone reuses the last table, so dragging the slider only redraws.
         """
         from stockseries.alerts import alerts
 
+        key = json.dumps({name: v for name, v in params.items() if name != "k"}, sort_keys=True)
+        cached = self._trials_cache.get(key)
+        if cached is not None and float(params["k"]) in cached["k"].to_list():
+            return cached
         rows = []
         demand = pl.col("demand")
         for k_value in sorted({*self._k_grid, float(params["k"])}):
@@ -618,14 +694,24 @@ class SpikeTuner:
                     pl.col("sufficient") & (demand > threshold) & (demand >= params["min_demand"])
                 ).fill_null(False),
             )
-            scores = self._scores(alerts(moved, **alert_kwargs), labels, moved)
-            rows.append({"k": k_value, **scores})
-        return pl.DataFrame(rows)
+            rows.append({"k": k_value, **self._scores(alerts(moved, **alert_kwargs), labels)})
+        trials = pl.DataFrame(
+            rows,
+            schema={
+                "k": pl.Float64,
+                "precision": pl.Float64,
+                "recall": pl.Float64,
+                "f1": pl.Float64,
+            },
+        )
+        # One entry: the table is only reused while nothing but k moves.
+        self._trials_cache = {key: trials}
+        return trials
 
     def _render(self) -> None:
-        show_chart(self.chart_output, self.chart, self._renderer)
+        show_chart(self.chart_output, self.chart, self._renderer, validate=False)
         if self.pr_chart is not None:
-            show_chart(self.pr_output, self.pr_chart, self._renderer)
+            show_chart(self.pr_output, self.pr_chart, self._renderer, validate=False)
         elif self._labels is not None:
             _show_text(self.pr_output, f"k does not apply to method {self.params['method']!r}")
         else:
@@ -705,6 +791,23 @@ class SpikeTuner:
         )
 
 
+class _Stopwatch:
+    """Named laps of one refresh."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._start = self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return self._last - self._start
+
+
 class _Unobserved:
     """Context in which ``widget`` changes do not trigger ``handler``."""
 
@@ -743,7 +846,7 @@ def _infer_every(series: pl.DataFrame) -> timedelta:
 
 def _status_html(
     found: Any,
-    scores: Mapping[str, float] | None,
+    scores: Mapping[str, float | None] | None,
     params: Mapping[str, Any],
     error: str | None,
     seconds: float | None,

@@ -1,0 +1,611 @@
+"""Per-item bucketed series and the inventory metrics computed from them.
+
+* :func:`resample` turns events into one row per item and fixed-width time bucket: demand,
+  orders, supply, deliveries and the stock level at the end of the bucket.
+* :func:`stockouts` lists the intervals during which an item's stock was below zero.
+* :func:`days_of_cover` says how many days each item's current stock lasts at recent demand.
+
+Buckets are aligned to the Unix epoch in UTC, not to the first event: a bucket starts at
+``floor((ts - 1970-01-01) / every) * every``, so ``"7m"`` buckets start at minutes that are
+multiples of 7 since 1970 and ``"1d"`` buckets at midnight UTC. Weekly buckets therefore start
+on Thursdays (1970-01-01 was one).
+
+The dense series is computed arithmetically rather than by joining a grid: each event's bucket
+index and its item's row offset give the event's row in the dense frame directly, one
+``bincount`` sums every bucket, and one cumulative sum gives every level.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from stockseries._frames import is_pandas, like_input, to_polars
+from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, SERIES_COLUMNS, TS, TS_DTYPE
+from stockseries.stock import (
+    LEVEL,
+    Initial,
+    Int64Array,
+    _stock_levels,
+    initial_levels,
+    item_codes,
+    running_sum_by_group,
+    signed_quantity,
+    timestamps_us,
+    validated_events,
+)
+
+__all__ = [
+    "COVER_COLUMNS",
+    "SERIES_SCHEMA",
+    "STOCKOUT_COLUMNS",
+    "days_of_cover",
+    "duration_us",
+    "resample",
+    "stockouts",
+]
+
+DEMAND, ORDERS, SUPPLY, DELIVERIES = "demand", "orders", "supply", "deliveries"
+
+#: Column names and dtypes of a frame made by :func:`resample`.
+SERIES_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ITEM: pl.String(),
+    TS: TS_DTYPE,
+    DEMAND: pl.Int64(),
+    ORDERS: pl.Int64(),
+    SUPPLY: pl.Int64(),
+    DELIVERIES: pl.Int64(),
+    LEVEL: pl.Int64(),
+}
+assert tuple(SERIES_SCHEMA) == SERIES_COLUMNS
+
+#: Columns of the frame made by :func:`stockouts`.
+STOCKOUT_COLUMNS = ("item_id", "start", "end", "duration", "deepest_level", "ongoing")
+_STOCKOUT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ITEM: pl.String(),
+    "start": TS_DTYPE,
+    "end": TS_DTYPE,
+    "duration": pl.Duration("us"),
+    "deepest_level": pl.Int64(),
+    "ongoing": pl.Boolean(),
+}
+
+#: Columns of the frame made by :func:`days_of_cover`.
+COVER_COLUMNS = ("item_id", "level", "avg_daily_demand", "days_of_cover")
+_COVER_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ITEM: pl.String(),
+    LEVEL: pl.Int64(),
+    "avg_daily_demand": pl.Float64(),
+    "days_of_cover": pl.Float64(),
+}
+
+_DAY_US = 86_400_000_000
+_UNIT_NS: Final[dict[str, int]] = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 7 * 86_400_000_000_000,
+}
+_CALENDAR_UNITS: Final[dict[str, str]] = {"mo": "months", "q": "quarters", "y": "years"}
+# Alternatives are tried left to right: "ms" and "mo" must come before "m".
+_DURATION_PART = re.compile(r"(\d+)(ns|us|µs|ms|mo|s|m|h|d|w|q|y|i)")
+
+# A dense frame beyond this many rows would take tens of gigabytes: ask for dense=False.
+_MAX_DENSE_ROWS = 1_000_000_000
+# dense=False reuses the dense computation (and drops the empty buckets) while the dense grid
+# is at most this many times the number of events; beyond that a group-by is cheaper.
+_SPARSE_VIA_DENSE_FACTOR = 4
+
+
+def resample(
+    events: Any, every: str | timedelta = "1m", initial: Initial = None, *, dense: bool = True
+) -> Any:
+    """Per-item series of fixed-width, epoch-aligned time buckets.
+
+    Parameters
+    ----------
+    events : polars DataFrame/LazyFrame or pandas DataFrame
+        An event frame (checked with :func:`stockseries.events.validate_events`).
+    every : str or datetime.timedelta, default "1m"
+        Bucket width: a fixed Polars duration string (``"90s"``, ``"7m"``, ``"1h"``,
+        ``"1d"``, ``"1h30m"``; units ``ns``, ``us``, ``ms``, ``s``, ``m``, ``h``, ``d``,
+        ``w``) or a timedelta, positive and a whole number of microseconds. Calendar units
+        (``"1mo"``, ``"1q"``, ``"1y"``) are refused: their length varies.
+    initial : int, mapping or frame, optional
+        Starting stock, as in :func:`stockseries.stock.stock_levels`: one integer for every
+        item, ``{item_id: level}``, or a frame with columns ``item_id`` and ``initial``.
+        Entries for items without events are ignored.
+    dense : bool, default True
+        ``True``: every item has every bucket from the bucket of its first event to the last
+        bucket of the whole input, empty ones included (zero counts, level carried).
+        ``False``: only buckets holding at least one event of the item (for long spans).
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        Columns ``item_id``, ``ts`` (bucket start, ``Datetime("us", "UTC")``), ``demand``
+        (sum of order quantities), ``orders`` (number of orders), ``supply`` (sum of delivery
+        quantities), ``deliveries`` (number of deliveries) and ``level`` (stock after every
+        event up to the end of the bucket, starting stock included), all ``Int64``; sorted
+        by ``item_id`` and ``ts``. pandas when ``events`` was pandas. No events give an
+        empty frame with these columns.
+
+    Raises
+    ------
+    stockseries.events.EventValidationError
+        The events break a validation rule.
+    TypeError, ValueError
+        ``every`` is not a positive fixed duration, ``initial`` is malformed, or the dense
+        frame would exceed a billion rows (use ``dense=False`` or a wider ``every``).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "ts": ["2024-01-01T00:00:30Z", "2024-01-01T00:03:10Z", "2024-01-01T00:01:00Z"],
+    ...         "item_id": ["A", "A", "B"],
+    ...         "kind": ["delivery", "order", "order"],
+    ...         "quantity": [5, 2, 1],
+    ...     }
+    ... )
+    >>> series = resample(events, "2m", initial={"B": 4})
+    >>> series.select(pl.col("ts").dt.strftime("%H:%M"), "item_id", "demand", "level").rows()
+    [('00:00', 'A', 0, 5), ('00:02', 'A', 2, 3), ('00:00', 'B', 1, 3), ('00:02', 'B', 0, 3)]
+    >>> resample(events, "2m", dense=False)["item_id"].to_list()
+    ['A', 'A', 'B']
+    """
+    every_us = duration_us(every, "every")
+    frame, was_pandas = validated_events(events)
+    return like_input(_resample(frame, every_us, initial, dense=dense), was_pandas)
+
+
+def stockouts(series_or_events: Any, every: str | timedelta = "1m", initial: Initial = None) -> Any:
+    """Intervals during which an item's stock was below zero.
+
+    Accepts either an event frame (detected by its ``kind`` and ``quantity`` columns) or a
+    series frame made by :func:`resample` (detected by its ``level``, ``demand`` and
+    ``supply`` columns), and works at the granularity of what it gets:
+
+    * **Events** (exact): an interval starts at the event that takes the level below zero and
+      ends at the event that brings it back to zero or above. Events are replayed as in
+      :func:`stockseries.stock.stock_levels`, so an order and a delivery sharing a timestamp
+      can give a zero-length interval. An item whose ``initial`` stock is already negative is
+      out from its first event on. ``every`` is not used.
+    * **Series** (bucket resolution): an interval starts at the first bucket whose end level
+      is negative and ends at the start of the first bucket whose end level is zero or above;
+      ``deepest_level`` is the lowest bucket-end level (a dip inside a bucket that recovers
+      before the bucket ends is not seen). ``every`` is the series' bucket width, needed for
+      the end of the data. ``initial`` must be ``None``: the levels already include it.
+
+    Parameters
+    ----------
+    series_or_events : polars DataFrame/LazyFrame or pandas DataFrame
+        Events, or a series made by :func:`resample`.
+    every : str or datetime.timedelta, default "1m"
+        Bucket width of a series input; ignored for events.
+    initial : int, mapping or frame, optional
+        Starting stock for an events input, as in :func:`stockseries.stock.stock_levels`.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        One row per interval, sorted by ``item_id`` and ``start``: ``item_id``, ``start``,
+        ``end`` (``Datetime("us", "UTC")``), ``duration`` (``Duration("us")``,
+        ``end - start``), ``deepest_level`` (``Int64``, the lowest level, negative) and
+        ``ongoing`` (``Boolean``: still out at the end of the data). An ongoing interval ends
+        at the end of the data: the last event of the whole input, or the end of the last
+        bucket of the series.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "ts": ["2024-01-01T08:00:00Z", "2024-01-01T09:30:00Z", "2024-01-01T12:00:00Z"],
+    ...         "item_id": ["A", "A", "A"],
+    ...         "kind": ["order", "delivery", "order"],
+    ...         "quantity": [3, 5, 4],
+    ...     }
+    ... )
+    >>> outs = stockouts(events, initial=1)
+    >>> outs.select("start", "end", "deepest_level", "ongoing").rows()  # doctest: +NORMALIZE_WHITESPACE
+    [(datetime.datetime(2024, 1, 1, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')),
+      datetime.datetime(2024, 1, 1, 9, 30, tzinfo=zoneinfo.ZoneInfo(key='UTC')), -2, False),
+     (datetime.datetime(2024, 1, 1, 12, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')),
+      datetime.datetime(2024, 1, 1, 12, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), -1, True)]
+    >>> outs["duration"].to_list()
+    [datetime.timedelta(seconds=5400), datetime.timedelta(0)]
+    """
+    columns = _column_names(series_or_events)
+    if {KIND, QUANTITY} <= columns:
+        frame, was_pandas = validated_events(series_or_events)
+        steps = _event_steps(frame, initial)
+        end_of_data = frame[TS].max() if frame.height else None
+    elif {ITEM, TS, LEVEL, DEMAND, SUPPLY} <= columns:
+        if initial is not None:
+            raise ValueError(
+                "initial applies to events only: the levels of a series already include the "
+                "starting stock"
+            )
+        every_us = duration_us(every, "every")
+        frame, was_pandas = _series_frame(series_or_events, (LEVEL, DEMAND, SUPPLY))
+        steps = _bucket_steps(frame)
+        end_of_data = (
+            frame[TS].max() + timedelta(microseconds=every_us)  # type: ignore[operator]
+            if frame.height
+            else None
+        )
+    else:
+        raise ValueError(
+            "stockouts needs events (columns ts, item_id, kind, quantity) or a series from "
+            f"resample (columns item_id, ts, level, demand, supply); got {sorted(columns)}"
+        )
+    return like_input(_intervals_below_zero(steps, end_of_data), was_pandas)
+
+
+def days_of_cover(
+    series: Any, window: str | timedelta = "7d", *, every: str | timedelta | None = None
+) -> Any:
+    """Days each item's current stock lasts at its recent average daily demand.
+
+    Parameters
+    ----------
+    series : polars DataFrame/LazyFrame or pandas DataFrame
+        A series made by :func:`resample` (dense or not).
+    window : str or datetime.timedelta, default "7d"
+        Trailing window for the average demand, ending at the end of the last bucket of the
+        whole series. A bucket counts when it starts inside the window.
+    every : str or datetime.timedelta, optional
+        The series' bucket width. By default the smallest step between two buckets of the
+        same item.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        One row per item, sorted by ``item_id``: ``item_id``, ``level`` (the item's latest
+        level), ``avg_daily_demand`` (``Float64``) and ``days_of_cover`` (``Float64``).
+        ``avg_daily_demand`` is the window's demand divided by the days of the window that the
+        item's series covers: an item whose first bucket lies inside the window is averaged
+        over its own history, not diluted by days before it existed. ``days_of_cover`` is
+        ``level / avg_daily_demand``; it is ``0.0`` when the level is zero or negative
+        (nothing left to cover with) and null when the level is positive but there was no
+        demand in the window (the stock lasts indefinitely; null rather than infinity).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "ts": ["2024-01-01T12:00:00Z", "2024-01-02T12:00:00Z", "2024-01-02T13:00:00Z"],
+    ...         "item_id": ["A", "A", "B"],
+    ...         "kind": ["order", "order", "delivery"],
+    ...         "quantity": [4, 6, 3],
+    ...     }
+    ... )
+    >>> series = resample(events, "1d", initial={"A": 30})
+    >>> days_of_cover(series, "7d").rows()
+    [('A', 20, 5.0, 4.0), ('B', 3, 0.0, None)]
+    """
+    window_us = duration_us(window, "window")
+    frame, was_pandas = _series_frame(series, (LEVEL, DEMAND))
+    return like_input(_days_of_cover(frame, window_us, every), was_pandas)
+
+
+# --------------------------------------------------------------------------- edge helpers
+
+
+def duration_us(value: str | timedelta, name: str = "every") -> int:
+    """Microseconds in a fixed, positive duration given as a Polars string or a timedelta.
+
+    Examples
+    --------
+    >>> duration_us("1h30m"), duration_us(timedelta(seconds=90))
+    (5400000000, 90000000)
+    """
+    if isinstance(value, timedelta):
+        micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(count + unit for count, unit in parts) != text:
+            raise ValueError(
+                f"{name}={value!r} is not a duration: use a Polars duration string such as "
+                "'90s', '1m', '7m', '1h', '1d' or '1h30m', or a datetime.timedelta"
+            )
+        for _, unit in parts:
+            if unit in _CALENDAR_UNITS:
+                raise ValueError(
+                    f"{name}={value!r} uses the calendar unit {unit!r} ({_CALENDAR_UNITS[unit]}), "
+                    "whose length varies; buckets need a fixed duration such as '30d'"
+                )
+            if unit == "i":
+                raise ValueError(f"{name}={value!r} counts rows ('i'); it must be a duration")
+        nanos = sum(int(count) * _UNIT_NS[unit] for count, unit in parts)
+        micros, rest = divmod(nanos, 1_000)
+        if rest:
+            raise ValueError(f"{name}={value!r} is not a whole number of microseconds")
+    else:
+        raise TypeError(
+            f"{name} must be a duration string or a datetime.timedelta, got {type(value).__name__}"
+        )
+    if micros <= 0:
+        raise ValueError(f"{name} must be a positive duration, got {value!r}")
+    return micros
+
+
+def _column_names(frame: Any) -> set[str]:
+    if isinstance(frame, pl.LazyFrame):
+        return set(frame.collect_schema().names())
+    if isinstance(frame, pl.DataFrame) or is_pandas(frame):
+        return {str(name) for name in frame.columns}
+    raise TypeError(f"expected a polars or pandas DataFrame, got {type(frame).__name__}")
+
+
+def _series_frame(series: Any, needed: tuple[str, ...]) -> tuple[pl.DataFrame, bool]:
+    """Check a series frame and bring ``item_id``, ``ts`` and ``needed`` to canonical dtypes."""
+    frame, was_pandas = to_polars(series)
+    missing = [name for name in (ITEM, TS, *needed) if name not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"a series frame needs columns {', '.join((ITEM, TS, *needed))}; missing "
+            f"{', '.join(missing)} (columns present: {', '.join(frame.columns)})"
+        )
+    ts_dtype = frame.schema[TS]
+    if not isinstance(ts_dtype, pl.Datetime):
+        raise TypeError(f"series column 'ts' must be a datetime, got dtype {ts_dtype}")
+    ts = pl.col(TS)
+    ts = ts.dt.replace_time_zone("UTC") if ts_dtype.time_zone is None else ts
+    casts = [ts.dt.convert_time_zone("UTC").cast(TS_DTYPE), pl.col(ITEM).cast(pl.String)]
+    for name in needed:
+        if not frame.schema[name].is_integer():
+            raise TypeError(f"series column {name!r} must hold integers, got {frame.schema[name]}")
+        casts.append(pl.col(name).cast(pl.Int64))
+    frame = frame.select(casts)
+    for name in frame.columns:
+        nulls = frame[name].null_count()
+        if nulls:
+            rows = frame.with_row_index("row").filter(pl.col(name).is_null())["row"].head(5)
+            raise ValueError(
+                f"series column {name!r} must not be null: {nulls} null(s), rows {rows.to_list()}"
+            )
+    return frame, was_pandas
+
+
+# --------------------------------------------------------------------------- resample
+
+
+def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+def _resample(frame: pl.DataFrame, every_us: int, initial: Initial, *, dense: bool) -> pl.DataFrame:
+    """Core of :func:`resample` on a validated polars frame."""
+    if frame.is_empty():
+        initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
+        return _empty(SERIES_SCHEMA)
+    codes, labels = item_codes(frame[ITEM])
+    start = initial_levels(initial, labels)
+    bucket = timestamps_us(frame[TS]) // every_us  # floor division: epoch-aligned buckets
+    first = np.full(len(labels), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, codes, bucket)
+    lengths = int(bucket.max()) - first + 1
+    rows = int(lengths.sum())
+    if dense or rows <= _SPARSE_VIA_DENSE_FACTOR * frame.height:
+        if rows > _MAX_DENSE_ROWS:
+            raise ValueError(
+                f"a dense series would have {rows:,} rows; use dense=False or a wider every"
+            )
+        series = _dense(frame, codes, labels, start, bucket, first, lengths, every_us)
+        if dense:
+            return series
+        return series.filter((pl.col(ORDERS) > 0) | (pl.col(DELIVERIES) > 0))
+    return _sparse(frame, codes, labels, start, bucket, every_us)
+
+
+def _dense(
+    frame: pl.DataFrame,
+    codes: np.ndarray,
+    labels: pl.Series,
+    start: Int64Array,
+    bucket: Int64Array,
+    first: Int64Array,
+    lengths: Int64Array,
+    every_us: int,
+) -> pl.DataFrame:
+    """Dense series: each item from its first bucket to the global last bucket."""
+    item_offset = np.cumsum(lengths) - lengths  # row of each item's first bucket
+    rows = int(lengths.sum())
+    # Row of each event's bucket in the dense frame, doubled so that orders (even) and
+    # deliveries (odd) land in separate bins of the same bincount.
+    slot = bucket  # reused in place: the bucket indices are not needed afterwards
+    slot += (item_offset - first)[codes]
+    slot <<= 1
+    slot += (frame[KIND] == DELIVERY).to_numpy()
+    quantity = frame[QUANTITY].to_numpy()
+    counts = np.bincount(slot, minlength=2 * rows)
+    if int(quantity.sum()) < 2**53:
+        # float64 sums of integers are exact while every partial sum stays below 2**53.
+        sums = np.bincount(slot, weights=quantity, minlength=2 * rows).astype(np.int64)
+    else:
+        sums = np.zeros(2 * rows, dtype=np.int64)
+        np.add.at(sums, slot, quantity)
+    demand, supply = sums[0::2], sums[1::2]
+    net = supply - demand
+    level = np.cumsum(net, out=net)
+    before_item = np.zeros(len(lengths), dtype=np.int64)
+    before_item[1:] = level[item_offset[1:] - 1]
+    level += np.repeat(start - before_item, lengths)
+    bucket_start = np.arange(rows, dtype=np.int64)
+    bucket_start -= np.repeat(item_offset - first, lengths)
+    bucket_start *= every_us
+    item_rows = np.repeat(np.arange(len(labels), dtype=np.uint32), lengths)
+    return pl.DataFrame(
+        [
+            labels.gather(pl.Series(item_rows)).rename(ITEM),
+            pl.Series(TS, bucket_start).cast(TS_DTYPE),
+            pl.Series(DEMAND, demand),
+            pl.Series(ORDERS, counts[0::2]),
+            pl.Series(SUPPLY, supply),
+            pl.Series(DELIVERIES, counts[1::2]),
+            pl.Series(LEVEL, level),
+        ]
+    )
+
+
+def _sparse(
+    frame: pl.DataFrame,
+    codes: np.ndarray,
+    labels: pl.Series,
+    start: Int64Array,
+    bucket: Int64Array,
+    every_us: int,
+) -> pl.DataFrame:
+    """Non-empty buckets only, by a group-by: for spans far longer than the events are many."""
+    is_delivery = pl.col(KIND) == DELIVERY
+    quantity = pl.col(QUANTITY)
+    sums = (
+        pl.DataFrame(
+            {"code": codes, "bucket": bucket, KIND: frame[KIND], QUANTITY: frame[QUANTITY]}
+        )
+        .group_by("code", "bucket")
+        .agg(
+            quantity.filter(~is_delivery).sum().alias(DEMAND),
+            (~is_delivery).sum().cast(pl.Int64).alias(ORDERS),
+            quantity.filter(is_delivery).sum().alias(SUPPLY),
+            is_delivery.sum().cast(pl.Int64).alias(DELIVERIES),
+        )
+        .sort("code", "bucket")
+    )
+    item_codes_ = sums["code"].to_numpy()
+    net = (sums[SUPPLY] - sums[DEMAND]).to_numpy()
+    level = running_sum_by_group(net, item_codes_, start)
+    return pl.DataFrame(
+        [
+            labels.gather(sums["code"].cast(pl.UInt32)).rename(ITEM),
+            (sums["bucket"] * every_us).cast(TS_DTYPE).rename(TS),
+            sums[DEMAND],
+            sums[ORDERS],
+            sums[SUPPLY],
+            sums[DELIVERIES],
+            pl.Series(LEVEL, level),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- stockouts
+
+# A "step" frame has one row per change of stock, per item in time order: ``before`` and
+# ``after`` are the levels around it, and ``first`` marks the item's first step (whose
+# ``before`` is the starting stock).
+
+
+def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
+    levels = _stock_levels(frame, initial)
+    signed = signed_quantity(levels) if levels.height else np.zeros(0, dtype=np.int64)
+    return (
+        levels.select(
+            ITEM,
+            TS,
+            (pl.col(LEVEL) - pl.Series(signed)).alias("before"),
+            pl.col(LEVEL).alias("after"),
+            pl.col(ITEM).is_first_distinct().alias("first"),
+        )
+        # Only rows at or below zero on either side can belong to an interval.
+        .filter((pl.col("before") < 0) | (pl.col("after") < 0))
+        .sort(ITEM, maintain_order=True)
+    )
+
+
+def _bucket_steps(frame: pl.DataFrame) -> pl.DataFrame:
+    ordered = frame.sort(ITEM, TS, maintain_order=True)
+    return ordered.select(
+        ITEM,
+        TS,
+        (pl.col(LEVEL) - pl.col(SUPPLY) + pl.col(DEMAND)).alias("before"),
+        pl.col(LEVEL).alias("after"),
+        pl.col(ITEM).is_first_distinct().alias("first"),
+    ).filter((pl.col("before") < 0) | (pl.col("after") < 0))
+
+
+def _intervals_below_zero(steps: pl.DataFrame, end_of_data: Any) -> pl.DataFrame:
+    if steps.is_empty():
+        return _empty(_STOCKOUT_SCHEMA)
+    out_before = pl.col("before") < 0
+    out_after = pl.col("after") < 0
+    # An interval opens where the level drops below zero, or at an item's first step when it
+    # starts out negative. Steps arrive sorted by item then time, so a running count of
+    # openings numbers the intervals across all items.
+    opens = (out_after & ~out_before) | (pl.col("first") & out_before)
+    intervals = (
+        steps.with_columns(opens.cum_sum().alias("interval"))
+        .group_by("interval", maintain_order=True)
+        .agg(
+            pl.col(ITEM).first(),
+            pl.col(TS).first().alias("start"),
+            pl.col(TS).filter(~out_after).first().alias("recovered"),
+            pl.min_horizontal("before", "after").min().alias("deepest_level"),
+        )
+    )
+    return intervals.select(
+        ITEM,
+        "start",
+        pl.col("recovered").fill_null(pl.lit(end_of_data, TS_DTYPE)).alias("end"),
+        (pl.col("recovered").fill_null(pl.lit(end_of_data, TS_DTYPE)) - pl.col("start"))
+        .cast(pl.Duration("us"))
+        .alias("duration"),
+        "deepest_level",
+        pl.col("recovered").is_null().alias("ongoing"),
+    ).sort(ITEM, "start", maintain_order=True)
+
+
+# --------------------------------------------------------------------------- days of cover
+
+
+def _days_of_cover(
+    frame: pl.DataFrame, window_us: int, every: str | timedelta | None
+) -> pl.DataFrame:
+    if frame.is_empty():
+        return _empty(_COVER_SCHEMA)
+    frame = frame.sort(ITEM, TS)
+    every_us = duration_us(every, "every") if every is not None else _bucket_width_us(frame)
+    end = frame[TS].max() + timedelta(microseconds=every_us)  # type: ignore[operator]
+    window_start = end - timedelta(microseconds=window_us)
+    per_item = frame.group_by(ITEM).agg(
+        pl.col(LEVEL).last(),
+        pl.col(DEMAND).filter(pl.col(TS) >= window_start).sum().alias("window_demand"),
+        pl.col(TS).first().alias("first_ts"),
+    )
+    covered_us = (pl.lit(end, TS_DTYPE) - pl.col("first_ts")).dt.total_microseconds()
+    covered_days = pl.min_horizontal(covered_us, pl.lit(window_us)) / _DAY_US
+    avg = (pl.col("window_demand") / covered_days).alias("avg_daily_demand")
+    level = pl.col(LEVEL)
+    cover = (
+        pl.when(level <= 0)
+        .then(pl.lit(0.0))
+        .when(pl.col("avg_daily_demand") > 0)
+        .then(level / pl.col("avg_daily_demand"))
+        .otherwise(pl.lit(None, pl.Float64))
+        .alias("days_of_cover")
+    )
+    return per_item.with_columns(avg).select(ITEM, LEVEL, "avg_daily_demand", cover).sort(ITEM)
+
+
+def _bucket_width_us(frame: pl.DataFrame) -> int:
+    """Smallest step between consecutive buckets of one item (``frame`` sorted by item, ts)."""
+    steps = frame.select(pl.col(TS).diff().over(ITEM).dt.total_microseconds()).to_series()
+    smallest = steps.filter(steps > 0).min()
+    if smallest is None:
+        raise ValueError(
+            "cannot infer the bucket width: no item has two buckets; pass every=, e.g. every='1m'"
+        )
+    return int(smallest)  # type: ignore[arg-type]

@@ -1,0 +1,359 @@
+"""Running stock per item.
+
+:func:`stock_levels` replays an event stream in time order and gives every event the stock
+level of its item right after it: the starting stock plus every delivery minus every order of
+that item so far. Negative levels are unmet demand (back orders) and stay negative.
+
+The private helpers below are the shared engine of :mod:`stockseries.stock` and
+:mod:`stockseries.series`: item codes, starting stock, a stable time order and a per-item
+running sum, all on NumPy arrays. They are written for tens of millions of events: no Python
+loop runs per event, and the per-item running sum works in cache-sized chunks (one short loop
+iteration per 65,536 events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Integral
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from stockseries._frames import is_pandas, like_input, to_polars
+from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
+from stockseries.events import validate_events
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["INITIAL", "LEVEL", "Initial", "stock_levels"]
+
+#: Column that :func:`stock_levels` appends: stock of the item right after the event.
+LEVEL = "level"
+#: Column of an ``initial`` frame holding each item's starting stock.
+INITIAL = "initial"
+
+#: Starting stock: one number for every item, a mapping item_id -> level, or a frame with
+#: columns ``item_id`` and ``initial``. ``None`` means 0.
+Initial: TypeAlias = "int | Mapping[str, int] | pl.DataFrame | pl.LazyFrame | pd.DataFrame | None"
+
+Int64Array: TypeAlias = npt.NDArray[np.int64]
+IndexArray: TypeAlias = npt.NDArray[np.intp]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_SHOWN_ROWS = 5
+# 2**16 events per chunk: the chunk's sort keys, values and results stay in L2 cache, and the
+# chunk-local position fits in 16 bits so that (item code, position) packs into one integer.
+_CHUNK_BITS = 16
+
+
+def stock_levels(events: Any, initial: Initial = None) -> Any:
+    """Stock level of the event's item right after each event.
+
+    Events are replayed in timestamp order; events with equal timestamps keep their input
+    order (the sort is stable). For each item, ``level`` is its starting stock plus the
+    cumulative sum of delivery quantities minus order quantities up to and including the
+    event. A negative level is unmet demand and stays negative until deliveries cover it.
+
+    Parameters
+    ----------
+    events : polars DataFrame/LazyFrame or pandas DataFrame
+        An event frame (see :func:`stockseries.events.validate_events`, which checks it).
+    initial : int, mapping or frame, optional
+        Starting stock. One integer applies to every item; a mapping ``{item_id: level}`` or a
+        frame with columns ``item_id`` and ``initial`` sets it per item, and items it does not
+        name start at 0. Entries for items that have no events are ignored. Default 0.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        Every input column (in the canonical order of
+        :func:`~stockseries.events.validate_events`: ``ts``, ``item_id``, ``kind``,
+        ``quantity``, then the others), rows in replay order, and an ``Int64`` column
+        ``level`` (replacing an input column of that name). pandas when ``events`` was
+        pandas.
+
+    Raises
+    ------
+    stockseries.events.EventValidationError
+        The events break a validation rule.
+    TypeError, ValueError
+        ``initial`` is not an integer, a mapping or a frame, or breaks one of its rules
+        (integer values, no nulls, one row per item).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> events = pl.DataFrame(
+    ...     {
+    ...         "ts": ["2024-01-01T10:00:00Z", "2024-01-01T09:00:00Z", "2024-01-01T10:00:00Z"],
+    ...         "item_id": ["A", "A", "B"],
+    ...         "kind": ["order", "delivery", "order"],
+    ...         "quantity": [3, 5, 2],
+    ...     }
+    ... )
+    >>> levels = stock_levels(events, initial={"B": 1})
+    >>> levels.select("item_id", "kind", "level").rows()
+    [('A', 'delivery', 5), ('A', 'order', 2), ('B', 'order', -1)]
+    """
+    frame, was_pandas = validated_events(events)
+    return like_input(_stock_levels(frame, initial), was_pandas)
+
+
+# --------------------------------------------------------------------------- edge helpers
+
+
+def validated_events(events: Any) -> tuple[pl.DataFrame, bool]:
+    """Validate ``events`` into the canonical polars frame; also say whether it was pandas."""
+    if not is_pandas(events):
+        return validate_events(events), False
+    try:
+        frame = pl.from_pandas(events)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed-type object columns: validate_events knows how to report them.
+        return to_polars(validate_events(events))[0], True
+    return validate_events(frame), True
+
+
+def initial_levels(initial: Initial, labels: pl.Series) -> Int64Array:
+    """Starting stock of each item in ``labels`` (0 where ``initial`` does not name it)."""
+    if initial is None:
+        return np.zeros(len(labels), dtype=np.int64)
+    if isinstance(initial, bool | np.bool_):
+        raise TypeError("initial must be an integer, a mapping or a frame, not a bool")
+    if isinstance(initial, Integral):
+        value = int(initial)
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"initial={value} does not fit in a 64-bit integer")
+        return np.full(len(labels), value, dtype=np.int64)
+    if isinstance(initial, Mapping):
+        table = _initial_from_mapping(initial)
+    elif isinstance(initial, pl.DataFrame | pl.LazyFrame) or is_pandas(initial):
+        table = _initial_from_frame(initial)
+    else:
+        raise TypeError(
+            "initial must be an integer, a mapping {item_id: level} or a frame with columns "
+            f"'item_id' and 'initial', got {type(initial).__name__}"
+        )
+    joined = labels.rename(ITEM).to_frame().join(table, on=ITEM, how="left", maintain_order="left")
+    return joined[INITIAL].fill_null(0).to_numpy().astype(np.int64, copy=False)
+
+
+def _initial_from_mapping(initial: Mapping[Any, Any]) -> pl.DataFrame:
+    bad_keys = [key for key in initial if not isinstance(key, str)]
+    if bad_keys:
+        raise TypeError(f"initial keys must be item_id strings, got {_listing(bad_keys)}")
+    bad_values = {
+        key: value
+        for key, value in initial.items()
+        if isinstance(value, bool | np.bool_) or not isinstance(value, Integral)
+    }
+    if bad_values:
+        shown = ", ".join(f"{key!r}: {value!r}" for key, value in list(bad_values.items())[:5])
+        raise TypeError(f"initial levels must be integers; offending entries: {shown}")
+    values = [int(value) for value in initial.values()]
+    out_of_range = [value for value in values if not _INT64_MIN <= value <= _INT64_MAX]
+    if out_of_range:
+        raise ValueError(f"initial levels must fit in 64 bits, got {_listing(out_of_range)}")
+    return pl.DataFrame(
+        {ITEM: list(initial.keys()), INITIAL: values},
+        schema={ITEM: pl.String, INITIAL: pl.Int64},
+    )
+
+
+def _initial_from_frame(initial: Any) -> pl.DataFrame:
+    table, _ = to_polars(initial)
+    missing = [name for name in (ITEM, INITIAL) if name not in table.columns]
+    if missing:
+        raise ValueError(
+            f"an initial frame needs columns 'item_id' and 'initial'; missing {_listing(missing)} "
+            f"(columns present: {_listing(table.columns)})"
+        )
+    table = table.select(ITEM, INITIAL)
+    dtype = table.schema[INITIAL]
+    if dtype.is_float():
+        whole = table[INITIAL].is_nan() | (table[INITIAL] != table[INITIAL].floor())
+        _refuse_rows(table, whole.fill_null(False), INITIAL, "must be an integer")
+    elif not (dtype.is_integer() or isinstance(dtype, pl.Null)):
+        raise TypeError(f"column 'initial' must hold integers, got dtype {dtype}")
+    _refuse_rows(table, table[ITEM].is_null(), ITEM, "must not be null")
+    _refuse_rows(table, table[INITIAL].is_null(), INITIAL, "must not be null")
+    table = table.with_columns(pl.col(ITEM).cast(pl.String))
+    _refuse_rows(table, table[ITEM].is_duplicated(), ITEM, "must be unique (one row per item)")
+    try:
+        return table.with_columns(pl.col(INITIAL).cast(pl.Int64))
+    except pl.exceptions.InvalidOperationError as exc:
+        raise ValueError("column 'initial' holds values that do not fit in 64 bits") from exc
+
+
+def _refuse_rows(table: pl.DataFrame, mask: pl.Series, column: str, rule: str) -> None:
+    count = int(mask.sum())
+    if not count:
+        return
+    rows = table.with_row_index("row").filter(mask).head(_SHOWN_ROWS)
+    shown = "; ".join(
+        f"row {row}: item_id={item!r}, initial={level!r}" for row, item, level in rows.iter_rows()
+    )
+    raise ValueError(f"initial column {column!r} {rule}: {count} offending row(s): {shown}")
+
+
+def _listing(values: Any) -> str:
+    return ", ".join(repr(value) for value in list(values)[:_SHOWN_ROWS])
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _stock_levels(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
+    """Core of :func:`stock_levels` on a validated polars frame."""
+    if frame.is_empty():
+        initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
+        return frame.with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
+    codes, labels = item_codes(frame[ITEM])
+    start = initial_levels(initial, labels)
+    signed = signed_quantity(frame)
+    micros = timestamps_us(frame[TS])
+    if bool(np.all(micros[1:] >= micros[:-1])):
+        levels = running_sum_by_group(signed, codes, start)
+        return frame.with_columns(pl.Series(LEVEL, levels, dtype=pl.Int64))
+
+    order, sorted_micros = stable_argsort(micros)
+    sorted_signed, sorted_codes = _gather_signed_and_codes(signed, codes, order)
+    levels = running_sum_by_group(sorted_signed, sorted_codes, start)
+    # The required columns are rebuilt from the small arrays already in time order instead of
+    # being gathered: random access into 10 M strings costs far more than these.
+    rebuilt = {
+        TS: pl.Series(TS, sorted_micros).cast(TS_DTYPE),
+        ITEM: labels.gather(pl.Series(sorted_codes)).rename(ITEM),
+        KIND: pl.Series(KIND, [ORDER, DELIVERY]).gather((sorted_signed > 0).view(np.uint8)),
+        QUANTITY: pl.Series(QUANTITY, np.abs(sorted_signed)),
+    }
+    others = [name for name in frame.columns if name not in rebuilt and name != LEVEL]
+    gathered = frame.select(pl.col(others).gather(pl.Series(order))) if others else None
+    columns = [
+        rebuilt[name] if name in rebuilt else gathered[name]  # type: ignore[index]
+        for name in frame.columns
+        if name != LEVEL
+    ]
+    return pl.DataFrame([*columns, pl.Series(LEVEL, levels, dtype=pl.Int64)])
+
+
+def item_codes(items: pl.Series) -> tuple[npt.NDArray[np.unsignedinteger[Any]], pl.Series]:
+    """Codes ``0..k-1`` of each event's item, numbered in sorted item_id order, and the ids."""
+    labels = items.unique().sort()
+    codes = items.cast(pl.Enum(labels)).to_physical().to_numpy()
+    return codes, labels
+
+
+def signed_quantity(frame: pl.DataFrame) -> Int64Array:
+    """Delivery quantities as positive, order quantities as negative numbers."""
+    quantity = frame[QUANTITY].to_numpy()
+    is_delivery = (frame[KIND] == DELIVERY).to_numpy()
+    return np.where(is_delivery, quantity, -quantity)
+
+
+def timestamps_us(ts: pl.Series) -> Int64Array:
+    """Microseconds since the Unix epoch of a ``Datetime("us", ...)`` column."""
+    return ts.to_physical().to_numpy()
+
+
+def stable_argsort(values: Int64Array) -> tuple[IndexArray, Int64Array]:
+    """Stable sort order of ``values`` and the sorted values.
+
+    NumPy's stable argsort is a merge sort; its plain sort of integers is a much faster
+    vectorised quicksort. Packing (value, position) into one unsigned 64-bit key makes every
+    key distinct, so the fast sort is stable and its low bits are the order. When values span
+    more bits than the position leaves free, the values are sorted digit by digit from the
+    least significant one (LSD radix sort), each pass stable for the same reason.
+    """
+    n = len(values)
+    position_bits = max(1, (n - 1).bit_length())
+    digit_bits = 64 - position_bits
+    position_mask = np.uint64((1 << position_bits) - 1)
+    lowest = int(values.min())
+    # Unsigned wrap-around makes the offsets exact even for spans beyond 2**63.
+    offsets = values.view(np.uint64) - np.uint64(lowest & (2**64 - 1))
+    span_bits = int(offsets.max()).bit_length()
+    positions = np.arange(n, dtype=np.uint64)
+    order: IndexArray | None = None
+    shift = 0
+    while True:
+        if shift:
+            digit = (offsets >> np.uint64(shift))[order]
+        else:
+            digit = offsets.copy() if span_bits > digit_bits else offsets
+        if shift + digit_bits < span_bits:
+            digit &= np.uint64((1 << digit_bits) - 1)
+        digit <<= np.uint64(position_bits)
+        digit |= positions
+        digit.sort()
+        step = (digit & position_mask).astype(np.intp)
+        order = step if order is None else order[step]
+        shift += digit_bits
+        if shift >= span_bits:
+            break
+    if shift == digit_bits:
+        # One pass: the sorted keys still hold the values in their high bits.
+        digit >>= np.uint64(position_bits)
+        sorted_values = digit.view(np.int64)
+        sorted_values += lowest
+    else:
+        sorted_values = values[order]
+    return order, sorted_values
+
+
+def _gather_signed_and_codes(
+    signed: Int64Array, codes: npt.NDArray[np.unsignedinteger[Any]], order: IndexArray
+) -> tuple[Int64Array, npt.NDArray[np.unsignedinteger[Any]]]:
+    """``signed[order]`` and ``codes[order]``, in one random-access pass when they fit."""
+    code_bits = max(1, int(codes.max()).bit_length())
+    largest = int(np.abs(signed).max())
+    if largest.bit_length() + code_bits > 62:
+        return signed[order], codes[order]
+    packed = signed << code_bits
+    packed |= codes
+    packed = packed[order]
+    sorted_codes = (packed & ((1 << code_bits) - 1)).astype(codes.dtype)
+    packed >>= code_bits  # arithmetic shift: the sign survives
+    return packed, sorted_codes
+
+
+def running_sum_by_group(
+    values: Int64Array, codes: npt.NDArray[np.unsignedinteger[Any]], start: Int64Array
+) -> Int64Array:
+    """``start[c] +`` running sum of ``values`` within each code ``c``, in array order.
+
+    Works chunk by chunk: inside a chunk the events are grouped by code with one sort of
+    (code, position) keys, summed with a single cumsum, shifted per group by what the group
+    had before the chunk, and scattered back. ``start`` is not modified.
+    """
+    n = len(values)
+    levels = np.empty(n, dtype=np.int64)
+    carry = start.astype(np.int64, copy=True)
+    size = 1 << _CHUNK_BITS
+    code_bits = max(1, (len(carry) - 1).bit_length())
+    key_dtype: type[np.unsignedinteger[Any]] = (
+        np.uint32 if code_bits + _CHUNK_BITS <= 32 else np.uint64
+    )
+    local_positions = np.arange(size, dtype=key_dtype)
+    for lo in range(0, n, size):
+        hi = min(lo + size, n)
+        key: npt.NDArray[np.unsignedinteger[Any]] = codes[lo:hi].astype(key_dtype)
+        key <<= _CHUNK_BITS
+        key |= local_positions[: hi - lo]
+        key.sort()
+        local = (key & (size - 1)).astype(np.intp)
+        group = key >> _CHUNK_BITS
+        run = np.cumsum(values[lo:hi][local])
+        first = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+        last = np.append(first[1:] - 1, hi - lo - 1)
+        group_codes = group[first].astype(np.intp)
+        before_group = np.zeros(len(first), dtype=np.int64)
+        before_group[1:] = run[first[1:] - 1]
+        run += np.repeat(carry[group_codes] - before_group, last - first + 1)
+        carry[group_codes] = run[last]
+        levels[lo:hi][local] = run
+    return levels
