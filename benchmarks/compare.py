@@ -102,6 +102,10 @@ def agree(reference: pl.DataFrame, other: pl.DataFrame, comparison: Comparison) 
     worst = 0.0
     for name in comparison.floats:
         a, b = reference[name], other[name]
+        if comparison.conditioned and name == comparison.conditioned[0]:
+            denominator = reference[comparison.conditioned[1]]
+            keep = (denominator > comparison.atol).fill_null(False)
+            a, b = a.filter(keep), b.filter(keep)
         if not (a.is_null() == b.is_null()).all():
             n = int((a.is_null() != b.is_null()).sum())
             return Agreement(False, f"{name}: null in {n:,} rows of one result only")

@@ -57,7 +57,10 @@ def parse_size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 1M, 250k, 20000)")
     scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    return round(float(match.group(1).replace("_", "")) * scale)
+    try:
+        return round(float(match.group(1).replace("_", "")) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
@@ -98,7 +101,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         type=float,
         default=None,
         help="stop repeating a figure once its runs would exceed this many seconds "
-        "(default 60, 20 with --quick); at least one run is always made",
+        "(default 60, 15 with --quick); at least one run is always made",
     )
     parser.add_argument("--timeout", type=float, default=3_600.0, help="seconds per figure")
     parser.add_argument(
@@ -115,7 +118,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    budget = args.budget if args.budget is not None else (20.0 if args.quick else 60.0)
+    budget = args.budget if args.budget is not None else (15.0 if args.quick else 60.0)
     return Options(
         sizes=sizes,
         stages=args.stages or tuple(stage_names),
@@ -269,6 +272,7 @@ def run(options: Options) -> str:
         started=started,
         elapsed_s=time.perf_counter() - clock,
         machine_info=machine_info,
+        peak_reset=all(r.get("peak_reset", True) for r in options.records),
     )
     if options.out is not None:
         options.out.write_text(text)

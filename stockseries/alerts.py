@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import json
 import math
 import warnings
@@ -158,7 +159,11 @@ def alert_params(
     >>> alert_params(every="1m")
     {'detection': None, 'every': '1m', 'merge_gap': 0, 'min_buckets': 1, 'cooldown': 0}
     """
-    for name, value, low in (("merge_gap", merge_gap, 0), ("min_buckets", min_buckets, 1), ("cooldown", cooldown, 0)):
+    for name, value, low in (
+        ("merge_gap", merge_gap, 0),
+        ("min_buckets", min_buckets, 1),
+        ("cooldown", cooldown, 0),
+    ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise ValueError(f"{name} must be an integer >= {low} (buckets), got {value!r}")
     return {
@@ -202,9 +207,9 @@ def _episodes(
     """Episodes of flagged buckets.
 
     ``rows`` holds only flagged buckets -- ``item_id``, ``ts``, ``_t`` (epoch
-    µs), ``value`` (for the peak), ``compared`` (the value the threshold
-    applies to, for the excess), ``threshold``, ``score`` and maybe
-    ``supplier_id`` --
+    µs), ``value`` (for the peak), optionally ``compared`` (the value the
+    threshold applies to, for the excess; default ``value``), ``threshold``,
+    ``score`` and maybe ``supplier_id`` --
     sorted by item and time. Returns one row per surviving episode with the
     alert columns except ``alert_id`` plus ``_start_us``, ``_end_us``, sorted
     by item and start.
@@ -215,6 +220,7 @@ def _episodes(
     new_episode = (item != item.shift(1)) | (t - t.shift(1) > (merge_gap + 1) * every_us)
     peak = pl.col("value").arg_max()  # first bucket holding the maximum
     extra = [pl.col("supplier_id").first()] if "supplier_id" in rows.columns else []
+    compared = "compared" if "compared" in rows.columns else "value"
     episodes = (
         rows.with_columns(_episode=new_episode.fill_null(True).cum_sum())
         .group_by("_episode", maintain_order=True)
@@ -223,16 +229,16 @@ def _episodes(
             pl.col("ts").first().alias("start"),
             t.first().alias("_start_us"),
             (t.last() + every_us).alias("_end_us"),
+            (pl.col("ts").last() + pl.duration(microseconds=every_us)).alias("end"),
             pl.col("value").max().alias("peak_demand"),
             pl.col("ts").get(peak).alias("peak_ts"),
             pl.col("threshold").get(peak),
             pl.col("score").get(peak),
-            (pl.col("compared") - pl.col("threshold")).sum().alias("excess"),
+            (pl.col(compared) - pl.col("threshold")).sum().alias("excess"),
             *extra,
         )
         .with_columns(buckets=(pl.col("_end_us") - pl.col("_start_us")) // every_us)
         .filter(pl.col("buckets") >= min_buckets)
-        .with_columns(end=pl.col("start") + pl.duration(microseconds=pl.col("buckets") * every_us))
         .drop("_episode")
     )
     if cooldown > 0 and episodes.height > 1:
@@ -251,7 +257,9 @@ def _outside_cooldown(episodes: pl.DataFrame, cooldown_us: int) -> pl.Series:
     return pl.Series("keep", keep)
 
 
-def _cooldown_keep(codes: np.ndarray, start: np.ndarray, end: np.ndarray, cooldown: int) -> np.ndarray:
+def _cooldown_keep(
+    codes: np.ndarray, start: np.ndarray, end: np.ndarray, cooldown: int
+) -> np.ndarray:
     """Episodes that survive the cooldown following every *reported* episode.
 
     Episodes are sorted by item code, then start. Each item's first episode is
@@ -429,7 +437,9 @@ class Alerts:
         elif suffix in (".parquet", ".pq"):
             self.frame.write_parquet(target)
         else:
-            raise ValueError(f"cannot tell the format of {str(path)!r}: use a .csv or .parquet path")
+            raise ValueError(
+                f"cannot tell the format of {str(path)!r}: use a .csv or .parquet path"
+            )
         return target
 
 
@@ -580,7 +590,9 @@ def _intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
         frame, was_pandas = _frames.to_polars(obj)
     missing = [c for c in ("item_id", "start", "end") if c not in frame.columns]
     if missing:
-        raise ValueError(f"{what} frame lacks column(s) {', '.join(missing)}; needs item_id, start, end")
+        raise ValueError(
+            f"{what} frame lacks column(s) {', '.join(missing)}; needs item_id, start, end"
+        )
     for name in ("start", "end"):
         if not isinstance(frame.schema[name], pl.Datetime):
             raise TypeError(f"{what} column {name!r} must be Datetime, got {frame.schema[name]}")
@@ -591,7 +603,11 @@ def _intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
         raise ValueError(
             f"{what} windows must have end > start (half-open); bad rows {bad['_row'].head(5).to_list()}"
         )
-    ids = pl.col("alert_id").cast(pl.String) if "alert_id" in frame.columns else pl.lit(None, pl.String)
+    ids = (
+        pl.col("alert_id").cast(pl.String)
+        if "alert_id" in frame.columns
+        else pl.lit(None, pl.String)
+    )
     return (
         frame.select(
             pl.col("item_id").cast(pl.String),
@@ -630,7 +646,10 @@ def _match(found: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
         .join(per_alert, on="_a", how="left")
         .select(
             pl.lit("alert").alias("kind"),
-            pl.when(pl.col("matches").is_null()).then(pl.lit("fp")).otherwise(pl.lit("tp")).alias("outcome"),
+            pl.when(pl.col("matches").is_null())
+            .then(pl.lit("fp"))
+            .otherwise(pl.lit("tp"))
+            .alias("outcome"),
             "item_id",
             "start",
             "end",
@@ -645,7 +664,10 @@ def _match(found: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
         .join(per_label, on="_l", how="left")
         .select(
             pl.lit("label").alias("kind"),
-            pl.when(pl.col("matches").is_null()).then(pl.lit("fn")).otherwise(pl.lit("tp")).alias("outcome"),
+            pl.when(pl.col("matches").is_null())
+            .then(pl.lit("fn"))
+            .otherwise(pl.lit("tp"))
+            .alias("outcome"),
             "item_id",
             "start",
             "end",
@@ -721,7 +743,9 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
     return 2 * precision * recall / (precision + recall)
 
 
-def _event_scores(found: pl.DataFrame, truth: pl.DataFrame, item_days: float | None) -> dict[str, Any]:
+def _event_scores(
+    found: pl.DataFrame, truth: pl.DataFrame, item_days: float | None
+) -> dict[str, Any]:
     pairs = _pairs(found, truth)
     n_alerts, n_labels = found.height, truth.height
     hits = pairs.get_column("_a").n_unique()
@@ -752,7 +776,9 @@ def _event_scores(found: pl.DataFrame, truth: pl.DataFrame, item_days: float | N
     }
 
 
-def _series_item_days(frame: pl.DataFrame, layout: _Layout, ts_us: np.ndarray, every_us: int) -> float:
+def _series_item_days(
+    frame: pl.DataFrame, layout: _Layout, ts_us: np.ndarray, every_us: int
+) -> float:
     if layout.n == 0:
         return 0.0
     last = layout.starts + layout.lengths - 1
@@ -760,11 +786,15 @@ def _series_item_days(frame: pl.DataFrame, layout: _Layout, ts_us: np.ndarray, e
 
 
 def _span_item_days(found: pl.DataFrame, truth: pl.DataFrame) -> float | None:
-    both = pl.concat([found.select("item_id", "start", "end"), truth.select("item_id", "start", "end")])
+    both = pl.concat(
+        [found.select("item_id", "start", "end"), truth.select("item_id", "start", "end")]
+    )
     if both.height == 0:
         return None
-    span = both.get_column("end").max() - both.get_column("start").min()  # type: ignore[operator]
-    return float(both.get_column("item_id").n_unique() * (span / timedelta(days=1)))
+    span_us = both.select(
+        (pl.col("end").max() - pl.col("start").min()).dt.total_microseconds()
+    ).item()
+    return both.get_column("item_id").n_unique() * span_us / _US_PER_DAY
 
 
 def _covered(detected: pl.DataFrame, truth: pl.DataFrame) -> pl.Series:
@@ -773,7 +803,10 @@ def _covered(detected: pl.DataFrame, truth: pl.DataFrame) -> pl.Series:
         pl.col("end").cum_max().over("item_id").alias("_reach")
     )
     return (
-        detected.select(pl.col("item_id").cast(pl.String), _utc(pl.col("ts"), detected.schema["ts"]).alias("_ts"))
+        detected.select(
+            pl.col("item_id").cast(pl.String),
+            _utc(pl.col("ts"), detected.schema["ts"]).alias("_ts"),
+        )
         .with_row_index("_row")
         .join_asof(
             windows.select("item_id", "start", "_reach"),
@@ -1021,6 +1054,8 @@ def _episode_bounds(
     idx = np.flatnonzero(flagged)
     codes, t = data.codes[idx], data.t_rel[idx]
     every = data.every_us
+    if len(idx) == 0:
+        return codes, t, t
     new = np.ones(len(idx), dtype=bool)
     new[1:] = (codes[1:] != codes[:-1]) | (np.diff(t) > (merge_gap + 1) * every)
     first = np.flatnonzero(new)
@@ -1043,7 +1078,11 @@ def _index_scores(
     # An alert hits when some label of its item starts before the alert ends and
     # reaches past the alert start (earlier items' keys never reach that far).
     j = np.searchsorted(ix.start_key, a_end, side="left") - 1
-    hits = int(((j >= 0) & (ix.reach_key[np.maximum(j, 0)] > a_start)).sum()) if len(ix.reach_key) else 0
+    hits = (
+        int(((j >= 0) & (ix.reach_key[np.maximum(j, 0)] > a_start)).sum())
+        if len(ix.reach_key)
+        else 0
+    )
     # A label is detected when the last alert of its item starting before the
     # label ends, ends after the label starts (episodes of an item are disjoint).
     i = np.searchsorted(a_start, ix.end_key, side="left") - 1
@@ -1160,7 +1199,7 @@ def _refinement(best: Mapping[str, Any], ks: Sequence[float]) -> list[tuple[floa
     else:
         grid = sorted(set(ks))
         i = grid.index(k)
-        step = min((b - a for a, b in zip(grid, grid[1:], strict=False)), default=1.0)
+        step = min((b - a for a, b in itertools.pairwise(grid)), default=1.0)
         low = grid[i - 1] if i > 0 else max(k - step, 0.0)
         high = grid[i + 1] if i + 1 < len(grid) else k + step
         fine_ks = [round(float(v), 6) for v in np.linspace(low, high, 9)]
@@ -1269,6 +1308,10 @@ def tune(
 
     methods = _as_tuple(methods, "methods")
     windows = _as_tuple(windows, "windows")
+    for md in _as_tuple(min_demands, "min_demands"):
+        spike_params(min_demand=md)  # every value checked before any work
+    for k in _as_tuple(ks, "ks"):
+        spike_params(k=k)
     ks = tuple(dict.fromkeys(float(k) for k in _as_tuple(ks, "ks")))
     min_demands = tuple(dict.fromkeys(float(m) for m in _as_tuple(min_demands, "min_demands")))
     smooths = _as_tuple(smooths, "smooths")
@@ -1299,8 +1342,6 @@ def tune(
                     **options.get(method, {}),
                 )
                 settings[(method, params["window"], params["smooth"])] = params
-    for md in min_demands:
-        spike_params(min_demand=md)  # every value checked before any work
 
     frame, layout = _prepare(_frames.to_polars(series)[0], column)
     x = frame.get_column(column).to_numpy()
@@ -1358,15 +1399,24 @@ def tune(
         for key, params in settings.items()
     ]
     with tqdm(
-        total=sum(len(c) for _, c in plan) * len(rules), desc="tune", disable=not progress, leave=False
+        total=sum(len(c) for _, c in plan) * len(rules),
+        desc="tune",
+        disable=not progress,
+        leave=False,
     ) as bar:
         for key, combos in plan:
             run(key, combos, "grid", bar)
         if refine:
-            ranked, _ = _rank(trials_frame(), objective, target_recall, max_false_per_day, warn=False)
+            ranked, _ = _rank(
+                trials_frame(), objective, target_recall, max_false_per_day, warn=False
+            )
             top = ranked.filter(pl.col("rank") == 1).row(0, named=True)
             key = (top["method"], top["window"], top["smooth"])
-            tried = {(r["k"], r["min_demand"]) for r in records if (r["method"], r["window"], r["smooth"]) == key}
+            tried = {
+                (r["k"], r["min_demand"])
+                for r in records
+                if (r["method"], r["window"], r["smooth"]) == key
+            }
             extra = [combo for combo in _refinement(top, ks) if combo not in tried]
             bar.total += len(extra) * len(rules)
             run(key, extra, "refine", bar)
@@ -1383,6 +1433,10 @@ def tune(
     return TuneResult(
         trials=trials.drop("_trial"),
         best=best,
-        alert_params={"merge_gap": top["merge_gap"], "min_buckets": top["min_buckets"], "cooldown": cooldown},
+        alert_params={
+            "merge_gap": top["merge_gap"],
+            "min_buckets": top["min_buckets"],
+            "cooldown": cooldown,
+        },
         objective=how,
     )

@@ -58,6 +58,7 @@ from __future__ import annotations
 import glob as globbing
 import html
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -139,20 +140,22 @@ _MAX_MICROS = 2**62
 _CSV_TEXT_COLUMNS: dict[str, pl.DataType] = {
     name: pl.String() for name in (ITEM, KIND, *OPTIONAL_COLUMNS)
 }
-# Tried in order on the rows the fast Arrow parser could not take (mixed or unusual forms).
-_ISO_FORMATS = (
+# Chrono formats for the values Arrow's ISO-8601 cast could not take, tried in order.
+_ZONED_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%#z",
-    "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f%#z",
-    "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%dT%H:%M%#z",
-    "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M%#z",
+)
+_NAIVE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",
 )
 _ROWS_PER_PARSER = 1 << 18
-_SMALLEST_HALF = 4096
+_SAMPLE_SIZE = 1024
 # A zone designator after a time: such values go to Arrow's zoned cast, the rest to the naive one.
 _ZONED = r"[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d*)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _HOUR_ONLY = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2})(Z|[+-]\d{2}(?::?\d{2})?)?$"
@@ -699,49 +702,79 @@ def _epoch_expr(column: pl.Expr, dtype: pl.DataType, unit: EpochUnit) -> pl.Expr
 def _parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.Series:
     """Parse timestamp strings to UTC; null where a string is not a timestamp.
 
-    Arrow's ISO-8601 cast is an order of magnitude faster than chrono formats but takes a
-    column only when every value fits one target (all zoned or all naive). So a column that
-    mixes zoned and naive values is split by shape, and a part holding a few broken values is
-    halved until the broken values are cornered in small pieces that go through chrono.
+    Arrow's ISO-8601 cast is an order of magnitude faster than chrono formats, but it takes a
+    column only when every value fits one target (all zoned or all naive), and each value that
+    does not fit costs about as much as a chrono parse. So a sample decides: a column of one
+    shape gets one Arrow try; a mixed one (or one where the try fails) is split by shape, each
+    part tries Arrow again and falls back to chrono formats only when it holds broken values.
     """
-    parsed = _parse_iso_fast(texts)
-    if parsed is not None:
-        return parsed
+    # Random positions (fixed seed): a stride could alias with a periodic mix of forms.
+    sample = texts.sample(min(len(texts), _SAMPLE_SIZE), seed=0).drop_nulls()
+    if epoch_unit is not None or sample.str.contains(_NUMBER_PATTERN).any():
+        return _parse_numbers_and_iso(texts, epoch_unit)
+    zoned = sample.str.contains(_ZONED)
+    if zoned.all() or not zoned.any():
+        parsed = _parse_iso_fast(texts, zoned=bool(zoned.any()))
+        if parsed is not None:
+            return parsed
+    return _parse_iso_by_shape(texts)
+
+
+def _parse_numbers_and_iso(texts: pl.Series, epoch_unit: EpochUnit | None) -> pl.Series:
+    """Numbers are epochs in ``epoch_unit`` (null without one), other values ISO-8601."""
+    numeric = texts.str.contains(_NUMBER_PATTERN).fill_null(False)
+
+    def epochs(numbers: pl.Series) -> pl.Series:
+        if epoch_unit is None:
+            return pl.repeat(None, len(numbers), dtype=TS_DTYPE, eager=True)
+        numbers = numbers.str.strip_chars()
+        whole = _epoch_expr(pl.lit(numbers.cast(pl.Int64, strict=False)), pl.Int64(), epoch_unit)
+        fraction = _epoch_expr(
+            pl.lit(numbers.cast(pl.Float64, strict=False)), pl.Float64(), epoch_unit
+        )
+        return pl.select(pl.coalesce(whole, fraction)).to_series()
+
+    return _assemble(texts, [(numeric, epochs), (~numeric, _parse_iso_by_shape)])
+
+
+def _parse_iso_by_shape(texts: pl.Series) -> pl.Series:
     zoned = texts.str.contains(_ZONED).fill_null(False)
-    result = pl.repeat(None, len(texts), dtype=TS_DTYPE, eager=True).rename(texts.name)
-    for in_part in (zoned, ~zoned):
-        positions = in_part.arg_true()
-        if not positions.is_empty():
-            part = _parse_in_halves(texts.filter(in_part), epoch_unit)
-            result = result.scatter(positions, part)
-    return result
-
-
-def _parse_in_halves(texts: pl.Series, epoch_unit: EpochUnit | None) -> pl.Series:
-    parsed = _parse_iso_fast(texts)
-    if parsed is not None:
-        return parsed
-    if len(texts) <= _SMALLEST_HALF:
-        return _parse_timestamps_piecewise(texts, epoch_unit)
-    half = len(texts) // 2
-    return pl.concat(
+    return _assemble(
+        texts,
         [
-            _parse_in_halves(texts.slice(0, half), epoch_unit),
-            _parse_in_halves(texts.slice(half), epoch_unit),
-        ]
+            (zoned, partial(_parse_iso_part, zoned=True)),
+            (~zoned, partial(_parse_iso_part, zoned=False)),
+        ],
     )
 
 
-def _parse_iso_fast(texts: pl.Series) -> pl.Series | None:
-    """All values parsed by Arrow, or None when any value is not ISO-8601 of one kind."""
-    values = texts.to_arrow()
-    for target, naive in ((pa.timestamp("us", "UTC"), False), (pa.timestamp("us"), True)):
-        try:
-            parsed = pl.Series(texts.name, _cast_in_parallel(values, target))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        return parsed.dt.replace_time_zone("UTC") if naive else parsed
-    return None
+def _assemble(
+    texts: pl.Series, parts: list[tuple[pl.Series, Callable[[pl.Series], pl.Series]]]
+) -> pl.Series:
+    """Parse each part of ``texts`` (selected by a mask) with its parser, in input order."""
+    result = pl.repeat(None, len(texts), dtype=TS_DTYPE, eager=True).rename(texts.name)
+    for in_part, parse in parts:
+        positions = in_part.arg_true()
+        if not positions.is_empty():
+            result = result.scatter(positions, parse(texts.filter(in_part)))
+    return result
+
+
+def _parse_iso_part(texts: pl.Series, *, zoned: bool) -> pl.Series:
+    parsed = _parse_iso_fast(texts, zoned=zoned)
+    if parsed is not None:
+        return parsed
+    return _parse_iso_formats(texts, _ZONED_FORMATS if zoned else _NAIVE_FORMATS)
+
+
+def _parse_iso_fast(texts: pl.Series, *, zoned: bool) -> pl.Series | None:
+    """All values parsed by Arrow, or None when any value does not fit."""
+    target = pa.timestamp("us", "UTC") if zoned else pa.timestamp("us")
+    try:
+        parsed = pl.Series(texts.name, _cast_in_parallel(texts.to_arrow(), target))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return parsed if zoned else parsed.dt.replace_time_zone("UTC")
 
 
 def _cast_in_parallel(values: pa.Array, target: pa.DataType) -> pa.ChunkedArray:
@@ -755,42 +788,29 @@ def _cast_in_parallel(values: pa.Array, target: pa.DataType) -> pa.ChunkedArray:
         return pa.chunked_array(pool.map(partial(pc.cast, target_type=target), pieces), type=target)
 
 
-def _parse_timestamps_piecewise(texts: pl.Series, epoch_unit: EpochUnit | None) -> pl.Series:
+def _parse_iso_formats(texts: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+    """Chrono formats tried in turn, each on the values no earlier format took."""
     result = pl.repeat(None, len(texts), dtype=TS_DTYPE, eager=True).rename(texts.name)
     pending = texts.rename("text").to_frame().with_row_index("at").drop_nulls("text")
 
-    def settle(parsed: pl.Series) -> None:
+    def settle() -> None:
         nonlocal result, pending
-        ok = parsed.is_not_null()
-        result = result.scatter(pending["at"].filter(ok), parsed.filter(ok))
-        pending = pending.filter(~ok)
+        for fmt in formats:
+            if pending.is_empty():
+                return
+            parsed = pending["text"].str.to_datetime(
+                fmt, time_unit="us", time_zone="UTC", strict=False
+            )
+            ok = parsed.is_not_null()
+            result = result.scatter(pending["at"].filter(ok), parsed.filter(ok))
+            pending = pending.filter(~ok)
 
-    if epoch_unit is not None:
-        stripped = pending["text"].str.strip_chars()
-        whole = stripped.cast(pl.Int64, strict=False)
-        fraction = stripped.cast(pl.Float64, strict=False)
-        settle(
-            pl.select(
-                pl.coalesce(
-                    _epoch_expr(pl.lit(whole), pl.Int64(), epoch_unit),
-                    _epoch_expr(pl.lit(fraction), pl.Float64(), epoch_unit),
-                )
-            ).to_series()
-        )
-    for fmt in _ISO_FORMATS:
-        if pending.is_empty():
-            break
-        settle(pending["text"].str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False))
+    settle()
     if not pending.is_empty():
         # Arrow takes hour-only times ("2024-01-01T05Z"), chrono cannot: spell out the minutes
         # so that a value parses the same whether or not its column is uniform.
         pending = pending.with_columns(pl.col("text").str.replace(_HOUR_ONLY, "${1}:00${2}"))
-        for fmt in _ISO_FORMATS:
-            if pending.is_empty():
-                break
-            settle(
-                pending["text"].str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
-            )
+        settle()
     return result
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import io
 import json
@@ -38,7 +39,7 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
-from stockseries._schema import EVENT_SCHEMA, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
+from stockseries._schema import DELIVERY, EVENT_SCHEMA, ITEM, KIND, QUANTITY, TS, TS_DTYPE
 
 # --------------------------------------------------------------------------- durations
 
@@ -479,12 +480,15 @@ async def merge_sources(
                 return
             buffered = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
             if not active.any():
-                yield _ordered(buffered)
+                if buffered.height:
+                    yield _ordered(buffered)
                 return
             horizon = int(head_max[active].min())
             ts_us = pl.col(TS).cast(pl.Int64)
             ready = buffered.filter(ts_us <= horizon)
             pending = buffered.filter(ts_us > horizon)
+            if pending.height == 0:
+                pending = None
             need = np.flatnonzero(active & (head_max <= horizon)).tolist()
             if ready.height:
                 yield _ordered(ready)
@@ -526,32 +530,14 @@ def _validated(frame: Any) -> pl.DataFrame:
     return validate_events(frame)  # type: ignore[no-any-return]
 
 
-_EMPTY_LEVEL_STATE = {ITEM: pl.String(), "first": pl.Int64(), "closed": pl.Int64(), "running": pl.Int64()}
-_EMPTY_OPEN = {ITEM: pl.String(), _BUCKET: pl.Int64(), **{c: pl.Int64() for c in _COUNTS}}
-
-
-def _aggregate(events: pl.DataFrame) -> pl.DataFrame:
-    """Per (item, bucket) totals of a frame that already has ``_bucket``."""
-    is_order = pl.col(KIND) == ORDER
-    quantity = pl.col(QUANTITY)
-    return events.group_by(ITEM, _BUCKET).agg(
-        quantity.filter(is_order).sum().alias("demand"),
-        is_order.sum().cast(pl.Int64).alias("orders"),
-        quantity.filter(~is_order).sum().alias("supply"),
-        (~is_order).sum().cast(pl.Int64).alias("deliveries"),
-    )
-
-
-def _signed_quantity() -> pl.Expr:
-    return pl.when(pl.col(KIND) == ORDER).then(-pl.col(QUANTITY)).otherwise(pl.col(QUANTITY))
-
-
 class CheckpointError(ValueError):
     """A checkpoint cannot be restored: corrupt or truncated file, unknown format version, or
     parameters that differ from the ones the caller expected."""
 
 
+@functools.cache
 def _empty_alerts_frame() -> pl.DataFrame:
+    # Cached: frames are immutable and a step without alerts should cost nothing.
     from stockseries.alerts import _empty_alerts
 
     return _empty_alerts(TS_DTYPE, pl.Int64())
@@ -635,7 +621,6 @@ _DETECTION_SCHEMA: dict[str, pl.DataType] = {
     "sufficient": pl.Boolean(),
     "flagged": pl.Boolean(),
 }
-_ITEM_STATE = {ITEM: pl.String(), "first": pl.Int64(), "closed": pl.Int64(), "running": pl.Int64()}
 _EPISODE_STATE = {ITEM: pl.String(), "last_end": pl.Int64(), "opened": pl.Int64()}
 _FLAG_SCHEMA = {
     ITEM: pl.String(),
@@ -645,6 +630,12 @@ _FLAG_SCHEMA = {
     "threshold": pl.Float64(),
     "score": pl.Float64(),
 }
+_SLOT = "_slot"
+_NEVER = np.iinfo(np.int64).max  # "first bucket" of a slot before its first event
+_RING_ALL = ("demand", "orders", "supply", "deliveries", "level")
+# Bounds on the dense matrices: open buckets per measure, and cells per closing chunk.
+_MAX_OPEN_CELLS = 100_000_000
+_CLOSE_CELLS = 4_000_000
 _STATS = ("frames", "events", "late", "corrected", "buckets", "alerts_opened", "alerts_closed")
 _CHECKPOINT_FORMAT = "stockseries.live.checkpoint"
 _CHECKPOINT_VERSION = 1
@@ -813,6 +804,13 @@ class StreamProcessor:
             **method_options,
         )
         self._history = _history_needed(self._detection, self._every_us)
+        # With corrections the retained buckets keep every series column (a late event
+        # rewrites them); otherwise only the watched one, which is all the detector reads.
+        column = self._detection["column"]
+        if column not in _RING_ALL:
+            raise ValueError(f"column must be one of the series columns {_RING_ALL}, got {column!r}")
+        self._ring_columns = _RING_ALL if corrections is True else (column,)
+        self._ring_x = self._ring_columns.index(column)
         self._alert_params = alert_params(
             None,
             every=timedelta(microseconds=self._every_us),
@@ -821,7 +819,7 @@ class StreamProcessor:
             cooldown=cooldown,
         )
         self._alert_params["detection"] = self._detection
-        self._initial_value, self._initial_table = _initial_parts(initial)
+        self._initial = _initial_spec(initial)
         self._suppliers = None if suppliers is None else _supplier_lookup(suppliers)
         if not isinstance(corrections, bool):
             raise TypeError(f"corrections must be True or False, got {corrections!r}")
@@ -838,9 +836,21 @@ class StreamProcessor:
         self._watermark_us: int | None = None
         self._closed: int | None = None
         self._last_activity: float | None = None
-        self._items = pl.DataFrame(schema=_ITEM_STATE)
-        self._open = pl.DataFrame(schema=_EMPTY_OPEN)
-        self._tail = pl.DataFrame(schema=_SERIES_SCHEMA)
+        # Items live in slots numbered in order of arrival; per-slot arrays hold their state
+        # (capacity doubles, the first ``_n`` slots are in use).
+        self._n = 0
+        self._labels = pl.Series(ITEM, [], dtype=pl.String)
+        self._slot_of = pl.DataFrame(schema={ITEM: pl.String(), _SLOT: pl.Int64()})
+        self._by_name = np.zeros(0, dtype=np.int64)  # used slots in item_id order
+        self._first = np.zeros(0, dtype=np.int64)  # bucket of the item's first event
+        self._level = np.zeros(0, dtype=np.int64)  # stock at the end of the last closed bucket
+        self._running = np.zeros(0, dtype=np.int64)  # stock after the last applied event
+        # Partial sums of the open buckets: [measure, slot, bucket - base], measures _COUNTS.
+        self._base: int | None = None
+        self._open = np.zeros((len(_COUNTS), 0, 0), dtype=np.int64)
+        # The last ``_history`` closed buckets of each started item, newest last and aligned
+        # to the frontier: [slot, position, column]; position p is bucket closed - history + p.
+        self._ring = np.zeros((0, self._history, len(self._ring_columns)), dtype=np.int64)
         self._flags = pl.DataFrame(schema=_FLAG_SCHEMA)
         self._episode_state = pl.DataFrame(schema=_EPISODE_STATE)
         self._late: list[pl.DataFrame] = []
@@ -857,7 +867,7 @@ class StreamProcessor:
             "merge_gap": self._alert_params["merge_gap"],
             "min_buckets": self._alert_params["min_buckets"],
             "cooldown": self._alert_params["cooldown"],
-            **{key: value for key, value in self._detection.items()},
+            **self._detection,
         }
 
     @property
@@ -874,13 +884,16 @@ class StreamProcessor:
     def late_events(self) -> pl.DataFrame:
         """Every late event so far (their buckets had closed when they arrived)."""
         if not self._late:
-            return pl.DataFrame(schema={**EVENT_SCHEMA})
-        return pl.concat(self._late, how="diagonal_relaxed")
+            return pl.DataFrame(schema=EVENT_SCHEMA)
+        if len(self._late) > 1:
+            self._late = [pl.concat(self._late, how="diagonal_relaxed")]
+        return self._late[0]
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counts so far: frames, events, late, corrected, buckets, alerts_opened/closed, items."""
-        return {**self._stats, "items": self._items.height}
+        """Counts so far: frames, events (accepted), late, corrected, buckets (series rows),
+        alerts_opened, alerts_closed and items."""
+        return {**self._stats, "items": self._n}
 
     # ----------------------------------------------------------------- stepping
 
@@ -934,225 +947,375 @@ class StreamProcessor:
         final: bool = False,
         watermark_floor: int | None = None,
     ) -> StepResult:
-        # Work on locals and commit at the end, so that an error leaves the state untouched.
         every = self._every_us
-        items, open_, tail = self._items, self._open, self._tail
-        max_us, watermark, closed = self._max_us, self._watermark_us, self._closed
-        stats = dict(self._stats)
-        levels = late = None
-        corrections = pl.DataFrame(schema=_SERIES_SCHEMA)
+        stats = self._stats
+        levels = late = corrections = None
         if events is not None:
+            self._check_new_items(events)
             stats["frames"] += 1
-            frame = events.with_columns((pl.col(TS).cast(pl.Int64) // every).alias(_BUCKET))
-            if closed is not None:
-                is_late = frame.get_column(_BUCKET) < closed
+            ts = events.get_column(TS).to_physical().to_numpy()
+            buckets = ts // every
+            accepted = events
+            if self._closed is not None and len(ts):
+                is_late = buckets < self._closed
                 if is_late.any():
-                    late, frame = frame.filter(is_late), frame.filter(~is_late)
-            applied = frame
+                    mask = pl.Series(is_late)
+                    late, accepted = events.filter(mask), events.filter(~mask)
+                    ts, late_buckets, buckets = ts[~is_late], buckets[is_late], buckets[~is_late]
+                    stats["late"] += late.height
+                    self._late.append(late)
             if late is not None and self._corrections:
-                applied = pl.concat([late, frame])  # late ones are the older events
-            levels, items = self._levels(applied, items, closed)
-            if late is not None and self._corrections:
-                items, tail, corrections, corrected = self._correct(late, items, tail)
-                stats["corrected"] += corrected
-            if frame.height:
-                open_ = _merge_open(open_, _aggregate(frame))
-                top = _max_us(frame)
-                max_us = top if max_us is None else max(max_us, top)
-                mark = max_us - self._lateness_us
-                watermark = mark if watermark is None else max(watermark, mark)
-            stats["events"] += frame.height
-            stats["late"] += 0 if late is None else late.height
-        if watermark_floor is not None and watermark is not None:
-            watermark = max(watermark, watermark_floor)
-        target = None if watermark is None else watermark // every
-        if final and max_us is not None:
-            target = max(target if target is not None else max_us // every + 1, max_us // every + 1)
-        new_closed = closed
-        if target is not None and (closed is None or target > closed):
-            new_closed = target
-        series = None
-        if new_closed is not None and new_closed != closed:
-            rows, items, open_ = self._close(items, open_, closed, new_closed)
-            if rows.height:
-                series, tail = self._detect(tail, rows, closed, new_closed, items)
-                stats["buckets"] += series.height
-        flags, episode_state = self._flags, self._episode_state
+                levels, corrections = self._apply_late_and_accepted(late, late_buckets, accepted, buckets)
+            elif accepted.height:
+                levels, slots, quantity, is_delivery = self._apply(accepted, ts, buckets)
+                self._accumulate(slots, buckets, quantity, is_delivery)
+            if accepted.height:
+                top = int(ts.max())
+                self._max_us = top if self._max_us is None else max(self._max_us, top)
+                mark = self._max_us - self._lateness_us
+                self._watermark_us = mark if self._watermark_us is None else max(self._watermark_us, mark)
+                if now is not None:
+                    self._last_activity = now
+            stats["events"] += accepted.height
+        if watermark_floor is not None and self._watermark_us is not None:
+            self._watermark_us = max(self._watermark_us, watermark_floor)
+        target = None if self._watermark_us is None else self._watermark_us // every
+        if final and self._max_us is not None:
+            end = self._max_us // every + 1
+            target = end if target is None else max(target, end)
+        series = self._close_until(target) if target is not None else None
+        if series is not None:
+            stats["buckets"] += series.height
         opened = finished = None
-        if new_closed is not None and (series is not None or final):
-            flags, episode_state, opened, finished = self._cut_episodes(
-                flags, episode_state, series, new_closed, final
-            )
+        if self._closed is not None and (series is not None or final):
+            opened, finished = self._cut_episodes(series, final)
             stats["alerts_opened"] += opened.height
             stats["alerts_closed"] += finished.height
-
-        self._items, self._open, self._tail = items, open_, tail
-        self._max_us, self._watermark_us, self._closed = max_us, watermark, new_closed
-        self._flags, self._episode_state, self._stats = flags, episode_state, stats
-        if events is not None and events.height and now is not None:
-            self._last_activity = now
-        if late is not None:
-            self._late.append(late.drop(_BUCKET))
         return StepResult(
             levels=levels if levels is not None else _empty_levels(events),
-            series=series if series is not None else self._empty_series(),
+            series=series if series is not None else _empty_series(),
             alerts_opened=opened if opened is not None else _empty_alerts_frame(),
             alerts_closed=finished if finished is not None else _empty_alerts_frame(),
-            late=late.drop(_BUCKET) if late is not None else _empty_events(events),
-            corrections=corrections,
-            watermark=None if watermark is None else _us_to_datetime(watermark),
+            late=late if late is not None else _empty_events(events),
+            corrections=corrections if corrections is not None else _empty_corrections(),
+            watermark=None if self._watermark_us is None else _us_to_datetime(self._watermark_us),
         )
 
-    def _empty_series(self) -> pl.DataFrame:
-        return pl.DataFrame(schema={**_SERIES_SCHEMA, **_DETECTION_SCHEMA})
+    # ----------------------------------------------------------------- items
 
-    def _initial_expr(self) -> pl.Expr:
-        fallback = pl.lit(self._initial_value, pl.Int64)
-        if self._initial_table is None:
-            return fallback
-        return pl.coalesce(pl.col(_INITIAL), fallback)
+    def _check_new_items(self, events: pl.DataFrame) -> None:
+        """Refuse, before any state changes, items a per-item fixed level does not cover."""
+        level = self._detection.get("level")
+        if not isinstance(level, dict):
+            return
+        ids = events.get_column(ITEM).unique()
+        unknown = ids.filter(~ids.is_in(list(level))).sort()
+        if len(unknown):
+            raise ValueError(
+                f"level has no entry for item(s) {unknown.head(5).to_list()}; give a level for "
+                "every item of the stream"
+            )
 
-    def _levels(
-        self, applied: pl.DataFrame, items: pl.DataFrame, closed: int | None
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Running stock of each event (replay order) and the item table after them."""
-        columns = [c for c in applied.columns if c not in (_BUCKET, "level")]
-        if applied.height == 0:
-            return applied.select(columns).with_columns(pl.lit(None, pl.Int64).alias("level")), items
-        frame = applied.sort(TS, maintain_order=True).join(
-            items.select(ITEM, "running"), on=ITEM, how="left", maintain_order="left"
+    def _slots(self, items: pl.Series) -> np.ndarray:
+        """Slot of each item id, registering the ones never seen."""
+        frame = items.to_frame(ITEM)
+        found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(_SLOT)
+        if found.null_count():
+            self._register(items.filter(found.is_null()).unique(maintain_order=True))
+            found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(_SLOT)
+        return found.to_numpy()
+
+    def _register(self, fresh: pl.Series) -> None:
+        from stockseries.stock import initial_levels
+
+        start, stop = self._n, self._n + len(fresh)
+        if stop > len(self._first):
+            self._grow(max(stop, 2 * len(self._first), 64))
+        self._first[start:stop] = _NEVER
+        self._level[start:stop] = self._running[start:stop] = initial_levels(self._initial, fresh)
+        self._labels = pl.concat([self._labels, fresh.rename(ITEM)])
+        self._slot_of = pl.concat(
+            [self._slot_of, pl.DataFrame({ITEM: fresh, _SLOT: np.arange(start, stop, dtype=np.int64)})]
         )
-        if self._initial_table is not None:
-            frame = frame.join(self._initial_table, on=ITEM, how="left", maintain_order="left")
-        base = pl.coalesce(pl.col("running"), self._initial_expr())
-        frame = frame.with_columns(
-            (base + _signed_quantity().cum_sum().over(ITEM)).alias("level"), base.alias("_base")
-        )
+        self._by_name = self._labels.arg_sort().to_numpy().astype(np.int64)
+        self._n = stop
+
+    def _grow(self, capacity: int) -> None:
+        n = len(self._first)
+
+        def grown(array: np.ndarray, axis: int) -> np.ndarray:
+            shape = list(array.shape)
+            shape[axis] = capacity
+            out = np.zeros(shape, dtype=array.dtype)
+            index = [slice(None)] * array.ndim
+            index[axis] = slice(0, n)
+            out[tuple(index)] = array
+            return out
+
+        self._first = grown(self._first, 0)
+        self._level = grown(self._level, 0)
+        self._running = grown(self._running, 0)
+        self._open = grown(self._open, 1)
+        self._ring = grown(self._ring, 0)
+
+    # ----------------------------------------------------------------- events
+
+    def _apply(
+        self, frame: pl.DataFrame, ts: np.ndarray, buckets: np.ndarray
+    ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+        """Running stock of each event, in replay order (``ts``, stable), as ``stock_levels``."""
+        from stockseries.stock import running_sum_by_group, stable_argsort
+
+        slots = self._slots(frame.get_column(ITEM))
+        quantity = frame.get_column(QUANTITY).to_numpy()
+        is_delivery = (frame.get_column(KIND) == DELIVERY).to_numpy()
+        signed = np.where(is_delivery, quantity, -quantity)
+        if len(ts) > 1 and bool((ts[1:] < ts[:-1]).any()):
+            order = stable_argsort(ts)[0]
+            frame = frame[order]
+            run = running_sum_by_group(signed[order], slots[order].astype(np.uint64), self._running)
+        else:
+            run = running_sum_by_group(signed, slots.astype(np.uint64), self._running)
+        np.add.at(self._running, slots, signed)
         # Late events applied with corrections belong to closed buckets: an item they bring
         # in starts its series at the frontier.
-        first = pl.col(_BUCKET) if closed is None else pl.max_horizontal(_BUCKET, pl.lit(closed))
-        per_item = frame.group_by(ITEM).agg(
-            first.min().alias("_first"),
-            pl.col("level").last().alias("_running"),
-            pl.col("_base").first(),
-        )
-        items = (
-            items.join(per_item, on=ITEM, how="full", coalesce=True)
-            .select(
-                ITEM,
-                pl.min_horizontal("first", "_first").alias("first"),
-                pl.coalesce("closed", "_base").alias("closed"),
-                pl.coalesce("_running", "running").alias("running"),
+        start = buckets if self._closed is None else np.maximum(buckets, self._closed)
+        np.minimum.at(self._first, slots, start)
+        levels = frame.drop("level", strict=False).with_columns(pl.Series("level", run, dtype=pl.Int64))
+        return levels, slots, quantity, is_delivery
+
+    def _accumulate(
+        self, slots: np.ndarray, buckets: np.ndarray, quantity: np.ndarray, is_delivery: np.ndarray
+    ) -> None:
+        """Add accepted events to the partial sums of their open buckets."""
+        self._ensure_window(int(buckets.min()), int(buckets.max()))
+        flat = slots * self._open.shape[2] + (buckets - self._base)
+        is_order = ~is_delivery
+        np.add.at(self._open[0].reshape(-1), flat[is_order], quantity[is_order])
+        np.add.at(self._open[1].reshape(-1), flat[is_order], 1)
+        np.add.at(self._open[2].reshape(-1), flat[is_delivery], quantity[is_delivery])
+        np.add.at(self._open[3].reshape(-1), flat[is_delivery], 1)
+
+    def _ensure_window(self, low: int, high: int) -> None:
+        """Make the open-bucket arrays cover buckets ``low..high``."""
+        width = self._open.shape[2]
+        if self._base is not None and self._base <= low and high < self._base + width:
+            return
+        base = low if self._base is None else min(self._base, low)
+        end = high + 1 if self._base is None else max(self._base + width, high + 1)
+        size = max(end - base, 2 * width, 4)
+        cells = size * self._open.shape[1]
+        if cells > _MAX_OPEN_CELLS:
+            raise ValueError(
+                f"events span {end - base:,} open buckets of {_format_us(self._every_us)} for "
+                f"{self._n:,} items ({cells:,} cells per measure, limit {_MAX_OPEN_CELLS:,}); "
+                "check the timestamps, or use a wider every or a smaller lateness"
             )
-            .sort(ITEM)
+        grown = np.zeros((len(_COUNTS), self._open.shape[1], size), dtype=np.int64)
+        if self._base is not None:
+            offset = self._base - base
+            grown[:, :, offset : offset + width] = self._open
+        self._open, self._base = grown, base
+
+    def _window(self, slots: np.ndarray, low: int, high: int) -> np.ndarray:
+        """Partial sums of buckets ``low..high-1`` of ``slots``: [measure, slot, bucket]."""
+        out = np.zeros((len(_COUNTS), len(slots), high - low), dtype=np.int64)
+        if self._base is None:
+            return out
+        a, z = max(low, self._base), min(high, self._base + self._open.shape[2])
+        if a < z:
+            out[:, :, a - low : z - low] = self._open[:, slots, a - self._base : z - self._base]
+        return out
+
+    def _drop_window(self, until: int) -> None:
+        """Forget the partial sums of buckets before ``until`` (they are closed)."""
+        if self._base is None or until <= self._base:
+            return
+        shift, width = until - self._base, self._open.shape[2]
+        if shift >= width:
+            self._open[:] = 0
+        else:
+            self._open[:, :, : width - shift] = self._open[:, :, shift:]
+            self._open[:, :, width - shift :] = 0
+        self._base = until
+
+    def _apply_late_and_accepted(
+        self,
+        late: pl.DataFrame,
+        late_buckets: np.ndarray,
+        accepted: pl.DataFrame,
+        buckets: np.ndarray,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``corrections=True``: late events count in the stock and rebuild retained buckets."""
+        frame = pl.concat([late, accepted], how="diagonal_relaxed")
+        ts = frame.get_column(TS).to_physical().to_numpy()
+        all_buckets = np.concatenate([late_buckets, buckets])
+        levels, slots, quantity, is_delivery = self._apply(frame, ts, all_buckets)
+        n_late = late.height
+        corrections = self._correct(
+            slots[:n_late], late_buckets, quantity[:n_late], is_delivery[:n_late]
         )
-        return frame.select(*columns, "level"), items
+        if accepted.height:
+            self._accumulate(slots[n_late:], buckets, quantity[n_late:], is_delivery[n_late:])
+        return levels, corrections
 
     def _correct(
-        self, late: pl.DataFrame, items: pl.DataFrame, tail: pl.DataFrame
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
-        """Apply late events to closed state; return the re-emitted rows and how many hit them."""
-        every = self._every_us
-        delta = _aggregate(late).rename({c: f"_d_{c}" for c in _COUNTS})
-        delta = delta.with_columns((pl.col("_d_supply") - pl.col("_d_demand")).alias("_d_net"))
-        net = delta.group_by(ITEM).agg(pl.col("_d_net").sum())
-        items = items.join(net, on=ITEM, how="left", maintain_order="left").select(
-            ITEM, "first", (pl.col("closed") + pl.col("_d_net").fill_null(0)).alias("closed"), "running"
+        self, slots: np.ndarray, buckets: np.ndarray, quantity: np.ndarray, is_delivery: np.ndarray
+    ) -> pl.DataFrame:
+        """Apply late events to closed buckets; the retained rows whose values changed."""
+        closed, width = self._closed, self._history
+        assert closed is not None
+        net = np.where(is_delivery, quantity, -quantity)
+        np.add.at(self._level, slots, net)
+        if width == 0:
+            return _empty_corrections()
+        affected, index = np.unique(slots, return_inverse=True)
+        held = np.clip(closed - self._first[affected], 0, width)
+        position = width - (closed - buckets)
+        retained = position >= (width - held)[index]
+        self._stats["corrected"] += int(retained.sum())
+        delta = np.zeros((len(affected), width, len(_COUNTS)), dtype=np.int64)
+        is_order = ~is_delivery
+        for measure, rows, values in (
+            (0, retained & is_order, quantity),
+            (1, retained & is_order, 1),
+            (2, retained & is_delivery, quantity),
+            (3, retained & is_delivery, 1),
+        ):
+            values = values[rows] if isinstance(values, np.ndarray) else values
+            np.add.at(delta[:, :, measure], (index[rows], position[rows]), values)
+        # Each late event moves the level of its bucket and every later retained one.
+        shift = np.zeros((len(affected), width + 1), dtype=np.int64)
+        np.add.at(shift, (index, np.clip(position, 0, width)), net)
+        shift = np.cumsum(shift[:, :width], axis=1)
+        ring = self._ring[affected]
+        ring[:, :, :4] += delta
+        ring[:, :, 4] += shift
+        self._ring[affected] = ring
+        valid = np.arange(width)[None, :] >= (width - held)[:, None]
+        changed = valid & ((delta != 0).any(axis=2) | (shift != 0))
+        counts = changed.sum(axis=1)
+        bucket_of = np.broadcast_to(closed - width + np.arange(width), changed.shape)[changed]
+        frame = pl.DataFrame(
+            {
+                ITEM: self._labels.gather(np.repeat(affected, counts)),
+                TS: pl.Series(bucket_of * self._every_us, dtype=pl.Int64).cast(TS_DTYPE),
+                **{name: ring[:, :, i][changed] for i, name in enumerate(_RING_ALL)},
+            },
+            schema=_SERIES_SCHEMA,
         )
-        joined = (
-            tail.with_columns((pl.col(TS).cast(pl.Int64) // every).alias(_BUCKET))
-            .join(delta, on=[ITEM, _BUCKET], how="full", coalesce=True)
-            .sort(ITEM, _BUCKET)
-            .with_columns(pl.col("_d_net").fill_null(0).cum_sum().over(ITEM).alias("_shift"))
-        )
-        # Only retained rows can be rebuilt; older hits still shift the retained levels.
-        retained = joined.filter(pl.col(TS).is_not_null())
-        hits = retained.filter(pl.col("_d_demand").is_not_null())
-        corrected = int(hits.select((pl.col("_d_orders") + pl.col("_d_deliveries")).sum()).item() or 0)
-        updated = retained.with_columns(
-            *(pl.col(c) + pl.col(f"_d_{c}").fill_null(0) for c in _COUNTS),
-            pl.col("level") + pl.col("_shift"),
-            ((pl.col("_d_demand").is_not_null()) | (pl.col("_shift") != 0)).alias("_changed"),
-        )
-        corrections = updated.filter("_changed").select(list(_SERIES_SCHEMA))
-        return items, updated.select(list(_SERIES_SCHEMA)), corrections, corrected
+        return frame.sort(ITEM, TS)
 
-    def _close(
-        self, items: pl.DataFrame, open_: pl.DataFrame, closed: int | None, new_closed: int
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """Dense rows of buckets ``[closed, new_closed)`` of every started item."""
-        started = items.filter(pl.col("first") < new_closed)
-        if started.height == 0:
-            return pl.DataFrame(schema=_SERIES_SCHEMA), items, open_
-        start = pl.col("first") if closed is None else pl.max_horizontal("first", pl.lit(closed))
-        grid = started.select(
-            ITEM, "closed", pl.int_ranges(start, new_closed).alias(_BUCKET)
-        ).explode(_BUCKET)
-        ripe = pl.col(_BUCKET) < new_closed
-        closing, open_ = open_.filter(ripe), open_.filter(~ripe)
-        rows = (
-            grid.join(closing, on=[ITEM, _BUCKET], how="left", maintain_order="left")
-            .with_columns(pl.col(c).fill_null(0) for c in _COUNTS)
-            .with_columns(
-                (pl.col("closed") + (pl.col("supply") - pl.col("demand")).cum_sum().over(ITEM)).alias(
-                    "level"
-                )
+    # ----------------------------------------------------------------- closing
+
+    def _close_until(self, target: int) -> pl.DataFrame | None:
+        """Close every bucket before ``target``; the new series rows, or None when none."""
+        if self._closed is not None and target <= self._closed:
+            return None
+        parts = []
+        while self._closed is None or self._closed < target:
+            started = self._by_name[self._first[self._by_name] < target]
+            low = self._closed if self._closed is not None else (
+                int(self._first[started].min()) if len(started) else target
             )
-        )
-        ends = rows.filter(pl.col(_BUCKET) == new_closed - 1).select(ITEM, pl.col("level").alias("_end"))
-        items = items.join(ends, on=ITEM, how="left", maintain_order="left").select(
-            ITEM, "first", pl.coalesce("_end", "closed").alias("closed"), "running"
-        )
-        series = rows.select(
-            ITEM,
-            (pl.col(_BUCKET) * self._every_us).cast(TS_DTYPE).alias(TS),
-            *_COUNTS,
-            "level",
-        )
-        return series, items, open_
+            # Bounded chunks keep the dense matrices small after a long gap in event time.
+            high = min(target, low + max(1, _CLOSE_CELLS // max(1, len(started))))
+            part = self._close(started, low, high) if len(started) else None
+            if part is not None:
+                parts.append(part)
+            self._drop_window(high)
+            self._closed = high
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
 
-    def _detect(
-        self,
-        tail: pl.DataFrame,
-        rows: pl.DataFrame,
-        closed: int | None,
-        new_closed: int,
-        items: pl.DataFrame,
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Detection of the new rows, from the retained rows + the new ones; the next tail."""
-        from stockseries.spikes import _detect
+    def _close(self, candidates: np.ndarray, low: int, high: int) -> pl.DataFrame | None:
+        """Dense series rows and detection for buckets ``low..high-1`` of started items."""
+        slots = candidates[self._first[candidates] < high]
+        if not len(slots):
+            return None
+        every, width, k = self._every_us, self._history, high - low
+        sums = self._window(slots, low, high)
+        bucket_ids = low + np.arange(k)
+        first = self._first[slots]
+        valid = bucket_ids[None, :] >= first[:, None]
+        level = self._level[slots][:, None] + np.cumsum(sums[2] - sums[0], axis=1)
+        self._level[slots] = level[:, -1]
+        matrices = dict(zip(_RING_ALL, (*sums, level), strict=True))
+        counts = valid.sum(axis=1)
+        new_buckets = np.broadcast_to(bucket_ids, valid.shape)[valid]
+        rows = {
+            ITEM: self._labels.gather(np.repeat(slots, counts)),
+            TS: pl.Series(new_buckets * every, dtype=pl.Int64).cast(TS_DTYPE),
+            **{name: matrix[valid] for name, matrix in matrices.items()},
+        }
 
-        every = self._every_us
-        context = pl.concat([tail, rows]).sort(ITEM, TS) if tail.height else rows
-        detected = _detect(context, self._detection)
-        if closed is not None and tail.height:
-            detected = detected.filter(pl.col(TS) >= _us_to_datetime(closed * every))
+        # The detector sees each item's retained buckets followed by the new ones.
+        held = np.clip(low - first, 0, width)
+        ring = self._ring[slots]
+        x = np.concatenate([ring[:, :, self._ring_x], matrices[self._detection["column"]]], axis=1)
+        in_context = np.concatenate(
+            [np.arange(width)[None, :] >= (width - held)[:, None], valid], axis=1
+        )
+        detected = self._run_detector(slots, x, in_context, low - width)
         if self._detection["method"] in ("ewma", "threshold"):
             # These count every past bucket, more than the retained ones.
-            detected = detected.join(
-                items.select(ITEM, "first"), on=ITEM, how="left", maintain_order="left"
-            ).with_columns(
-                (pl.col(TS).cast(pl.Int64) // every - pl.col("first")).alias("history")
-            ).drop("first")
-        keep = self._history
-        tail = (
-            context.filter(pl.col(TS) >= _us_to_datetime((new_closed - keep) * every))
-            if keep
-            else context.clear()
+            detected = detected.with_columns(
+                pl.Series("history", new_buckets - np.repeat(first, counts), dtype=pl.Int64)
+            )
+        if width:
+            for i, name in enumerate(self._ring_columns):
+                ring[:, :, i] = np.concatenate([ring[:, :, i], matrices[name]], axis=1)[:, -width:]
+            self._ring[slots] = ring
+        return pl.DataFrame(rows, schema=_SERIES_SCHEMA).hstack(detected)
+
+    def _run_detector(
+        self, slots: np.ndarray, x: np.ndarray, in_context: np.ndarray, first_bucket: int
+    ) -> pl.DataFrame:
+        """Detection columns of the new buckets, by the batch detector on the context."""
+        from stockseries.spikes import _detect
+
+        width = self._history
+        counts = in_context.sum(axis=1)
+        positions = np.broadcast_to(np.arange(x.shape[1]), x.shape)[in_context]
+        level = self._detection.get("level")
+        items = (
+            self._labels.gather(np.repeat(slots, counts))
+            if isinstance(level, dict)  # a per-item fixed level is looked up by item id
+            else pl.Series(ITEM, np.repeat(np.arange(len(slots), dtype=np.uint32), counts))
         )
-        return detected, tail
+        context = pl.DataFrame(
+            {
+                ITEM: items,
+                TS: pl.Series((first_bucket + positions) * self._every_us, dtype=pl.Int64).cast(TS_DTYPE),
+                self._detection["column"]: x[in_context],
+            }
+        )
+        extra = 0
+        if self._detection["method"] == "seasonal" and counts.max() < 2:
+            # The seasonal core infers the bucket length from one item's consecutive buckets.
+            extra = 2
+            probe = pl.DataFrame(
+                {
+                    ITEM: pl.Series(ITEM, [len(slots)] * 2, dtype=items.dtype),
+                    TS: pl.Series([0, self._every_us], dtype=pl.Int64).cast(TS_DTYPE),
+                    self._detection["column"]: pl.Series([0, 0], dtype=context.schema[self._detection["column"]]),
+                }
+            )
+            context = pl.concat([context, probe])
+        detected = _detect(context, self._detection).select(list(_DETECTION_SCHEMA))
+        if extra:
+            detected = detected.head(detected.height - extra)
+        return detected.filter(pl.Series(positions >= width))
+
+    # ----------------------------------------------------------------- episodes
 
     def _cut_episodes(
-        self,
-        flags: pl.DataFrame,
-        state: pl.DataFrame,
-        series: pl.DataFrame | None,
-        new_closed: int,
-        final: bool,
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        self, series: pl.DataFrame | None, final: bool
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Grow, open and close alert episodes with the batch episode code.
 
-        ``flags`` holds the flagged buckets of each item's unfinished episode. An episode is
+        ``_flags`` holds the flagged buckets of each item's unfinished episode. An episode is
         finished once the ``merge_gap + 1`` buckets after its last flagged bucket are closed
         (nothing can join it any more) or at the end of the stream. Cooldown only looks at
         the previous *reported* episode, so the fate of an unfinished one is known as soon as
@@ -1162,23 +1325,27 @@ class StreamProcessor:
 
         every = self._every_us
         rules = self._alert_params
-        gap, min_buckets, cooldown_us = rules["merge_gap"], rules["min_buckets"], rules["cooldown"] * every
+        gap, min_buckets = rules["merge_gap"], rules["min_buckets"]
+        cooldown_us = rules["cooldown"] * every
+        flags, state = self._flags, self._episode_state
         if series is not None and series.height:
-            fresh = series.filter(pl.col("flagged")).select(
-                ITEM,
-                TS,
-                pl.col(TS).cast(pl.Int64).alias("_t"),
-                pl.col(self._detection["column"]).cast(pl.Int64).alias("value"),
-                "threshold",
-                "score",
-            )
-            flags = pl.concat([flags, fresh.cast(_FLAG_SCHEMA)]).sort(ITEM, "_t")  # type: ignore[arg-type]
-        empty = _empty_alerts_frame()
+            fresh = series.filter(pl.col("flagged"))
+            if fresh.height:
+                fresh = fresh.select(
+                    ITEM,
+                    TS,
+                    pl.col(TS).cast(pl.Int64).alias("_t"),
+                    pl.col(self._detection["column"]).alias("value"),
+                    "threshold",
+                    "score",
+                )
+                flags = pl.concat([flags, fresh]).sort(ITEM, "_t")
         if flags.height == 0:
-            return flags, state, empty, empty
+            return _empty_alerts_frame(), _empty_alerts_frame()
         # min_buckets and cooldown are applied below: an unfinished episode may still grow.
         episodes = _episodes(flags, every_us=every, merge_gap=gap, min_buckets=1, cooldown=0)
-        done = pl.lit(final) | (pl.col("_end_us") + (gap + 1) * every <= new_closed * every)
+        assert self._closed is not None
+        done = pl.lit(final) | (pl.col("_end_us") + (gap + 1) * every <= self._closed * every)
         finished = episodes.filter(done & (pl.col("buckets") >= min_buckets))
         running = episodes.filter(~done)
 
@@ -1194,31 +1361,40 @@ class StreamProcessor:
                 )
             )
             chain = pl.concat(
-                [previous, finished.select(ITEM, "_start_us", "_end_us", pl.lit(False).alias("_previous"))]
+                [
+                    previous,
+                    finished.select(ITEM, "_start_us", "_end_us", pl.lit(False).alias("_previous")),
+                ]
             ).sort(ITEM, "_start_us")
             kept = chain.filter(_outside_cooldown(chain, cooldown_us) & ~pl.col("_previous"))
-            finished = finished.join(kept.select(ITEM, "_start_us"), on=[ITEM, "_start_us"], how="semi")
+            finished = finished.join(
+                kept.select(ITEM, "_start_us"), on=[ITEM, "_start_us"], how="semi", maintain_order="left"
+            )
 
-        # The item table of episodes: end of the last reported one, start of the opened one.
+        # Per item: end of the last reported episode, start of the opened unfinished one.
         last = finished.group_by(ITEM).agg(pl.col("_end_us").max().alias("_last"))
-        state = (
-            state.join(last, on=ITEM, how="full", coalesce=True)
-            .select(ITEM, pl.coalesce("_last", "last_end").alias("last_end"), "opened")
+        state = state.join(last, on=ITEM, how="full", coalesce=True).select(
+            ITEM, pl.coalesce("_last", "last_end").alias("last_end"), "opened"
         )
-        reportable = running.filter(pl.col("buckets") >= min_buckets).join(
-            state.select(ITEM, "last_end"), on=ITEM, how="left"
-        ).filter(pl.col("last_end").is_null() | (pl.col("_start_us") >= pl.col("last_end") + cooldown_us))
+        reportable = (
+            running.filter(pl.col("buckets") >= min_buckets)
+            .join(state.select(ITEM, "last_end"), on=ITEM, how="left")
+            .filter(
+                pl.col("last_end").is_null()
+                | (pl.col("_start_us") >= pl.col("last_end") + cooldown_us)
+            )
+            .drop("last_end")
+        )
         known = state.select(ITEM, "opened")
         newly = pl.concat(
             [
                 part.join(known, on=ITEM, how="left")
                 .filter(pl.col("opened").is_null() | (pl.col("opened") != pl.col("_start_us")))
-                .drop("opened", "last_end", strict=False)
+                .drop("opened")
                 for part in (finished, reportable)
-            ],
-            how="diagonal",
+            ]
         )
-        state = (
+        self._episode_state = (
             state.drop("opened")
             .join(
                 reportable.select(ITEM, pl.col("_start_us").alias("opened")),
@@ -1229,57 +1405,72 @@ class StreamProcessor:
             .filter(pl.col("last_end").is_not_null() | pl.col("opened").is_not_null())
             .sort(ITEM)
         )
-        flags = flags.join(
-            running.select(ITEM, pl.col("_start_us").alias("_from")), on=ITEM, how="inner"
-        ).filter(pl.col("_t") >= pl.col("_from")).select(list(_FLAG_SCHEMA))
+        self._flags = (
+            flags.join(running.select(ITEM, pl.col("_start_us").alias("_from")), on=ITEM, how="inner")
+            .filter(pl.col("_t") >= pl.col("_from"))
+            .select(list(_FLAG_SCHEMA))
+        )
         params, suppliers = self._alert_params, self._suppliers
-        opened = _finish(newly.drop("last_end", strict=False), params, suppliers, TS_DTYPE, pl.Int64())
+        opened = _finish(newly, params, suppliers, TS_DTYPE, pl.Int64())
         closed = _finish(finished, params, suppliers, TS_DTYPE, pl.Int64())
-        return flags, state, opened, closed
+        return opened, closed
 
     # ----------------------------------------------------------------- checkpoints
-
-    def _frames_to_save(self) -> dict[str, pl.DataFrame]:
-        frames = {
-            "items": self._items,
-            "open": self._open,
-            "tail": self._tail,
-            "flags": self._flags,
-            "episodes": self._episode_state,
-            "late": self.late_events,
-        }
-        if self._initial_table is not None:
-            frames["initial"] = self._initial_table
-        if self._suppliers is not None:
-            frames["suppliers"] = self._suppliers
-        return frames
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole state to one file, atomically, so that :meth:`load` resumes here.
 
-        The file is a zip archive: ``header.json`` (format name, version, parameters and
-        counters) and one Arrow IPC member per state table. It is written to a temporary
-        file in the same folder and then renamed over ``path``.
+        The file is a zip archive: ``header.json`` (format name, version, parameters,
+        counters), the per-item arrays as NumPy ``.npy`` members and the tables (item ids,
+        pending episode buckets, late events, starting stock, suppliers) as Arrow IPC.
+        It is written to a temporary file in the same folder and renamed over ``path``.
         """
         target = Path(path)
+        n = self._n
         header = {
             "format": _CHECKPOINT_FORMAT,
             "version": _CHECKPOINT_VERSION,
             "params": self.params,
-            "initial_value": self._initial_value,
+            "initial": self._initial if isinstance(self._initial, int) else None,
             "state": {
                 "max_us": self._max_us,
                 "watermark_us": self._watermark_us,
                 "closed": self._closed,
+                "base": self._base,
+                "items": n,
                 "stats": self._stats,
             },
         }
+        arrays = {
+            "first": self._first[:n],
+            "level": self._level[:n],
+            "running": self._running[:n],
+            "open": self._open[:, :n],
+            "ring": self._ring[:n],
+        }
+        tables = {
+            "labels": self._labels.to_frame(),
+            "flags": self._flags,
+            "episodes": self._episode_state,
+            "late": self.late_events,
+        }
+        if isinstance(self._initial, pl.DataFrame):
+            tables["initial"] = self._initial
+        if self._suppliers is not None:
+            tables["suppliers"] = self._suppliers
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            with (
+                os.fdopen(fd, "wb") as handle,
+                zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
+            ):
                 archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
-                for name, frame in self._frames_to_save().items():
+                for name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                    archive.writestr(f"{name}.npy", buffer.getvalue())
+                for name, frame in tables.items():
                     buffer = io.BytesIO()
                     frame.write_ipc(buffer)
                     archive.writestr(f"{name}.arrow", buffer.getvalue())
@@ -1318,56 +1509,54 @@ class StreamProcessor:
             parameters differ from ``expect``.
         """
         source = Path(path)
-        try:
-            with zipfile.ZipFile(source) as archive:
-                bad = archive.testzip()
-                if bad is not None:
-                    raise CheckpointError(f"checkpoint {source} is corrupt (member {bad} fails its CRC)")
-                header = json.loads(archive.read("header.json"))
-                frames = {
-                    name.removesuffix(".arrow"): pl.read_ipc(io.BytesIO(archive.read(name)))
-                    for name in archive.namelist()
-                    if name.endswith(".arrow")
-                }
-        except CheckpointError:
-            raise
-        except FileNotFoundError:
-            raise CheckpointError(f"no checkpoint at {source}") from None
-        except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
-            raise CheckpointError(
-                f"checkpoint {source} is truncated or corrupt ({type(exc).__name__}: {exc})"
-            ) from exc
-        if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{source} is not a stockseries live checkpoint")
-        if header.get("version") != _CHECKPOINT_VERSION:
-            raise CheckpointError(
-                f"checkpoint {source} has format version {header.get('version')!r}; this "
-                f"stockseries reads version {_CHECKPOINT_VERSION}"
-            )
+        header, arrays, tables = _read_checkpoint(source)
         try:
             kwargs = _constructor_kwargs(header["params"])
-            initial = frames.get("initial", header["initial_value"])
-            processor = cls(**kwargs, initial=initial, suppliers=frames.get("suppliers"), clock=clock)
+            initial = tables.get("initial", header["initial"])
+            processor = cls(**kwargs, initial=initial, suppliers=tables.get("suppliers"), clock=clock)
             state = header["state"]
+            n = int(state["items"])
             processor._max_us, processor._watermark_us = state["max_us"], state["watermark_us"]
-            processor._closed = state["closed"]
+            processor._closed, processor._base = state["closed"], state["base"]
             processor._stats = {name: int(state["stats"][name]) for name in _STATS}
+            labels = tables["labels"].get_column(ITEM)
+            expected_shapes = {
+                "first": (n,),
+                "level": (n,),
+                "running": (n,),
+                "ring": (n, processor._history, len(processor._ring_columns)),
+            }
+            for name, shape in expected_shapes.items():
+                if arrays[name].shape != shape or arrays[name].dtype != np.int64:
+                    raise CheckpointError(
+                        f"checkpoint {source}: array {name!r} has shape {arrays[name].shape} "
+                        f"and dtype {arrays[name].dtype}, expected {shape} int64"
+                    )
+            if arrays["open"].ndim != 3 or arrays["open"].shape[:2] != (len(_COUNTS), n) or len(labels) != n:
+                raise CheckpointError(f"checkpoint {source}: the item tables do not agree")
+            processor._n = n
+            processor._labels = labels
+            processor._slot_of = pl.DataFrame({ITEM: labels, _SLOT: np.arange(n, dtype=np.int64)})
+            processor._by_name = labels.arg_sort().to_numpy().astype(np.int64)
+            processor._first, processor._level = arrays["first"].copy(), arrays["level"].copy()
+            processor._running = arrays["running"].copy()
+            processor._open, processor._ring = arrays["open"].copy(), arrays["ring"].copy()
             for attr, name, schema in (
-                ("_items", "items", _ITEM_STATE),
-                ("_open", "open", _EMPTY_OPEN),
-                ("_tail", "tail", _SERIES_SCHEMA),
                 ("_flags", "flags", _FLAG_SCHEMA),
                 ("_episode_state", "episodes", _EPISODE_STATE),
             ):
-                frame = frames[name]
-                if dict(frame.schema) != schema:
-                    raise CheckpointError(f"checkpoint {source}: table {name!r} has schema {frame.schema}")
-                setattr(processor, attr, frame)
+                if dict(tables[name].schema) != schema:
+                    raise CheckpointError(
+                        f"checkpoint {source}: table {name!r} has schema {dict(tables[name].schema)}"
+                    )
+                setattr(processor, attr, tables[name])
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {source} is inconsistent ({type(exc).__name__}: {exc})") from exc
-        late = frames.get("late")
+            raise CheckpointError(
+                f"checkpoint {source} is inconsistent ({type(exc).__name__}: {exc})"
+            ) from exc
+        late = tables.get("late")
         processor._late = [late] if late is not None and late.height else []
         if processor._max_us is not None:
             processor._last_activity = clock()
@@ -1380,7 +1569,7 @@ class StreamProcessor:
         mark = "None" if self._watermark_us is None else self.watermark.isoformat()  # type: ignore[union-attr]
         return (
             f"StreamProcessor(every={_format_us(self._every_us)!r}, method={d['method']!r}, "
-            f"items={self._items.height}, events={self._stats['events']}, "
+            f"items={self._n}, events={self._stats['events']}, "
             f"late={self._stats['late']}, watermark={mark})"
         )
 
@@ -1396,37 +1585,91 @@ class StreamProcessor:
 
 # --------------------------------------------------------------------------- helpers
 
-_INITIAL = "initial"
 
 
-def _initial_parts(initial: Any) -> tuple[int, pl.DataFrame | None]:
-    """Starting stock as a default for every item plus an optional per-item table."""
+def _initial_spec(initial: Any) -> int | pl.DataFrame:
+    """Starting stock as one number for every item or a checked ``item_id``, ``initial`` table."""
     from stockseries.stock import _initial_from_frame, _initial_from_mapping, initial_levels
 
     if initial is None:
-        return 0, None
+        return 0
     if isinstance(initial, Mapping):
-        return 0, _initial_from_mapping(initial)
+        return _initial_from_mapping(initial)
     if isinstance(initial, pl.DataFrame | pl.LazyFrame) or _frames.is_pandas(initial):
-        return 0, _initial_from_frame(initial)
+        return _initial_from_frame(initial)
     # One number for every item; stock's own check refuses bools, floats and overflow.
-    return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0]), None
+    return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0])
 
 
-def _merge_open(open_: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
-    if open_.height == 0:
-        return fresh
-    return pl.concat([open_, fresh]).group_by(ITEM, _BUCKET).agg(pl.col(c).sum() for c in _COUNTS)
+@functools.cache
+def _empty_series() -> pl.DataFrame:
+    return pl.DataFrame(schema={**_SERIES_SCHEMA, **_DETECTION_SCHEMA})
 
+
+@functools.cache
+def _empty_corrections() -> pl.DataFrame:
+    return pl.DataFrame(schema=_SERIES_SCHEMA)
+
+
+def _read_checkpoint(
+    source: Path,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, pl.DataFrame]]:
+    """Header, arrays and tables of a checkpoint, or a :class:`CheckpointError`."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise CheckpointError(f"checkpoint {source} is corrupt (member {bad} fails its CRC)")
+            header = json.loads(archive.read("header.json"))
+            if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
+                raise CheckpointError(f"{source} is not a stockseries live checkpoint")
+            if header.get("version") != _CHECKPOINT_VERSION:
+                raise CheckpointError(
+                    f"checkpoint {source} has format version {header.get('version')!r}; this "
+                    f"stockseries reads version {_CHECKPOINT_VERSION}"
+                )
+            arrays = {
+                name.removesuffix(".npy"): np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+                for name in archive.namelist()
+                if name.endswith(".npy")
+            }
+            tables = {
+                name.removesuffix(".arrow"): pl.read_ipc(io.BytesIO(archive.read(name)))
+                for name in archive.namelist()
+                if name.endswith(".arrow")
+            }
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {source}") from None
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise CheckpointError(
+            f"checkpoint {source} is truncated or corrupt ({type(exc).__name__}: {exc})"
+        ) from exc
+    missing = [n for n in ("first", "level", "running", "open", "ring") if n not in arrays]
+    missing += [n for n in ("labels", "flags", "episodes") if n not in tables]
+    if missing:
+        raise CheckpointError(f"checkpoint {source} lacks member(s) {', '.join(missing)}")
+    return header, arrays, tables
 
 def _empty_events(events: pl.DataFrame | None) -> pl.DataFrame:
-    return pl.DataFrame(schema=dict(events.schema) if events is not None else EVENT_SCHEMA)
+    return events.clear() if events is not None else _no_events()
 
 
 def _empty_levels(events: pl.DataFrame | None) -> pl.DataFrame:
-    schema = dict(events.schema) if events is not None else dict(EVENT_SCHEMA)
-    schema.pop("level", None)
-    return pl.DataFrame(schema={**schema, "level": pl.Int64()})
+    if events is None:
+        return _no_levels()
+    return events.clear().drop("level", strict=False).with_columns(pl.lit(None, pl.Int64).alias("level"))
+
+
+@functools.cache
+def _no_events() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+@functools.cache
+def _no_levels() -> pl.DataFrame:
+    return pl.DataFrame(schema={**EVENT_SCHEMA, "level": pl.Int64()})
 
 
 def _flavoured(step: StepResult, was_pandas: bool) -> StepResult:
@@ -1465,12 +1708,9 @@ def _check_expected(
         raise CheckpointError(f"expect= is not a valid set of settings: {exc}") from exc
     have, want = processor.params, wanted.params
     differ = [f"{key}: checkpoint {have.get(key)!r} ≠ expected {want.get(key)!r}" for key in sorted(set(have) | set(want)) if have.get(key) != want.get(key)]
-    if "initial" in expect and (
-        processor._initial_value != wanted._initial_value
-        or not _same_table(processor._initial_table, wanted._initial_table, _INITIAL)
-    ):
+    if "initial" in expect and not _same_initial(processor._initial, wanted._initial):
         differ.append("initial: the checkpoint's starting stock differs")
-    if "suppliers" in expect and not _same_table(processor._suppliers, wanted._suppliers, "supplier_id"):
+    if "suppliers" in expect and not _same_table(processor._suppliers, wanted._suppliers):
         differ.append("suppliers: the checkpoint's supplier table differs")
     if differ:
         raise CheckpointError(
@@ -1478,7 +1718,13 @@ def _check_expected(
         )
 
 
-def _same_table(a: pl.DataFrame | None, b: pl.DataFrame | None, value: str) -> bool:
+def _same_initial(a: int | pl.DataFrame, b: int | pl.DataFrame) -> bool:
+    if isinstance(a, pl.DataFrame) and isinstance(b, pl.DataFrame):
+        return _same_table(a, b)
+    return a == b if not isinstance(a, pl.DataFrame) and not isinstance(b, pl.DataFrame) else False
+
+
+def _same_table(a: pl.DataFrame | None, b: pl.DataFrame | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a.sort(ITEM).equals(b.sort(ITEM))

@@ -167,6 +167,20 @@ def _scoped_svg(svg: str, prefix: str) -> str:
     return svg
 
 
+_RATIOS = frozenset({"precision", "recall", "f1", "point_precision", "point_recall", "point_f1"})
+
+
+def _metric_text(metric: str, value: float | None) -> str:
+    """Ratios with 3 decimals, counts as integers, other measures with 2 decimals."""
+    if value is None:
+        return "–"
+    if metric in _RATIOS:
+        return f"{value:.3f}"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
 def _card(value: str, label: str) -> str:
     return (
         f'<div class="card"><div class="value">{escape(value)}</div>'
@@ -324,7 +338,15 @@ def write_report(
         body = [
             "<h2>Evaluation against labels</h2>",
             f'<p class="note">{lab.height:,} labelled spikes.</p>',
-            html_table(tidy, caption="Metrics", float_format="{:,.3f}"),
+            html_table(
+                pl.DataFrame(
+                    {
+                        "metric": tidy["metric"],
+                        "value": [_metric_text(m, v) for m, v in tidy.iter_rows()],
+                    }
+                ),
+                caption="Metrics",
+            ),
         ]
         if al.height or lab.height:
             body.append(svg(evaluation_chart(al, lab)))

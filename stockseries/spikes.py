@@ -76,8 +76,9 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 _USES_K = frozenset({"zscore", "mad", "ewma", "seasonal"})
 
 # Window sums of squares are computed with int64 cumulative sums, exact while
-# window * window * max|x|**2 stays below 2**63 (checked per call); beyond
-# that, or for float columns, centred float64 sums are used instead.
+# window * window * max|x|**2 stays below 2**62 (checked per call); beyond
+# that, or for columns with fractional values, a two-pass mean/std per window
+# is used instead (accurate to rounding: a flat window of 0.1s may get 1e-17).
 _INT64_SAFE = 2**62
 _ROLLING_CHUNK = 1 << 16
 
@@ -197,7 +198,7 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
                 raise ValueError(f"half_life must be a number > 0 (buckets), got {half_life!r}")
             return {"span": None, "half_life": float(half_life)}
         span = window if span is None else span
-        if not _positive_number(span) or span < 1:
+        if not _positive_number(span) or span < 1:  # type: ignore[operator]
             raise ValueError(f"span must be a number >= 1 (buckets), got {span!r}")
         return {"span": float(span), "half_life": None}
     if method == "quantile":
@@ -374,22 +375,31 @@ def _prepare(series: pl.DataFrame, column: str | None) -> tuple[pl.DataFrame, _L
 
     if not series.get_column("item_id").is_sorted():
         series = series.sort("item_id", "ts", maintain_order=True)
+    layout, unordered = _order_check(series)
+    if unordered:
+        series = series.sort("item_id", "ts", maintain_order=True)
+        layout, _ = _order_check(series)
+    return series, layout
+
+
+def _order_check(series: pl.DataFrame) -> tuple[_Layout, bool]:
+    """Layout of a frame grouped by item; whether ts is out of order within an item.
+
+    Raises on duplicate (item_id, ts) rows, which no sort can fix.
+    """
     run_ids = series.get_column("item_id").rle_id().to_numpy()
     layout = _layout(run_ids)
     ts = series.get_column("ts").to_physical().to_numpy()
     not_increasing = np.flatnonzero(np.diff(ts) <= 0) + 1
     # Rows where ts does not increase are fine only at an item's first row.
     within = not_increasing[run_ids[not_increasing] == run_ids[not_increasing - 1]]
-    if len(within):
-        equal = within[ts[within] == ts[within - 1]]
-        if len(equal):
-            raise ValueError(
-                f"series has duplicate (item_id, ts) buckets at rows {equal[:5].tolist()}; "
-                "resample the events first"
-            )
-        series = series.sort("item_id", "ts", maintain_order=True)
-        layout = _layout(series.get_column("item_id").rle_id().to_numpy())
-    return series, layout
+    equal = within[ts[within] == ts[within - 1]]
+    if len(equal):
+        raise ValueError(
+            f"series has duplicate (item_id, ts) buckets at rows {equal[:5].tolist()}; "
+            "resample the events first"
+        )
+    return layout, bool(len(within))
 
 
 def _offending_rows(frame: pl.DataFrame, predicate: pl.Expr) -> list[int]:
@@ -438,39 +448,38 @@ class _Baseline:
 def _rolling_moments(x: np.ndarray, layout: _Layout, window: int) -> _Baseline:
     """Mean and sample std of the previous ``window`` rows of the same item.
 
-    Global cumulative sums, differenced ``window`` rows apart, give every full
-    window at once; the first ``window`` rows of each item (shorter windows,
-    which would otherwise reach into the previous item) are patched from the
-    same cumulative sums.
+    Whole numbers (the contract case: demand counts) use global int64
+    cumulative sums of ``x`` and ``x**2``, differenced ``window`` rows apart,
+    which gives every full window at once and exactly (a flat window has
+    spread exactly 0); the first ``window`` rows of each item (shorter
+    windows that would otherwise reach into the previous item) are patched
+    from the same sums. Fractional values would lose the variance to
+    cancellation in such sums, so they take a slower two-pass
+    mean/variance per window instead.
     """
     n = layout.n
     w = window
-    head_rows, head_pos = layout.head(w)
-    if x.dtype.kind in "iu":
-        peak = int(np.abs(x).max()) if n else 0
-        exact = w * w * peak * peak < _INT64_SAFE
-    else:
-        exact = False
-    if exact:
-        values = x.astype(np.int64, copy=False)
-        acc: type[np.integer[Any]] | type[np.floating[Any]] = np.int64
-    else:
-        # Centring per item keeps the running sums near zero, which is what keeps
-        # the difference of two large sums from cancelling away the variance.
-        xf = x.astype(np.float64)
-        sums = np.add.reduceat(xf, layout.starts) if n else xf
-        values = xf - np.repeat(sums / layout.lengths, layout.lengths)
-        acc = np.float64
+    history = _capped_history(layout, w)
+    if n == 0:
+        return _Baseline(np.zeros(0), np.zeros(0), history)
+    peak = float(np.abs(x).max()) if x.dtype.kind in "iuf" else math.inf
+    whole = x.dtype.kind in "iu" or bool(np.all(np.floor(x) == x))
+    if not (whole and w * w * peak * peak < _INT64_SAFE):
+        mean, std = _rolling_reduce(x, layout, w, _mean_std)
+        std[history < 2] = 0.0
+        return _Baseline(mean, std, history)
 
-    c1 = np.zeros(n + 1, dtype=acc)
+    values = x.astype(np.int64, copy=False)
+    head_rows, head_pos = layout.head(w)
+    c1 = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(values, out=c1[1:])
     squares = np.multiply(values, values)
-    c2 = np.zeros(n + 1, dtype=acc)
+    c2 = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(squares, out=c2[1:])
     # int64 wrap-around in the running sums is harmless: differences are exact
     # modulo 2**64 and every window sum fits.
     s1 = squares  # buffer reuse
-    s2 = np.zeros(n, dtype=acc)
+    s2 = np.zeros(n, dtype=np.int64)
     if n > w:
         np.subtract(c1[w:n], c1[: n - w], out=s1[w:])
         np.subtract(c2[w:n], c2[: n - w], out=s2[w:])
@@ -479,27 +488,24 @@ def _rolling_moments(x: np.ndarray, layout: _Layout, window: int) -> _Baseline:
     del c1, c2
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        if exact:
-            # Integer n*S2 - S1**2 is exact, so constant windows give exactly 0.
-            np.multiply(s2, w, out=s2)
-            s2 -= s1 * s1
-            var = np.multiply(s2, 1.0 / (w * (w - 1)) if w > 1 else 0.0)
-            head_var = (head_pos * h2 - h1 * h1) / (head_pos * (head_pos - 1.0))
-        else:
-            var = (s2 - s1 * s1 * (1.0 / w)) * (1.0 / (w - 1) if w > 1 else 0.0)
-            head_var = (h2 - h1 * h1 / head_pos) / (head_pos - 1.0)
+        # Integer w*S2 - S1**2 is exact, so flat windows give exactly 0.
+        np.multiply(s2, w, out=s2)
+        s2 -= s1 * s1
+        var = np.multiply(s2, 1.0 / (w * (w - 1)) if w > 1 else 0.0)
         mean = np.multiply(s1, 1.0 / w)
-        head_mean = h1 / head_pos
-    var[head_rows] = head_var
-    mean[head_rows] = head_mean
+        var[head_rows] = (head_pos * h2 - h1 * h1) / (head_pos * (head_pos - 1.0))
+        mean[head_rows] = h1 / head_pos
     var[head_rows[head_pos < 2]] = 0.0
-    if not exact:
-        np.maximum(var, 0.0, out=var)
-        mean += np.repeat(sums / layout.lengths, layout.lengths) if n else 0.0
     np.sqrt(var, out=var)
-    history = np.full(n, w, dtype=np.int64)
-    history[head_rows] = head_pos
     return _Baseline(center=mean, spread=var, history=history)
+
+
+def _mean_std(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    if not has_nan:
+        return matrix.mean(axis=1), matrix.std(axis=1, ddof=1) if matrix.shape[1] > 1 else np.zeros(
+            len(matrix)
+        )
+    return np.nanmean(matrix, axis=1), np.nanstd(matrix, axis=1, ddof=1)
 
 
 def _rolling_reduce(
@@ -658,7 +664,7 @@ def _fixed_level(frame: pl.DataFrame, layout: _Layout, level: Any) -> _Baseline:
                 f"level has no entry for item(s) {unknown.head(5).to_list()}; "
                 "give a level for every item in the series"
             )
-        bar = items.replace_strict(level, return_dtype=pl.Float64).to_numpy()
+        bar = np.array(items.replace_strict(level, return_dtype=pl.Float64).to_numpy())
     return _Baseline(bar, None, layout.positions(), bar)
 
 

@@ -287,11 +287,15 @@ class SpikeTuner:
 
     Examples
     --------
-    >>> tuner = SpikeTuner(series, labels, debounce=0)  # doctest: +SKIP
-    >>> tuner.k.value = 4.0  # doctest: +SKIP
-    >>> tuner.scores  # doctest: +SKIP
-    {'precision': 0.9, 'recall': 0.75, 'f1': 0.82}
-    >>> tuner.export_params()  # doctest: +SKIP
+    >>> from stockseries.generate import simulate
+    >>> from stockseries.series import resample
+    >>> sim = simulate(3, days=0.5, seed=1)
+    >>> tuner = SpikeTuner(resample(sim.events), sim.labels, debounce=0, renderer="altair")
+    >>> tuner.k.value = 4.0  # recomputes at once: debounce=0
+    >>> tuner.params["k"], sorted(tuner.scores)
+    (4.0, ['f1', 'precision', 'recall'])
+    >>> tuner.export_params()["method"]
+    'zscore'
     """
 
     def __init__(

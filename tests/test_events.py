@@ -786,3 +786,13 @@ def test_csv_and_frame_inputs_validate_alike(rows: list[tuple[Any, ...]]) -> Non
     assert from_csv.rejected.select("row", "reason").equals(
         from_frame.rejected.select("row", "reason")
     )
+
+
+def test_large_mixed_column_parses_like_each_value_alone() -> None:
+    forms = ["2024-01-01T00:00:00Z", "2024-01-01 00:00", "2024-01-01T02:00:00+02:00", "2024-01-01"]
+    texts = [forms[i % len(forms)] for i in range(6000)]
+    texts[17], texts[4000] = "2024-02-30T00:00:00Z", "yesterday"
+    frame = pl.DataFrame({"ts": texts, "item_id": "A", "kind": "order", "quantity": 1})
+    result = validate_events(frame, strict=False)
+    assert result.rejected["row"].to_list() == [17, 4000]
+    assert result.events["ts"].unique().to_list() == [utc(2024, 1, 1)]

@@ -7,6 +7,7 @@ levels, resampling split inputs and combining equals resampling the whole).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,9 +108,9 @@ def reference_series(
             level += supply - demand
             if dense or orders + deliveries:
                 rows.append((item, bucket * every, demand, orders, supply, deliveries, level))
-    return pl.DataFrame(
-        rows, schema={**SERIES_SCHEMA, "ts": pl.Int64}, orient="row"
-    ).with_columns(pl.col("ts").cast(TS_DTYPE))
+    return pl.DataFrame(rows, schema={**SERIES_SCHEMA, "ts": pl.Int64}, orient="row").with_columns(
+        pl.col("ts").cast(TS_DTYPE)
+    )
 
 
 def reference_stockouts(
@@ -151,14 +152,15 @@ def series_steps(series: pl.DataFrame) -> list[tuple[int, str, int, int]]:
         pl.col("ts").dt.epoch("us"), "item_id", "level", "demand", "supply"
     )
     return [
-        (ts, item, level - supply + demand, level) for ts, item, level, demand, supply in rows.rows()
+        (ts, item, level - supply + demand, level)
+        for ts, item, level, demand, supply in rows.rows()
     ]
 
 
 def as_rows(found: pl.DataFrame) -> list[tuple[str, int, int, int, bool]]:
-    assert found["duration"].to_list() == [end - start for start, end in zip(
-        found["start"], found["end"], strict=True
-    )]
+    assert found["duration"].to_list() == [
+        end - start for start, end in zip(found["start"], found["end"], strict=True)
+    ]
     return found.select(
         "item_id",
         pl.col("start").dt.epoch("us"),
@@ -217,7 +219,7 @@ def resample_in_splits(
     carried = dict(initial)
     parts = []
     micros = pl.col("ts").dt.epoch("us")
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         keep = pl.lit(True)
         if lo is not None:
             keep &= micros >= lo
@@ -304,9 +306,7 @@ def test_duration_errors(every: Any, error: type[Exception], fragment: str) -> N
     ],
 )
 def test_buckets_align_to_the_epoch(every: Any, event_time: str, bucket_start: str) -> None:
-    frame = pl.DataFrame(
-        {"ts": [utc(event_time)], "item_id": "A", "kind": "order", "quantity": 1}
-    )
+    frame = pl.DataFrame({"ts": [utc(event_time)], "item_id": "A", "kind": "order", "quantity": 1})
     assert resample(frame, every)["ts"].to_list() == [utc(bucket_start)]
 
 
@@ -487,7 +487,9 @@ INITIALS = st.none() | st.integers(-20, 20) | st.dictionaries(ITEMS, st.integers
 
 @settings(max_examples=120, deadline=None)
 @given(workload=workloads(), initial=INITIALS, dense=st.booleans())
-def test_matches_slow_reference(workload: tuple[pl.DataFrame, int], initial: Any, dense: bool) -> None:
+def test_matches_slow_reference(
+    workload: tuple[pl.DataFrame, int], initial: Any, dense: bool
+) -> None:
     frame, every = workload
     result = resample(frame, timedelta(microseconds=every), initial=initial, dense=dense)
     expected = reference_series(frame, every, initial, dense=dense)

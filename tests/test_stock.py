@@ -260,7 +260,15 @@ def test_columns_are_kept_and_level_appended() -> None:
         supplier_id=[None, "S"],
     )
     result = stock_levels(frame)
-    assert result.columns == ["ts", "item_id", "kind", "quantity", "event_id", "supplier_id", "level"]
+    assert result.columns == [
+        "ts",
+        "item_id",
+        "kind",
+        "quantity",
+        "event_id",
+        "supplier_id",
+        "level",
+    ]
     assert result.schema["level"] == pl.Int64
     assert result.schema["ts"] == TS_DTYPE
     assert result["event_id"].to_list() == ["e2", "e1"]
@@ -393,9 +401,7 @@ def test_final_level_is_initial_plus_supply_minus_demand(
 
 @settings(max_examples=100, deadline=None)
 @given(
-    values=st.lists(
-        st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 3), min_size=1, max_size=200
-    )
+    values=st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 3), min_size=1, max_size=200)
 )
 def test_stable_argsort_matches_numpy(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
