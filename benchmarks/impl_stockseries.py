@@ -87,10 +87,16 @@ def pipeline(path: Path) -> Any:
 
 
 class ClosedSeries:
-    """The series rows a stream consumer received, concatenated outside the timed region."""
+    """What a stream consumer kept: the closed buckets that saw events (like the peers' dicts).
+
+    Keeping every dense row would measure the consumer's memory, not the processor's.
+    """
 
     def __init__(self) -> None:
         self.parts: list[pl.DataFrame] = []
+
+    def keep(self, series: pl.DataFrame) -> None:
+        self.parts.append(series.filter((pl.col("orders") + pl.col("deliveries")) > 0))
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -101,6 +107,6 @@ def incremental(frames: list[pl.DataFrame]) -> ClosedSeries:
     processor = _api("stockseries.live", "StreamProcessor")(every=EVERY, window=WINDOW, k=K)
     received = ClosedSeries()
     for frame in frames:
-        received.parts.append(processor.push(frame).series)
-    received.parts.append(processor.flush().series)
+        received.keep(processor.push(frame).series)
+    received.keep(processor.flush().series)
     return received

@@ -144,6 +144,8 @@ all_events"""),
         ("code", "pdf = events.to_pandas()\nlevels = ss.stock_levels(pdf, initial=20)\ntype(levels).__name__, levels[\"level\"].iloc[-1]"),
         ("code", "ss.resample(events, every=\"15m\").head()"),
     ],
+    # NOTEBOOK 04 (live streams) goes here
+    # NOTEBOOK 05 (scale / out-of-core) goes here
 }
 
 

@@ -401,7 +401,7 @@ class Alerts:
         return (
             self.frame.group_by("item_id")
             .agg(
-                pl.len().alias("episodes"),
+                pl.len().cast(pl.Int64).alias("episodes"),
                 pl.col("buckets").sum(),
                 pl.col("peak_demand").max(),
                 pl.col("excess").sum().alias("total_excess"),
@@ -419,7 +419,7 @@ class Alerts:
         setting = ", ".join(
             f"{key}={value}"
             for key, value in detection.items()
-            if key in ("method", "window", "k", "min_demand") and value is not None
+            if key in ("method", "window", "smooth", "k", "min_demand") and value is not None
         )
         note = f"<div>{html.escape(setting)}</div>" if setting else ""
         table = self.top_items()._repr_html_()

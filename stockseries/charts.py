@@ -144,7 +144,8 @@ def _pick_items(
         return list(dict.fromkeys(requested))
     if len(available) <= max_items:
         return list(available)
-    ranked = list(dict.fromkeys([*ranking, *available]))
+    known = set(available)
+    ranked = [i for i in dict.fromkeys([*ranking, *available]) if i in known]
     return ranked[:max_items]
 
 
@@ -323,7 +324,8 @@ def demand_chart(
         severe alerts (by ``excess``), then by detection score.
     max_points
         Upper bound on points drawn per item; longer series are reduced by window
-        (demand keeps the window max, see the module notes).
+        (demand keeps the window max, see the module notes). Above 5,000 Altair's
+        default data transformer raises ``MaxRowsError`` (enable ``"vegafusion"``).
     max_items
         Cap on small multiples when ``items`` is ``None``.
     width, height
@@ -886,11 +888,6 @@ def pr_curve(trials: Any, current: float | Mapping[str, Any] | None = None) -> a
             alt.Chart(_vega_rows(marker))
             .mark_rule(color="black", strokeDash=[4, 3])
             .encode(x=x, tooltip=[alt.Tooltip("label:N", title="setting")])
-        )
-        layers.append(
-            alt.Chart(_vega_rows(marker))
-            .mark_text(align="left", dx=4, dy=-4, baseline="bottom")
-            .encode(x=x, y=alt.value(0), text="label:N")
         )
         scored = [m for m in metrics if point.get(m) is not None]
         if scored:

@@ -293,8 +293,9 @@ def read_events(
     source : str, path-like, polars DataFrame/LazyFrame or pandas DataFrame
         A ``.csv``, ``.parquet``/``.pq`` or ``.ndjson``/``.jsonl``/``.json-lines`` file (chosen
         by extension), a directory holding such files (searched recursively, one format only;
-        hive folders such as ``day=2024-01-01/`` add a column), a glob such as
-        ``"events/*.csv"``, or an in-memory frame.
+        names starting with ``.`` or ``_`` such as ``_SUCCESS`` are skipped; Parquet hive
+        folders such as ``day=2024-01-01/`` add a column), a glob such as
+        ``"events/*.csv"`` or ``"events/**/*.jsonl"``, or an in-memory frame.
     strict : bool, default True
         Raise :class:`EventValidationError` for the first broken rule, or (``False``) return a
         :class:`ValidatedEvents` that separates valid from rejected rows.
@@ -315,6 +316,8 @@ def read_events(
         The path does not exist, or a directory or glob holds no event files.
     ValueError
         Unknown file extension, mixed formats in a directory or glob, or a bad ``epoch_unit``.
+    TypeError
+        ``source`` is neither a path nor a polars/pandas frame.
 
     Examples
     --------

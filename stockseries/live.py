@@ -410,11 +410,11 @@ async def merge_sources(
     ``put`` suspends each producer until there is room again (back-pressure), so nothing is
     dropped and memory stays bounded by ``len(sources) × queue_size`` frames.
 
-    **Ordering guarantee.** The merge is a k-way merge on frames. It holds at least one
-    pending frame of every unfinished source; the *horizon* is the smallest "last timestamp
-    of the pending frame" over the unfinished sources. Every pending event with
-    ``ts ≤ horizon`` is emitted as one frame sorted by ``(ts, source position)`` (stable
-    within a source); the rest waits. Hence, when each source yields its events in
+    **Ordering guarantee.** The merge is a k-way merge on frames. It waits until every
+    unfinished source has sent an event later than the previous *horizon* (taking, besides,
+    every frame already queued); the new horizon is the smallest "last timestamp received"
+    over the unfinished sources. Every held event with ``ts ≤ horizon`` is then emitted as
+    one frame sorted by ``(ts, source position)`` (stable within a source); the rest waits. Hence, when each source yields its events in
     non-decreasing ``ts`` (within and across its frames), the merged stream's events are in
     non-decreasing ``ts`` across all emitted frames. A source that is not ordered loses
     nothing either, but its stragglers are emitted as soon as they arrive and so may come
@@ -451,38 +451,55 @@ async def merge_sources(
     queues: list[asyncio.Queue[Any]] = [asyncio.Queue(queue_size) for _ in range(n)]
     tasks = [asyncio.create_task(_pump(s, q)) for s, q in zip(sources, queues, strict=True)]
     try:
-        head_max = np.zeros(n, dtype=np.int64)
-        active = np.ones(n, dtype=bool)
-        need = list(range(n))
+        head_max = np.zeros(n, dtype=np.int64)  # last timestamp each source has sent
+        active = np.ones(n, dtype=bool)  # not finished
+        known = np.zeros(n, dtype=bool)  # has sent at least one event
+        horizon: int | None = None
         pending: pl.DataFrame | None = None
+        need = list(range(n))
+        arrived: list[pl.DataFrame] = []
+
+        def receive(i: int, item: Any) -> None:
+            if isinstance(item, _End):
+                active[i] = False
+            elif isinstance(item, _Failure):
+                raise item.error
+            elif not isinstance(item, pl.DataFrame) or TS not in item.columns:
+                raise TypeError(
+                    f"source {i} yielded {type(item).__name__}; "
+                    "expected a polars event frame with a 'ts' column"
+                )
+            elif item.height:  # an empty frame says nothing about time
+                last = _max_us(item)
+                head_max[i] = max(int(head_max[i]), last) if known[i] else last
+                known[i] = True
+                arrived.append(item.with_columns(pl.lit(i, pl.Int32).alias("_source")))
+
         while True:
-            arrived: list[pl.DataFrame] = []
+            arrived.clear()
+            # Wait for the sources that hold the horizon back, then take without waiting
+            # whatever the others queued meanwhile: the horizon moves in large steps.
             while need:
-                received = await _take(queues, need)
-                need = []
-                for i, item in received:
-                    if isinstance(item, _End):
-                        active[i] = False
-                    elif isinstance(item, _Failure):
-                        raise item.error
-                    elif not isinstance(item, pl.DataFrame) or TS not in item.columns:
-                        raise TypeError(
-                            f"source {i} yielded {type(item).__name__}; "
-                            "expected a polars event frame with a 'ts' column"
-                        )
-                    elif item.height == 0:
-                        need.append(i)  # an empty frame says nothing about time: ask again
-                    else:
-                        head_max[i] = _max_us(item)
-                        arrived.append(item.with_columns(pl.lit(i, pl.Int32).alias("_source")))
+                for i, item in await _take(queues, need):
+                    receive(i, item)
+                for i in np.flatnonzero(active).tolist():
+                    while active[i]:
+                        try:
+                            receive(i, queues[i].get_nowait())
+                        except asyncio.QueueEmpty:
+                            break
+                stuck = active & ~known
+                if horizon is not None:
+                    stuck |= active & (head_max <= horizon)
+                need = np.flatnonzero(stuck).tolist()
             parts = ([pending] if pending is not None else []) + arrived
-            if not parts:
-                return
-            buffered = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
             if not active.any():
-                if buffered.height:
-                    yield _ordered(buffered)
+                if parts:
+                    yield _ordered(pl.concat(parts, how="diagonal_relaxed"))
                 return
+            if not parts:
+                continue
+            buffered = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
             horizon = int(head_max[active].min())
             ts_us = pl.col(TS).cast(pl.Int64)
             ready = buffered.filter(ts_us <= horizon)
@@ -612,21 +629,13 @@ _SERIES_SCHEMA: dict[str, pl.DataType] = {
     "deliveries": pl.Int64(),
     "level": pl.Int64(),
 }
-_DETECTION_SCHEMA: dict[str, pl.DataType] = {
-    "baseline": pl.Float64(),
-    "spread": pl.Float64(),
-    "threshold": pl.Float64(),
-    "score": pl.Float64(),
-    "history": pl.Int64(),
-    "sufficient": pl.Boolean(),
-    "flagged": pl.Boolean(),
-}
 _EPISODE_STATE = {ITEM: pl.String(), "last_end": pl.Int64(), "opened": pl.Int64()}
 _FLAG_SCHEMA = {
     ITEM: pl.String(),
     TS: TS_DTYPE,
     "_t": pl.Int64(),
     "value": pl.Int64(),
+    "compared": pl.Float64(),
     "threshold": pl.Float64(),
     "score": pl.Float64(),
 }
@@ -651,10 +660,13 @@ def _format_us(us: int) -> str:
 def _history_needed(detection: dict[str, Any], every_us: int) -> int:
     """Closed buckets per item the detector must see again to decide the next bucket."""
     method = detection["method"]
+    # A smoothed signal sums the last ``smooth`` buckets and its baseline skips the
+    # ``smooth - 1`` buckets averaged into the current one.
+    smoothing = 2 * (int(detection.get("smooth", 1)) - 1)
     if method in ("zscore", "mad", "quantile"):
-        return int(detection["window"])
+        return int(detection["window"]) + smoothing
     if method == "threshold":
-        return int(detection["min_periods"])
+        return int(detection["min_periods"]) + smoothing
     if method == "seasonal":
         from stockseries.spikes import parse_every
 
@@ -664,7 +676,7 @@ def _history_needed(detection: dict[str, Any], every_us: int) -> int:
                 f"period={detection['period']} is not a whole number of buckets of "
                 f"{_format_us(every_us)}"
             )
-        return int(detection["window"]) * (period // every_us)
+        return int(detection["window"]) * (period // every_us) + smoothing
     if method == "ewma":
         if detection["half_life"]:
             decay = math.exp(-math.log(2) / detection["half_life"])
@@ -672,8 +684,26 @@ def _history_needed(detection: dict[str, Any], every_us: int) -> int:
             decay = 1 - 2 / (detection["span"] + 1)
         # Older buckets weigh less than 2**-60 of the newest: beyond float64 resolution.
         horizon = math.ceil(60 * math.log(2) / -math.log(decay)) if decay > 0 else 1
-        return max(int(detection["min_periods"]), horizon)
+        return max(int(detection["min_periods"]), horizon) + smoothing
     raise AssertionError(f"unhandled method {method}")  # pragma: no cover
+
+
+def _detection_schema(detection: dict[str, Any], every_us: int) -> dict[str, pl.DataType]:
+    """Columns the batch detector adds, learnt from a two-bucket run (it also checks the
+    settings against a real series, e.g. a seasonal period)."""
+    from stockseries.spikes import _detect
+
+    level = detection.get("level")
+    item = next(iter(level)) if isinstance(level, dict) and level else "probe"
+    probe = pl.DataFrame(
+        {
+            ITEM: [item, item],
+            TS: pl.Series([0, every_us], dtype=pl.Int64).cast(TS_DTYPE),
+            detection["column"]: pl.Series([0, 0], dtype=pl.Int64),
+        }
+    )
+    out = _detect(probe, detection)
+    return {name: dtype for name, dtype in out.schema.items() if name not in probe.columns}
 
 
 class StreamProcessor:
@@ -804,6 +834,8 @@ class StreamProcessor:
             **method_options,
         )
         self._history = _history_needed(self._detection, self._every_us)
+        self._detection_columns = _detection_schema(self._detection, self._every_us)
+        self._empty_series = pl.DataFrame(schema={**_SERIES_SCHEMA, **self._detection_columns})
         # With corrections the retained buckets keep every series column (a late event
         # rewrites them); otherwise only the watched one, which is all the detector reads.
         column = self._detection["column"]
@@ -852,7 +884,9 @@ class StreamProcessor:
         # to the frontier: [slot, position, column]; position p is bucket closed - history + p.
         self._ring = np.zeros((0, self._history, len(self._ring_columns)), dtype=np.int64)
         self._flags = pl.DataFrame(schema=_FLAG_SCHEMA)
-        self._episode_state = pl.DataFrame(schema=_EPISODE_STATE)
+        self._last_end: dict[str, int] = {}  # end (µs) of each item's last reported episode
+        self._opened_at: dict[str, int] = {}  # start (µs) of each item's opened, unfinished one
+        self._next_due = 0  # frontier (µs) at which the earliest pending episode can finish
         self._late: list[pl.DataFrame] = []
         self._stats = dict.fromkeys(_STATS, 0)
 
@@ -993,7 +1027,7 @@ class StreamProcessor:
             stats["alerts_closed"] += finished.height
         return StepResult(
             levels=levels if levels is not None else _empty_levels(events),
-            series=series if series is not None else _empty_series(),
+            series=series if series is not None else self._empty_series,
             alerts_opened=opened if opened is not None else _empty_alerts_frame(),
             alerts_closed=finished if finished is not None else _empty_alerts_frame(),
             late=late if late is not None else _empty_events(events),
@@ -1259,9 +1293,10 @@ class StreamProcessor:
         )
         detected = self._run_detector(slots, x, in_context, low - width)
         if self._detection["method"] in ("ewma", "threshold"):
-            # These count every past bucket, more than the retained ones.
+            # These count every past bucket: add the closed ones no longer retained.
+            dropped = np.maximum(low - first - held, 0)
             detected = detected.with_columns(
-                pl.Series("history", new_buckets - np.repeat(first, counts), dtype=pl.Int64)
+                pl.col("history") + pl.Series(np.repeat(dropped, counts), dtype=pl.Int64)
             )
         if width:
             for i, name in enumerate(self._ring_columns):
@@ -1303,7 +1338,7 @@ class StreamProcessor:
                 }
             )
             context = pl.concat([context, probe])
-        detected = _detect(context, self._detection).select(list(_DETECTION_SCHEMA))
+        detected = _detect(context, self._detection).select(list(self._detection_columns))
         if extra:
             detected = detected.head(detected.height - extra)
         return detected.filter(pl.Series(positions >= width))
@@ -1315,105 +1350,89 @@ class StreamProcessor:
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Grow, open and close alert episodes with the batch episode code.
 
-        ``_flags`` holds the flagged buckets of each item's unfinished episode. An episode is
-        finished once the ``merge_gap + 1`` buckets after its last flagged bucket are closed
-        (nothing can join it any more) or at the end of the stream. Cooldown only looks at
-        the previous *reported* episode, so the fate of an unfinished one is known as soon as
-        it spans ``min_buckets``: that is when it is opened.
+        ``_flags`` holds the flagged buckets of each item's unfinished episode; the batch
+        ``_episodes`` cuts them into episodes. An episode is finished once the
+        ``merge_gap + 1`` buckets after its last flagged bucket are closed (nothing can join
+        it any more) or at the end of the stream. Then the batch rules apply in start order
+        per item: at least ``min_buckets``, and not starting before the end of the previous
+        *reported* episode + cooldown. Cooldown only looks back, so an unfinished episode's
+        fate is known once it spans ``min_buckets``: that is when it is opened.
         """
-        from stockseries.alerts import _episodes, _finish, _outside_cooldown
+        from stockseries.alerts import _episodes, _finish
 
         every = self._every_us
         rules = self._alert_params
         gap, min_buckets = rules["merge_gap"], rules["min_buckets"]
         cooldown_us = rules["cooldown"] * every
-        flags, state = self._flags, self._episode_state
-        if series is not None and series.height:
-            fresh = series.filter(pl.col("flagged"))
-            if fresh.height:
-                fresh = fresh.select(
-                    ITEM,
-                    TS,
-                    pl.col(TS).cast(pl.Int64).alias("_t"),
-                    pl.col(self._detection["column"]).alias("value"),
-                    "threshold",
-                    "score",
-                )
-                flags = pl.concat([flags, fresh]).sort(ITEM, "_t")
-        if flags.height == 0:
+        flags = self._flags
+        fresh = None
+        if series is not None and series.height and series.get_column("flagged").any():
+            fresh = series.filter(pl.col("flagged")).select(
+                ITEM,
+                TS,
+                pl.col(TS).cast(pl.Int64).alias("_t"),
+                pl.col(self._detection["column"]).alias("value"),
+                # As batch alerts: with smoothing the threshold applies to the signal.
+                pl.col("signal" if "signal" in series.columns else self._detection["column"])
+                .cast(pl.Float64)
+                .alias("compared"),
+                "threshold",
+                "score",
+            )
+            flags = pl.concat([flags, fresh]).sort(ITEM, "_t") if flags.height else fresh
+        horizon = self._closed * every if self._closed is not None else 0
+        if flags.height == 0 or (fresh is None and not final and horizon < self._next_due):
+            self._flags = flags
             return _empty_alerts_frame(), _empty_alerts_frame()
         # min_buckets and cooldown are applied below: an unfinished episode may still grow.
         episodes = _episodes(flags, every_us=every, merge_gap=gap, min_buckets=1, cooldown=0)
-        assert self._closed is not None
-        done = pl.lit(final) | (pl.col("_end_us") + (gap + 1) * every <= self._closed * every)
-        finished = episodes.filter(done & (pl.col("buckets") >= min_buckets))
-        running = episodes.filter(~done)
-
-        if cooldown_us and finished.height:
-            previous = (
-                state.filter(pl.col("last_end").is_not_null())
-                .join(finished.select(ITEM).unique(), on=ITEM, how="semi")
-                .select(
-                    ITEM,
-                    (pl.col("last_end") - every).alias("_start_us"),
-                    pl.col("last_end").alias("_end_us"),
-                    pl.lit(True).alias("_previous"),
-                )
+        reach = (gap + 1) * every
+        items = episodes.get_column(ITEM).to_list()
+        starts = episodes.get_column("_start_us").to_list()
+        ends = episodes.get_column("_end_us").to_list()
+        spans = episodes.get_column("buckets").to_list()
+        # A loop over episodes (a handful per step), not over events.
+        last_end, opened_at = self._last_end, self._opened_at
+        opened, closed, running_from = [], [], {}
+        for row, (item, start, end, span) in enumerate(zip(items, starts, ends, spans, strict=True)):
+            allowed = span >= min_buckets and (
+                item not in last_end or start >= last_end[item] + cooldown_us
             )
-            chain = pl.concat(
-                [
-                    previous,
-                    finished.select(ITEM, "_start_us", "_end_us", pl.lit(False).alias("_previous")),
-                ]
-            ).sort(ITEM, "_start_us")
-            kept = chain.filter(_outside_cooldown(chain, cooldown_us) & ~pl.col("_previous"))
-            finished = finished.join(
-                kept.select(ITEM, "_start_us"), on=[ITEM, "_start_us"], how="semi", maintain_order="left"
+            if final or end + reach <= horizon:
+                if allowed:
+                    closed.append(row)
+                    last_end[item] = end
+                    if opened_at.get(item) != start:
+                        opened.append(row)
+                opened_at.pop(item, None)
+            else:
+                running_from[item] = start
+                if allowed and opened_at.get(item) != start:
+                    opened.append(row)
+                    opened_at[item] = start
+        if len(running_from) < len(items):
+            keep = pl.DataFrame(
+                {ITEM: list(running_from), "_from": list(running_from.values())},
+                schema={ITEM: pl.String(), "_from": pl.Int64()},
             )
-
-        # Per item: end of the last reported episode, start of the opened unfinished one.
-        last = finished.group_by(ITEM).agg(pl.col("_end_us").max().alias("_last"))
-        state = state.join(last, on=ITEM, how="full", coalesce=True).select(
-            ITEM, pl.coalesce("_last", "last_end").alias("last_end"), "opened"
-        )
-        reportable = (
-            running.filter(pl.col("buckets") >= min_buckets)
-            .join(state.select(ITEM, "last_end"), on=ITEM, how="left")
-            .filter(
-                pl.col("last_end").is_null()
-                | (pl.col("_start_us") >= pl.col("last_end") + cooldown_us)
+            flags = (
+                flags.join(keep, on=ITEM, how="inner", maintain_order="left")
+                .filter(pl.col("_t") >= pl.col("_from"))
+                .select(list(_FLAG_SCHEMA))
             )
-            .drop("last_end")
-        )
-        known = state.select(ITEM, "opened")
-        newly = pl.concat(
-            [
-                part.join(known, on=ITEM, how="left")
-                .filter(pl.col("opened").is_null() | (pl.col("opened") != pl.col("_start_us")))
-                .drop("opened")
-                for part in (finished, reportable)
-            ]
-        )
-        self._episode_state = (
-            state.drop("opened")
-            .join(
-                reportable.select(ITEM, pl.col("_start_us").alias("opened")),
-                on=ITEM,
-                how="full",
-                coalesce=True,
-            )
-            .filter(pl.col("last_end").is_not_null() | pl.col("opened").is_not_null())
-            .sort(ITEM)
-        )
-        self._flags = (
-            flags.join(running.select(ITEM, pl.col("_start_us").alias("_from")), on=ITEM, how="inner")
-            .filter(pl.col("_t") >= pl.col("_from"))
-            .select(list(_FLAG_SCHEMA))
-        )
+        self._flags = flags
+        # The earliest frontier at which a pending episode can finish: until then a step
+        # without new flagged buckets has nothing to do here.
+        pending_ends = [end for item, end in zip(items, ends, strict=True) if item in running_from]
+        self._next_due = min(pending_ends) + reach if pending_ends else 0
         params, suppliers = self._alert_params, self._suppliers
-        opened = _finish(newly, params, suppliers, TS_DTYPE, pl.Int64())
-        closed = _finish(finished, params, suppliers, TS_DTYPE, pl.Int64())
-        return opened, closed
+
+        def finish(rows: list[int]) -> pl.DataFrame:
+            if not rows:
+                return _empty_alerts_frame()
+            return _finish(episodes[rows], params, suppliers, TS_DTYPE, pl.Int64())
+
+        return finish(opened), finish(closed)
 
     # ----------------------------------------------------------------- checkpoints
 
@@ -1437,6 +1456,7 @@ class StreamProcessor:
                 "watermark_us": self._watermark_us,
                 "closed": self._closed,
                 "base": self._base,
+                "next_due": self._next_due,
                 "items": n,
                 "stats": self._stats,
             },
@@ -1451,7 +1471,7 @@ class StreamProcessor:
         tables = {
             "labels": self._labels.to_frame(),
             "flags": self._flags,
-            "episodes": self._episode_state,
+            "episodes": _episode_table(self._last_end, self._opened_at),
             "late": self.late_events,
         }
         if isinstance(self._initial, pl.DataFrame):
@@ -1518,6 +1538,7 @@ class StreamProcessor:
             n = int(state["items"])
             processor._max_us, processor._watermark_us = state["max_us"], state["watermark_us"]
             processor._closed, processor._base = state["closed"], state["base"]
+            processor._next_due = int(state["next_due"])
             processor._stats = {name: int(state["stats"][name]) for name in _STATS}
             labels = tables["labels"].get_column(ITEM)
             expected_shapes = {
@@ -1541,15 +1562,19 @@ class StreamProcessor:
             processor._first, processor._level = arrays["first"].copy(), arrays["level"].copy()
             processor._running = arrays["running"].copy()
             processor._open, processor._ring = arrays["open"].copy(), arrays["ring"].copy()
-            for attr, name, schema in (
-                ("_flags", "flags", _FLAG_SCHEMA),
-                ("_episode_state", "episodes", _EPISODE_STATE),
-            ):
+            for name, schema in (("flags", _FLAG_SCHEMA), ("episodes", _EPISODE_STATE)):
                 if dict(tables[name].schema) != schema:
                     raise CheckpointError(
                         f"checkpoint {source}: table {name!r} has schema {dict(tables[name].schema)}"
                     )
-                setattr(processor, attr, tables[name])
+            processor._flags = tables["flags"]
+            episodes = tables["episodes"]
+            processor._last_end = {
+                item: end for item, end, _ in episodes.iter_rows() if end is not None
+            }
+            processor._opened_at = {
+                item: start for item, _, start in episodes.iter_rows() if start is not None
+            }
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -1601,9 +1626,16 @@ def _initial_spec(initial: Any) -> int | pl.DataFrame:
     return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0])
 
 
-@functools.cache
-def _empty_series() -> pl.DataFrame:
-    return pl.DataFrame(schema={**_SERIES_SCHEMA, **_DETECTION_SCHEMA})
+def _episode_table(last_end: dict[str, int], opened_at: dict[str, int]) -> pl.DataFrame:
+    items = sorted(set(last_end) | set(opened_at))
+    return pl.DataFrame(
+        {
+            ITEM: items,
+            "last_end": [last_end.get(item) for item in items],
+            "opened": [opened_at.get(item) for item in items],
+        },
+        schema=_EPISODE_STATE,
+    )
 
 
 @functools.cache

@@ -22,12 +22,25 @@ import polars as pl
 
 from stockseries._frames import to_polars
 
-__all__ = ["html_table", "scores_html", "write_report"]
+__all__ = ["TABLE_CSS", "html_table", "scores_html", "write_report"]
 
 ITEM = "item_id"
 TS = "ts"
 
-_CSS = """
+#: Styles of :func:`html_table` and :func:`scores_html` (the widgets embed them too).
+TABLE_CSS = """
+table.ss-table { border-collapse: collapse; font-size: .85rem; margin: .6rem 0; }
+table.ss-table caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+table.ss-table th, table.ss-table td { border-bottom: 1px solid #eee; padding: .25rem .6rem;
+                                       text-align: left; }
+table.ss-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.ss-table th { background: #f6f6f6; }
+.scores .score { display: inline-block; margin-right: .8rem; }
+"""
+
+_CSS = (
+    TABLE_CSS
+    + """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
        margin: 2rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
@@ -37,17 +50,11 @@ h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; paddi
 .card { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .9rem; min-width: 120px; }
 .card .value { font-size: 1.4rem; font-weight: 600; }
 .card .label { color: #666; font-size: .85rem; }
-table.ss-table { border-collapse: collapse; font-size: .85rem; margin: .6rem 0; }
-table.ss-table caption { text-align: left; font-weight: 600; padding: .3rem 0; }
-table.ss-table th, table.ss-table td { border-bottom: 1px solid #eee; padding: .25rem .6rem;
-                                       text-align: left; }
-table.ss-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.ss-table th { background: #f6f6f6; }
 .note { color: #666; font-size: .85rem; }
 .chart { overflow-x: auto; margin: .6rem 0; }
-.scores .score { display: inline-block; margin-right: .8rem; }
 footer { margin-top: 3rem; color: #888; font-size: .8rem; }
 """
+)
 
 
 # -- shared HTML builders ---------------------------------------------------------------
@@ -130,10 +137,10 @@ def scores_html(scores: Mapping[str, float | None]) -> str:
     Examples
     --------
     >>> scores_html({"precision": 0.5, "recall": 1.0})
-    '<span class="scores"><span class="score">precision <b>0.50</b></span><span class="score">recall <b>1.00</b></span></span>'
+    '<span class="scores"><span class="score">precision <b>0.50</b></span> <span class="score">recall <b>1.00</b></span></span>'
     """
     names = {"precision": "precision", "recall": "recall", "f1": "F1"}
-    items = "".join(
+    items = " ".join(
         f'<span class="score">{escape(names.get(k, k))} <b>{"–" if v is None else f"{v:.2f}"}</b></span>'
         for k, v in scores.items()
     )

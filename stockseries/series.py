@@ -425,12 +425,12 @@ def _dense(
     """Dense series: each item from its first bucket to the global last bucket."""
     item_offset = np.cumsum(lengths) - lengths  # row of each item's first bucket
     rows = int(lengths.sum())
-    # Row of each event's bucket in the dense frame, doubled so that orders (even) and
-    # deliveries (odd) land in separate bins of the same bincount.
+    # Each event's row in the dense frame; deliveries are shifted by ``rows`` so that one
+    # bincount sums orders into [0, rows) and deliveries into [rows, 2 * rows), both halves
+    # contiguous and ready to be columns.
     slot = bucket  # reused in place: the bucket indices are not needed afterwards
     slot += (item_offset - first)[codes]
-    slot <<= 1
-    slot += (frame[KIND] == DELIVERY).to_numpy()
+    np.add(slot, rows, out=slot, where=(frame[KIND] == DELIVERY).to_numpy())
     quantity = frame[QUANTITY].to_numpy()
     counts = np.bincount(slot, minlength=2 * rows)
     if int(quantity.sum()) < 2**53:
@@ -439,7 +439,7 @@ def _dense(
     else:
         sums = np.zeros(2 * rows, dtype=np.int64)
         np.add.at(sums, slot, quantity)
-    demand, supply = sums[0::2], sums[1::2]
+    demand, supply = sums[:rows], sums[rows:]
     net = supply - demand
     level = np.cumsum(net, out=net)
     before_item = np.zeros(len(lengths), dtype=np.int64)
@@ -454,9 +454,9 @@ def _dense(
             labels.gather(pl.Series(item_rows)).rename(ITEM),
             pl.Series(TS, bucket_start).cast(TS_DTYPE),
             pl.Series(DEMAND, demand),
-            pl.Series(ORDERS, counts[0::2]),
+            pl.Series(ORDERS, counts[:rows]),
             pl.Series(SUPPLY, supply),
-            pl.Series(DELIVERIES, counts[1::2]),
+            pl.Series(DELIVERIES, counts[rows:]),
             pl.Series(LEVEL, level),
         ]
     )

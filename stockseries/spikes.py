@@ -197,8 +197,8 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
             if not _positive_number(half_life):
                 raise ValueError(f"half_life must be a number > 0 (buckets), got {half_life!r}")
             return {"span": None, "half_life": float(half_life)}
-        span = window if span is None else span
-        if not _positive_number(span) or span < 1:  # type: ignore[operator]
+        span = float(window or 0) if span is None else span
+        if not _positive_number(span) or span < 1:
             raise ValueError(f"span must be a number >= 1 (buckets), got {span!r}")
         return {"span": float(span), "half_life": None}
     if method == "quantile":
@@ -501,11 +501,11 @@ def _rolling_moments(x: np.ndarray, layout: _Layout, window: int) -> _Baseline:
 
 
 def _mean_std(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
-    if not has_nan:
-        return matrix.mean(axis=1), matrix.std(axis=1, ddof=1) if matrix.shape[1] > 1 else np.zeros(
-            len(matrix)
-        )
-    return np.nanmean(matrix, axis=1), np.nanstd(matrix, axis=1, ddof=1)
+    if has_nan:
+        return np.nanmean(matrix, axis=1), np.nanstd(matrix, axis=1, ddof=1)
+    if matrix.shape[1] < 2:
+        return matrix.mean(axis=1), np.zeros(len(matrix))
+    return matrix.mean(axis=1), matrix.std(axis=1, ddof=1)
 
 
 def _rolling_reduce(
@@ -615,6 +615,11 @@ def _ewma(
 def _seasonal(
     frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
 ) -> _Baseline:
+    if not (layout.lengths > 1).any():
+        # No item has two buckets: no bucket length to go by, and no history anyway.
+        return _Baseline(
+            np.full(layout.n, np.nan), np.zeros(layout.n), np.zeros(layout.n, np.int64)
+        )
     ts = frame.get_column("ts").dt.epoch("us").to_numpy()
     every = _bucket_every(ts, layout)
     period = parse_every(params["period"]) // timedelta(microseconds=1)
@@ -646,7 +651,8 @@ def _seasonal(
         count[shift:] += ok
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
-        var = (total_sq - total * mean) / (count - 1)
+        # count*S2 - S1**2 is exact for whole numbers, so flat history gives exactly 0.
+        var = (count * total_sq - total * total) / (count * (count - 1.0))
     var[count < 2] = 0.0
     np.maximum(var, 0.0, out=var)
     return _Baseline(mean, np.sqrt(var), count)
@@ -668,23 +674,20 @@ def _fixed_level(frame: pl.DataFrame, layout: _Layout, level: Any) -> _Baseline:
     return _Baseline(bar, None, layout.positions(), bar)
 
 
-def _smoothed(x: np.ndarray, layout: _Layout, smooth: int) -> np.ndarray:
-    """Mean of the last ``smooth`` buckets of each row's item, the row included.
-
-    An item's first ``smooth - 1`` rows average the buckets they have.
-    """
-    n = layout.n
-    acc = np.int64 if x.dtype.kind in "iu" else np.float64
-    cum = np.zeros(n + 1, dtype=acc)
-    np.cumsum(x, out=cum[1:])
-    sums = np.zeros(n, dtype=acc)
-    if n >= smooth:
-        np.subtract(cum[smooth:], cum[: n + 1 - smooth], out=sums[smooth - 1 :])
-    rows, pos = layout.head(smooth - 1)
-    sums[rows] = cum[rows + 1] - cum[rows - pos]
-    counts = np.full(n, smooth, dtype=np.float64)
-    counts[rows] = pos + 1
-    return sums / counts
+def _window_sums(x: np.ndarray, layout: _Layout, smooth: int) -> np.ndarray:
+    """Sum of the last ``smooth`` rows, the row included (meaningless for an item's first rows)."""
+    if x.dtype.kind in "iu":
+        cum = np.zeros(layout.n + 1, dtype=np.int64)
+        np.cumsum(x, out=cum[1:])  # exact: wrap-around cancels in the differences
+        sums = np.zeros(layout.n, dtype=np.int64)
+        if layout.n >= smooth:
+            np.subtract(cum[smooth:], cum[: layout.n + 1 - smooth], out=sums[smooth - 1 :])
+        return sums
+    # Fractional values: sum each short window directly rather than difference long running sums.
+    float_sums = np.zeros(layout.n)
+    if layout.n >= smooth:
+        float_sums[smooth - 1 :] = sliding_window_view(x.astype(np.float64), smooth).sum(axis=1)
+    return float_sums
 
 
 def _lagged(base: _Baseline, layout: _Layout, lag: int) -> _Baseline:
@@ -708,16 +711,56 @@ def _lagged(base: _Baseline, layout: _Layout, lag: int) -> _Baseline:
 def _signal_baseline(
     frame: pl.DataFrame, layout: _Layout, x: np.ndarray, params: Mapping[str, Any]
 ) -> tuple[np.ndarray, _Baseline]:
-    """The watched signal (``x`` or its smoothed mean) and its baseline."""
+    """The watched signal and its baseline.
+
+    With ``smooth = s > 1`` the signal is the mean of the last ``s`` buckets.
+    An item's first ``s − 1`` buckets have no full signal: they get NaN (and
+    no history), and the baseline runs over the remaining rows only. The
+    statistics are computed on the ``s``-bucket *sums* -- integers for counts,
+    so the exact zscore path applies -- and divided by ``s`` afterwards (every
+    method's statistics scale with the data).
+    """
     smooth = params["smooth"]
     if smooth == 1:
         return x, _baseline(frame, layout, x, params)
-    signal = _smoothed(x, layout, smooth)
-    base = _baseline(frame, layout, signal, params)
+    lag = smooth - 1
+    head_rows, _ = layout.head(lag)
+    full = np.ones(layout.n, dtype=bool)
+    full[head_rows] = False
+    sub_lengths = np.maximum(layout.lengths - lag, 0)
+    sub_lengths = sub_lengths[sub_lengths > 0]
+    sub_layout = _Layout(int(sub_lengths.sum()), np.cumsum(sub_lengths) - sub_lengths, sub_lengths)
+    sums = _window_sums(x, layout, smooth)[full]
+    sub_frame = frame.filter(pl.Series(full))
+    if params["method"] == "threshold":
+        sub = _baseline(sub_frame, sub_layout, sums / smooth, params)
+    else:
+        sub = _baseline(sub_frame, sub_layout, sums, params)
+        sub = _Baseline(
+            sub.center / smooth,
+            None if sub.spread is None else sub.spread / smooth,
+            sub.history,
+            None if sub.threshold is None else sub.threshold / smooth,
+        )
     if params["method"] in ("zscore", "mad", "quantile", "ewma"):
         # The baseline must not see the buckets averaged into the current signal.
-        base = _lagged(base, layout, smooth - 1)
-    return signal, base
+        sub = _lagged(sub, sub_layout, lag)
+
+    def spread_out(values: np.ndarray | None, fill: float) -> np.ndarray | None:
+        if values is None:
+            return None
+        out = np.full(layout.n, fill, dtype=values.dtype)
+        out[full] = values
+        return out
+
+    signal = spread_out(sums / smooth, np.nan)
+    base = _Baseline(
+        center=spread_out(sub.center, np.nan),  # type: ignore[arg-type]
+        spread=spread_out(sub.spread, np.nan),
+        history=spread_out(sub.history, 0),  # type: ignore[arg-type]
+        threshold=spread_out(sub.threshold, np.nan),
+    )
+    return signal, base  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- decision
@@ -751,8 +794,12 @@ def _flags(
 ) -> np.ndarray:
     flagged = np.greater(x, threshold)
     flagged &= sufficient
-    if len(x) and min_demand > x.min():
-        flagged &= x >= min_demand
+    if len(x):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN signal
+            lowest = np.nanmin(x)
+        if not lowest >= min_demand:  # skip a comparison that cannot change anything
+            flagged &= x >= min_demand
     return flagged
 
 
@@ -838,15 +885,18 @@ def detect_spikes(
         slow items (a baseline of zeros, σ = 0) from alerting on a single unit.
     smooth : int
         Watch the mean of the last ``smooth`` buckets (the current one
-        included; an item's first buckets average what they have) instead of
-        the single bucket; default 1 (off). Per-minute demand is noisy and a
-        spike lasts many minutes, so averaging a few buckets separates spikes
-        from noise far better than a higher ``k``. The baseline then uses only
-        signal values whose buckets all precede the current signal's (rolling
-        methods: it is lagged ``smooth − 1`` buckets, so warm-up grows by as
-        much), ``baseline``/``spread``/``threshold`` are in per-bucket units,
-        ``min_demand`` applies to the mean, and the output gains a ``signal``
-        column (the mean compared with ``threshold``).
+        included) instead of the single bucket; default 1 (off). Per-minute
+        demand is noisy and a spike lasts many minutes, so averaging a few
+        buckets separates spikes from noise far better than a higher ``k``
+        (on simulated data, event F1 ≈ 0.8 → ≈ 0.95). The output gains a
+        ``signal`` column (the mean compared with ``threshold``; null for an
+        item's first ``smooth − 1`` buckets, which have no full signal and
+        never enter a baseline). ``x`` above means the signal: ``min_demand``
+        applies to it, and ``baseline``/``spread``/``threshold`` are in
+        per-bucket units. The baseline uses only signals whose buckets all
+        precede the current signal's: for the rolling methods it is the
+        baseline of ``smooth − 1`` buckets earlier, so warm-up grows by
+        ``2·(smooth − 1)`` buckets (``history`` counts full signals).
     **method_options
         ``span``/``half_life`` (ewma), ``q`` (quantile), ``level`` (threshold),
         ``period``/``weekly`` (seasonal).
@@ -918,7 +968,8 @@ def _detect(frame: pl.DataFrame, params: Mapping[str, Any]) -> pl.DataFrame:
     flagged = _flags(signal, threshold, sufficient, params["min_demand"])
     out = _assemble(frame, base, threshold, score, sufficient, flagged)
     if signal is not x:
-        out = out.with_columns(pl.Series("signal", signal, dtype=pl.Float64))
+        # NaN marks an item's first smooth - 1 buckets, which have no full signal.
+        out = out.with_columns(pl.Series("signal", signal, dtype=pl.Float64, nan_to_null=True))
     return out
 
 

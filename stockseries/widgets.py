@@ -33,7 +33,7 @@ import polars as pl
 
 from stockseries._frames import to_polars
 from stockseries.charts import AnyChart, demand_chart, pr_curve, to_svg
-from stockseries.report import html_table, scores_html
+from stockseries.report import TABLE_CSS, html_table, scores_html
 
 __all__ = [
     "DEFAULT_K_GRID",
@@ -373,24 +373,31 @@ class SpikeTuner:
             ]
         default_window = spike_params(method, window=window, k=k)["window"]
 
-        style = {"description_width": "110px"}
-        wide = widgets.Layout(width="340px")
+        style = {"description_width": "150px"}
+        wide = widgets.Layout(width="400px")
+        narrow = {"description_width": "80px"}
         self.items = widgets.SelectMultiple(
             options=self._item_options(all_items),
             value=tuple(chosen),
             rows=8,
             description="Items",
-            style=style,
+            style=narrow,
+            layout=widgets.Layout(width="300px"),
         )
         self.every = widgets.Dropdown(
             options=every_options,
             value=self._native,
             description="Bucket size",
             disabled=len(every_options) == 1,
-            style=style,
+            style=narrow,
+            layout=widgets.Layout(width="200px"),
         )
         self.method = widgets.Dropdown(
-            options=list(TUNER_METHODS), value=method, description="Method", style=style
+            options=list(TUNER_METHODS),
+            value=method,
+            description="Method",
+            style=narrow,
+            layout=widgets.Layout(width="200px"),
         )
         self.window = widgets.IntSlider(
             value=default_window,
@@ -468,13 +475,9 @@ class SpikeTuner:
                 widgets.VBox([self.window, self.k, self.min_demand, self.merge_gap, self.cooldown]),
             ]
         )
+        self.table.layout = widgets.Layout(overflow="auto", max_width="100%")
         self.panel = widgets.VBox(
-            [
-                controls,
-                self.status,
-                self.chart_output,
-                widgets.HBox([self.table, self.pr_output]),
-            ]
+            [controls, self.status, self.chart_output, self.pr_output, self.table]
         )
         self.panel.add_class("ss-tuner")
 
@@ -738,9 +741,12 @@ class SpikeTuner:
             )
             if c in frame.columns
         ]
-        self.table.value = html_table(
-            frame.select(shown), max_rows=self._top, caption="Top alerts (by excess)"
+        table = (
+            html_table(frame.select(shown), max_rows=self._top, caption="Top alerts (by excess)")
+            if frame.height
+            else '<p class="note">No alerts for these settings.</p>'
         )
+        self.table.value = f"<style>{TABLE_CSS}</style>{table}"
 
     # -- export --
 

@@ -159,6 +159,13 @@ def test_demand_chart_picks_items_with_most_severe_alerts():
     assert len(titles) == 3
 
 
+def test_demand_chart_ignores_alerts_of_unknown_items_when_picking():
+    frame = detection(n_items=8, n=120, spike_at=60)
+    found = alerts_frame([("elsewhere", 60, 62, 1e6), ("item-4", 60, 61, 5.0)])
+    titles = [c.title.text for c in demand_chart(frame, found, max_items=2).vconcat]
+    assert titles[0] == "Demand — item-4" and len(titles) == 2
+
+
 def test_demand_chart_without_alerts_marks_flagged_buckets(detected):
     spec = demand_chart(detected, items="item-0").to_dict()
     assert any(

@@ -273,7 +273,7 @@ def test_html_table_escapes_every_cell(texts: list[str]) -> None:
         ({"f1": None}, "F1 <b>–</b>"),
         (
             {"recall": 1.0, "f1": 0.25},
-            'recall <b>1.00</b></span><span class="score">F1 <b>0.25</b>',
+            'recall <b>1.00</b></span> <span class="score">F1 <b>0.25</b>',
         ),
     ],
 )

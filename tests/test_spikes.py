@@ -502,7 +502,7 @@ def test_seasonal_weekly() -> None:
             "not dense",
         ),
         (make_series([1, 2, 3], every=timedelta(minutes=7)), {}, "whole number of buckets"),
-        (make_series([1, 2, 3]), {"period": "3m", "smooth": 4}, "shorter than smooth"),
+        (make_series(list(range(12))), {"period": "3m", "smooth": 4}, "shorter than smooth"),
     ],
 )
 def test_seasonal_errors(frame: pl.DataFrame, kwargs: dict[str, Any], match: str) -> None:
@@ -514,24 +514,38 @@ def test_seasonal_errors(frame: pl.DataFrame, kwargs: dict[str, Any], match: str
 
 
 def test_smooth_signal_and_lagged_baseline() -> None:
-    values = [2, 4, 2, 4, 2, 4, 2, 4, 20, 20, 20, 2]
+    values = [2, 4, 2, 4, 2, 4, 2, 4, 20, 20, 20, 2, 4]
     window, smooth = 4, 3
     out = detect_spikes(make_series(values), window=window, smooth=smooth, k=3)
     rows = _rows(out)
-    signal = [statistics.mean(values[max(0, i - smooth + 1) : i + 1]) for i in range(len(values))]
-    assert out["signal"].to_list() == pytest.approx(signal)
+    # An item's first smooth - 1 buckets have no full signal.
+    signal = [None] * (smooth - 1) + [
+        statistics.mean(values[i - smooth + 1 : i + 1]) for i in range(smooth - 1, len(values))
+    ]
+    assert out["signal"].to_list()[:2] == [None, None]
+    assert out["signal"].to_list()[2:] == pytest.approx(signal[2:])
     for i, row in enumerate(rows):
-        # Baseline: the `window` signals ending just before the current signal's first bucket.
-        end = i - smooth + 1
-        past = signal[max(0, end - window) : max(end, 0)]
-        assert row["history"] == len(past)
-        if len(past) < window:
-            assert row["baseline"] is None
+        # Baseline: the last `window` full signals ending before the current signal's first bucket.
+        past = [
+            v
+            for v in signal[max(0, i - smooth + 1 - window) : max(i - smooth + 1, 0)]
+            if v is not None
+        ]
+        assert row["history"] == (len(past) if signal[i] is not None else 0)
+        if len(past) < window or signal[i] is None:
+            assert row["baseline"] is None and not row["flagged"]
             continue
         assert row["baseline"] == pytest.approx(statistics.mean(past))
         assert row["spread"] == pytest.approx(statistics.stdev(past))
         assert row["flagged"] == (signal[i] > row["threshold"])
     assert [r["flagged"] for r in rows].count(True) >= 2
+
+
+def test_smooth_flat_history_has_exactly_zero_spread() -> None:
+    out = detect_spikes(make_series([1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 9]), window=3, smooth=2)
+    flat = out.filter(pl.col("sufficient"))
+    assert flat["spread"].to_list()[:-1] == [0.0] * (flat.height - 1)
+    assert out["flagged"].to_list() == [False] * 10 + [True]
 
 
 def test_smooth_one_is_the_plain_detector() -> None:

@@ -445,6 +445,25 @@ def test_item_codes_follow_sorted_item_ids() -> None:
     assert codes.tolist() == [1, 0, 2, 0]
 
 
+@pytest.mark.parametrize("n_items", [1, 2, 1_000, 2_048, 3_000], ids=lambda n: f"{n} items")
+def test_item_codes_by_hash_slice_or_enum(n_items: int) -> None:
+    # Up to 2,048 items the codes come from a hash slice; beyond, from an Enum cast.
+    rng = np.random.default_rng(n_items)
+    labels = pl.Series([f"item {i}" for i in rng.permutation(n_items)])
+    items = labels.gather(rng.integers(0, n_items, 20_000)).append(labels)
+    codes, found = stock.item_codes(items)
+    assert found.to_list() == sorted(labels.to_list())
+    np.testing.assert_array_equal(codes, items.cast(pl.Enum(found)).to_physical().to_numpy())
+
+
+@settings(max_examples=100, deadline=None)
+@given(names=st.lists(st.text(max_size=20), min_size=1, max_size=40))
+def test_item_codes_for_any_strings(names: list[str]) -> None:
+    codes, labels = stock.item_codes(pl.Series(names, dtype=pl.String))
+    assert labels.to_list() == sorted(set(names))
+    assert [labels[int(code)] for code in codes] == names
+
+
 def test_datetime_of_replayed_rows_round_trips() -> None:
     when = datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)  # before the epoch
     frame = pl.DataFrame(

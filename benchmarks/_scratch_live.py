@@ -1,0 +1,148 @@
+"""Scratch evidence for the live engine: StreamProcessor throughput and per-frame latency.
+
+Not the benchmark harness (see benchmarks/harness.py): a small self-contained script.
+
+Workload: ``--items`` items (default 1,000) with string ids, 1-minute buckets, orders and 10 %
+deliveries at ``--rate`` events per item per minute (default 10: a frame of 10,000 events
+then spans one minute of event time and closes about one bucket for every item), sorted by
+time and cut into frames of ``--frame`` events (default 10,000). The processor runs the
+default zscore detector (window 60, k 3) with alert episodes; every push is timed on its own
+(per-frame latency, p50/p99) and the whole run including ``flush`` gives the throughput.
+
+Side by side, the one-event-at-a-time asyncio pipeline many services start with: a producer
+puts each event of each frame on a bounded :class:`asyncio.Queue`, a consumer updates dicts
+of running stock and per-minute buckets (no detection at all), on ``--baseline`` events.
+
+    .venv/bin/python benchmarks/_scratch_live.py [--events 2_000_000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+
+import numpy as np
+import polars as pl
+
+from stockseries.live import StreamProcessor
+
+START_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
+EVERY_US = 60_000_000
+
+
+def make_events(n: int, items: int, rate: float, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    span_us = int(n / (items * rate) * EVERY_US)
+    ts = np.sort(START_US + rng.integers(0, span_us, n))
+    labels = pl.Series([f"I{i:04d}" for i in range(items)])
+    return pl.DataFrame(
+        {
+            "ts": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
+            "item_id": labels.gather(rng.integers(0, items, n)),
+            "kind": pl.Series(["order", "delivery"]).gather((rng.random(n) < 0.1).view(np.uint8)),
+            "quantity": rng.integers(1, 6, n),
+        }
+    )
+
+
+def run_processor(frames: list[pl.DataFrame]) -> tuple[float, np.ndarray, dict[str, int]]:
+    processor = StreamProcessor("1m", window=60, k=3.0)
+    latencies = np.empty(len(frames))
+    gc.collect()
+    start = time.perf_counter()
+    for i, frame in enumerate(frames):
+        t = time.perf_counter()
+        processor.push(frame)
+        latencies[i] = time.perf_counter() - t
+    processor.flush()
+    return time.perf_counter() - start, latencies, processor.stats
+
+
+async def _queue_pipeline(frames: list[pl.DataFrame]) -> int:
+    queue: asyncio.Queue[tuple[int, str, str, int] | None] = asyncio.Queue(1_024)
+    stock: dict[str, int] = {}
+    buckets: dict[tuple[str, int], list[int]] = {}
+
+    async def produce() -> None:
+        for frame in frames:
+            rows = frame.select(pl.col("ts").dt.epoch("us"), "item_id", "kind", "quantity").rows()
+            for event in rows:
+                await queue.put(event)
+        await queue.put(None)
+
+    async def consume() -> int:
+        seen = 0
+        while (event := await queue.get()) is not None:
+            ts_us, item, kind, quantity = event
+            key = (item, ts_us // EVERY_US)
+            bucket = buckets.get(key) or buckets.setdefault(key, [0, 0, 0, 0, 0])
+            level = stock.get(item, 0)
+            if kind == "order":
+                level -= quantity
+                bucket[0] += quantity
+                bucket[1] += 1
+            else:
+                level += quantity
+                bucket[2] += quantity
+                bucket[3] += 1
+            stock[item] = bucket[4] = level
+            seen += 1
+        return seen
+
+    _, seen = await asyncio.gather(produce(), consume())
+    return seen
+
+
+def run_queue(frames: list[pl.DataFrame]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    asyncio.run(_queue_pipeline(frames))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=lambda s: int(s.replace("_", "")), default=2_000_000)
+    parser.add_argument("--baseline", type=lambda s: int(s.replace("_", "")), default=500_000)
+    parser.add_argument("--items", type=int, default=1_000)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--frame", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    events = make_events(args.events, args.items, args.rate)
+    frames = [events.slice(i, args.frame) for i in range(0, events.height, args.frame)]
+    small = events.head(args.baseline)
+    small_frames = [small.slice(i, args.frame) for i in range(0, small.height, args.frame)]
+    run_processor(frames[:20])  # warm-up: imports, allocations
+
+    rates, p50s, p99s, queue_rates = [], [], [], []
+    stats: dict[str, int] = {}
+    for _ in range(args.rounds):
+        elapsed, latencies, stats = run_processor(frames)
+        rates.append(events.height / elapsed)
+        p50s.append(float(np.percentile(latencies, 50)) * 1e3)
+        p99s.append(float(np.percentile(latencies, 99)) * 1e3)
+        queue_rates.append(small.height / run_queue(small_frames))
+
+    print(
+        f"workload: {events.height:,} events, {args.items:,} items, {args.rate:g} events/item/min, "
+        f"frames of {args.frame:,}, 1-minute buckets, zscore window 60"
+    )
+    print(f"processor: {stats['buckets']:,} series rows, {stats['alerts_closed']:,} alerts closed")
+    print(f"rounds: {args.rounds} (medians below)")
+    print(
+        f"  StreamProcessor         {statistics.median(rates) / 1e6:6.2f} M events/s   "
+        f"per frame p50 {statistics.median(p50s):.2f} ms, p99 {statistics.median(p99s):.2f} ms"
+    )
+    print(
+        f"  asyncio queue, 1 event  {statistics.median(queue_rates) / 1e6:6.2f} M events/s   "
+        f"(buckets + stock only, no detection; {small.height:,} events)"
+    )
+
+
+if __name__ == "__main__":
+    main()
