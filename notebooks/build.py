@@ -60,9 +60,11 @@ item has a row for every bucket from its first event to the end of the data.""")
         ("code", "charts.level_chart(series, outs, items=\"A000\")"),
         ("md", """## 4. Demand spikes and alerts
 
-`detect_spikes` compares each bucket with a rolling baseline of the same item (here the previous
-60 minutes: mean + k·σ). Consecutive flagged buckets become one alert episode with a stable id."""),
-        ("code", "detected = ss.detect_spikes(series, method=\"zscore\", window=60, k=5)\nfound = ss.alerts(detected, suppliers=sim.catalog)\nfound"),
+`detect_spikes` compares each bucket with a rolling baseline of the same item: here the mean of the
+last 10 minutes (`smooth=10`) against the previous two hours (`window=120`), flagged above
+mean + 6·σ — settings `tune` found on other data (see notebook 02). Consecutive flagged buckets
+become one alert episode with a stable id."""),
+        ("code", "detected = ss.detect_spikes(series, method=\"zscore\", window=120, k=6, min_demand=4, smooth=10)\nfound = ss.alerts(detected, suppliers=sim.catalog)\nfound"),
         ("code", "found.frame.select(\"item_id\", \"supplier_id\", \"start\", \"end\", \"peak_demand\", \"threshold\").head()"),
         ("code", "charts.demand_chart(detected, found, items=[\"A000\", \"A001\"])"),
         ("md", "How good are the alerts? The simulator knows where it injected spikes:"),
@@ -89,9 +91,10 @@ on the test data), and explore interactively with the `SpikeTuner` panel."""),
 Move the sliders: the chart, the alert table and the precision / recall / F1 against the labels
 update live. The panel keeps its last result as attributes (`params`, `alerts`, `scores`,
 `chart`), and `export_params()` / `export_alerts()` hand the chosen setting on."""),
-        ("code", "tuner = SpikeTuner(train_series, train.labels, catalog=train.catalog, items=[\"A000\", \"A003\"])\ntuner"),
+        ("code", "start = {name: result.best[name] for name in (\"method\", \"window\", \"k\", \"min_demand\", \"smooth\")}\ntuner = SpikeTuner(train_series, train.labels, catalog=train.catalog, items=[\"A000\", \"A003\"], **start)\ntuner"),
         ("code", "tuner.params, tuner.scores"),
-        ("code", "tuner.k.value = 6.0\ntuner.refresh()\ntuner.scores"),
+        ("md", "Set a control from code (or drag it): a lower `k` catches more but cries wolf more often."),
+        ("code", "tuner.k.value = 3.0\ntuner.refresh()\nlen(tuner.alerts), tuner.scores"),
         ("code", "print(tuner.export_json())"),
     ],
     "03_bring_your_own_data.ipynb": [

@@ -98,7 +98,7 @@ def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummar
     outs = stockouts(events)
     steps.update()
     detected = detect_spikes(series, **DEMO_PARAMS)
-    found = alerts(detected, every="1m", suppliers=catalog)
+    found = alerts(detected, params=DEMO_PARAMS, every="1m", suppliers=catalog)
     steps.update()
     scores_frame = evaluate(found, labels, series=detected)
     scores = {

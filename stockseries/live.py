@@ -835,6 +835,10 @@ class StreamProcessor:
         )
         self._history = _history_needed(self._detection, self._every_us)
         self._detection_columns = _detection_schema(self._detection, self._every_us)
+        # The default detector has a fast path that sums only the new rows' windows.
+        self._zscore_exact = (
+            self._detection["method"] == "zscore" and self._detection.get("smooth", 1) == 1
+        )
         self._empty_series = pl.DataFrame(schema={**_SERIES_SCHEMA, **self._detection_columns})
         # With corrections the retained buckets keep every series column (a late event
         # rewrites them); otherwise only the watched one, which is all the detector reads.
@@ -1291,6 +1295,14 @@ class StreamProcessor:
         in_context = np.concatenate(
             [np.arange(width)[None, :] >= (width - held)[:, None], valid], axis=1
         )
+        frame = pl.DataFrame(rows, schema=_SERIES_SCHEMA)
+        fast = self._zscore_rows(frame, x, in_context) if self._zscore_exact else None
+        if width:
+            for i, name in enumerate(self._ring_columns):
+                ring[:, :, i] = np.concatenate([ring[:, :, i], matrices[name]], axis=1)[:, -width:]
+            self._ring[slots] = ring
+        if fast is not None:
+            return fast
         detected = self._run_detector(slots, x, in_context, low - width)
         if self._detection["method"] in ("ewma", "threshold"):
             # These count every past bucket: add the closed ones no longer retained.
@@ -1298,11 +1310,59 @@ class StreamProcessor:
             detected = detected.with_columns(
                 pl.col("history") + pl.Series(np.repeat(dropped, counts), dtype=pl.Int64)
             )
-        if width:
-            for i, name in enumerate(self._ring_columns):
-                ring[:, :, i] = np.concatenate([ring[:, :, i], matrices[name]], axis=1)[:, -width:]
-            self._ring[slots] = ring
-        return pl.DataFrame(rows, schema=_SERIES_SCHEMA).hstack(detected)
+        return frame.hstack(detected)
+
+    def _zscore_rows(
+        self, frame: pl.DataFrame, x: np.ndarray, in_context: np.ndarray
+    ) -> pl.DataFrame | None:
+        """The zscore detection of the new rows without re-deriving the retained ones.
+
+        The batch core (``spikes._rolling_moments``, exact integer path) computes every
+        row's window sums from running integer sums; here only the new rows' windows are
+        summed, with the same integer sums and the same floating-point expressions, and the
+        batch ``_thresholds``/``_scores``/``_flags``/``_assemble`` finish the job, so the
+        results are the same bits. ``None`` when the integer path does not apply (huge
+        values): the caller then runs the batch detector on the whole context.
+        """
+        from stockseries.spikes import (
+            _INT64_SAFE,
+            _assemble,
+            _Baseline,
+            _flags,
+            _scores,
+            _thresholds,
+        )
+
+        w = int(self._detection["window"])
+        values = np.where(in_context, x, 0)
+        peak = int(np.abs(values).max()) if values.size else 0
+        if w * w * peak * peak >= _INT64_SAFE:
+            return None
+        n, width = values.shape[0], values.shape[1]
+        c1 = np.zeros((n, width + 1), dtype=np.int64)
+        np.cumsum(values, axis=1, out=c1[:, 1:])
+        c2 = np.zeros((n, width + 1), dtype=np.int64)
+        np.cumsum(values * values, axis=1, out=c2[:, 1:])
+        cv = np.zeros((n, width + 1), dtype=np.int64)
+        np.cumsum(in_context, axis=1, out=cv[:, 1:])
+        new = in_context[:, w:]  # the new buckets (the first w columns are retained ones)
+        at = np.arange(w, width)
+        s1 = (c1[:, at] - c1[:, at - w])[new]
+        s2 = (c2[:, at] - c2[:, at - w])[new]
+        history = (cv[:, at] - cv[:, at - w])[new]
+        x_new = x[:, w:][new]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            full_var = (s2 * w - s1 * s1) * (1.0 / (w * (w - 1)) if w > 1 else 0.0)
+            head_var = (history * s2 - s1 * s1) / (history * (history - 1.0))
+            mean = np.where(history == w, s1 * (1.0 / w), s1 / history)
+        var = np.where(history == w, full_var, head_var)
+        var[history < 2] = 0.0
+        base = _Baseline(center=mean, spread=np.sqrt(var), history=history)
+        threshold = _thresholds(x_new, base, self._detection["k"])
+        score = _scores(x_new, base)
+        sufficient = history >= self._detection["min_periods"]
+        flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
+        return _assemble(frame, base, threshold, score, sufficient, flagged)  # type: ignore[no-any-return]
 
     def _run_detector(
         self, slots: np.ndarray, x: np.ndarray, in_context: np.ndarray, first_bucket: int

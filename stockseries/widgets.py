@@ -243,7 +243,7 @@ class SpikeTuner:
     items
         Items selected at start; default the first three labelled items (else the first
         three items).
-    method, window, k, min_demand, merge_gap, cooldown
+    method, window, k, min_demand, smooth, merge_gap, cooldown
         Initial control values (see :func:`~stockseries.spikes.detect_spikes` and
         :func:`~stockseries.alerts.alerts`). ``window=None`` takes the method's default.
     k_grid
@@ -311,6 +311,7 @@ class SpikeTuner:
         window: int | None = None,
         k: float = 3.0,
         min_demand: int = 0,
+        smooth: int = 1,
         merge_gap: int = 0,
         cooldown: int = 0,
         k_grid: Sequence[float] = DEFAULT_K_GRID,
@@ -430,6 +431,15 @@ class SpikeTuner:
             style=style,
             layout=wide,
         )
+        self.smooth = widgets.IntSlider(
+            value=int(smooth),
+            min=1,
+            max=max(30, int(smooth)),
+            description="Smooth (buckets)",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
         self.merge_gap = widgets.IntSlider(
             value=int(merge_gap),
             min=0,
@@ -460,6 +470,7 @@ class SpikeTuner:
             "window",
             "k",
             "min_demand",
+            "smooth",
             "merge_gap",
             "cooldown",
             "status",
@@ -472,7 +483,16 @@ class SpikeTuner:
             [
                 widgets.VBox([self.items]),
                 widgets.VBox([self.every, self.method]),
-                widgets.VBox([self.window, self.k, self.min_demand, self.merge_gap, self.cooldown]),
+                widgets.VBox(
+                    [
+                        self.window,
+                        self.k,
+                        self.min_demand,
+                        self.smooth,
+                        self.merge_gap,
+                        self.cooldown,
+                    ]
+                ),
             ]
         )
         self.table.layout = widgets.Layout(overflow="auto", max_width="100%")
@@ -500,6 +520,7 @@ class SpikeTuner:
             self.window,
             self.k,
             self.min_demand,
+            self.smooth,
             self.merge_gap,
             self.cooldown,
         ):
@@ -575,6 +596,7 @@ class SpikeTuner:
             "window": int(self.window.value),
             "k": float(self.k.value) if method in K_METHODS else None,
             "min_demand": int(self.min_demand.value),
+            "smooth": int(self.smooth.value),
             "merge_gap": int(self.merge_gap.value),
             "cooldown": int(self.cooldown.value),
             "items": list(self.items.value),
@@ -632,6 +654,8 @@ class SpikeTuner:
             "window": params["window"],
             "min_demand": params["min_demand"],
         }
+        if params["smooth"] > 1:
+            detect_kwargs["smooth"] = params["smooth"]
         if params["k"] is not None:
             detect_kwargs["k"] = params["k"]
         detected = detect_spikes(series, **detect_kwargs)
@@ -692,7 +716,8 @@ class SpikeTuner:
         if cached is not None and float(params["k"]) in cached["k"].to_list():
             return cached
         rows = []
-        demand = pl.col("demand")
+        # With smoothing the detector compares the rolling mean (``signal``), not raw demand.
+        demand = pl.col("signal") if "signal" in detected.columns else pl.col("demand")
         for k_value in sorted({*self._k_grid, float(params["k"])}):
             threshold = pl.col("baseline") + k_value * pl.col("spread")
             moved = detected.with_columns(

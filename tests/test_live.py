@@ -160,7 +160,7 @@ def assert_contract(events: pl.DataFrame, run: Run, processor: StreamProcessor, 
 # --------------------------------------------------------------------------- the contract
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 120),
     items=st.integers(1, 4),
@@ -168,7 +168,7 @@ def assert_contract(events: pl.DataFrame, run: Run, processor: StreamProcessor, 
     seed=st.integers(0, 2**32 - 1),
     every=st.sampled_from(["1m", "90s", "5m"]),
     lateness_s=st.sampled_from([0, 45, 200]),
-    method=st.sampled_from(["zscore", "mad", "quantile"]),
+    method=st.sampled_from(["zscore", "zscore", "mad", "quantile", "threshold", "seasonal"]),
     window=st.integers(2, 6),
     k=st.sampled_from([0.5, 1.0, 2.0]),
     min_demand=st.sampled_from([0, 4]),
@@ -177,6 +177,7 @@ def assert_contract(events: pl.DataFrame, run: Run, processor: StreamProcessor, 
     cooldown=st.integers(0, 3),
     initial=st.sampled_from([None, 10, {"item-0": 50}]),
     n_frames=st.integers(1, 12),
+    generic=st.booleans(),
 )
 def test_incremental_equals_batch(
     n: int,
@@ -194,12 +195,17 @@ def test_incremental_equals_batch(
     cooldown: int,
     initial: Any,
     n_frames: int,
+    generic: bool,
 ) -> None:
     rng = np.random.default_rng(seed)
     events = make_events(n, items=items, minutes=minutes, seed=seed, spikes=2)
     detection: dict[str, Any] = {"method": method, "window": window, "min_demand": min_demand}
     if method == "quantile":
         detection["q"] = 0.8
+    elif method == "threshold":
+        detection = {"method": method, "level": 6.0 + k, "min_periods": window}
+    elif method == "seasonal":
+        detection["k"], detection["period"], detection["window"] = k, "15m", window // 2 + 1
     else:
         detection["k"] = k
     settings_ = {
@@ -213,6 +219,8 @@ def test_incremental_equals_batch(
     arrival = shuffled_within(events, lateness_s * 1_000_000, rng)
     frames = cut(arrival, rng.choice(n + 1, size=min(n_frames - 1, n), replace=False).tolist())
     processor = StreamProcessor(lateness=f"{lateness_s}s", **settings_)
+    if generic:  # zscore has a fast path; the batch detector on the context must agree too
+        processor._zscore_exact = False
     run = feed(processor, frames)
     assert_contract(events, run, processor, **settings_)
     # The stock after the last arrival of each item is its stock after all events.
