@@ -108,7 +108,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--stream-cap",
         type=parse_size,
         default=1_000_000,
-        help="per-event Python peers process at most this many events (default 1M)",
+        help="the incremental stage streams at most this many events, for every "
+        "implementation (default 1M; 0 = all)",
     )
     parser.add_argument("--items", type=int, default=N_ITEMS, help="item ids in the workload")
     parser.add_argument("--days", type=float, default=DAYS, help="days spanned by the workload")

@@ -42,9 +42,14 @@ import ipywidgets as widgets
 import polars as pl
 
 from stockseries._frames import to_polars
-from stockseries._schema import ITEM, TS
+from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries.charts import AnyChart, demand_chart, level_chart
-from stockseries.live import StepResult, StreamProcessor, _empty_alerts_frame, _notifier
+from stockseries.live import (
+    StepResult,
+    StreamProcessor,
+    _empty_alerts_frame,
+    _notifier,
+)
 from stockseries.report import TABLE_CSS, html_table
 from stockseries.series import duration_us
 from stockseries.widgets import _show_text, show_chart
@@ -208,15 +213,16 @@ class LiveDashboard:
     >>> dashboard = LiveDashboard(
     ...     lambda: order_source(3, end="2024-01-01T01:00:00Z", seed=1),
     ...     StreamProcessor("1m", window=10),
+    ...     history=30,
     ...     renderer="altair",
     ... )
     >>> asyncio.run(dashboard.run())
     >>> dashboard.running, dashboard.stats["events"] == dashboard.processor.stats["events"]
     (False, True)
-    >>> dashboard.series.height  # 3 items × 60 one-minute buckets
-    180
+    >>> dashboard.series.group_by("item_id").len()["len"].to_list()  # the last 30 buckets
+    [30, 30, 30]
     >>> dashboard
-    LiveDashboard(state='finished', events=..., frames=60, late=0, open_alerts=0, closed_alerts=...)
+    LiveDashboard(state='finished', events=104, frames=50, late=0, open_alerts=0, closed_alerts=5)
     """
 
     def __init__(
@@ -267,6 +273,9 @@ class LiveDashboard:
         self.chart: AnyChart | None = None
 
         self._series_parts: list[pl.DataFrame] = []
+        # Replaced by the processor's (empty) series frame at the first step: its detection
+        # columns depend on the method.
+        self._no_series = pl.DataFrame(schema={ITEM: pl.String(), TS: TS_DTYPE})
         self._pending_rows = 0
         self._alert_parts: list[pl.DataFrame] = []
         self._open = _empty_alerts_frame()
@@ -275,7 +284,7 @@ class LiveDashboard:
         self._delivery_failures = 0
         self._redraws = 0
         self._chart_redraws = 0
-        # Wall-clock bookkeeping (loop time, seconds): rates and the redraw throttle.
+        # Wall-clock bookkeeping (time.monotonic seconds): rates and the redraw throttle.
         self._active_s = 0.0
         self._resumed_at: float | None = None
         self._rate_mark: tuple[float, int] | None = None
@@ -318,7 +327,7 @@ class LiveDashboard:
     def series(self) -> pl.DataFrame:
         """The last ``history`` closed buckets of each kept item, sorted by item and time."""
         self._compact()
-        return self._series_parts[0] if self._series_parts else _empty_series()
+        return self._series_parts[0] if self._series_parts else self._no_series
 
     @property
     def alerts(self) -> pl.DataFrame:
@@ -361,12 +370,14 @@ class LiveDashboard:
         self._stop_requested = False
         self.error = None
         self.state = "running"
-        self._resumed_at = loop.time()
-        self._rate_mark = (self._resumed_at, self.processor.stats["events"])
-        self._next_redraw = self._next_chart = self._resumed_at + self._refresh_s
+        now = self._resumed_at = time.monotonic()
+        self._rate_mark = (now, self.processor.stats["events"])
+        self._next_redraw = self._next_chart = now + self._refresh_s
         self._sync_buttons()
         self._draw_counters()
-        self.task = loop.create_task(self._drive(), name="stockseries-live-dashboard")
+        # A task stopped an instant ago may not have unwound yet: the new one waits for it,
+        # so that only one of them ever reads the source.
+        self.task = loop.create_task(self._drive(self.task), name="stockseries-live-dashboard")
 
     def stop(self) -> None:
         """Cancel the pipeline task; :meth:`start` resumes where it stopped.
@@ -438,15 +449,17 @@ class LiveDashboard:
         if closer is not None:
             await closer()
 
-    async def _drive(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _drive(self, previous: asyncio.Task[None] | None) -> None:
         idle = self.processor.params["idle_timeout"]
         try:
+            if previous is not None and not previous.done():
+                await asyncio.gather(previous, return_exceptions=True)
+            await self._settle_delivery()
             while True:
                 if self._fetch is None:
                     assert self._iterator is not None
                     self._fetch = asyncio.ensure_future(_next_frame(self._iterator))
-                wait = max(0.0, self._next_redraw - loop.time())
+                wait = max(0.0, self._next_redraw - time.monotonic())
                 if idle is not None:
                     wait = min(wait, idle)
                 done, _ = await asyncio.wait({self._fetch}, timeout=wait)
@@ -458,15 +471,16 @@ class LiveDashboard:
                     await self._handle(self.processor.push(frame))
                 elif idle is not None:
                     await self._handle(self.processor.tick())
-                if loop.time() >= self._next_redraw:
+                if time.monotonic() >= self._next_redraw:
                     self._redraw(final=False)
             self._iterator = None
             await self._handle(self.processor.flush())
-            await self._settle_delivery()
             self._pause("finished")
         except asyncio.CancelledError:
-            self._pause("stopped")
-            self._redraw(final=True)
+            if self.task is asyncio.current_task():  # not superseded by a new start
+                if self.state == "running":  # cancelled from outside, not by stop()
+                    self._pause("stopped")
+                self._redraw(final=True)
             raise
         except Exception as err:
             self.error = err
@@ -477,6 +491,8 @@ class LiveDashboard:
     async def _handle(self, step: StepResult) -> None:
         """Record what a step made new, then hand its closed alerts to the sink."""
         series = _polars(step.series)
+        if not self._no_series.width > 2:
+            self._no_series = series.clear()
         if series.height:
             if self._items is not None:
                 series = series.filter(pl.col(ITEM).is_in(self._items))
@@ -517,9 +533,7 @@ class LiveDashboard:
 
     def _pause(self, state: State) -> None:
         if self._resumed_at is not None:
-            self._active_s += time.monotonic() - self._resumed_at if False else (
-                asyncio.get_event_loop().time() - self._resumed_at
-            )
+            self._active_s += time.monotonic() - self._resumed_at
             self._resumed_at = None
         self.state = state
         self._sync_buttons()
@@ -549,17 +563,13 @@ class LiveDashboard:
 
     def _redraw(self, *, final: bool) -> None:
         """Update counters and the alert list; the chart too when it is due (or ``final``)."""
-        now = asyncio.get_event_loop().time() if self.running else time.monotonic()
+        now = time.monotonic()
         self._redraws += 1
-        if final or now >= self._next_chart:
-            if self._series_changed:
-                started = time.perf_counter()
-                self._draw_chart()
-                cost = time.perf_counter() - started
-                self._chart_redraws += 1
-                self._next_chart = now + cost + max(
-                    self._refresh_s, cost * (1 / _MAX_DRAW_SHARE - 1)
-                )
+        if self._series_changed and (final or now >= self._next_chart):
+            self._draw_chart()
+            cost = time.monotonic() - now
+            self._chart_redraws += 1
+            self._next_chart = now + max(self._refresh_s, cost / _MAX_DRAW_SHARE)
         self._update_stats(now)
         self._draw_counters()
         self._draw_table()
@@ -592,7 +602,8 @@ class LiveDashboard:
     def _chosen_items(self, series: pl.DataFrame) -> list[str]:
         present = series.get_column(ITEM).unique()
         if self._items is not None:
-            return [i for i in self._items if i in set(present.to_list())]
+            known = set(present.to_list())
+            return [i for i in self._items if i in known]
         ranked = pl.concat(
             [
                 self._open.sort("start", descending=True).select(ITEM),
@@ -743,6 +754,3 @@ class LiveDashboard:
             f"closed_alerts={s['alerts_closed']:,})"
         )
 
-
-def _empty_series() -> pl.DataFrame:
-    return pl.DataFrame(schema={ITEM: pl.String(), TS: pl.Datetime("us", "UTC")})

@@ -40,6 +40,38 @@ import polars as pl
 
 from stockseries import _frames
 from stockseries._schema import DELIVERY, EVENT_SCHEMA, ITEM, KIND, QUANTITY, TS, TS_DTYPE
+from stockseries.alerts import (
+    Alerts,
+    _empty_alerts,
+    _episodes,
+    _finish,
+    _supplier_lookup,
+    alert_params,
+)
+from stockseries.events import read_events
+from stockseries.generate import catalog as make_catalog
+from stockseries.generate import iter_frames, poisson_demand, random_deliveries
+from stockseries.series import duration_us
+from stockseries.sinks import Notifier
+from stockseries.spikes import (
+    _INT64_SAFE,
+    _assemble,
+    _Baseline,
+    _detect,
+    _flags,
+    _scores,
+    _thresholds,
+    parse_every,
+    spike_params,
+)
+from stockseries.stock import (
+    _initial_from_frame,
+    _initial_from_mapping,
+    initial_levels,
+    running_sum_by_group,
+    stable_argsort,
+    validated_events,
+)
 
 # --------------------------------------------------------------------------- durations
 
@@ -115,7 +147,11 @@ class _Pacer:
     """
 
     def __init__(self, speed: float | None) -> None:
-        if speed is not None and not (isinstance(speed, int | float) and 0 < speed < math.inf):
+        if speed is not None and (
+            isinstance(speed, bool)
+            or not isinstance(speed, int | float)
+            or not 0 < speed < math.inf
+        ):
             raise ValueError(f"speed must be a positive finite number or None, got {speed!r}")
         self.speed = None if speed is None else float(speed)
         self._anchor: tuple[float, int] | None = None
@@ -135,18 +171,12 @@ def _max_us(frame: pl.DataFrame) -> int:
     return int(frame.get_column(TS).cast(pl.Int64).max())  # type: ignore[arg-type]
 
 
-def _min_us(frame: pl.DataFrame) -> int:
-    return int(frame.get_column(TS).cast(pl.Int64).min())  # type: ignore[arg-type]
-
-
 # --------------------------------------------------------------------------- sources
 
 _DEFAULT_FRAME_SIZE = 10_000
 
 
 def _catalog_of(catalog: Any, seed: int) -> pl.DataFrame:
-    from stockseries.generate import catalog as make_catalog
-
     if isinstance(catalog, int) and not isinstance(catalog, bool):
         return make_catalog(catalog, seed=seed)
     frame, _ = _frames.to_polars(catalog)
@@ -240,8 +270,6 @@ def order_source(
     >>> asyncio.run(first())
     (['ts', 'item_id', 'kind', 'quantity'], ['order'])
     """
-    from stockseries.generate import poisson_demand
-
     return _windowed_source(
         poisson_demand,
         _catalog_of(catalog, seed),
@@ -278,8 +306,6 @@ def delivery_source(
     >>> asyncio.run(count())
     (3, True)
     """
-    from stockseries.generate import random_deliveries
-
     return _windowed_source(
         random_deliveries,
         _catalog_of(catalog, seed),
@@ -317,8 +343,6 @@ async def frame_source(
     >>> asyncio.run(sizes())
     [2, 1]
     """
-    from stockseries.generate import iter_frames
-
     if frame_size is not None and span is not None:
         raise TypeError("pass frame_size= or span=, not both")
     pacer = _Pacer(speed)
@@ -359,8 +383,6 @@ async def replay_source(
     [2, 1]
     """
     if isinstance(path_or_frame, str | Path):
-        from stockseries.events import read_events
-
         frames: Any = read_events(path_or_frame)
     else:
         frames = path_or_frame
@@ -408,18 +430,23 @@ async def merge_sources(
     Each source is drained by its own task into a bounded :class:`asyncio.Queue` of
     ``queue_size`` frames: when the consumer is slower than the producers, queues fill up and
     ``put`` suspends each producer until there is room again (back-pressure), so nothing is
-    dropped and memory stays bounded by ``len(sources) × queue_size`` frames.
+    dropped. Memory stays bounded: per source, the queue, the frames the merge took from it
+    (at most one queue's worth per step) and the events it holds back for ordering. A
+    thousand sources cost a thousand small tasks and queues.
 
     **Ordering guarantee.** The merge is a k-way merge on frames. It waits until every
-    unfinished source has sent an event later than the previous *horizon* (taking, besides,
-    every frame already queued); the new horizon is the smallest "last timestamp received"
-    over the unfinished sources. Every held event with ``ts ≤ horizon`` is then emitted as
-    one frame sorted by ``(ts, source position)`` (stable within a source); the rest waits. Hence, when each source yields its events in
-    non-decreasing ``ts`` (within and across its frames), the merged stream's events are in
-    non-decreasing ``ts`` across all emitted frames. A source that is not ordered loses
-    nothing either, but its stragglers are emitted as soon as they arrive and so may come
-    after later events of other sources (the processor's lateness deals with those). A
-    source that produces nothing holds the merge back until it yields or finishes.
+    unfinished source has sent an event later than the previous *horizon* (and takes,
+    besides, every frame already queued); the new horizon is the smallest "last timestamp
+    received" over the unfinished sources. Every held event with ``ts ≤ horizon`` is then
+    emitted as one frame sorted by ``(ts, source position)`` (stable within a source); the
+    rest waits. Hence, when each source yields its events in non-decreasing ``ts`` (within
+    and across its frames), the merged stream's events are in non-decreasing ``ts`` across
+    all emitted frames. A source that is not ordered loses nothing either, but its
+    stragglers are emitted as soon as they arrive and so may come after later events of
+    other sources (the processor's lateness deals with those). A source that produces
+    nothing holds the merge back until it yields or finishes; empty frames are skipped.
+    Closing the merged stream early (``aclose``, or leaving an ``async for``) cancels the
+    pumps and closes the sources; an exception of a source is raised to the consumer.
 
     Sources may carry different optional columns (``customer_id``, ``supplier_id``, …): a
     merged frame has the union of the columns of what it holds, missing values are null.
@@ -537,14 +564,11 @@ async def _take(queues: list[asyncio.Queue[Any]], which: list[int]) -> list[tupl
 # --------------------------------------------------------------------------- processor
 
 _COUNTS = ("demand", "orders", "supply", "deliveries")
-_BUCKET = "_bucket"
 
 
 def _validated(frame: Any) -> pl.DataFrame:
-    """Canonical polars event frame (the batch engine's own edge check)."""
-    from stockseries.events import validate_events
-
-    return validate_events(frame)  # type: ignore[no-any-return]
+    """Canonical polars event frame, whatever flavour came in (the engine's edge check)."""
+    return validated_events(frame)[0]
 
 
 class CheckpointError(ValueError):
@@ -555,8 +579,6 @@ class CheckpointError(ValueError):
 @functools.cache
 def _empty_alerts_frame() -> pl.DataFrame:
     # Cached: frames are immutable and a step without alerts should cost nothing.
-    from stockseries.alerts import _empty_alerts
-
     return _empty_alerts(TS_DTYPE, pl.Int64())
 
 
@@ -567,8 +589,11 @@ class StepResult:
     Attributes
     ----------
     levels
-        The accepted events of the push, in replay order (``ts``, stable), with ``level``:
-        the item's stock right after the event (as :func:`stockseries.stock.stock_levels`).
+        The accepted events of the push (with ``corrections=True`` the late ones too, which
+        are applied), in replay order (``ts``, stable), with ``level``: the item's stock
+        right after the event, continuing from the previous pushes (as
+        :func:`stockseries.stock.stock_levels` does over the whole stream when frames come
+        in time order).
     series
         Newly closed buckets: the :func:`stockseries.series.resample` columns plus the
         :func:`stockseries.spikes.detect_spikes` columns, sorted by ``item_id``, ``ts``.
@@ -668,8 +693,6 @@ def _history_needed(detection: dict[str, Any], every_us: int) -> int:
     if method == "threshold":
         return int(detection["min_periods"]) + smoothing
     if method == "seasonal":
-        from stockseries.spikes import parse_every
-
         period = parse_every(detection["period"]) // timedelta(microseconds=1)
         if period % every_us:
             raise ValueError(
@@ -691,8 +714,6 @@ def _history_needed(detection: dict[str, Any], every_us: int) -> int:
 def _detection_schema(detection: dict[str, Any], every_us: int) -> dict[str, pl.DataType]:
     """Columns the batch detector adds, learnt from a two-bucket run (it also checks the
     settings against a real series, e.g. a seasonal period)."""
-    from stockseries.spikes import _detect
-
     level = detection.get("level")
     item = next(iter(level)) if isinstance(level, dict) and level else "probe"
     probe = pl.DataFrame(
@@ -713,7 +734,9 @@ class StreamProcessor:
     what is new. The processor keeps only what the next decision needs — per item: the
     stock level, the open buckets' partial sums, the last closed buckets the detector reads
     again (``window`` for ``zscore``/``mad``/``quantile``) and the flagged buckets of the
-    episode in progress — so its memory is O(items × window) however long the stream.
+    episode in progress — so its memory is O(items × window) however long the stream
+    (plus the late events it keeps for you, see :attr:`late_events`). One processor
+    serves one stream: it is not thread-safe.
 
     **Event time and closing.** The *watermark* is the largest event time seen minus
     ``lateness``. A bucket ``[s, s + every)`` closes once ``s + every ≤ watermark``; buckets
@@ -738,12 +761,15 @@ class StreamProcessor:
     the concatenated ``series`` after :meth:`flush`, sorted by ``item_id``, ``ts``, equals
     ``detect_spikes(resample(events, every, initial), method, **detection)`` and the
     concatenated ``alerts_closed`` equals ``alerts(detected, params=detection, every=every,
-    merge_gap=..., min_buckets=..., cooldown=..., suppliers=...).frame``. The detector runs
-    the batch code (:func:`stockseries.spikes.detect_spikes`'s core) on each item's retained
-    buckets plus the newly closed ones, and episodes are cut by the batch episode code, so
-    the arithmetic is shared. Exact for ``zscore``, ``mad``, ``quantile``, ``threshold`` and
-    ``seasonal``; ``ewma`` weighs the whole past, so the processor keeps the buckets whose
-    weight is above 2⁻⁶⁰ and agrees with batch to float rounding.
+    merge_gap=..., min_buckets=..., cooldown=..., suppliers=...).frame``. The arithmetic is
+    the batch code's: every method but the default runs the batch detector
+    (``stockseries.spikes``' core) on each item's retained buckets plus the newly closed
+    ones; the default ``zscore`` sums only the new buckets' windows, with the batch core's
+    integer sums and expressions, and finishes with its threshold, score and flag
+    functions; episodes are cut by the batch episode code. Exact for ``zscore``, ``mad``,
+    ``quantile``, ``threshold`` and ``seasonal`` (``smooth`` included); ``ewma`` weighs the
+    whole past, so the processor keeps the buckets whose weight is above 2⁻⁶⁰ and agrees
+    with batch to float rounding.
 
     **Late events with corrections.** With ``corrections=True`` late events are applied:
     they count in the item's stock from then on, the retained buckets they touch are updated
@@ -814,10 +840,6 @@ class StreamProcessor:
         suppliers: Any = None,
         **method_options: Any,
     ) -> None:
-        from stockseries.alerts import _supplier_lookup, alert_params
-        from stockseries.series import duration_us
-        from stockseries.spikes import spike_params
-
         self._every_us = duration_us(every, "every")
         self._lateness_us = _duration_us(lateness, name="lateness", allow_zero=True)
         self._idle_s = (
@@ -844,7 +866,9 @@ class StreamProcessor:
         # rewrites them); otherwise only the watched one, which is all the detector reads.
         column = self._detection["column"]
         if column not in _RING_ALL:
-            raise ValueError(f"column must be one of the series columns {_RING_ALL}, got {column!r}")
+            raise ValueError(
+                f"column must be one of the series columns {_RING_ALL}, got {column!r}"
+            )
         self._ring_columns = _RING_ALL if corrections is True else (column,)
         self._ring_x = self._ring_columns.index(column)
         self._alert_params = alert_params(
@@ -948,8 +972,6 @@ class StreamProcessor:
         StepResult
             Pandas frames inside when ``frame`` was pandas.
         """
-        from stockseries.stock import validated_events
-
         events, was_pandas = validated_events(frame)
         return _flavoured(self._step(events, now=self._clock()), was_pandas)
 
@@ -1003,7 +1025,9 @@ class StreamProcessor:
                     stats["late"] += late.height
                     self._late.append(late)
             if late is not None and self._corrections:
-                levels, corrections = self._apply_late_and_accepted(late, late_buckets, accepted, buckets)
+                levels, corrections = self._apply_late_and_accepted(
+                    late, late_buckets, accepted, buckets
+                )
             elif accepted.height:
                 levels, slots, quantity, is_delivery = self._apply(accepted, ts, buckets)
                 self._accumulate(slots, buckets, quantity, is_delivery)
@@ -1011,7 +1035,9 @@ class StreamProcessor:
                 top = int(ts.max())
                 self._max_us = top if self._max_us is None else max(self._max_us, top)
                 mark = self._max_us - self._lateness_us
-                self._watermark_us = mark if self._watermark_us is None else max(self._watermark_us, mark)
+                self._watermark_us = (
+                    mark if self._watermark_us is None else max(self._watermark_us, mark)
+                )
                 if now is not None:
                     self._last_activity = now
             stats["events"] += accepted.height
@@ -1057,15 +1083,17 @@ class StreamProcessor:
     def _slots(self, items: pl.Series) -> np.ndarray:
         """Slot of each item id, registering the ones never seen."""
         frame = items.to_frame(ITEM)
-        found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(_SLOT)
+        found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(
+            _SLOT
+        )
         if found.null_count():
             self._register(items.filter(found.is_null()).unique(maintain_order=True))
-            found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(_SLOT)
+            found = frame.join(
+                self._slot_of, on=ITEM, how="left", maintain_order="left"
+            ).get_column(_SLOT)
         return found.to_numpy()
 
     def _register(self, fresh: pl.Series) -> None:
-        from stockseries.stock import initial_levels
-
         start, stop = self._n, self._n + len(fresh)
         if stop > len(self._first):
             self._grow(max(stop, 2 * len(self._first), 64))
@@ -1073,7 +1101,10 @@ class StreamProcessor:
         self._level[start:stop] = self._running[start:stop] = initial_levels(self._initial, fresh)
         self._labels = pl.concat([self._labels, fresh.rename(ITEM)])
         self._slot_of = pl.concat(
-            [self._slot_of, pl.DataFrame({ITEM: fresh, _SLOT: np.arange(start, stop, dtype=np.int64)})]
+            [
+                self._slot_of,
+                pl.DataFrame({ITEM: fresh, _SLOT: np.arange(start, stop, dtype=np.int64)}),
+            ]
         )
         self._by_name = self._labels.arg_sort().to_numpy().astype(np.int64)
         self._n = stop
@@ -1102,8 +1133,6 @@ class StreamProcessor:
         self, frame: pl.DataFrame, ts: np.ndarray, buckets: np.ndarray
     ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         """Running stock of each event, in replay order (``ts``, stable), as ``stock_levels``."""
-        from stockseries.stock import running_sum_by_group, stable_argsort
-
         slots = self._slots(frame.get_column(ITEM))
         quantity = frame.get_column(QUANTITY).to_numpy()
         is_delivery = (frame.get_column(KIND) == DELIVERY).to_numpy()
@@ -1119,7 +1148,9 @@ class StreamProcessor:
         # in starts its series at the frontier.
         start = buckets if self._closed is None else np.maximum(buckets, self._closed)
         np.minimum.at(self._first, slots, start)
-        levels = frame.drop("level", strict=False).with_columns(pl.Series("level", run, dtype=pl.Int64))
+        levels = frame.drop("level", strict=False).with_columns(
+            pl.Series("level", run, dtype=pl.Int64)
+        )
         return levels, slots, quantity, is_delivery
 
     def _accumulate(
@@ -1253,8 +1284,10 @@ class StreamProcessor:
         parts = []
         while self._closed is None or self._closed < target:
             started = self._by_name[self._first[self._by_name] < target]
-            low = self._closed if self._closed is not None else (
-                int(self._first[started].min()) if len(started) else target
+            low = (
+                self._closed
+                if self._closed is not None
+                else (int(self._first[started].min()) if len(started) else target)
             )
             # Bounded chunks keep the dense matrices small after a long gap in event time.
             high = min(target, low + max(1, _CLOSE_CELLS // max(1, len(started))))
@@ -1324,15 +1357,6 @@ class StreamProcessor:
         results are the same bits. ``None`` when the integer path does not apply (huge
         values): the caller then runs the batch detector on the whole context.
         """
-        from stockseries.spikes import (
-            _INT64_SAFE,
-            _assemble,
-            _Baseline,
-            _flags,
-            _scores,
-            _thresholds,
-        )
-
         w = int(self._detection["window"])
         values = np.where(in_context, x, 0)
         peak = int(np.abs(values).max()) if values.size else 0
@@ -1368,8 +1392,6 @@ class StreamProcessor:
         self, slots: np.ndarray, x: np.ndarray, in_context: np.ndarray, first_bucket: int
     ) -> pl.DataFrame:
         """Detection columns of the new buckets, by the batch detector on the context."""
-        from stockseries.spikes import _detect
-
         width = self._history
         counts = in_context.sum(axis=1)
         positions = np.broadcast_to(np.arange(x.shape[1]), x.shape)[in_context]
@@ -1382,7 +1404,9 @@ class StreamProcessor:
         context = pl.DataFrame(
             {
                 ITEM: items,
-                TS: pl.Series((first_bucket + positions) * self._every_us, dtype=pl.Int64).cast(TS_DTYPE),
+                TS: pl.Series((first_bucket + positions) * self._every_us, dtype=pl.Int64).cast(
+                    TS_DTYPE
+                ),
                 self._detection["column"]: x[in_context],
             }
         )
@@ -1394,7 +1418,9 @@ class StreamProcessor:
                 {
                     ITEM: pl.Series(ITEM, [len(slots)] * 2, dtype=items.dtype),
                     TS: pl.Series([0, self._every_us], dtype=pl.Int64).cast(TS_DTYPE),
-                    self._detection["column"]: pl.Series([0, 0], dtype=context.schema[self._detection["column"]]),
+                    self._detection["column"]: pl.Series(
+                        [0, 0], dtype=context.schema[self._detection["column"]]
+                    ),
                 }
             )
             context = pl.concat([context, probe])
@@ -1418,8 +1444,6 @@ class StreamProcessor:
         *reported* episode + cooldown. Cooldown only looks back, so an unfinished episode's
         fate is known once it spans ``min_buckets``: that is when it is opened.
         """
-        from stockseries.alerts import _episodes, _finish
-
         every = self._every_us
         rules = self._alert_params
         gap, min_buckets = rules["merge_gap"], rules["min_buckets"]
@@ -1454,7 +1478,9 @@ class StreamProcessor:
         # A loop over episodes (a handful per step), not over events.
         last_end, opened_at = self._last_end, self._opened_at
         opened, closed, running_from = [], [], {}
-        for row, (item, start, end, span) in enumerate(zip(items, starts, ends, spans, strict=True)):
+        for row, (item, start, end, span) in enumerate(
+            zip(items, starts, ends, spans, strict=True)
+        ):
             allowed = span >= min_buckets and (
                 item not in last_end or start >= last_end[item] + cooldown_us
             )
@@ -1541,19 +1567,20 @@ class StreamProcessor:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with (
-                os.fdopen(fd, "wb") as handle,
-                zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
-            ):
-                archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
-                for name, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                    archive.writestr(f"{name}.npy", buffer.getvalue())
-                for name, frame in tables.items():
-                    buffer = io.BytesIO()
-                    frame.write_ipc(buffer)
-                    archive.writestr(f"{name}.arrow", buffer.getvalue())
+            with os.fdopen(fd, "wb") as handle:
+                with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+                    archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
+                    for name, array in arrays.items():
+                        buffer = io.BytesIO()
+                        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                        archive.writestr(f"{name}.npy", buffer.getvalue())
+                    for name, frame in tables.items():
+                        buffer = io.BytesIO()
+                        frame.write_ipc(buffer)
+                        archive.writestr(f"{name}.arrow", buffer.getvalue())
+                # On disk before the rename: a crash leaves the old checkpoint or the new one.
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -1593,7 +1620,9 @@ class StreamProcessor:
         try:
             kwargs = _constructor_kwargs(header["params"])
             initial = tables.get("initial", header["initial"])
-            processor = cls(**kwargs, initial=initial, suppliers=tables.get("suppliers"), clock=clock)
+            processor = cls(
+                **kwargs, initial=initial, suppliers=tables.get("suppliers"), clock=clock
+            )
             state = header["state"]
             n = int(state["items"])
             processor._max_us, processor._watermark_us = state["max_us"], state["watermark_us"]
@@ -1613,7 +1642,11 @@ class StreamProcessor:
                         f"checkpoint {source}: array {name!r} has shape {arrays[name].shape} "
                         f"and dtype {arrays[name].dtype}, expected {shape} int64"
                     )
-            if arrays["open"].ndim != 3 or arrays["open"].shape[:2] != (len(_COUNTS), n) or len(labels) != n:
+            if (
+                arrays["open"].ndim != 3
+                or arrays["open"].shape[:2] != (len(_COUNTS), n)
+                or len(labels) != n
+            ):
                 raise CheckpointError(f"checkpoint {source}: the item tables do not agree")
             processor._n = n
             processor._labels = labels
@@ -1671,11 +1704,8 @@ class StreamProcessor:
 # --------------------------------------------------------------------------- helpers
 
 
-
 def _initial_spec(initial: Any) -> int | pl.DataFrame:
     """Starting stock as one number for every item or a checked ``item_id``, ``initial`` table."""
-    from stockseries.stock import _initial_from_frame, _initial_from_mapping, initial_levels
-
     if initial is None:
         return 0
     if isinstance(initial, Mapping):
@@ -1711,7 +1741,9 @@ def _read_checkpoint(
         with zipfile.ZipFile(source) as archive:
             bad = archive.testzip()
             if bad is not None:
-                raise CheckpointError(f"checkpoint {source} is corrupt (member {bad} fails its CRC)")
+                raise CheckpointError(
+                    f"checkpoint {source} is corrupt (member {bad} fails its CRC)"
+                )
             header = json.loads(archive.read("header.json"))
             if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
                 raise CheckpointError(f"{source} is not a stockseries live checkpoint")
@@ -1721,7 +1753,9 @@ def _read_checkpoint(
                     f"stockseries reads version {_CHECKPOINT_VERSION}"
                 )
             arrays = {
-                name.removesuffix(".npy"): np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
+                name.removesuffix(".npy"): np.load(
+                    io.BytesIO(archive.read(name)), allow_pickle=False
+                )
                 for name in archive.namelist()
                 if name.endswith(".npy")
             }
@@ -1734,7 +1768,14 @@ def _read_checkpoint(
         raise
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {source}") from None
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        EOFError,
+        OSError,
+        ValueError,
+        pl.exceptions.PolarsError,
+    ) as exc:
         raise CheckpointError(
             f"checkpoint {source} is truncated or corrupt ({type(exc).__name__}: {exc})"
         ) from exc
@@ -1744,6 +1785,7 @@ def _read_checkpoint(
         raise CheckpointError(f"checkpoint {source} lacks member(s) {', '.join(missing)}")
     return header, arrays, tables
 
+
 def _empty_events(events: pl.DataFrame | None) -> pl.DataFrame:
     return events.clear() if events is not None else _no_events()
 
@@ -1751,7 +1793,11 @@ def _empty_events(events: pl.DataFrame | None) -> pl.DataFrame:
 def _empty_levels(events: pl.DataFrame | None) -> pl.DataFrame:
     if events is None:
         return _no_levels()
-    return events.clear().drop("level", strict=False).with_columns(pl.lit(None, pl.Int64).alias("level"))
+    return (
+        events.clear()
+        .drop("level", strict=False)
+        .with_columns(pl.lit(None, pl.Int64).alias("level"))
+    )
 
 
 @functools.cache
@@ -1799,7 +1845,11 @@ def _check_expected(
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"expect= is not a valid set of settings: {exc}") from exc
     have, want = processor.params, wanted.params
-    differ = [f"{key}: checkpoint {have.get(key)!r} ≠ expected {want.get(key)!r}" for key in sorted(set(have) | set(want)) if have.get(key) != want.get(key)]
+    differ = [
+        f"{key}: checkpoint {have.get(key)!r} ≠ expected {want.get(key)!r}"
+        for key in sorted(set(have) | set(want))
+        if have.get(key) != want.get(key)
+    ]
     if "initial" in expect and not _same_initial(processor._initial, wanted._initial):
         differ.append("initial: the checkpoint's starting stock differs")
     if "suppliers" in expect and not _same_table(processor._suppliers, wanted._suppliers):
@@ -1835,8 +1885,6 @@ def _notifier(sink: Any) -> Any:
     if sink is None or callable(getattr(sink, "notify", None)):
         return sink
     if callable(getattr(sink, "send", None)):
-        from stockseries.sinks import Notifier
-
         return Notifier(sink)
     raise TypeError(
         f"sink must be a Notifier (with notify) or a sink (with send(supplier_id, payload)), "
@@ -1876,8 +1924,6 @@ async def run_stream(
     >>> proc.stats["events"] > 0, type(found).__name__
     (True, 'Alerts')
     """
-    from stockseries.alerts import Alerts
-
     notifier = _notifier(sink)
     closed: list[pl.DataFrame] = []
 
@@ -1951,8 +1997,6 @@ def replay_file(
     Alerts(...)
     """
     if isinstance(path, str | os.PathLike):
-        from stockseries.events import read_events
-
         events = read_events(path)
     else:
         events = _validated(path)
@@ -1963,9 +2007,6 @@ def replay_file(
         events = events.slice(processor.stats["events"] + processor.stats["late"])
     else:
         processor = StreamProcessor(**settings)
-
-    from stockseries.alerts import Alerts
-    from stockseries.generate import iter_frames
 
     # Synchronous on purpose: callable from a notebook, whose event loop is already running.
     notifier = _notifier(sink)

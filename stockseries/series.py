@@ -99,8 +99,9 @@ _CALENDAR_UNITS: Final[dict[str, str]] = {"mo": "months", "q": "quarters", "y": 
 # Alternatives are tried left to right: "ms" and "mo" must come before "m".
 _DURATION_PART = re.compile(r"(\d+)(ns|us|µs|ms|mo|s|m|h|d|w|q|y|i)")
 
-# A dense frame beyond this many rows would take tens of gigabytes: ask for dense=False.
-_MAX_DENSE_ROWS = 1_000_000_000
+# Beyond 200 million rows a dense frame (and its temporaries) outgrows a 24 GB machine: fail
+# fast with advice instead of letting the kernel be killed.
+_MAX_DENSE_ROWS = 200_000_000
 # dense=False reuses the dense computation (and drops the empty buckets) while the dense grid
 # is at most this many times the number of events; beyond that a group-by is cheaper.
 _SPARSE_VIA_DENSE_FACTOR = 4
@@ -145,7 +146,7 @@ def resample(
         The events break a validation rule.
     TypeError, ValueError
         ``every`` is not a positive fixed duration, ``initial`` is malformed, or the dense
-        frame would exceed a billion rows (use ``dense=False`` or a wider ``every``).
+        frame would exceed 200 million rows (use ``dense=False`` or a wider ``every``).
 
     Examples
     --------
@@ -433,7 +434,7 @@ def _dense(
     np.add(slot, rows, out=slot, where=(frame[KIND] == DELIVERY).to_numpy())
     quantity = frame[QUANTITY].to_numpy()
     counts = np.bincount(slot, minlength=2 * rows)
-    if int(quantity.sum()) < 2**53:
+    if int(quantity.max()) * len(quantity) < 2**53:
         # float64 sums of integers are exact while every partial sum stays below 2**53.
         sums = np.bincount(slot, weights=quantity, minlength=2 * rows).astype(np.int64)
     else:

@@ -4,8 +4,8 @@
 level of its item right after it: the starting stock plus every delivery minus every order of
 that item so far. Negative levels are unmet demand (back orders) and stay negative.
 
-The private helpers below are the shared engine of :mod:`stockseries.stock` and
-:mod:`stockseries.series`: item codes, starting stock, a stable time order and a per-item
+The helpers below ``stock_levels`` are the shared engine of :mod:`stockseries.stock` and
+:mod:`stockseries.series` (not public API): item codes, starting stock, a stable time order and a per-item
 running sum, all on NumPy arrays. They are written for tens of millions of events: no Python
 loop runs per event, and the per-item running sum works in cache-sized chunks (one short loop
 iteration per 65,536 events).
@@ -211,14 +211,14 @@ def _stock_levels(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
     """Core of :func:`stock_levels` on a validated polars frame."""
     if frame.is_empty():
         initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
-        return frame.with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
+        return frame.drop(LEVEL, strict=False).with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
     codes, labels = item_codes(frame[ITEM])
     start = initial_levels(initial, labels)
     signed = signed_quantity(frame)
     micros = timestamps_us(frame[TS])
     if bool(np.all(micros[1:] >= micros[:-1])):
         levels = running_sum_by_group(signed, codes, start)
-        return frame.with_columns(pl.Series(LEVEL, levels, dtype=pl.Int64))
+        return frame.drop(LEVEL, strict=False).with_columns(pl.Series(LEVEL, levels))
 
     order, sorted_micros = stable_argsort(micros)
     sorted_signed, sorted_codes = _gather_signed_and_codes(signed, codes, order)

@@ -9,6 +9,7 @@ batch on the same events (compared exactly with ``polars.testing.assert_frame_eq
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -30,10 +31,6 @@ from polars.testing import assert_frame_equal
 from stockseries.alerts import alerts
 from stockseries.events import EventValidationError
 from stockseries.generate import simulate
-from stockseries.series import resample
-from stockseries.sinks import CallbackSink, Notifier
-from stockseries.spikes import detect_spikes
-from stockseries.stock import stock_levels
 from stockseries.live import (
     CheckpointError,
     StepResult,
@@ -46,6 +43,10 @@ from stockseries.live import (
     replay_source,
     run_stream,
 )
+from stockseries.series import resample
+from stockseries.sinks import CallbackSink, Notifier
+from stockseries.spikes import detect_spikes
+from stockseries.stock import stock_levels
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 T0_US = int(T0.timestamp() * 1_000_000)
@@ -86,7 +87,9 @@ def make_events(
     )
 
 
-def split_settings(settings_: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def split_settings(
+    settings_: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(detection kwargs, episode kwargs, other processor kwargs)."""
     detection, episode, other = {}, {}, {}
     for key, value in settings_.items():
@@ -136,10 +139,12 @@ def feed(processor: StreamProcessor, frames: Sequence[pl.DataFrame], *, flush: b
 
 def cut(events: pl.DataFrame, points: Sequence[int]) -> list[pl.DataFrame]:
     bounds = [0, *sorted(min(p, events.height) for p in points), events.height]
-    return [events.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [events.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
 
 
-def shuffled_within(events: pl.DataFrame, lateness_us: int, rng: np.random.Generator) -> pl.DataFrame:
+def shuffled_within(
+    events: pl.DataFrame, lateness_us: int, rng: np.random.Generator
+) -> pl.DataFrame:
     """An arrival order in which no event is late: sort by ts + U[0, lateness]."""
     if lateness_us == 0:
         return events
@@ -147,7 +152,9 @@ def shuffled_within(events: pl.DataFrame, lateness_us: int, rng: np.random.Gener
     return events[np.argsort(key, kind="stable")]
 
 
-def assert_contract(events: pl.DataFrame, run: Run, processor: StreamProcessor, **settings_: Any) -> None:
+def assert_contract(
+    events: pl.DataFrame, run: Run, processor: StreamProcessor, **settings_: Any
+) -> None:
     detected, found = batch(events, **settings_)
     assert processor.stats["late"] == 0
     assert_frame_equal(run.series, detected, check_exact=True)
@@ -162,11 +169,12 @@ def assert_contract(events: pl.DataFrame, run: Run, processor: StreamProcessor, 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    n=st.integers(1, 120),
+    n=st.integers(1, 200),
     items=st.integers(1, 4),
-    minutes=st.sampled_from([3, 20, 45]),
+    minutes=st.sampled_from([3, 30, 60]),
     seed=st.integers(0, 2**32 - 1),
     every=st.sampled_from(["1m", "90s", "5m"]),
+    min_periods=st.integers(1, 6),
     lateness_s=st.sampled_from([0, 45, 200]),
     method=st.sampled_from(["zscore", "zscore", "mad", "quantile", "threshold", "seasonal"]),
     window=st.integers(2, 6),
@@ -196,16 +204,23 @@ def test_incremental_equals_batch(
     initial: Any,
     n_frames: int,
     generic: bool,
+    min_periods: int,
 ) -> None:
     rng = np.random.default_rng(seed)
-    events = make_events(n, items=items, minutes=minutes, seed=seed, spikes=2)
-    detection: dict[str, Any] = {"method": method, "window": window, "min_demand": min_demand}
+    events = make_events(n, items=items, minutes=minutes, seed=seed, spikes=4)
+    detection: dict[str, Any] = {
+        "method": method,
+        "window": window,
+        "min_periods": min(min_periods, window),
+        "min_demand": min_demand,
+    }
     if method == "quantile":
         detection["q"] = 0.8
     elif method == "threshold":
         detection = {"method": method, "level": 6.0 + k, "min_periods": window}
     elif method == "seasonal":
-        detection["k"], detection["period"], detection["window"] = k, "15m", window // 2 + 1
+        detection["k"], detection["period"] = k, "15m"
+        detection["window"] = detection["min_periods"] = window // 2 + 1
     else:
         detection["k"] = k
     settings_ = {
@@ -236,14 +251,14 @@ def test_incremental_equals_batch(
         ("zscore", {"window": 10, "k": 2.0, "min_periods": 4, "min_demand": 5}),
         ("mad", {"window": 20, "k": 3.0}),
         ("quantile", {"window": 25, "q": 0.95}),
-        ("threshold", {"level": 8.0}),
-        ("threshold", {"level": 8.0, "min_periods": 15}),
+        ("threshold", {"level": 5.0}),
+        ("threshold", {"level": 5.0, "min_periods": 15}),
         ("seasonal", {"window": 3, "period": "20m", "k": 2.0}),
         ("ewma", {"span": 8, "k": 2.5}),
         ("zscore", {"window": 5, "column": "orders"}),
         ("zscore", {"window": 12, "smooth": 3}),
         ("mad", {"window": 10, "smooth": 2}),
-        ("threshold", {"level": 6.0, "smooth": 4, "min_periods": 5}),
+        ("threshold", {"level": 3.0, "smooth": 4, "min_periods": 5}),
         ("seasonal", {"window": 2, "period": "30m", "smooth": 3}),
         ("ewma", {"half_life": 4, "smooth": 2, "min_periods": 10}),
     ],
@@ -260,6 +275,7 @@ def test_every_method_matches_batch(method: str, options: dict[str, Any]) -> Non
     detected, found = batch(events, **settings_)
     # ewma weighs the whole past; the processor keeps what weighs more than 2**-60.
     exact = method != "ewma"
+    assert found.height > 0
     assert processor.stats["late"] == 0
     assert_frame_equal(run.series, detected, check_exact=exact, rel_tol=1e-9)
     assert_frame_equal(run.closed, found, check_exact=exact, rel_tol=1e-9)
@@ -320,9 +336,7 @@ def test_dense_series_extends_to_last_bucket_of_all_input() -> None:
 
 def test_buckets_close_when_the_watermark_passes_their_end() -> None:
     at = [T0 + timedelta(seconds=s) for s in (10, 50, 60, 119, 150)]
-    events = pl.DataFrame(
-        {"ts": at, "item_id": "a", "kind": "order", "quantity": [1, 2, 3, 4, 5]}
-    )
+    events = pl.DataFrame({"ts": at, "item_id": "a", "kind": "order", "quantity": [1, 2, 3, 4, 5]})
     processor = StreamProcessor("1m", lateness="30s", window=2)
     closed = [processor.push(events.slice(i, 1)).series.height for i in range(5)]
     # Watermarks: 0:00:-20, 0:00:20, 0:00:30, 0:01:29, 0:02:00 -> bucket 0:00 closes at 0:01:29.
@@ -386,7 +400,10 @@ def test_late_events_are_kept_and_counted(corrections: bool) -> None:
         .select(
             "item_id",
             "ts",
-            *(pl.coalesce(f"{c}_new", c).alias(c) for c in ("demand", "orders", "supply", "deliveries", "level")),
+            *(
+                pl.coalesce(f"{c}_new", c).alias(c)
+                for c in ("demand", "orders", "supply", "deliveries", "level")
+            ),
         )
     )
     assert_frame_equal(patched, resample(pl.concat([on_time, late]).sort("ts")), check_exact=True)
@@ -410,7 +427,12 @@ def test_late_event_of_unknown_item_with_corrections_starts_at_the_frontier() ->
     processor = StreamProcessor(window=5, corrections=True)
     processor.push(on_time)
     newcomer = pl.DataFrame(
-        {"ts": [T0 + timedelta(minutes=1)], "item_id": ["new"], "kind": ["delivery"], "quantity": [9]}
+        {
+            "ts": [T0 + timedelta(minutes=1)],
+            "item_id": ["new"],
+            "kind": ["delivery"],
+            "quantity": [9],
+        }
     )
     processor.push(newcomer)
     series = processor.flush().series.filter(pl.col("item_id") == "new")
@@ -480,7 +502,9 @@ def test_tick_without_idle_timeout_does_nothing() -> None:
         ({"suppliers": pl.DataFrame({"item_id": ["a"]})}, ValueError, "supplier_id"),
     ],
 )
-def test_bad_settings_are_refused(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+def test_bad_settings_are_refused(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
     with pytest.raises(error, match=match):
         StreamProcessor(**kwargs)
 
@@ -576,6 +600,29 @@ pl.concat([s.alerts_closed for s in steps]).write_parquet({str(tmp_path / "alert
     assert whole.closed.height > 0
 
 
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"method": "threshold", "level": {"item-0": 4.0, "item-1": 5.0, "item-2": 6.0}},
+        {"method": "ewma", "half_life": 5.0, "corrections": True},
+        {"method": "quantile", "window": 6, "q": 0.9, "suppliers": {"item-0": "S1"}},
+        {"method": "seasonal", "window": 2, "period": "10m", "smooth": 2, "initial": 7},
+    ],
+)
+def test_checkpoint_round_trip_for_every_method(tmp_path: Path, settings_: dict[str, Any]) -> None:
+    events = make_events(500, items=3, minutes=60, seed=17)
+    frames = cut(events, [150, 260, 400])
+    whole = feed(StreamProcessor(**settings_), frames)
+    processor = StreamProcessor(**settings_)
+    first = feed(processor, frames[:2], flush=False)
+    processor.save(tmp_path / "state.ckpt")
+    restored = StreamProcessor.load(tmp_path / "state.ckpt", expect=settings_)
+    assert restored.params == processor.params
+    joined = Run(first.steps + feed(restored, frames[2:]).steps)
+    assert_frame_equal(joined.series, whole.series)
+    assert_frame_equal(joined.closed, whole.closed)
+
+
 def _rewrite_header(path: Path, change: dict[str, Any]) -> None:
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
@@ -657,9 +704,7 @@ def test_generated_sources_are_ordered_deterministic_and_bounded(make: Any) -> N
     events = pl.concat(frames)
     assert events["ts"].is_sorted()
     assert events["ts"].max() < datetime(2024, 1, 1, 0, 20, tzinfo=UTC)
-    assert events["kind"].unique().to_list() == [
-        "order" if make is order_source else "delivery"
-    ]
+    assert events["kind"].unique().to_list() == ["order" if make is order_source else "delivery"]
 
 
 def test_wall_clock_pacing_sleeps_without_blocking_the_loop() -> None:
@@ -731,7 +776,9 @@ async def listed(frames: Sequence[pl.DataFrame], pause: float = 0.0) -> AsyncIte
     seed=st.integers(0, 2**32 - 1),
     queue_size=st.integers(1, 3),
 )
-def test_merge_emits_every_event_in_time_order(sizes: list[int], seed: int, queue_size: int) -> None:
+def test_merge_emits_every_event_in_time_order(
+    sizes: list[int], seed: int, queue_size: int
+) -> None:
     rng = np.random.default_rng(seed)
     sources, everything = [], []
     for i, n in enumerate(sizes):
@@ -751,7 +798,9 @@ def test_merge_emits_every_event_in_time_order(sizes: list[int], seed: int, queu
 
 def test_merge_of_a_thousand_sources_is_cheap() -> None:
     start = time.perf_counter()
-    sources = [listed(cut(make_events(15, items=1, minutes=3, seed=i), [5, 10])) for i in range(1_000)]
+    sources = [
+        listed(cut(make_events(15, items=1, minutes=3, seed=i), [5, 10])) for i in range(1_000)
+    ]
     frames = collect(merge_sources(*sources, queue_size=2))
     out = pl.concat(frames)
     assert out.height == 15_000 and out["ts"].is_sorted()
@@ -827,7 +876,9 @@ def test_merge_can_be_left_early() -> None:
 def test_run_stream_notifies_closed_alerts_and_reports_steps() -> None:
     sim = simulate(5, days=0.2, seed=9)
     inbox: list[str] = []
-    sink = CallbackSink(lambda supplier, payload: inbox.extend(a["alert_id"] for a in payload["alerts"]))
+    sink = CallbackSink(
+        lambda supplier, payload: inbox.extend(a["alert_id"] for a in payload["alerts"])
+    )
     seen: list[StepResult] = []
 
     async def on_step(step: StepResult) -> None:
@@ -835,7 +886,9 @@ def test_run_stream_notifies_closed_alerts_and_reports_steps() -> None:
 
     processor = StreamProcessor(window=30, k=3.0, suppliers=sim.catalog)
     source = frame_source(sim.events, frame_size=500)
-    found = asyncio.run(run_stream(source, processor, sink=Notifier(sink, sent_at=None), on_step=on_step))
+    found = asyncio.run(
+        run_stream(source, processor, sink=Notifier(sink, sent_at=None), on_step=on_step)
+    )
     _, expected = batch(sim.events, window=30, k=3.0, suppliers=sim.catalog)
     assert_frame_equal(found.frame, expected, check_exact=True)
     assert sorted(inbox) == sorted(expected["alert_id"])
@@ -872,6 +925,8 @@ def test_replay_file_matches_batch_and_resumes_from_a_checkpoint(tmp_path: Path)
     first = replay_file(tmp_path / "half.parquet", checkpoint=state, **settings_)
     second = replay_file(tmp_path / "all.parquet", checkpoint=state, **settings_)
     assert set(first.frame["alert_id"]) | set(second.frame["alert_id"]) == set(expected["alert_id"])
-    assert_frame_equal(second.frame, expected.filter(pl.col("alert_id").is_in(second.frame["alert_id"].implode())))
+    assert_frame_equal(
+        second.frame, expected.filter(pl.col("alert_id").is_in(second.frame["alert_id"].implode()))
+    )
     with pytest.raises(CheckpointError, match="other settings"):
         replay_file(tmp_path / "all.parquet", checkpoint=state, **{**settings_, "k": 4.0})

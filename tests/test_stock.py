@@ -275,11 +275,19 @@ def test_columns_are_kept_and_level_appended() -> None:
     assert result["supplier_id"].to_list() == ["S", None]
 
 
-def test_existing_level_column_is_replaced() -> None:
-    frame = events([(0, "A", "delivery", 2)], level=[99])
-    result = stock_levels(frame)
-    assert result.columns == ["ts", "item_id", "kind", "quantity", "level"]
-    assert result["level"].to_list() == [2]
+@pytest.mark.parametrize("ordered", [True, False], ids=["sorted", "unsorted"])
+def test_existing_level_column_is_replaced(ordered: bool) -> None:
+    rows = [(0, "A", "delivery", 2), (1, "A", "order", 1)]
+    frame = events(rows if ordered else rows[::-1], level=[99, 98], note=["x", "y"])
+    result = stock_levels(frame.select("level", "note", "ts", "item_id", "kind", "quantity"))
+    assert result.columns == ["ts", "item_id", "kind", "quantity", "note", "level"]
+    assert result["level"].to_list() == [2, 1]
+    assert result["note"].to_list() == (["x", "y"] if ordered else ["y", "x"])
+
+
+def test_empty_input_replaces_a_level_column() -> None:
+    result = stock_levels(events([], level=pl.Series([], dtype=pl.String)))
+    assert result.schema["level"] == pl.Int64
 
 
 @pytest.mark.parametrize("ordered", [True, False], ids=["sorted", "unsorted"])

@@ -76,6 +76,7 @@ def test_initial_state(svg_tuner: SpikeTuner) -> None:
         "window": 60,
         "k": 3.0,
         "min_demand": 0,
+        "smooth": 1,
         "merge_gap": 0,
         "cooldown": 0,
         "items": ["A000", "A001", "A002"],
@@ -434,3 +435,14 @@ def test_debouncer_inside_an_event_loop() -> None:
 
     asyncio.run(main())
     assert calls == [threading.main_thread().name]
+
+
+def test_smooth_control_reaches_the_detector(svg_tuner: SpikeTuner) -> None:
+    tuner = svg_tuner
+    tuner.smooth.value = 5
+    tuner.refresh()
+    assert tuner.params["smooth"] == 5
+    assert tuner.detected is not None and "signal" in tuner.detected.columns
+    tuner.smooth.value = 1
+    tuner.refresh()
+    assert "signal" not in tuner.detected.columns
