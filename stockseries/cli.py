@@ -109,6 +109,44 @@ def _suppliers(events: pl.DataFrame, catalog_path: str | None) -> pl.DataFrame |
     return None
 
 
+def _replay_suppliers(source: str, catalog_path: str | None) -> pl.DataFrame | None:
+    """Item → supplier map for a replay, read up front so alerts match ``detect``'s."""
+    from stockseries.events import scan_events
+
+    if catalog_path is not None:
+        return _suppliers(pl.DataFrame(), catalog_path)
+    scan = scan_events(source)
+    if "supplier_id" not in scan.collect_schema().names():
+        return None
+    # Two columns of a lazy scan: cheap even when the events themselves are streamed.
+    return _suppliers(scan.select("item_id", "supplier_id").collect(), None)
+
+
+def _out_of_core(args: argparse.Namespace) -> bool:
+    """``--out-of-core``, ``--in-memory``, or automatic: out of core for a directory."""
+    if args.out_of_core or args.in_memory:
+        return bool(args.out_of_core)
+    return Path(args.events).is_dir()
+
+
+def _run_out_of_core(args: argparse.Namespace, **options: Any) -> Any:
+    from stockseries.outofcore import ChunkOrderError, run_out_of_core
+
+    try:
+        return run_out_of_core(
+            args.events,
+            every=args.every,
+            lateness=args.lateness,
+            progress=not args.quiet,
+            **options,
+        )
+    except ChunkOrderError as exc:
+        raise ValueError(
+            f"{exc} On the command line: --lateness {int(exc.needed.total_seconds())}s, or "
+            "--in-memory if the data fits in memory."
+        ) from exc
+
+
 def _print_frame(frame: pl.DataFrame, rows: int = 10) -> None:
     with pl.Config(tbl_rows=rows, tbl_cols=12, tbl_width_chars=120, tbl_hide_dataframe_shape=True):
         print(frame)
@@ -150,9 +188,23 @@ def cmd_levels(args: argparse.Namespace) -> int:
 
 
 def cmd_series(args: argparse.Namespace) -> int:
+    from stockseries._schema import SERIES_COLUMNS
     from stockseries.events import read_events
     from stockseries.series import resample
 
+    if _out_of_core(args):
+        result = _run_out_of_core(
+            args,
+            series_out=args.output,
+            series_columns=SERIES_COLUMNS,
+            dense=not args.sparse,
+            initial=_read_initial(args.initial),
+        )
+        print(
+            f"wrote {result.series_rows:,} {args.every} buckets for {result.items} items "
+            f"to {args.output}"
+        )
+        return 0
     series = resample(
         read_events(args.events),
         every=args.every,
@@ -186,7 +238,23 @@ def _detect(args: argparse.Namespace) -> tuple[pl.DataFrame, Any]:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    _, found = _detect(args)
+    if _out_of_core(args):
+        from stockseries.outofcore import _first_suppliers
+
+        suppliers = (
+            _suppliers(pl.DataFrame(), args.catalog)
+            if args.catalog
+            else _first_suppliers(args.events)
+        )
+        found = _run_out_of_core(
+            args,
+            initial=_read_initial(args.initial),
+            suppliers=suppliers,
+            **_detect_options(args),
+            **_episode_options(args),
+        ).alerts
+    else:
+        _, found = _detect(args)
     write_frame(found.frame, args.output)
     print(f"{len(found)} alert(s) written to {args.output}")
     if len(found):
@@ -234,7 +302,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         every=args.every,
         lateness=args.lateness,
         checkpoint=args.checkpoint,
-        suppliers=_suppliers(pl.DataFrame(), args.catalog) if args.catalog else None,
+        suppliers=_replay_suppliers(args.events, args.catalog),
         **_detect_options(args),
         **_episode_options(args),
     )
@@ -283,6 +351,27 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", help="CSV/Parquet with item_id,supplier_id")
 
 
+def _add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "larger-than-memory input",
+        "A directory is processed out of core (one hive partition or file at a time, results "
+        "streamed to the output; streamed series rows are not sorted); a file in memory.",
+    )
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--out-of-core", action="store_true", help="process out of core even for a single file"
+    )
+    mode.add_argument(
+        "--in-memory", action="store_true", help="read everything into memory even for a directory"
+    )
+    group.add_argument(
+        "--lateness",
+        default="0s",
+        help="out of core: how far partitions/files may overlap in time, e.g. 10m",
+    )
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockseries",
@@ -314,12 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
     p.add_argument("--sparse", action="store_true", help="only non-empty buckets")
+    _add_out_of_core_options(p)
     p.set_defaults(func=cmd_series)
 
     p = sub.add_parser("detect", help="demand-spike alerts")
     p.add_argument("events")
     p.add_argument("-o", "--output", required=True, help="alerts file")
     _add_detection_options(p)
+    _add_out_of_core_options(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("evaluate", help="score alerts against labelled spike windows")

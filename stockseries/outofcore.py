@@ -574,7 +574,7 @@ def run_out_of_core(
     >>> result = run_out_of_core(root / "events", window=30, k=4.0, progress=False,
     ...                          series_out=root / "series.parquet")
     >>> result
-    OutOfCoreResult(events=..., chunks=2, series_rows=8640, alerts=..., late=0)
+    OutOfCoreResult(events=13,651, chunks=2, series_rows=8,640, alerts=36, late=0)
     >>> import polars as pl
     >>> pl.read_parquet(root / "series.parquet").height
     8640

@@ -109,3 +109,27 @@ def test_missing_file_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "nope.csv" in proc.stderr
+
+
+@pytest.mark.parametrize("frame_size", [997, 10_000])
+def test_replay_writes_exactly_what_detect_writes(workdir: Path, tmp_path: Path, frame_size: int) -> None:
+    options = ["--every", "1m", "--method", "zscore", "--window", "60", "--k", "4", "--smooth", "5"]
+    batch, live = tmp_path / "batch.csv", tmp_path / "live.csv"
+    assert main(["detect", str(workdir / "events.parquet"), *options, "-o", str(batch)]) == 0
+    argv = ["replay", str(workdir / "events.parquet"), "--frame-size", str(frame_size),
+            "--lateness", "30s", *options, "-o", str(live)]
+    assert main(argv) == 0
+    assert pl.read_csv(batch).height > 0
+    assert live.read_text() == batch.read_text()
+
+
+def test_demo_writes_report_and_alerts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "-o", str(tmp_path), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "alerts:" in out
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html
+    assert "<script" not in html.lower()
+    alerts = pl.read_csv(tmp_path / "alerts.csv")
+    assert alerts.height > 0
+    assert {"alert_id", "item_id", "start", "end", "supplier_id"} <= set(alerts.columns)

@@ -200,7 +200,7 @@ def test_any_frame_split_gives_batch_alerts_and_history(frame_size: int, history
 def test_redraws_are_throttled_for_a_fast_source(sim: Any, refresh: Any) -> None:
     period = refresh if isinstance(refresh, float) else 0.2
     dashboard = LiveDashboard(
-        lambda: frame_source(sim.events, frame_size=10), processor(sim), refresh=refresh, renderer="altair"
+        lambda: frame_source(sim.events, frame_size=2), processor(sim), refresh=refresh, renderer="altair"
     )
     started = time.monotonic()
     asyncio.run(dashboard.run())
