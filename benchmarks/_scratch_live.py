@@ -143,7 +143,7 @@ def main() -> None:
     )
     print(f"processor: {stats['buckets']:,} series rows, {stats['alerts_closed']:,} alerts closed")
     print(f"rounds: {args.rounds}, medians; 'cpu' divides by process CPU time (all threads),")
-    print("which is what the wall clock shows on an otherwise idle machine")
+    print("less sensitive than wall time to other processes on a shared machine")
     print(
         f"  StreamProcessor         wall {mps(rates)}  cpu {mps(cpu_rates)}   "
         f"per frame p50 {statistics.median(p50s):.2f} ms, p99 {statistics.median(p99s):.2f} ms"

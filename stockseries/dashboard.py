@@ -103,7 +103,9 @@ async def _next_frame(iterator: AsyncIterator[Any]) -> Any:
 
 def _seconds(value: str | float | timedelta, name: str) -> float:
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be a duration such as '1s' or a number of seconds, got {value!r}")
+        raise TypeError(
+            f"{name} must be a duration such as '1s' or a number of seconds, got {value!r}"
+        )
     if isinstance(value, int | float):
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -244,13 +246,20 @@ class LiveDashboard:
             raise TypeError(f"processor must be a StreamProcessor, got {type(processor).__name__}")
         if renderer not in ("svg", "altair"):
             raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
-        for name, value in (("max_items", max_items), ("top", top), ("width", width), ("height", height)):
+        for name, value in (
+            ("max_items", max_items),
+            ("top", top),
+            ("width", width),
+            ("height", height),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if items is not None:
             pinned = [items] if isinstance(items, str) else list(items)
             if not pinned or not all(isinstance(i, str) for i in pinned):
-                raise ValueError(f"items must be one item id or a non-empty list of ids, got {items!r}")
+                raise ValueError(
+                    f"items must be one item id or a non-empty list of ids, got {items!r}"
+                )
         self._factory, self._source = _source_opener(source)
         self.processor = processor
         self._notifier = _notifier(sink)
@@ -429,7 +438,8 @@ class LiveDashboard:
     def _open_source(self) -> None:
         if self._source is None and self._factory is None:
             raise RuntimeError(
-                "the source has ended; pass a function returning a source to start again"
+                "the source has ended (or failed); pass a function returning a source to be "
+                "able to start again"
             )
         source = self._factory() if self._factory is not None else self._source
         self._source = None  # a plain source is read once
@@ -461,7 +471,7 @@ class LiveDashboard:
                     self._fetch = asyncio.ensure_future(_next_frame(self._iterator))
                 wait = max(0.0, self._next_redraw - time.monotonic())
                 if idle is not None:
-                    wait = min(wait, idle)
+                    wait = min(wait, max(idle, 1e-3))
                 done, _ = await asyncio.wait({self._fetch}, timeout=wait)
                 if done:
                     fetch, self._fetch = self._fetch, None
@@ -653,12 +663,16 @@ class LiveDashboard:
         return rows[0] if len(rows) == 1 else alt.vconcat(*rows)
 
     def _draw_chart(self) -> None:
-        self.chart = self._build_chart()
         self._series_changed = False
-        if self.chart is None:
-            _show_text(self.chart_output, "No closed bucket of the charted items yet.")
-        else:
-            show_chart(self.chart_output, self.chart, self._renderer, validate=False)
+        try:
+            self.chart = self._build_chart()
+            if self.chart is None:
+                _show_text(self.chart_output, "No closed bucket of the charted items yet.")
+            else:
+                show_chart(self.chart_output, self.chart, self._renderer, validate=False)
+        except Exception as err:
+            # The chart is a view: failing to draw it must not stop the pipeline or the sink.
+            _show_text(self.chart_output, f"Chart not drawn: {type(err).__name__}: {err}")
 
     def _draw_counters(self) -> None:
         s = self.stats
@@ -688,16 +702,14 @@ class LiveDashboard:
                 f"{html.escape(str(self.error))}</span>"
             )
         self.counters.value = (
-            f"<style>{_COUNTER_CSS}</style><div class=\"ss-dash-counters\">{''.join(parts)}</div>"
+            f'<style>{_COUNTER_CSS}</style><div class="ss-dash-counters">{"".join(parts)}</div>'
         )
 
     def _alert_rows(self) -> pl.DataFrame:
         closed = self.alerts.sort("end", "start", ITEM, descending=True)
         rows = pl.concat(
             [
-                self._open.sort("start", ITEM, descending=True).with_columns(
-                    status=pl.lit("open")
-                ),
+                self._open.sort("start", ITEM, descending=True).with_columns(status=pl.lit("open")),
                 closed.head(self._top).with_columns(status=pl.lit("closed")),
             ],
             how="diagonal_relaxed",
@@ -753,4 +765,3 @@ class LiveDashboard:
             f"late={s['late']:,}, open_alerts={self._open.height}, "
             f"closed_alerts={s['alerts_closed']:,})"
         )
-

@@ -748,13 +748,15 @@ class StreamProcessor:
     of all input seen (end of stream).
 
     **Idle time.** With ``idle_timeout`` (seconds), :meth:`tick` lets buckets close while no
-    events arrive: when ``idle = now − time of the last push with events ≥ idle_timeout``,
-    the watermark becomes ``max(watermark, max event time + idle − lateness)``, i.e. event
-    time is taken to have advanced by the idle wall time. ``now`` is ``clock()`` by default
-    (:func:`time.monotonic`). Rows closed this way extend the series past the last event,
-    which batch would only contain if later events exist, and events that then arrive
-    below the advanced watermark are late; without ticks (or with ``idle_timeout=None``)
-    the contract below is exact.
+    events arrive. Let ``idle = now − (clock reading at the last push with accepted
+    events)``. When ``idle ≥ idle_timeout`` the watermark becomes
+    ``max(watermark, max event time + idle − lateness)``: event time is taken to have
+    advanced by the idle wall time, one for one (whatever a replay's ``speed``). ``now`` is
+    ``clock()`` by default (:func:`time.monotonic`). Rows closed this way extend the series
+    past the last event, which batch would only contain if later events exist, and events
+    that then arrive below the advanced watermark are late; without ticks (or with
+    ``idle_timeout=None``) the contract below is exact. A restored checkpoint starts a
+    fresh idle period.
 
     **Contract.** For any split of the events into frames and any arrival order in which no
     event is late (each event arrives while ``ts ≥ max ts seen before its frame − lateness``),
@@ -1007,6 +1009,7 @@ class StreamProcessor:
         final: bool = False,
         watermark_floor: int | None = None,
     ) -> StepResult:
+        """Judge lateness, apply the events, advance the watermark, close, cut episodes."""
         every = self._every_us
         stats = self._stats
         levels = late = corrections = None

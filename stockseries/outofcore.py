@@ -82,12 +82,11 @@ _FRAME_ROWS = 2_000_000
 #: Series rows buffered before a Parquet row group is written (~100 MB for 1 M rows).
 _ROWS_PER_GROUP = 1 << 20
 _US_PER_DAY = 86_400_000_000
-_US_PER_MINUTE = 60_000_000
 # Processor settings that only make sense with a wall clock or with late-event corrections;
 # a batch run over files has neither.
 _REFUSED = ("idle_timeout", "clock", "corrections")
 _SERIES_WRITERS = (".parquet", ".pq", ".csv", ".ndjson", ".jsonl")
-PARTITION_KEY = "day"
+_PARTITION_KEY = "day"
 
 
 # --------------------------------------------------------------------------- errors
@@ -118,7 +117,10 @@ class ChunkOrderError(ValueError):
         self.needed = needed
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_order_error, (str(self), self.chunk, self.previous, self.late, self.needed))
+        return (
+            _rebuild_order_error,
+            (str(self), self.chunk, self.previous, self.late, self.needed),
+        )
 
 
 def _rebuild_order_error(
@@ -195,8 +197,11 @@ class OutOfCoreResult:
             ("events/s", f"{self.events_per_second:,.0f}"),
             ("peak RSS", _gib(self.peak_rss)),
         ]
-        rows += [(name, str(path)) for name, path in
-                 (("series file", self.series_out), ("alerts file", self.alerts_out)) if path]
+        rows += [
+            (name, str(path))
+            for name, path in (("series file", self.series_out), ("alerts file", self.alerts_out))
+            if path
+        ]
         return _html_table("OutOfCoreResult", rows)
 
 
@@ -304,9 +309,7 @@ def _group_files(source: str | os.PathLike[str], files: list[str]) -> list[_Chun
     return [_Chunk(key, tuple(names)) for key, names in groups.items()]
 
 
-def _chunk_frame(
-    fmt: str, chunk: _Chunk, hive: bool, epoch_unit: EpochUnit | None
-) -> pl.LazyFrame:
+def _chunk_frame(fmt: str, chunk: _Chunk, hive: bool, epoch_unit: EpochUnit | None) -> pl.LazyFrame:
     try:
         lazy = scan_events(_scan(fmt, list(chunk.files), hive, lenient=True), epoch_unit=epoch_unit)
     except EventValidationError as exc:
@@ -315,14 +318,16 @@ def _chunk_frame(
 
 
 def _located(exc: EventValidationError, chunk: _Chunk) -> EventValidationError:
-    where = f"in chunk {chunk.name!r} (row = 0-based position within the chunk, files in name order)"
+    where = (
+        f"in chunk {chunk.name!r} (row = 0-based position within the chunk, files in name order)"
+    )
     hint = f"{where}; {exc.hint}" if exc.hint else where
-    return EventValidationError(exc.column, exc.rule, exc.count, exc.rows, total=exc.total, hint=hint)
+    return EventValidationError(
+        exc.column, exc.rule, exc.count, exc.rows, total=exc.total, hint=hint
+    )
 
 
-def _plan(
-    fmt: str, chunks: list[_Chunk], hive: bool, epoch_unit: EpochUnit | None
-) -> list[_Chunk]:
+def _plan(fmt: str, chunks: list[_Chunk], hive: bool, epoch_unit: EpochUnit | None) -> list[_Chunk]:
     """Rows and time span of every chunk, in one pass that reads only ``ts``."""
     ts_us = pl.col(TS).cast(pl.Int64)
     spans = pl.concat(
@@ -398,7 +403,10 @@ def _order_error(
         f"partitioning."
     )
     return ChunkOrderError(
-        message, chunk=chunk.name, previous=previous.name, late=int(late),
+        message,
+        chunk=chunk.name,
+        previous=previous.name,
+        late=int(late),
         needed=timedelta(seconds=needed_s),
     )
 
@@ -658,7 +666,7 @@ def run_out_of_core(
         timedelta(microseconds=every_us),
     )
     if alerts_out is not None:
-        write_frame(found.frame, alerts_out)
+        write_frame(found.frame, Path(alerts_out))
     return OutOfCoreResult(
         events=stats["events"],
         late=stats["late"],
@@ -680,7 +688,9 @@ def _refuse_outputs_inside(source: str | os.PathLike[str], outputs: list[Path]) 
         return
     for path in outputs:
         inside = path.resolve().is_relative_to(root.resolve())
-        if inside and not any(part.startswith(("_", ".")) for part in path.resolve().relative_to(root.resolve()).parts):
+        if inside and not any(
+            part.startswith(("_", ".")) for part in path.resolve().relative_to(root.resolve()).parts
+        ):
             raise ValueError(
                 f"output {path} is inside the input folder {root}: a later run would read it "
                 "as events; write it elsewhere (or name it with a leading '_')"
@@ -778,19 +788,19 @@ def write_partitioned(
     frame = validate_events(events)
     if not isinstance(frame, pl.DataFrame):  # pandas in: the files are the same either way
         frame = pl.from_pandas(frame)
-    if PARTITION_KEY in frame.columns:
+    if _PARTITION_KEY in frame.columns:
         raise ValueError(
-            f"events have a {PARTITION_KEY!r} column, which would clash with the partition key "
+            f"events have a {_PARTITION_KEY!r} column, which would clash with the partition key "
             f"read back from the folder names; rename or drop it"
         )
     frame = frame.sort(TS, maintain_order=True)
     written: list[Path] = []
-    day = pl.col(TS).dt.date().dt.to_string("%Y-%m-%d").alias(PARTITION_KEY)
+    day = pl.col(TS).dt.date().dt.to_string("%Y-%m-%d").alias(_PARTITION_KEY)
     parts = frame.with_columns(day).partition_by(
-        PARTITION_KEY, as_dict=True, maintain_order=True, include_key=False
+        _PARTITION_KEY, as_dict=True, maintain_order=True, include_key=False
     )
     for (name, *_), part in parts.items():
-        folder = target / f"{PARTITION_KEY}={name}"
+        folder = target / f"{_PARTITION_KEY}={name}"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(list(folder.glob("part-*.parquet")))
         path = folder / f"part-{index}.parquet"
@@ -901,26 +911,41 @@ def generate_dataset(
     # the expected units ordered per day.
     units_per_day = float(items["rate"].sum()) * 1440 * sum(_ORDER_QUANTITY) / 2 * 1.07
     mean_delivery = sum(_DELIVERY_QUANTITY) / 2
-    max_wait = timedelta(microseconds=max(2, round(2 * _US_PER_DAY * mean_delivery / units_per_day)))
+    max_wait = timedelta(
+        microseconds=max(2, round(2 * _US_PER_DAY * mean_delivery / units_per_day))
+    )
     columns = [*_REQUIRED, *(("event_id", "customer_id", "supplier_id") if extra_columns else ())]
 
     written, day_index, size = 0, 0, 0
     labels: list[pl.DataFrame] = []
     first_ts = last_ts = None
-    bar = tqdm(total=n_events, desc="generate", unit="ev", unit_scale=True, disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(
+        total=n_events,
+        desc="generate",
+        unit="ev",
+        unit_scale=True,
+        disable=not progress,
+        file=sys.stderr,
+    )
     try:
         while written < n_events:
             day_start = first_day + day_index * _US_PER_DAY
             frame, day_labels = _simulate_day(
-                items, day_start, seed * _DAY_SEED_STRIDE + day_index, max_wait,
+                items,
+                day_start,
+                seed * _DAY_SEED_STRIDE + day_index,
+                max_wait,
                 stock=day_index == 0,
             )
-            frame = frame.select([c for c in columns if c in frame.columns]).head(n_events - written)
+            frame = frame.select([c for c in columns if c in frame.columns]).head(
+                n_events - written
+            )
             if frame.height:
                 cut = frame.get_column(TS).max()
                 labels.append(day_labels.filter(pl.col("start") <= cut))
-                size += sum(p.stat().st_size for p in write_partitioned(frame, target, mode="append"))
+                size += sum(
+                    p.stat().st_size for p in write_partitioned(frame, target, mode="append")
+                )
                 first_ts = first_ts or frame.get_column(TS).min()
                 last_ts = cut
             written += frame.height
@@ -959,7 +984,7 @@ def _simulate_day(
     """One day of orders, spikes and deliveries for a fixed catalog, sorted by ``ts``."""
     from stockseries.generate import inject_spikes, merge_streams, poisson_demand, random_deliveries
 
-    span = {
+    span: dict[str, Any] = {
         "start": _to_datetime(day_start),
         "end": _to_datetime(day_start + _US_PER_DAY),
         "seed": seed,
@@ -972,7 +997,9 @@ def _simulate_day(
     streams = [orders, extra, deliveries]
     if stock:
         # Four hours of demand on the shelf before the first order.
-        initial = np.ceil(items["rate"].to_numpy() * 240 * sum(_ORDER_QUANTITY) / 2).astype(np.int64)
+        initial = np.ceil(items["rate"].to_numpy() * 240 * sum(_ORDER_QUANTITY) / 2).astype(
+            np.int64
+        )
         streams.insert(
             0,
             pl.DataFrame(
@@ -990,4 +1017,3 @@ def _simulate_day(
 
 def _to_datetime(us: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-

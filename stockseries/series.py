@@ -527,8 +527,17 @@ def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
     )
 
 
+def _by_item_then_time(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` sorted by item_id, ts; a series from :func:`resample` already is (checked)."""
+    item, ts = pl.col(ITEM), pl.col(TS)
+    in_order = (item > item.shift()) | ((item == item.shift()) & (ts >= ts.shift()))
+    if frame.height < 2 or frame.select(in_order.slice(1).all()).item():
+        return frame
+    return frame.sort(ITEM, TS, maintain_order=True)
+
+
 def _bucket_steps(frame: pl.DataFrame) -> pl.DataFrame:
-    ordered = frame.sort(ITEM, TS, maintain_order=True)
+    ordered = _by_item_then_time(frame)
     return ordered.select(
         ITEM,
         TS,
@@ -577,7 +586,7 @@ def _days_of_cover(
 ) -> pl.DataFrame:
     if frame.is_empty():
         return _empty(_COVER_SCHEMA)
-    frame = frame.sort(ITEM, TS)
+    frame = _by_item_then_time(frame)
     every_us = duration_us(every, "every") if every is not None else _bucket_width_us(frame)
     end = frame[TS].max() + timedelta(microseconds=every_us)  # type: ignore[operator]
     window_start = end - timedelta(microseconds=window_us)
@@ -603,7 +612,10 @@ def _days_of_cover(
 
 def _bucket_width_us(frame: pl.DataFrame) -> int:
     """Smallest step between consecutive buckets of one item (``frame`` sorted by item, ts)."""
-    steps = frame.select(pl.col(TS).diff().over(ITEM).dt.total_microseconds()).to_series()
+    same_item = pl.col(ITEM) == pl.col(ITEM).shift()
+    steps = frame.select(
+        pl.when(same_item).then(pl.col(TS).diff().dt.total_microseconds())
+    ).to_series()
     smallest = steps.filter(steps > 0).min()
     if smallest is None:
         raise ValueError(

@@ -667,6 +667,15 @@ def test_stockouts_from_a_sparse_series() -> None:
     ]
 
 
+def test_metrics_accept_a_series_in_any_row_order() -> None:
+    rows = [*OUT, (5 * MINUTE, "B", "order", 3), (50 * MINUTE, "C", "delivery", 1)]
+    series = resample(events(rows), "5m")
+    shuffled = series.sample(fraction=1.0, shuffle=True, seed=7)
+    assert not shuffled.equals(series)
+    assert stockouts(shuffled, every="5m").equals(stockouts(series, every="5m"))
+    assert days_of_cover(shuffled).equals(days_of_cover(series))
+
+
 def test_stockouts_pandas_in_pandas_out() -> None:
     found = stockouts(events(OUT).to_pandas())
     assert isinstance(found, pd.DataFrame)
