@@ -42,11 +42,11 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -63,6 +63,9 @@ from stockseries.events import (
     scan_events,
     validate_events,
 )
+
+if TYPE_CHECKING:
+    from stockseries.live import StreamProcessor
 
 __all__ = [
     "ChunkOrderError",
@@ -441,6 +444,10 @@ class _SeriesWriter:
                 f"(use one of {', '.join(_SERIES_WRITERS)})"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written under a hidden name and renamed at the end: a failed run leaves no
+        # truncated file that looks complete.
+        self._partial = path.with_name(f".{path.name}.partial")
+        self._partial.unlink(missing_ok=True)  # left over by a killed run
         self._parquet: pq.ParquetWriter | None = None
         self._text: IO[bytes] | None = None
         self._buffer: list[pl.DataFrame] = []
@@ -464,14 +471,14 @@ class _SeriesWriter:
         if self.suffix in (".parquet", ".pq"):
             table = frame.to_arrow()
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+                self._parquet = pq.ParquetWriter(self._partial, table.schema, compression="zstd")
             elif table.schema != self._parquet.schema_arrow:
                 table = table.cast(self._parquet.schema_arrow)
             self._parquet.write_table(table)
             return
         first = self._text is None
         if self._text is None:
-            self._text = self.path.open("wb")
+            self._text = self._partial.open("wb")
         if self.suffix == ".csv":
             frame.write_csv(self._text, include_header=first, datetime_format=CSV_DATETIME_FORMAT)
         else:
@@ -482,15 +489,27 @@ class _SeriesWriter:
             ).write_ndjson(self._text)
 
     def close(self, schema: pl.Schema | None = None) -> None:
+        """Finish the file (an empty one with the columns when no row came)."""
         self._drain()
-        if self._parquet is None and self._text is None:
-            # Nothing was written: an empty file with the columns is still a valid answer.
-            empty = pl.DataFrame(schema=self._schema or schema or {})
-            write_frame(empty, self.path)
+        self._close_handles()
+        if self._partial.exists():
+            self._partial.replace(self.path)
+        else:
+            write_frame(pl.DataFrame(schema=self._schema or schema or {}), self.path)
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self._buffer = []
+        self._close_handles()
+        self._partial.unlink(missing_ok=True)
+
+    def _close_handles(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
+            self._parquet = None
         if self._text is not None:
             self._text.close()
+            self._text = None
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -528,9 +547,9 @@ def run_out_of_core(
     series_out : str or path-like, optional
         Stream the closed series rows (resample columns, then detection columns) here:
         ``.parquet``/``.pq`` (row groups of about a million rows), ``.csv`` or
-        ``.ndjson``/``.jsonl``. Rows come in closing order, i.e. by bucket time, then
-        ``item_id``; sort after reading to get ``resample``'s ``item_id``, ``ts`` order.
-        Without it the rows are only counted.
+        ``.ndjson``/``.jsonl``. Rows come in the order their buckets close (a batch of
+        buckets at a time, item by item within a batch), not sorted: sort by ``item_id``,
+        ``ts`` after reading to get ``resample``'s order. Without it rows are only counted.
     alerts_out : str or path-like, optional
         Also write the alert frame here (CSV, Parquet or NDJSON by extension).
     progress : bool, default True
@@ -641,22 +660,22 @@ def run_out_of_core(
         unit="ev",
         unit_scale=True,
         disable=not progress,
-        file=sys.stderr,
     )
     try:
         for chunk in chunks:
-            events = _load(fmt, chunk, hive, epoch_unit)
-            for piece in _pieces(events, frame_rows):
-                step = processor.push(piece)
-                take(step.series, step.alerts_closed)
-            bar.update(events.height)
-            del events
+            bar.update(
+                _push_chunk(processor, _load(fmt, chunk, hive, epoch_unit), frame_rows, take)
+            )
         step = processor.flush()
         take(step.series, step.alerts_closed)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     finally:
         bar.close()
-        if writer is not None:
-            writer.close(last_schema)
+    if writer is not None:
+        writer.close(last_schema)
 
     stats = processor.stats
     frame = pl.concat(closed) if closed else step.alerts_closed
@@ -710,9 +729,18 @@ def _load(fmt: str, chunk: _Chunk, hive: bool, epoch_unit: EpochUnit | None) -> 
     return events
 
 
-def _pieces(events: pl.DataFrame, rows: int) -> Iterator[pl.DataFrame]:
+def _push_chunk(
+    processor: StreamProcessor,
+    events: pl.DataFrame,
+    rows: int,
+    take: Callable[[pl.DataFrame, pl.DataFrame], None],
+) -> int:
+    """Push one chunk in frames of ``rows``; its events are freed on return (slices share
+    the chunk's buffers, so nothing of it may outlive this call)."""
     for offset in range(0, events.height, rows):
-        yield events.slice(offset, rows)
+        step = processor.push(events.slice(offset, rows))
+        take(step.series, step.alerts_closed)
+    return events.height
 
 
 def _peak_rss() -> int:

@@ -487,9 +487,8 @@ def _sparse(
         )
         .sort("code", "bucket")
     )
-    item_codes_ = sums["code"].to_numpy()
     net = (sums[SUPPLY] - sums[DEMAND]).to_numpy()
-    level = running_sum_by_group(net, item_codes_, start)
+    level = running_sum_by_group(net, sums["code"].to_numpy(), start)
     return pl.DataFrame(
         [
             labels.gather(sums["code"].cast(pl.UInt32)).rename(ITEM),
@@ -521,7 +520,7 @@ def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
             pl.col(LEVEL).alias("after"),
             pl.col(ITEM).is_first_distinct().alias("first"),
         )
-        # Only rows at or below zero on either side can belong to an interval.
+        # Only steps with a level below zero on either side can belong to an interval.
         .filter((pl.col("before") < 0) | (pl.col("after") < 0))
         .sort(ITEM, maintain_order=True)
     )

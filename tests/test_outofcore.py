@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from stockseries import outofcore
 from stockseries._schema import SERIES_COLUMNS
 from stockseries.alerts import alerts
 from stockseries.cli import main
@@ -305,7 +306,10 @@ def test_no_events_is_a_clear_error(tmp_path: Path, make: Any, error: type, matc
         run_out_of_core(root, progress=False)
 
 
-def test_validation_errors_name_the_chunk(sim: Any, tmp_path: Path) -> None:
+def test_validation_errors_name_the_chunk(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outofcore, "_ROWS_PER_GROUP", 100)  # rows reach the file early
     events = sim.events.select("ts", "item_id", "kind", "quantity")
     broken = events.with_columns(
         pl.when(pl.int_range(pl.len()) == events.height - 3)
@@ -313,14 +317,17 @@ def test_validation_errors_name_the_chunk(sim: Any, tmp_path: Path) -> None:
         .otherwise(pl.col("quantity"))
         .alias("quantity")
     )
-    write_partitioned(broken.filter(pl.col("quantity") > 0), tmp_path / "ok")
     root = tmp_path / "events"
     write_partitioned(events, root)
     bad = broken.filter(pl.col("ts").dt.day() == 3)
     bad.write_parquet(root / "day=2024-01-03" / "part-0.parquet")
+    out = tmp_path / "series.csv"
     with pytest.raises(EventValidationError, match="in chunk 'day=2024-01-03'") as info:
-        run_out_of_core(root, progress=False)
+        run_out_of_core(root, series_out=out, progress=False)
     assert (info.value.column, info.value.rule) == ("quantity", "must be an integer > 0")
+    assert info.value.rows["quantity"].to_list() == [-1]
+    # Two days were streamed before the error: no half-written file is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events"]
 
 
 @pytest.mark.parametrize(
