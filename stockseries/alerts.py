@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from stockseries import _frames
 from stockseries.spikes import (
@@ -110,17 +111,77 @@ def _epoch_us(start: Any) -> int:
     raise TypeError(f"start must be a datetime or epoch microseconds, got {type(start).__name__}")
 
 
-def _hash(item_id: str, start_us: int, key: str) -> str:
-    text = f"{item_id}\x1f{start_us}\x1f{key}"
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+# Ids must not change across runs, processes or library versions, so they are built from
+# BLAKE2b and fixed integer arithmetic only -- never pl.hash / hash_rows, whose values Polars
+# may change between releases. BLAKE2b runs once per parameter set and once per distinct item
+# (thousands at most); the per-episode part is a vectorised 64-bit mixer.
+_PERSON = b"stockseries.id1"
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % byte for byte in range(256)), dtype=np.uint16)
+
+
+def _params_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=32, person=_PERSON).digest()
+
+
+def _item_hashes(items: Sequence[str], key: str) -> np.ndarray:
+    """One 64-bit BLAKE2b hash per item, keyed by the parameters' digest."""
+    digest = _params_digest(key)
+    return np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(item.encode(), digest_size=8, key=digest, person=_PERSON).digest(),
+                "big",
+            )
+            for item in items
+        ],
+        dtype=np.uint64,
+    )
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser: a bijection of uint64 that spreads every input bit."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def _combine(item_hash: np.ndarray, start_us: np.ndarray) -> np.ndarray:
+    """Per-episode id numbers; for a fixed item hash, distinct starts never collide."""
+    return _mix64(item_hash ^ _mix64(start_us.astype(np.int64).view(np.uint64)))
+
+
+def _hex16(numbers: np.ndarray) -> pl.Series:
+    """``f"{n:016x}"`` for every uint64, as a String Series, without a Python loop."""
+    digits = _HEX_PAIRS[numbers.astype(">u8").view(np.uint8)]
+    offsets = np.arange(0, 16 * len(numbers) + 1, 16, dtype=np.int32)
+    array = pa.Array.from_buffers(
+        pa.string(),
+        len(numbers),
+        [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(digits))],
+    )
+    return pl.Series("alert_id", array, dtype=pl.String)
+
+
+def _alert_ids(items: pl.Series, start_us: np.ndarray, key: str) -> pl.Series:
+    """The ids of episodes of ``items`` (String, no nulls) starting at ``start_us``."""
+    distinct = items.unique()
+    hashes = pl.Series(_item_hashes(distinct.to_list(), key), dtype=pl.UInt64)
+    per_row = items.replace_strict(distinct, hashes, return_dtype=pl.UInt64).to_numpy()
+    return _hex16(_combine(per_row, start_us))
 
 
 def alert_id(item_id: str, start: datetime | int, params: Mapping[str, Any] | None = None) -> str:
     """The stable id of the episode of ``item_id`` starting at ``start``.
 
-    A 16-hex-digit BLAKE2b hash of the item, the start (epoch microseconds;
-    naive datetimes are UTC) and the canonical JSON of ``params`` (sorted keys,
-    numbers as floats, so ``{"k": 3}`` and ``{"k": 3.0}`` agree). Use
+    16 hex digits hashing the item, the start (epoch microseconds; naive
+    datetimes are UTC) and the canonical JSON of ``params`` (sorted keys,
+    numbers as floats, so ``{"k": 3}`` and ``{"k": 3.0}`` agree): BLAKE2b of
+    the item keyed by BLAKE2b of the parameters, mixed with the start by the
+    SplitMix64 finaliser -- the same value :func:`alerts` computes vectorised,
+    stable across runs, processes and library versions. Use
     :attr:`Alerts.params` (or :func:`alert_params`) as ``params`` to reproduce
     the ids of :func:`alerts`.
 
@@ -135,7 +196,9 @@ def alert_id(item_id: str, start: datetime | int, params: Mapping[str, Any] | No
     >>> len(alert_id("SKU-1", t))
     16
     """
-    return _hash(str(item_id), _epoch_us(start), _params_key(params))
+    key = _params_key(params)
+    start_us = np.array([_epoch_us(start)], dtype=np.int64)
+    return str(_hex16(_combine(_item_hashes([str(item_id)], key), start_us))[0])
 
 
 def alert_params(
@@ -321,18 +384,9 @@ def _finish(
 ) -> pl.DataFrame:
     if episodes.height == 0:
         return _empty_alerts(ts_dtype, value_dtype)
-    key = _params_key(params)
-    ids = [
-        _hash(item, start, key)
-        for item, start in zip(
-            episodes.get_column("item_id").cast(pl.String).to_list(),
-            episodes.get_column("_start_us").to_list(),
-            strict=True,
-        )
-    ]
-    episodes = episodes.with_columns(
-        pl.Series("alert_id", ids, dtype=pl.String), pl.col("item_id").cast(pl.String)
-    )
+    items = episodes.get_column("item_id").cast(pl.String)
+    ids = _alert_ids(items, episodes.get_column("_start_us").to_numpy(), _params_key(params))
+    episodes = episodes.with_columns(ids, items)
     if suppliers is not None:
         episodes = episodes.drop("supplier_id", strict=False).join(
             _supplier_lookup(suppliers), on="item_id", how="left"

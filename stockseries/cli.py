@@ -68,12 +68,11 @@ def _read_alerts(path: str) -> pl.DataFrame:
 
 def _detect_options(args: argparse.Namespace) -> dict[str, Any]:
     """Detector keyword arguments from the shared detection options."""
-    options: dict[str, Any] = {
-        "method": args.method,
-        "window": args.window,
-        "k": args.k,
-        "min_demand": args.min_demand,
-    }
+    options: dict[str, Any] = {"method": args.method, "k": args.k, "min_demand": args.min_demand}
+    # No --window means the method's own default (60 buckets, 7 periods for seasonal, none for
+    # threshold, which would refuse one).
+    if args.window is not None:
+        options["window"] = args.window
     if args.min_periods is not None:
         options["min_periods"] = args.min_periods
     if args.smooth != 1:
@@ -130,7 +129,7 @@ def _out_of_core(args: argparse.Namespace) -> bool:
 
 
 def _run_out_of_core(args: argparse.Namespace, **options: Any) -> Any:
-    from stockseries.outofcore import ChunkOrderError, run_out_of_core
+    from stockseries.outofcore import ChunkOrderError, _compact, run_out_of_core
 
     try:
         return run_out_of_core(
@@ -142,7 +141,7 @@ def _run_out_of_core(args: argparse.Namespace, **options: Any) -> Any:
         )
     except ChunkOrderError as exc:
         raise ValueError(
-            f"{exc} On the command line: --lateness {int(exc.needed.total_seconds())}s, or "
+            f"{exc} On the command line: --lateness {_compact(int(exc.needed.total_seconds()))}, or "
             "--in-memory if the data fits in memory."
         ) from exc
 
@@ -181,7 +180,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
     from stockseries.events import read_events
     from stockseries.stock import stock_levels
 
-    levels = stock_levels(read_events(args.events), initial=_read_initial(args.initial))
+    levels = stock_levels(read_events(args.events, epoch_unit=args.epoch_unit), initial=_read_initial(args.initial))
     write_frame(levels, args.output)
     print(f"wrote {levels.height:,} events with running stock levels to {args.output}")
     return 0
@@ -206,7 +205,7 @@ def cmd_series(args: argparse.Namespace) -> int:
         )
         return 0
     series = resample(
-        read_events(args.events),
+        read_events(args.events, epoch_unit=args.epoch_unit),
         every=args.every,
         initial=_read_initial(args.initial),
         dense=not args.sparse,
@@ -223,7 +222,7 @@ def _detect(args: argparse.Namespace) -> tuple[pl.DataFrame, Any]:
     from stockseries.series import resample
     from stockseries.spikes import detect_spikes
 
-    events = read_events(args.events)
+    events = read_events(args.events, epoch_unit=args.epoch_unit)
     series = resample(events, every=args.every, initial=_read_initial(args.initial))
     options = _detect_options(args)
     detected = detect_spikes(series, **options)
@@ -277,7 +276,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from stockseries.events import read_events
     from stockseries.series import resample
 
-    series = resample(read_events(args.events), every=args.every)
+    series = resample(read_events(args.events, epoch_unit=args.epoch_unit), every=args.every)
     options: dict[str, Any] = {"methods": tuple(args.methods), "objective": args.objective}
     if args.target_recall is not None:
         options["target_recall"] = args.target_recall
@@ -296,8 +295,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from stockseries.live import replay_file
 
+    source: Any = args.events
+    if args.epoch_unit is not None:
+        from stockseries.events import read_events
+
+        source = read_events(args.events, epoch_unit=args.epoch_unit)
     found = replay_file(
-        args.events,
+        source,
         frame_size=args.frame_size,
         every=args.every,
         lateness=args.lateness,
@@ -330,7 +334,12 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
         default="zscore",
         choices=("zscore", "mad", "ewma", "quantile", "threshold", "seasonal"),
     )
-    group.add_argument("--window", type=int, default=60, help="baseline length in buckets")
+    group.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="baseline length in buckets (default: 60; seasonal: 7 periods; threshold: none)",
+    )
     group.add_argument("--k", type=float, default=3.0, help="threshold multiplier")
     group.add_argument("--min-periods", type=int, default=None)
     group.add_argument("--min-demand", type=float, default=0)
@@ -445,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out", help="folder for report.html and alerts.csv")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
+    for name, command in sub.choices.items():
+        if name not in ("simulate", "evaluate", "demo"):
+            command.add_argument(
+                "--epoch-unit",
+                choices=("s", "ms", "us", "ns"),
+                default=None,
+                help="unit of integer epoch timestamps in EVENTS (ISO-8601 needs none)",
+            )
     return parser
 
 

@@ -30,6 +30,7 @@ starting again opens a fresh source from the factory and continues with the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import math
 import time
@@ -240,7 +241,7 @@ class LiveDashboard:
         top: int = 10,
         renderer: Renderer = "svg",
         width: int = 360,
-        height: int = 90,
+        height: int = 120,
     ) -> None:
         if not isinstance(processor, StreamProcessor):
             raise TypeError(f"processor must be a StreamProcessor, got {type(processor).__name__}")
@@ -285,9 +286,10 @@ class LiveDashboard:
         # Replaced by the processor's (empty) series frame at the first step: its detection
         # columns depend on the method.
         self._no_series = pl.DataFrame(schema={ITEM: pl.String(), TS: TS_DTYPE})
+        self._series_schema_known = False
         self._pending_rows = 0
-        self._alert_parts: list[pl.DataFrame] = []
-        self._open = _empty_alerts_frame()
+        self._alerts = self._open = _empty_alerts_frame()
+        self._new_alerts: list[pl.DataFrame] = []
         self._series_changed = False
         self._delivered = 0
         self._delivery_failures = 0
@@ -341,12 +343,12 @@ class LiveDashboard:
     @property
     def alerts(self) -> pl.DataFrame:
         """Every alert closed so far, sorted by ``start`` then ``item_id``."""
-        if not self._alert_parts:
-            return _empty_alerts_frame()
-        if len(self._alert_parts) > 1:
-            frame = pl.concat(self._alert_parts, how="diagonal_relaxed")
-            self._alert_parts = [frame.sort("start", ITEM, maintain_order=True)]
-        return self._alert_parts[0]
+        if self._new_alerts:
+            frame = pl.concat([self._alerts, *self._new_alerts], how="diagonal_relaxed")
+            # Stable, like run_stream's sort: ties keep their closing order.
+            self._alerts = frame.sort("start", ITEM, maintain_order=True)
+            self._new_alerts = []
+        return self._alerts
 
     @property
     def open_alerts(self) -> pl.DataFrame:
@@ -494,15 +496,16 @@ class LiveDashboard:
             raise
         except Exception as err:
             self.error = err
-            await self._close_source()
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                await self._close_source()
             self._pause("error")
         self._redraw(final=True)
 
     async def _handle(self, step: StepResult) -> None:
         """Record what a step made new, then hand its closed alerts to the sink."""
         series = _polars(step.series)
-        if not self._no_series.width > 2:
-            self._no_series = series.clear()
+        if not self._series_schema_known:
+            self._no_series, self._series_schema_known = series.clear(), True
         if series.height:
             if self._items is not None:
                 series = series.filter(pl.col(ITEM).is_in(self._items))
@@ -521,7 +524,7 @@ class LiveDashboard:
             )
         if closed.height:
             self._open = self._open.join(closed, on="alert_id", how="anti")
-            self._alert_parts.append(closed)
+            self._new_alerts.append(closed)
             self._series_changed = True
             if self._notifier is not None:
                 # One delivery at a time: a Notifier is not thread-safe, and a delivery
@@ -742,7 +745,7 @@ class LiveDashboard:
     def _on_start(self, _button: widgets.Button) -> None:
         try:
             self.start()
-        except (RuntimeError, TypeError) as err:
+        except Exception as err:  # a click has no caller to raise to: show it in the panel
             self.error = err
             self._draw_counters()
 

@@ -1171,45 +1171,70 @@ class StreamProcessor:
     def _ensure_window(self, low: int, high: int) -> None:
         """Make the open-bucket arrays cover buckets ``low..high``."""
         width = self._open.shape[2]
-        if self._base is not None and self._base <= low and high < self._base + width:
+        base = self._base
+        if base is not None and base <= low and high < base + width:
             return
-        base = low if self._base is None else min(self._base, low)
-        end = high + 1 if self._base is None else max(self._base + width, high + 1)
-        size = max(end - base, 2 * width, 4)
-        cells = size * self._open.shape[1]
-        if cells > _MAX_OPEN_CELLS:
+        # Buckets before the frontier are closed (their columns are zero): only the live
+        # span ``keep..stop`` moves, so the arrays are compacted or grown, never both.
+        if base is None:
+            keep = stop = low
+        else:
+            keep = base if self._closed is None else max(base, self._closed)
+            stop = keep if self._max_us is None else max(keep, self._max_us // self._every_us + 1)
+        new_base = min(low, keep)
+        needed = max(stop, high + 1) - new_base
+        slots = self._open.shape[1]
+        if needed * slots > _MAX_OPEN_CELLS:
             raise ValueError(
-                f"events span {end - base:,} open buckets of {_format_us(self._every_us)} for "
-                f"{self._n:,} items ({cells:,} cells per measure, limit {_MAX_OPEN_CELLS:,}); "
-                "check the timestamps, or use a wider every or a smaller lateness"
+                f"events span {needed:,} open buckets of {_format_us(self._every_us)} for "
+                f"{self._n:,} items ({needed * slots:,} cells per measure, limit "
+                f"{_MAX_OPEN_CELLS:,}); check the timestamps, or use a wider every or a "
+                "smaller lateness"
             )
-        grown = np.zeros((len(_COUNTS), self._open.shape[1], size), dtype=np.int64)
-        if self._base is not None:
-            offset = self._base - base
-            grown[:, :, offset : offset + width] = self._open
-        self._open, self._base = grown, base
+        live = max(stop - keep, 0)
+        if 2 * needed <= width and base is not None:
+            # Room enough: slide the live span to the front in place.
+            moved = self._open[:, :, keep - base : keep - base + live].copy()
+            self._open[:] = 0
+            self._open[:, :, keep - new_base : keep - new_base + live] = moved
+        else:
+            # Double the headroom so that compaction stays rare.
+            size = max(4, min(2 * needed, max(needed, _MAX_OPEN_CELLS // max(slots, 1))))
+            grown = np.zeros((len(_COUNTS), slots, size), dtype=np.int64)
+            if base is not None and live:
+                grown[:, :, keep - new_base : keep - new_base + live] = self._open[
+                    :, :, keep - base : keep - base + live
+                ]
+            self._open = grown
+        self._base = new_base
 
     def _window(self, slots: np.ndarray, low: int, high: int) -> np.ndarray:
         """Partial sums of buckets ``low..high-1`` of ``slots``: [measure, slot, bucket]."""
+        base, width = self._base, self._open.shape[2]
+        if base is not None and base <= low and high <= base + width:
+            # A fancy index copies: the caller owns the result.
+            return self._open[:, slots, low - base : high - base]
         out = np.zeros((len(_COUNTS), len(slots), high - low), dtype=np.int64)
-        if self._base is None:
+        if base is None:
             return out
-        a, z = max(low, self._base), min(high, self._base + self._open.shape[2])
+        a, z = max(low, base), min(high, base + width)
         if a < z:
-            out[:, :, a - low : z - low] = self._open[:, slots, a - self._base : z - self._base]
+            out[:, :, a - low : z - low] = self._open[:, slots, a - base : z - base]
         return out
 
     def _drop_window(self, until: int) -> None:
-        """Forget the partial sums of buckets before ``until`` (they are closed)."""
-        if self._base is None or until <= self._base:
+        """Forget the partial sums of buckets before ``until`` (they are closed).
+
+        Only the newly closed columns are zeroed; :meth:`_ensure_window` moves the base
+        when it needs the room, so closing costs nothing per open bucket.
+        """
+        base = self._base
+        if base is None or until <= base:
             return
-        shift, width = until - self._base, self._open.shape[2]
-        if shift >= width:
-            self._open[:] = 0
-        else:
-            self._open[:, :, : width - shift] = self._open[:, :, shift:]
-            self._open[:, :, width - shift :] = 0
-        self._base = until
+        start = base if self._closed is None else max(base, self._closed)
+        stop = min(until, base + self._open.shape[2])
+        if start < stop:
+            self._open[:, :, start - base : stop - base] = 0
 
     def _apply_late_and_accepted(
         self,
@@ -1310,35 +1335,52 @@ class StreamProcessor:
             return None
         every, width, k = self._every_us, self._history, high - low
         sums = self._window(slots, low, high)
-        bucket_ids = low + np.arange(k)
         first = self._first[slots]
-        valid = bucket_ids[None, :] >= first[:, None]
         level = self._level[slots][:, None] + np.cumsum(sums[2] - sums[0], axis=1)
         self._level[slots] = level[:, -1]
         matrices = dict(zip(_RING_ALL, (*sums, level), strict=True))
-        counts = valid.sum(axis=1)
-        new_buckets = np.broadcast_to(bucket_ids, valid.shape)[valid]
-        rows = {
-            ITEM: self._labels.gather(np.repeat(slots, counts)),
-            TS: pl.Series(new_buckets * every, dtype=pl.Int64).cast(TS_DTYPE),
-            **{name: matrix[valid] for name, matrix in matrices.items()},
-        }
+        # Steady state: every item started before ``low``, so every cell is a new row and
+        # the rows are the matrices read in order (item-major), no masks needed.
+        valid: np.ndarray | None = None
+        if int(first.max()) <= low:
+            counts = np.full(len(slots), k)
+            bucket_ts = np.tile((low + np.arange(k, dtype=np.int64)) * every, len(slots))
+            values = {name: matrix.reshape(-1) for name, matrix in matrices.items()}
+        else:
+            bucket_ids = low + np.arange(k, dtype=np.int64)
+            valid = bucket_ids[None, :] >= first[:, None]
+            counts = valid.sum(axis=1)
+            bucket_ts = np.broadcast_to(bucket_ids * every, valid.shape)[valid]
+            values = {name: matrix[valid] for name, matrix in matrices.items()}
+        columns = [
+            self._labels.gather(np.repeat(slots, counts)),
+            pl.Series(TS, bucket_ts, dtype=pl.Int64).cast(TS_DTYPE),
+            *(pl.Series(name, values[name], dtype=pl.Int64) for name in _RING_ALL),
+        ]
 
         # The detector sees each item's retained buckets followed by the new ones.
         held = np.clip(low - first, 0, width)
         ring = self._ring[slots]
         x = np.concatenate([ring[:, :, self._ring_x], matrices[self._detection["column"]]], axis=1)
-        in_context = np.concatenate(
-            [np.arange(width)[None, :] >= (width - held)[:, None], valid], axis=1
-        )
-        frame = pl.DataFrame(rows, schema=_SERIES_SCHEMA)
-        fast = self._zscore_rows(frame, x, in_context) if self._zscore_exact else None
+        # None: every retained and new bucket of every item is in the context.
+        in_context: np.ndarray | None = None
+        if valid is not None or int(held.min()) < width:
+            in_context = np.concatenate(
+                [
+                    np.arange(width)[None, :] >= (width - held)[:, None],
+                    valid if valid is not None else np.ones((len(slots), k), dtype=bool),
+                ],
+                axis=1,
+            )
+        fast = self._zscore_rows(x, in_context) if self._zscore_exact else None
         if width:
             for i, name in enumerate(self._ring_columns):
                 ring[:, :, i] = np.concatenate([ring[:, :, i], matrices[name]], axis=1)[:, -width:]
             self._ring[slots] = ring
         if fast is not None:
-            return fast
+            return pl.DataFrame([*columns, *fast])
+        if in_context is None:
+            in_context = np.ones(x.shape, dtype=bool)
         detected = self._run_detector(slots, x, in_context, low - width)
         if self._detection["method"] in ("ewma", "threshold"):
             # These count every past bucket: add the closed ones no longer retained.
@@ -1346,50 +1388,66 @@ class StreamProcessor:
             detected = detected.with_columns(
                 pl.col("history") + pl.Series(np.repeat(dropped, counts), dtype=pl.Int64)
             )
-        return frame.hstack(detected)
+        return pl.DataFrame(columns).hstack(detected)
 
-    def _zscore_rows(
-        self, frame: pl.DataFrame, x: np.ndarray, in_context: np.ndarray
-    ) -> pl.DataFrame | None:
-        """The zscore detection of the new rows without re-deriving the retained ones.
+    def _zscore_rows(self, x: np.ndarray, in_context: np.ndarray | None) -> list[pl.Series] | None:
+        """The zscore detection columns of the new rows without re-deriving the retained ones.
 
         The batch core (``spikes._rolling_moments``, exact integer path) computes every
         row's window sums from running integer sums; here only the new rows' windows are
         summed, with the same integer sums and the same floating-point expressions, and the
-        batch ``_thresholds``/``_scores``/``_flags``/``_assemble`` finish the job, so the
-        results are the same bits. ``None`` when the integer path does not apply (huge
-        values): the caller then runs the batch detector on the whole context.
+        batch ``_thresholds``/``_scores``/``_flags`` plus ``_assemble``'s null marking finish
+        the job, so the results are the same bits. ``in_context=None`` means every cell is
+        in context (full history, every item started): no masks. ``None`` when the integer
+        path does not apply (huge values): the caller then runs the batch detector.
         """
         w = int(self._detection["window"])
-        values = np.where(in_context, x, 0)
+        values = x if in_context is None else np.where(in_context, x, 0)
         peak = int(np.abs(values).max()) if values.size else 0
         if w * w * peak * peak >= _INT64_SAFE:
             return None
-        n, width = values.shape[0], values.shape[1]
+        n, width = values.shape
         c1 = np.zeros((n, width + 1), dtype=np.int64)
         np.cumsum(values, axis=1, out=c1[:, 1:])
         c2 = np.zeros((n, width + 1), dtype=np.int64)
         np.cumsum(values * values, axis=1, out=c2[:, 1:])
-        cv = np.zeros((n, width + 1), dtype=np.int64)
-        np.cumsum(in_context, axis=1, out=cv[:, 1:])
-        new = in_context[:, w:]  # the new buckets (the first w columns are retained ones)
-        at = np.arange(w, width)
-        s1 = (c1[:, at] - c1[:, at - w])[new]
-        s2 = (c2[:, at] - c2[:, at - w])[new]
-        history = (cv[:, at] - cv[:, at - w])[new]
-        x_new = x[:, w:][new]
+        # Window sums of the previous w buckets of each new bucket (columns w..width-1).
+        s1 = c1[:, w:width] - c1[:, : width - w]
+        s2 = c2[:, w:width] - c2[:, : width - w]
+        if in_context is None:
+            s1, s2, x_new = s1.reshape(-1), s2.reshape(-1), x[:, w:].reshape(-1)
+            history = np.full(len(s1), w, dtype=np.int64)
+        else:
+            cv = np.zeros((n, width + 1), dtype=np.int64)
+            np.cumsum(in_context, axis=1, out=cv[:, 1:])
+            new = in_context[:, w:]  # the new buckets (the first w columns are retained ones)
+            s1, s2, x_new = s1[new], s2[new], x[:, w:][new]
+            history = (cv[:, w:width] - cv[:, : width - w])[new]
         with np.errstate(invalid="ignore", divide="ignore"):
             full_var = (s2 * w - s1 * s1) * (1.0 / (w * (w - 1)) if w > 1 else 0.0)
-            head_var = (history * s2 - s1 * s1) / (history * (history - 1.0))
-            mean = np.where(history == w, s1 * (1.0 / w), s1 / history)
-        var = np.where(history == w, full_var, head_var)
+            if in_context is None:
+                mean, var = s1 * (1.0 / w), full_var
+            else:
+                head_var = (history * s2 - s1 * s1) / (history * (history - 1.0))
+                mean = np.where(history == w, s1 * (1.0 / w), s1 / history)
+                var = np.where(history == w, full_var, head_var)
         var[history < 2] = 0.0
         base = _Baseline(center=mean, spread=np.sqrt(var), history=history)
         threshold = _thresholds(x_new, base, self._detection["k"])
         score = _scores(x_new, base)
         sufficient = history >= self._detection["min_periods"]
         flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
-        return _assemble(frame, base, threshold, score, sufficient, flagged)  # type: ignore[no-any-return]
+        # As spikes._assemble: no decision (insufficient history) is null, not NaN.
+        insufficient = np.flatnonzero(~sufficient)
+        floats = {"baseline": mean, "spread": base.spread, "threshold": threshold, "score": score}
+        for array in floats.values():
+            array[insufficient] = np.nan
+        return [
+            *(pl.Series(name, array, nan_to_null=True) for name, array in floats.items()),
+            pl.Series("history", history, dtype=pl.Int64),
+            pl.Series("sufficient", sufficient, dtype=pl.Boolean),
+            pl.Series("flagged", flagged, dtype=pl.Boolean),
+        ]
 
     def _run_detector(
         self, slots: np.ndarray, x: np.ndarray, in_context: np.ndarray, first_bucket: int

@@ -50,6 +50,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockseries._io import CSV_DATETIME_FORMAT, write_frame
@@ -215,9 +216,9 @@ class GeneratedDataset:
     Attributes
     ----------
     root
-        The folder: ``day=YYYY-MM-DD/part-0.parquet`` per day, plus ``_labels.parquet`` (the
-        injected spike windows) and ``_catalog.parquet`` (the items); names starting with
-        ``_`` are not read as events.
+        The folder: ``events/`` (``day=YYYY-MM-DD/part-0.parquet`` per day, nothing else, so
+        that any Parquet reader can take the folder), ``labels.parquet`` (the injected spike
+        windows) and ``catalog.parquet`` (the items, with their rates).
     events, days, items, spikes
         Events written, day partitions, catalog items, labelled spikes.
     start, end
@@ -236,14 +237,19 @@ class GeneratedDataset:
     bytes: int
 
     @property
-    def labels(self) -> Path:
-        """The spike labels file."""
-        return self.root / "_labels.parquet"
+    def events_dir(self) -> Path:
+        """The day-partitioned event folder: the input of :func:`run_out_of_core`."""
+        return self.root / "events"
 
     @property
-    def catalog(self) -> Path:
+    def labels_path(self) -> Path:
+        """The spike labels file (``item_id``, ``start``, ``end``, ``multiplier``)."""
+        return self.root / "labels.parquet"
+
+    @property
+    def catalog_path(self) -> Path:
         """The item catalog file."""
-        return self.root / "_catalog.parquet"
+        return self.root / "catalog.parquet"
 
     def __repr__(self) -> str:
         return (
@@ -313,16 +319,26 @@ def _group_files(source: str | os.PathLike[str], files: list[str]) -> list[_Chun
 
 
 def _chunk_frame(fmt: str, chunk: _Chunk, hive: bool, epoch_unit: EpochUnit | None) -> pl.LazyFrame:
-    try:
-        lazy = scan_events(_scan(fmt, list(chunk.files), hive, lenient=True), epoch_unit=epoch_unit)
-    except EventValidationError as exc:
-        raise _located(exc, chunk) from None
-    return lazy.select(_REQUIRED)
+    """The chunk's four event columns, lazily. Each file is scanned and cast on its own, so
+    the parts of a partition may differ in optional columns or in how ``ts`` is stored."""
+    parts = []
+    for name in chunk.files:
+        try:
+            lazy = scan_events(_scan(fmt, [name], hive, lenient=True), epoch_unit=epoch_unit)
+        except EventValidationError as exc:
+            raise _located(exc, chunk, name) from None
+        parts.append(lazy.select(_REQUIRED))
+    return parts[0] if len(parts) == 1 else pl.concat(parts)
 
 
-def _located(exc: EventValidationError, chunk: _Chunk) -> EventValidationError:
+def _located(
+    exc: EventValidationError, chunk: _Chunk, file: str | None = None
+) -> EventValidationError:
     where = (
-        f"in chunk {chunk.name!r} (row = 0-based position within the chunk, files in name order)"
+        f"in file {file!r} of chunk {chunk.name!r}"
+        if file is not None
+        else f"in chunk {chunk.name!r} (row = 0-based position within the chunk, files in name "
+        "order)"
     )
     hint = f"{where}; {exc.hint}" if exc.hint else where
     return EventValidationError(
@@ -388,6 +404,7 @@ def _order_error(
 ) -> ChunkOrderError:
     chunk, previous, frontier_us, _ = overlaps[0]
     needed_s = math.ceil(max(needed for *_, needed in overlaps) / 1e6)
+    needed_text = _compact(needed_s)
     late = (
         _chunk_frame(fmt, chunk, hive, epoch_unit)
         .select((pl.col(TS).cast(pl.Int64) < frontier_us).sum())
@@ -401,7 +418,7 @@ def _order_error(
         f"lateness={_seconds(lateness_us)} every bucket before {_iso(frontier_us)} is closed by "
         f"then, so {late:,} of its {chunk.rows:,} events would be late{others}. Chunks (hive "
         f"partition folders, or files) are read in order of their first event and may overlap "
-        f"by at most the lateness: pass lateness='{needed_s}s' or more, or "
+        f"by at most the lateness: pass lateness='{needed_text}' or more, or "
         f"on_late='set_aside' to keep going and get the late events back, or fix the "
         f"partitioning."
     )
@@ -419,6 +436,16 @@ def _iso(us: int | None) -> str:
         return "?"
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def _compact(seconds: int) -> str:
+    """``1141`` → ``"19m1s"``: a duration string the processor reads back."""
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def _seconds(us: int) -> str:
@@ -449,6 +476,7 @@ class _SeriesWriter:
         self._partial = path.with_name(f".{path.name}.partial")
         self._partial.unlink(missing_ok=True)  # left over by a killed run
         self._parquet: pq.ParquetWriter | None = None
+        self._arrow_schema: pa.Schema | None = None
         self._text: IO[bytes] | None = None
         self._buffer: list[pl.DataFrame] = []
         self._buffered = 0
@@ -472,8 +500,9 @@ class _SeriesWriter:
             table = frame.to_arrow()
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._partial, table.schema, compression="zstd")
-            elif table.schema != self._parquet.schema_arrow:
-                table = table.cast(self._parquet.schema_arrow)
+                self._arrow_schema = table.schema
+            elif not table.schema.equals(self._arrow_schema):
+                table = table.cast(self._arrow_schema)
             self._parquet.write_table(table)
             return
         first = self._text is None
@@ -755,13 +784,18 @@ def _peak_rss() -> int:
 
 def _first_suppliers(source: str | os.PathLike[str]) -> pl.DataFrame | None:
     """``item_id`` → first non-null ``supplier_id`` in file order, as the in-memory CLI takes
-    it from the events; ``None`` when the files have no ``supplier_id``. Streams two columns."""
+    it from the events; ``None`` when no file has a ``supplier_id``. Streams two columns of
+    each file (files may differ in their optional columns)."""
     fmt, files, hive = _resolve(source)
-    lazy = scan_events(_scan(fmt, files, hive, lenient=True))
-    if "supplier_id" not in lazy.collect_schema():
+    parts = []
+    for name in files:
+        lazy = _scan(fmt, [name], hive, lenient=True)
+        if {ITEM, "supplier_id"} <= set(lazy.collect_schema().names()):
+            parts.append(lazy.select(pl.col(ITEM).cast(pl.String), "supplier_id"))
+    if not parts:
         return None
     return (
-        lazy.select(ITEM, "supplier_id")
+        pl.concat(parts, how="vertical_relaxed")
         .drop_nulls()
         .unique(ITEM, keep="first", maintain_order=True)
         .collect(engine="streaming")
@@ -883,8 +917,8 @@ def generate_dataset(
     Parameters
     ----------
     root : str or path-like
-        New (or empty) folder; gets ``day=YYYY-MM-DD/part-0.parquet`` per day,
-        ``_labels.parquet`` and ``_catalog.parquet``.
+        New (or empty) folder; gets ``events/day=YYYY-MM-DD/part-0.parquet`` per day,
+        ``labels.parquet`` and ``catalog.parquet``.
     n_events : int
         Exact number of events.
     n_items : int, default 1000
@@ -913,7 +947,9 @@ def generate_dataset(
     >>> generate_dataset(root, 50_000, n_items=5, days=2, progress=False)
     GeneratedDataset(events=50,000, days=2, items=5, spikes=...)
     >>> sorted(p.name for p in root.iterdir())
-    ['_catalog.parquet', '_labels.parquet', 'day=2024-01-01', 'day=2024-01-02']
+    ['catalog.parquet', 'events', 'labels.parquet']
+    >>> sorted(p.name for p in (root / "events").iterdir())
+    ['day=2024-01-01', 'day=2024-01-02']
     >>> shutil.rmtree(root.parent)
     """
     from tqdm.auto import tqdm
@@ -972,7 +1008,8 @@ def generate_dataset(
                 cut = frame.get_column(TS).max()
                 labels.append(day_labels.filter(pl.col("start") <= cut))
                 size += sum(
-                    p.stat().st_size for p in write_partitioned(frame, target, mode="append")
+                    p.stat().st_size
+                    for p in write_partitioned(frame, target / "events", mode="append")
                 )
                 first_ts = first_ts or frame.get_column(TS).min()
                 last_ts = cut
@@ -982,8 +1019,8 @@ def generate_dataset(
     finally:
         bar.close()
     all_labels = pl.concat(labels) if labels else pl.DataFrame()
-    all_labels.write_parquet(target / "_labels.parquet")
-    items.write_parquet(target / "_catalog.parquet")
+    all_labels.write_parquet(target / "labels.parquet")
+    items.write_parquet(target / "catalog.parquet")
     return GeneratedDataset(
         root=target,
         events=written,

@@ -133,3 +133,31 @@ def test_demo_writes_report_and_alerts(tmp_path: Path, capsys: pytest.CaptureFix
     alerts = pl.read_csv(tmp_path / "alerts.csv")
     assert alerts.height > 0
     assert {"alert_id", "item_id", "start", "end", "supplier_id"} <= set(alerts.columns)
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [("threshold", ["--level", "50"]), ("seasonal", []), ("zscore", [])],
+)
+@pytest.mark.parametrize("command", ["detect", "replay"])
+def test_detect_without_window_uses_the_method_default(
+    workdir: Path, tmp_path: Path, method: str, extra: list[str], command: str
+) -> None:
+    # Regression: --window used to default to 60 and was always passed, so --method threshold
+    # (which takes no window) failed and seasonal needed 60 days of history.
+    out = tmp_path / "alerts.csv"
+    argv = [command, str(workdir / "events.parquet"), "--method", method, *extra, "-o", str(out)]
+    assert main(argv) == 0
+    assert out.read_text().startswith("alert_id,item_id,start,end")
+
+
+def test_integer_epochs_need_and_accept_epoch_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "epochs.csv"
+    events.write_text("ts,item_id,kind,quantity\n1704067200,A,delivery,5\n1704067260,A,order,2\n")
+    out = tmp_path / "levels.csv"
+    assert main(["levels", str(events), "-o", str(out)]) == 2
+    assert "epoch" in capsys.readouterr().err
+    assert main(["levels", str(events), "--epoch-unit", "s", "-o", str(out)]) == 0
+    levels = pl.read_csv(out)
+    assert levels["ts"].to_list() == ["2024-01-01T00:00:00Z", "2024-01-01T00:01:00Z"]
+    assert levels["level"].to_list() == [5, 3]

@@ -539,3 +539,51 @@ def test_displays_as_its_panel_with_a_short_text(sim: Any) -> None:
         "LiveDashboard(state='idle', events=0, frames=0, late=0, open_alerts=0, closed_alerts=0)"
     )
     assert "press Start" in dashboard.chart_output.outputs[0]["data"]["text/plain"]
+
+
+def test_an_episode_in_progress_is_listed_as_open() -> None:
+    def at(minute: int) -> datetime:
+        return datetime(2024, 1, 1, 0, minute, tzinfo=UTC)
+
+    quantities = [1] * 10 + [50, 1]  # a spike at 00:10; the 00:11 event closes its bucket
+    events = pl.DataFrame(
+        {"ts": [at(m) for m in range(12)], "item_id": "a", "kind": "order", "quantity": quantities}
+    )
+
+    async def held() -> AsyncIterator[pl.DataFrame]:
+        yield events
+        await asyncio.sleep(60)  # the 00:11 bucket never closes: the episode stays open
+        yield events  # pragma: no cover - never reached
+
+    dashboard = quick(held(), StreamProcessor("1m", window=5, k=3.0), refresh=0.05)
+
+    async def scenario() -> None:
+        dashboard.start()
+        await asyncio.sleep(0.3)
+        dashboard.stop()
+        await asyncio.gather(dashboard.task, return_exceptions=True)  # type: ignore[arg-type]
+
+    asyncio.run(scenario())
+    assert dashboard.open_alerts.select("item_id", "start").rows() == [("a", at(10))]
+    assert dashboard.stats["open_alerts"] == 1 and dashboard.alerts.height == 0
+    table = text_of(html_of(dashboard.table_output))
+    assert "1 open, 0 closed" in table
+    assert re.search(r"open\s+a\s+2024-01-01 00:10:00", table)
+
+
+def test_a_chart_that_fails_to_draw_does_not_stop_the_pipeline(
+    sim: Any, reference: tuple[pl.DataFrame, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stockseries.dashboard as module
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ValueError("no room for the chart")
+
+    monkeypatch.setattr(module, "demand_chart", broken)
+    expected, _ = reference
+    dashboard = quick(bounded(sim), processor(sim))
+    asyncio.run(dashboard.run())
+    assert dashboard.state == "finished"
+    assert_frame_equal(dashboard.alerts, expected)
+    (entry,) = dashboard.chart_output.outputs
+    assert entry["data"]["text/plain"] == "Chart not drawn: ValueError: no room for the chart"
