@@ -77,13 +77,14 @@ def polars_resample(df: pl.DataFrame, every: str = "1m") -> pl.DataFrame:
     grid = (
         totals.group_by("item_id")
         .agg(first=pl.col("ts").min())
+        .sort("item_id")
         .select("item_id", ts=pl.datetime_ranges("first", pl.lit(totals["ts"].max()), every))
         .explode("ts")
     )
+    # The grid is built in (item_id, ts) order; keeping it saves sorting the dense frame.
     return (
-        grid.join(totals, on=["item_id", "ts"], how="left")
+        grid.join(totals, on=["item_id", "ts"], how="left", maintain_order="left")
         .with_columns(pl.col("demand", "orders", "supply", "deliveries").fill_null(0))
-        .sort("item_id", "ts")
         .with_columns(level=(pl.col("supply") - pl.col("demand")).cum_sum().over("item_id"))
     )
 

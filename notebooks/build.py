@@ -367,7 +367,8 @@ A first pass reads only the `ts` column to order the partitions by their first e
 check that they do not overlap in time; then each partition is read, validated and pushed.
 `progress=True` (the default) shows a progress bar; it is off here to keep the notebook's
 output stable."""),
-        ("code", """result = run_out_of_core(
+        ("code", """# NBVAL_IGNORE_OUTPUT
+result = run_out_of_core(
     work / "events",
     every="1m",
     series_out=work / "series.parquet",

@@ -76,7 +76,7 @@ __all__ = [
     "validate_events",
 ]
 
-_LAZY_SUBMODULES = ("charts", "widgets", "report", "live", "sinks")
+_LAZY_SUBMODULES = ("charts", "widgets", "dashboard", "report", "outofcore", "demo")
 
 
 def __getattr__(name: str) -> Any:

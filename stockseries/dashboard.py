@@ -80,10 +80,10 @@ _TABLE_COLUMNS = (
 )
 
 _COUNTER_CSS = """
-.ss-dash-counters { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: baseline;
-                    font-size: .9rem; margin: .3rem 0; }
-.ss-dash-counters b { font-size: 1.05rem; font-variant-numeric: tabular-nums; }
-.ss-dash-counters .label { color: #666; }
+.ss-dash-cells { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: baseline;
+                font-size: .9rem; margin: .3rem 0; }
+.ss-dash-cells b { font-size: 1.05rem; font-variant-numeric: tabular-nums; }
+.ss-dash-cells .label { color: #666; }
 .ss-dash-state-running { color: #2ca02c; } .ss-dash-state-error { color: #b00020; }
 """
 
@@ -241,7 +241,7 @@ class LiveDashboard:
         top: int = 10,
         renderer: Renderer = "svg",
         width: int = 360,
-        height: int = 120,
+        height: int = 140,
     ) -> None:
         if not isinstance(processor, StreamProcessor):
             raise TypeError(f"processor must be a StreamProcessor, got {type(processor).__name__}")
@@ -705,7 +705,7 @@ class LiveDashboard:
                 f"{html.escape(str(self.error))}</span>"
             )
         self.counters.value = (
-            f'<style>{_COUNTER_CSS}</style><div class="ss-dash-counters">{"".join(parts)}</div>'
+            f'<style>{_COUNTER_CSS}</style><div class="ss-dash-cells">{"".join(parts)}</div>'
         )
 
     def _alert_rows(self) -> pl.DataFrame:

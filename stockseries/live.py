@@ -1431,17 +1431,19 @@ class StreamProcessor:
                 head_var = (history * s2 - s1 * s1) / (history * (history - 1.0))
                 mean = np.where(history == w, s1 * (1.0 / w), s1 / history)
                 var = np.where(history == w, full_var, head_var)
-        var[history < 2] = 0.0
+        if in_context is not None or w < 2:
+            var[history < 2] = 0.0
         base = _Baseline(center=mean, spread=np.sqrt(var), history=history)
         threshold = _thresholds(x_new, base, self._detection["k"])
         score = _scores(x_new, base)
         sufficient = history >= self._detection["min_periods"]
         flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
         # As spikes._assemble: no decision (insufficient history) is null, not NaN.
-        insufficient = np.flatnonzero(~sufficient)
         floats = {"baseline": mean, "spread": base.spread, "threshold": threshold, "score": score}
-        for array in floats.values():
-            array[insufficient] = np.nan
+        if not sufficient.all():
+            insufficient = np.flatnonzero(~sufficient)
+            for array in floats.values():
+                array[insufficient] = np.nan
         return [
             *(pl.Series(name, array, nan_to_null=True) for name, array in floats.items()),
             pl.Series("history", history, dtype=pl.Int64),
@@ -1533,30 +1535,18 @@ class StreamProcessor:
         episodes = _episodes(flags, every_us=every, merge_gap=gap, min_buckets=1, cooldown=0)
         reach = (gap + 1) * every
         items = episodes.get_column(ITEM).to_list()
-        starts = episodes.get_column("_start_us").to_list()
-        ends = episodes.get_column("_end_us").to_list()
-        spans = episodes.get_column("buckets").to_list()
-        # A loop over episodes (a handful per step), not over events.
-        last_end, opened_at = self._last_end, self._opened_at
-        opened, closed, running_from = [], [], {}
-        for row, (item, start, end, span) in enumerate(
-            zip(items, starts, ends, spans, strict=True)
-        ):
-            allowed = span >= min_buckets and (
-                item not in last_end or start >= last_end[item] + cooldown_us
+        starts = episodes.get_column("_start_us").to_numpy()
+        ends = episodes.get_column("_end_us").to_numpy()
+        spans = episodes.get_column("buckets").to_numpy()
+        done = np.ones(len(items), dtype=bool) if final else ends + reach <= horizon
+        if cooldown_us == 0:
+            opened, closed, running_from = self._decide_episodes(
+                items, starts, ends, spans, done, min_buckets
             )
-            if final or end + reach <= horizon:
-                if allowed:
-                    closed.append(row)
-                    last_end[item] = end
-                    if opened_at.get(item) != start:
-                        opened.append(row)
-                opened_at.pop(item, None)
-            else:
-                running_from[item] = start
-                if allowed and opened_at.get(item) != start:
-                    opened.append(row)
-                    opened_at[item] = start
+        else:
+            opened, closed, running_from = self._decide_episodes_in_order(
+                items, starts, ends, spans, done, min_buckets, cooldown_us
+            )
         if len(running_from) < len(items):
             keep = pl.DataFrame(
                 {ITEM: list(running_from), "_from": list(running_from.values())},
@@ -1570,16 +1560,104 @@ class StreamProcessor:
         self._flags = flags
         # The earliest frontier at which a pending episode can finish: until then a step
         # without new flagged buckets has nothing to do here.
-        pending_ends = [end for item, end in zip(items, ends, strict=True) if item in running_from]
-        self._next_due = min(pending_ends) + reach if pending_ends else 0
-        params, suppliers = self._alert_params, self._suppliers
+        self._next_due = int(ends[~done].min()) + reach if not done.all() else 0
+        return self._finish_alerts(episodes, starts, opened, closed)
 
-        def finish(rows: list[int]) -> pl.DataFrame:
-            if not rows:
+    def _decide_episodes(
+        self,
+        items: list[str],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        spans: np.ndarray,
+        done: np.ndarray,
+        min_buckets: int,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Without cooldown: which episodes open and close now (vectorised).
+
+        The flags only hold buckets closed after the item's last reported episode ended, so
+        without cooldown only ``min_buckets`` decides. An episode opens once, when it is
+        allowed and its start is not the one already opened for the item (each item has at
+        most one opened, unfinished episode, and its starts are distinct).
+        """
+        last_end, opened_at = self._last_end, self._opened_at
+        allowed = spans >= min_buckets
+        known = np.fromiter(
+            (opened_at.get(item, _NEVER) for item in items), dtype=np.int64, count=len(items)
+        )
+        is_new = allowed & (known != starts)
+        closed = np.flatnonzero(done & allowed)
+        running = np.flatnonzero(~done)
+        # Rows come by item, then start: later rows overwrite earlier ones, as in order.
+        last_end.update(zip([items[r] for r in closed], ends[closed].tolist(), strict=True))
+        # Only items with an opened, unfinished episode are in ``opened_at``.
+        for row in np.flatnonzero(done & (known != _NEVER)).tolist():
+            opened_at.pop(items[row], None)
+        running_from = {items[r]: int(starts[r]) for r in running.tolist()}
+        for row in np.flatnonzero(is_new & ~done).tolist():
+            opened_at[items[row]] = int(starts[row])
+        return np.flatnonzero(is_new), closed, running_from
+
+    def _decide_episodes_in_order(
+        self,
+        items: list[str],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        spans: np.ndarray,
+        done: np.ndarray,
+        min_buckets: int,
+        cooldown_us: int,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """With cooldown: each episode depends on the last reported one, so in order.
+
+        A loop over episodes (a handful per step), not over events.
+        """
+        last_end, opened_at = self._last_end, self._opened_at
+        opened, closed, running_from = [], [], {}
+        for row, (item, start, end, span, finished) in enumerate(
+            zip(items, starts.tolist(), ends.tolist(), spans.tolist(), done.tolist(), strict=True)
+        ):
+            allowed = span >= min_buckets and (
+                item not in last_end or start >= last_end[item] + cooldown_us
+            )
+            if finished:
+                if allowed:
+                    closed.append(row)
+                    last_end[item] = end
+                    if opened_at.get(item) != start:
+                        opened.append(row)
+                opened_at.pop(item, None)
+            else:
+                running_from[item] = start
+                if allowed and opened_at.get(item) != start:
+                    opened.append(row)
+                    opened_at[item] = start
+        return np.array(opened, dtype=np.int64), np.array(closed, dtype=np.int64), running_from
+
+    def _finish_alerts(
+        self, episodes: pl.DataFrame, starts: np.ndarray, opened: np.ndarray, closed: np.ndarray
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Alert rows of the opened and the closed episodes, finished (ids hashed) once.
+
+        Most episodes open and close in the same step, so both are cut from one finished
+        frame. ``_finish`` sorts by start then item; episode rows are sorted by item then
+        start, so ordering the rows by (start, row) gives the same order before it.
+        """
+        rows = np.union1d(opened, closed)
+        if not len(rows):
+            return _empty_alerts_frame(), _empty_alerts_frame()
+        rows = rows[np.lexsort((rows, starts[rows]))]
+        finished = _finish(
+            episodes[rows], self._alert_params, self._suppliers, TS_DTYPE, pl.Int64()
+        )
+
+        def pick(which: np.ndarray) -> pl.DataFrame:
+            if len(which) == len(rows):
+                return finished  # type: ignore[no-any-return]
+            if not len(which):
                 return _empty_alerts_frame()
-            return _finish(episodes[rows], params, suppliers, TS_DTYPE, pl.Int64())
+            return finished.filter(pl.Series(np.isin(rows, which)))  # type: ignore[no-any-return]
 
-        return finish(opened), finish(closed)
+        return pick(opened), pick(closed)
 
     # ----------------------------------------------------------------- checkpoints
 

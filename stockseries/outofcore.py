@@ -202,7 +202,7 @@ class OutOfCoreResult:
             ("peak RSS", _gib(self.peak_rss)),
         ]
         rows += [
-            (name, str(path))
+            (name, path.name)
             for name, path in (("series file", self.series_out), ("alerts file", self.alerts_out))
             if path
         ]
@@ -262,7 +262,7 @@ class GeneratedDataset:
         return _html_table(
             "GeneratedDataset",
             [
-                ("root", str(self.root)),
+                ("folder", self.root.name),
                 ("events", f"{self.events:,}"),
                 ("day partitions", f"{self.days:,}"),
                 ("items", f"{self.items:,}"),
@@ -313,7 +313,9 @@ def _group_files(source: str | os.PathLike[str], files: list[str]) -> list[_Chun
     groups: dict[str, list[str]] = {}
     for name in files:  # already in sorted path order
         path = Path(name)
-        key = shown(path.parent) if _is_partition(path.parent) else shown(path)
+        # The folder given as the source is never a partition of itself, whatever its name.
+        in_partition = _is_partition(path.parent) and (base is None or path.parent != base)
+        key = shown(path.parent) if in_partition else shown(path)
         groups.setdefault(key, []).append(name)
     return [_Chunk(key, tuple(names)) for key, names in groups.items()]
 
@@ -641,6 +643,12 @@ def run_out_of_core(
     from stockseries.live import StreamProcessor
 
     started = time.perf_counter()
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(
+            f"run_out_of_core() reads files: pass a folder, glob or file path, not "
+            f"{type(source).__name__} (write a frame with write_partitioned first, or run "
+            "resample / detect_spikes / alerts on it in memory)"
+        )
     refused = [name for name in _REFUSED if name in params]
     if refused:
         raise TypeError(

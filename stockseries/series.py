@@ -426,20 +426,22 @@ def _dense(
     """Dense series: each item from its first bucket to the global last bucket."""
     item_offset = np.cumsum(lengths) - lengths  # row of each item's first bucket
     rows = int(lengths.sum())
-    # Each event's row in the dense frame; deliveries are shifted by ``rows`` so that one
-    # bincount sums orders into [0, rows) and deliveries into [rows, 2 * rows), both halves
-    # contiguous and ready to be columns.
+    # Each event's slot: its row in the dense frame, shifted by ``rows`` for deliveries, so
+    # that orders land in [0, rows) and deliveries in [rows, 2 * rows), both halves contiguous
+    # and ready to be columns. One small table holds the shift of every (item, kind) pair:
+    # a single gather replaces a masked add, which is several times slower.
+    shift = np.empty((len(lengths), 2), dtype=np.int64)
+    shift[:, 0] = item_offset - first
+    shift[:, 1] = shift[:, 0] + rows
+    pair = codes.astype(np.intp)  # (item, kind) pair index: 2 * code + is_delivery
+    pair <<= 1
+    pair += (frame[KIND] == DELIVERY).to_numpy()
     slot = bucket  # reused in place: the bucket indices are not needed afterwards
-    slot += (item_offset - first)[codes]
-    np.add(slot, rows, out=slot, where=(frame[KIND] == DELIVERY).to_numpy())
-    quantity = frame[QUANTITY].to_numpy()
+    slot += shift.ravel()[pair]
     counts = np.bincount(slot, minlength=2 * rows)
-    if int(quantity.max()) * len(quantity) < 2**53:
-        # float64 sums of integers are exact while every partial sum stays below 2**53.
-        sums = np.bincount(slot, weights=quantity, minlength=2 * rows).astype(np.int64)
-    else:
-        sums = np.zeros(2 * rows, dtype=np.int64)
-        np.add.at(sums, slot, quantity)
+    # Integer add.at is exact at any size and, on NumPy 2, faster than a float bincount.
+    sums = np.zeros(2 * rows, dtype=np.int64)
+    np.add.at(sums, slot, frame[QUANTITY].to_numpy())
     demand, supply = sums[:rows], sums[rows:]
     net = supply - demand
     level = np.cumsum(net, out=net)

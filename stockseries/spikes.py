@@ -412,19 +412,21 @@ def _bucket_every(ts_us: np.ndarray, layout: _Layout, *, dense: bool = True) -> 
     With ``dense`` every step must equal it (no missing buckets).
     """
     diffs = np.diff(ts_us)
-    inside = np.ones(len(diffs), dtype=bool)
-    inside[layout.starts[1:] - 1] = False
-    diffs = diffs[inside]
-    if len(diffs) == 0:
+    # Steps across item boundaries are no bucket steps. Overwriting them in place (rather
+    # than masking them out) saves a copy of the whole column.
+    crossings = layout.starts[1:] - 1
+    if len(diffs) == len(crossings):
         raise ValueError(
             "cannot infer the bucket length: every item has a single bucket; pass every="
         )
+    diffs[crossings] = np.iinfo(diffs.dtype).max
     every = int(diffs.min())
     if not dense:
         return every
+    diffs[crossings] = every
     irregular = np.flatnonzero(diffs != every)
     if len(irregular):
-        rows = (np.flatnonzero(inside)[irregular[:5]] + 1).tolist()
+        rows = (irregular[:5] + 1).tolist()
         raise ValueError(
             f"series is not dense: bucket spacing is {timedelta(microseconds=every)} but "
             f"jumps at rows {rows}; use resample(..., dense=True)"

@@ -192,6 +192,15 @@ def test_parts_of_a_partition_may_differ_in_columns_and_ts_storage(
     assert_frame_equal(result.alerts.frame, in_memory(events, window=30, k=4.0)[1])
 
 
+def test_a_source_folder_named_like_a_partition_is_not_one_chunk(sim: Any, tmp_path: Path) -> None:
+    events = sim.events.select("ts", "item_id", "kind", "quantity")
+    root = flat_files(events, tmp_path / "run=1", [events.height // 3, events.height // 2])
+    result = run_out_of_core(root, progress=False)
+    assert result.chunks == 3
+    write_partitioned(events, tmp_path / "run=2")
+    assert run_out_of_core(tmp_path / "run=2", progress=False).chunks == 3  # one per day
+
+
 def test_sparse_series_and_column_choice(sim: Any, tmp_path: Path) -> None:
     events = sim.events.select("ts", "item_id", "kind", "quantity")
     write_partitioned(events, tmp_path / "events")
@@ -360,6 +369,7 @@ def test_validation_errors_name_the_chunk(
         ({"every": "1mo"}, ValueError, "every"),
         ({"method": "nope"}, ValueError, "nope"),
         ({"series_out": "x.xlsx"}, ValueError, "unknown extension"),
+        ({"source": pl.DataFrame()}, TypeError, "pass a folder, glob or file path"),
     ],
 )
 def test_bad_settings_are_refused(
@@ -368,8 +378,9 @@ def test_bad_settings_are_refused(
     write_partitioned(sim.events.head(100), tmp_path / "events")
     if "series_out" in kwargs:
         kwargs = {"series_out": tmp_path / kwargs["series_out"]}
+    source = kwargs.pop("source", tmp_path / "events")
     with pytest.raises(error, match=match):
-        run_out_of_core(tmp_path / "events", progress=False, **kwargs)
+        run_out_of_core(source, progress=False, **kwargs)
 
 
 def test_outputs_inside_the_input_folder_are_refused(sim: Any, tmp_path: Path) -> None:
