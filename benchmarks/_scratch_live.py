@@ -134,7 +134,9 @@ def run_streamz(frames: list[pl.DataFrame]) -> tuple[float, float]:
     source = Stream()
     fold = source.accumulate(_fold, start={"stock": {}, "buckets": {}})  # noqa: F841 (kept alive)
     for frame in frames:
-        for event in frame.select(pl.col("ts").dt.epoch("us"), "item_id", "kind", "quantity").rows():
+        for event in frame.select(
+            pl.col("ts").dt.epoch("us"), "item_id", "kind", "quantity"
+        ).rows():
             source.emit(event)
     return time.perf_counter() - start, time.process_time() - cpu
 

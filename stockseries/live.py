@@ -55,7 +55,6 @@ from stockseries.series import duration_us
 from stockseries.sinks import Notifier
 from stockseries.spikes import (
     _INT64_SAFE,
-    _assemble,
     _Baseline,
     _detect,
     _flags,
@@ -1433,13 +1432,14 @@ class StreamProcessor:
                 var = np.where(history == w, full_var, head_var)
         if in_context is not None or w < 2:
             var[history < 2] = 0.0
-        base = _Baseline(center=mean, spread=np.sqrt(var), history=history)
+        spread = np.sqrt(var)
+        base = _Baseline(center=mean, spread=spread, history=history)
         threshold = _thresholds(x_new, base, self._detection["k"])
         score = _scores(x_new, base)
         sufficient = history >= self._detection["min_periods"]
         flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
         # As spikes._assemble: no decision (insufficient history) is null, not NaN.
-        floats = {"baseline": mean, "spread": base.spread, "threshold": threshold, "score": score}
+        floats = {"baseline": mean, "spread": spread, "threshold": threshold, "score": score}
         if not sufficient.all():
             insufficient = np.flatnonzero(~sufficient)
             for array in floats.values():

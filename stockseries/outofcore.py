@@ -997,7 +997,6 @@ def generate_dataset(
         unit="ev",
         unit_scale=True,
         disable=not progress,
-        file=sys.stderr,
     )
     try:
         while written < n_events:
@@ -1007,11 +1006,10 @@ def generate_dataset(
                 day_start,
                 seed * _DAY_SEED_STRIDE + day_index,
                 max_wait,
+                columns,
                 stock=day_index == 0,
             )
-            frame = frame.select([c for c in columns if c in frame.columns]).head(
-                n_events - written
-            )
+            frame = frame.head(n_events - written)
             if frame.height:
                 cut = frame.get_column(TS).max()
                 labels.append(day_labels.filter(pl.col("start") <= cut))
@@ -1052,7 +1050,13 @@ def _midnight_us(start: str | datetime) -> int:
 
 
 def _simulate_day(
-    items: pl.DataFrame, day_start: int, seed: int, max_wait: timedelta, *, stock: bool
+    items: pl.DataFrame,
+    day_start: int,
+    seed: int,
+    max_wait: timedelta,
+    columns: Sequence[str],
+    *,
+    stock: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One day of orders, spikes and deliveries for a fixed catalog, sorted by ``ts``."""
     from stockseries.generate import inject_spikes, merge_streams, poisson_demand, random_deliveries
@@ -1085,7 +1089,9 @@ def _simulate_day(
                 }
             ),
         )
-    return merge_streams(*streams), labels
+    # Only the kept columns are merged: the ids are the most expensive columns to move.
+    kept = [stream.select([c for c in columns if c in stream.columns]) for stream in streams]
+    return merge_streams(*kept), labels
 
 
 def _to_datetime(us: int) -> datetime:

@@ -272,14 +272,16 @@ def _codes_by_hash_slice(
     label_hashes = labels.hash().to_numpy()
     for bits in range(max(8, (k * k).bit_length()), _MAX_SLICE_BITS + 1):
         mask = np.uint64((1 << bits) - 1)
-        for shift in range(0, 64 - bits + 1, 8):
+        # The top bits come first: that slice needs no mask, one pass less over the events.
+        for shift in (64 - bits, *range(0, 64 - bits, 8)):
             slots = (label_hashes >> np.uint64(shift)) & mask
             if len(np.unique(slots)) < k:
                 continue
             table = np.zeros(1 << bits, dtype=np.uint16)  # k <= 2**11 codes
             table[slots] = np.arange(k)
             hashes = items.hash().to_numpy() >> np.uint64(shift)
-            hashes &= mask
+            if shift != 64 - bits:
+                hashes &= mask
             return table[hashes]
     return None
 

@@ -355,6 +355,38 @@ def test_alert_id_start_forms(start: Any) -> None:
     )
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=12),
+            st.integers(min_value=-(2**62), max_value=2**62),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    k=st.floats(min_value=0.5, max_value=10, allow_nan=False),
+)
+def test_vectorised_ids_equal_alert_id(rows: list[tuple[str, int]], k: float) -> None:
+    from stockseries.alerts import _alert_ids, _params_key
+
+    params = {"k": k, "window": 30}
+    items = pl.Series([item for item, _ in rows], dtype=pl.String)
+    starts = np.array([start for _, start in rows], dtype=np.int64)
+    ids = _alert_ids(items, starts, _params_key(params)).to_list()
+    assert ids == [alert_id(item, start, params) for item, start in rows]
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+
+
+def test_alert_id_is_pinned() -> None:
+    # Ids are promised stable across runs, processes and library versions: a changed value
+    # here breaks every id users have stored.
+    start = datetime(2024, 1, 1, 6, 10, tzinfo=UTC)
+    assert alert_id("SKU-1", start, {"k": 3}) == alert_id("SKU-1", start, {"k": 3.0})
+    assert alert_id("SKU-1", start, {"k": 3}) == "5f33b3cb10e8363a"
+    assert alert_id("a", 0) == "27af9a281e6b60bd"
+
+
 def test_alert_id_differs_by_item_and_start() -> None:
     ids = {alert_id(item, at(m)) for item in ("a", "b") for m in (0, 1)}
     assert len(ids) == 4

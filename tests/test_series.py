@@ -855,3 +855,15 @@ def test_days_of_cover_pandas_and_empty() -> None:
     assert empty.schema == pl.Schema(COVER_SCHEMA)
     with pytest.raises(ValueError, match="window="):
         days_of_cover(series, "1y")
+
+
+def test_many_items_match_slow_reference() -> None:
+    # 3,000 items take the Enum-cast item codes instead of the hash-slice fast path.
+    rows = [
+        (i * 997 % 7_200 * SECOND, f"sku-{i % 3_000}", "order" if i % 3 else "delivery", i % 9 + 1)
+        for i in range(12_000)
+    ]
+    frame = events(rows)
+    for dense in (True, False):
+        expected = reference_series(frame, 15 * MINUTE, {"sku-1": 5}, dense=dense)
+        assert resample(frame, "15m", {"sku-1": 5}, dense=dense).equals(expected)

@@ -479,3 +479,25 @@ def test_datetime_of_replayed_rows_round_trips() -> None:
     )
     result = stock_levels(frame.reverse())
     assert result["ts"].to_list() == [when, when.replace(year=1970)]
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["sorted", "unsorted"])
+def test_many_items_match_a_polars_formulation(ordered: bool) -> None:
+    # 3,000 items take the Enum-cast codes and 64-bit chunk keys instead of the fast paths.
+    rng = np.random.default_rng(3)
+    n = 30_000
+    frame = pl.DataFrame(
+        {
+            "ts": pl.Series(T0 + rng.integers(0, 10**9, n)).cast(TS_DTYPE),
+            "item_id": pl.Series([f"sku-{i}" for i in rng.integers(0, 3_000, n)]),
+            "kind": pl.Series(["order", "delivery"]).gather(rng.integers(0, 2, n)),
+            "quantity": rng.integers(1, 10, n),
+        }
+    )
+    if ordered:
+        frame = frame.sort("ts")
+    signed = pl.when(pl.col("kind") == "delivery").then("quantity").otherwise(-pl.col("quantity"))
+    expected = frame.sort("ts", maintain_order=True).with_columns(
+        level=signed.cum_sum().over("item_id") + 7
+    )
+    assert stock_levels(frame, initial=7).equals(expected)
