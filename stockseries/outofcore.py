@@ -1091,7 +1091,8 @@ def _simulate_day(
         )
     # Only the kept columns are merged: the ids are the most expensive columns to move.
     kept = [stream.select([c for c in columns if c in stream.columns]) for stream in streams]
-    return merge_streams(*kept), labels
+    merged = merge_streams(*kept)
+    return merged.select([c for c in columns if c in merged.columns]), labels
 
 
 def _to_datetime(us: int) -> datetime:
