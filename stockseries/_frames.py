@@ -21,9 +21,7 @@ def to_polars(obj: Any) -> tuple[pl.DataFrame, bool]:
         return obj.collect(), False
     if is_pandas(obj):
         return pl.from_pandas(obj), True
-    raise TypeError(
-        f"expected a polars or pandas DataFrame, got {type(obj).__name__}"
-    )
+    raise TypeError(f"expected a polars or pandas DataFrame, got {type(obj).__name__}")
 
 
 def like_input(df: pl.DataFrame, was_pandas: bool) -> Any:

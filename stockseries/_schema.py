@@ -35,3 +35,19 @@ SERIES_COLUMNS = ("item_id", "ts", "demand", "orders", "supply", "deliveries", "
 
 #: Columns of a ground-truth spike label frame produced by the simulator.
 LABEL_COLUMNS = ("item_id", "start", "end", "multiplier")
+
+#: Columns of an alert frame (:attr:`stockseries.Alerts.frame`), in order; alert sinks send
+#: them in this order too.
+ALERT_COLUMNS = (
+    "alert_id",
+    "item_id",
+    "start",
+    "end",
+    "buckets",
+    "peak_demand",
+    "peak_ts",
+    "threshold",
+    "score",
+    "excess",
+    "supplier_id",
+)

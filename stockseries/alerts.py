@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from stockseries import _frames
+from stockseries._schema import ALERT_COLUMNS
 from stockseries.spikes import (
     METHODS,
     _bucket_every,
@@ -54,20 +55,6 @@ __all__ = [
     "tune",
 ]
 
-#: Columns of :attr:`Alerts.frame`, in order.
-ALERT_COLUMNS = (
-    "alert_id",
-    "item_id",
-    "start",
-    "end",
-    "buckets",
-    "peak_demand",
-    "peak_ts",
-    "threshold",
-    "score",
-    "excess",
-    "supplier_id",
-)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)

@@ -76,6 +76,7 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 from stockseries._frames import is_pandas, like_input, to_polars
+from stockseries._schema import ALERT_COLUMNS
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -93,20 +94,6 @@ __all__ = [
     "payloads",
 ]
 
-#: Columns of an alert frame, in payload order; ``supplier_id`` may be absent.
-ALERT_COLUMNS = (
-    "alert_id",
-    "item_id",
-    "start",
-    "end",
-    "buckets",
-    "peak_demand",
-    "peak_ts",
-    "threshold",
-    "score",
-    "excess",
-    "supplier_id",
-)
 _REQUIRED_COLUMNS = ALERT_COLUMNS[:-1]
 _TEXT_COLUMNS = ("alert_id", "item_id")
 _TIMESTAMP_COLUMNS = ("start", "end", "peak_ts")

@@ -9,18 +9,45 @@ import stockseries
 
 EXPECTED = {
     # events
-    "read_events", "validate_events", "scan_events", "EventValidationError", "ValidatedEvents",
+    "read_events",
+    "validate_events",
+    "scan_events",
+    "EventValidationError",
+    "ValidatedEvents",
     # generators
-    "simulate", "Simulation", "catalog", "timed_orders", "random_deliveries", "poisson_demand",
-    "inject_spikes", "merge_streams", "iter_frames",
+    "simulate",
+    "Simulation",
+    "catalog",
+    "timed_orders",
+    "random_deliveries",
+    "poisson_demand",
+    "inject_spikes",
+    "merge_streams",
+    "iter_frames",
     # engine
-    "stock_levels", "resample", "stockouts", "days_of_cover",
+    "stock_levels",
+    "resample",
+    "stockouts",
+    "days_of_cover",
     # spikes and alerts
-    "detect_spikes", "alerts", "Alerts", "evaluate", "match_alerts", "tune", "TuneResult",
+    "detect_spikes",
+    "alerts",
+    "Alerts",
+    "evaluate",
+    "match_alerts",
+    "tune",
+    "TuneResult",
     # notification
-    "notify", "Notifier", "NotifyResult", "CallbackSink", "FileSink", "WebhookSink",
+    "notify",
+    "Notifier",
+    "NotifyResult",
+    "CallbackSink",
+    "FileSink",
+    "WebhookSink",
     # live
-    "StreamProcessor", "StepResult", "CheckpointError",
+    "StreamProcessor",
+    "StepResult",
+    "CheckpointError",
     "__version__",
 }
 

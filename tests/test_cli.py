@@ -29,7 +29,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_simulate_writes_events_and_labels(tmp_path: Path) -> None:
     out, labels = tmp_path / "ev.csv", tmp_path / "labels.parquet"
-    assert main(["simulate", "--items", "3", "--days", "0.5", "-o", str(out), "--labels", str(labels)]) == 0
+    assert (
+        main(["simulate", "--items", "3", "--days", "0.5", "-o", str(out), "--labels", str(labels)])
+        == 0
+    )
     text = out.read_text().splitlines()
     assert text[0].startswith("ts,item_id,kind,quantity")
     assert text[1].split(",")[0].endswith("Z")  # ISO-8601 UTC
@@ -39,7 +42,19 @@ def test_simulate_writes_events_and_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", ["events.parquet", "events.csv"])
 def test_levels_keeps_every_event(workdir: Path, tmp_path: Path, source: str) -> None:
     out = tmp_path / "levels.parquet"
-    assert main(["levels", str(workdir / source), "-o", str(out), "--initial", str(workdir / "initial.csv")]) == 0
+    assert (
+        main(
+            [
+                "levels",
+                str(workdir / source),
+                "-o",
+                str(out),
+                "--initial",
+                str(workdir / "initial.csv"),
+            ]
+        )
+        == 0
+    )
     levels = pl.read_parquet(out)
     assert levels.height == pl.read_parquet(workdir / "events.parquet").height
     assert "level" in levels.columns
@@ -52,10 +67,24 @@ def test_series_csv_output(workdir: Path, tmp_path: Path) -> None:
     assert header == "item_id,ts,demand,orders,supply,deliveries,level"
 
 
-def test_detect_then_evaluate(workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_detect_then_evaluate(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     alerts = tmp_path / "alerts.csv"
-    argv = ["detect", str(workdir / "events.parquet"), "--every", "1m", "--method", "zscore",
-            "--window", "60", "--k", "5", "-o", str(alerts)]
+    argv = [
+        "detect",
+        str(workdir / "events.parquet"),
+        "--every",
+        "1m",
+        "--method",
+        "zscore",
+        "--window",
+        "60",
+        "--k",
+        "5",
+        "-o",
+        str(alerts),
+    ]
     assert main(argv) == 0
     assert "alert" in capsys.readouterr().out
     assert main(["evaluate", str(alerts), str(workdir / "labels.csv")]) == 0
@@ -73,8 +102,16 @@ def test_detect_zero_alerts_writes_valid_empty_file(workdir: Path, tmp_path: Pat
 
 def test_tune_writes_trials_and_params(workdir: Path, tmp_path: Path) -> None:
     trials, params = tmp_path / "trials.csv", tmp_path / "best.json"
-    argv = ["tune", str(workdir / "events.parquet"), str(workdir / "labels.csv"), "-q",
-            "-o", str(trials), "--params-out", str(params)]
+    argv = [
+        "tune",
+        str(workdir / "events.parquet"),
+        str(workdir / "labels.csv"),
+        "-q",
+        "-o",
+        str(trials),
+        "--params-out",
+        str(params),
+    ]
     assert main(argv) == 0
     assert pl.read_csv(trials).height > 1
     assert "window" in json.loads(params.read_text())
@@ -103,8 +140,18 @@ def test_bad_input_exits_nonzero_with_message(
 
 def test_missing_file_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "stockseries.cli", "series", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.csv")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "stockseries.cli",
+            "series",
+            str(tmp_path / "nope.csv"),
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -112,12 +159,23 @@ def test_missing_file_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("frame_size", [997, 10_000])
-def test_replay_writes_exactly_what_detect_writes(workdir: Path, tmp_path: Path, frame_size: int) -> None:
+def test_replay_writes_exactly_what_detect_writes(
+    workdir: Path, tmp_path: Path, frame_size: int
+) -> None:
     options = ["--every", "1m", "--method", "zscore", "--window", "60", "--k", "4", "--smooth", "5"]
     batch, live = tmp_path / "batch.csv", tmp_path / "live.csv"
     assert main(["detect", str(workdir / "events.parquet"), *options, "-o", str(batch)]) == 0
-    argv = ["replay", str(workdir / "events.parquet"), "--frame-size", str(frame_size),
-            "--lateness", "30s", *options, "-o", str(live)]
+    argv = [
+        "replay",
+        str(workdir / "events.parquet"),
+        "--frame-size",
+        str(frame_size),
+        "--lateness",
+        "30s",
+        *options,
+        "-o",
+        str(live),
+    ]
     assert main(argv) == 0
     assert pl.read_csv(batch).height > 0
     assert live.read_text() == batch.read_text()
@@ -151,7 +209,9 @@ def test_detect_without_window_uses_the_method_default(
     assert out.read_text().startswith("alert_id,item_id,start,end")
 
 
-def test_integer_epochs_need_and_accept_epoch_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_integer_epochs_need_and_accept_epoch_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     events = tmp_path / "epochs.csv"
     events.write_text("ts,item_id,kind,quantity\n1704067200,A,delivery,5\n1704067260,A,order,2\n")
     out = tmp_path / "levels.csv"
