@@ -137,6 +137,7 @@ def _run_out_of_core(args: argparse.Namespace, **options: Any) -> Any:
             every=args.every,
             lateness=args.lateness,
             progress=not args.quiet,
+            epoch_unit=args.epoch_unit,
             **options,
         )
     except ChunkOrderError as exc:
@@ -180,7 +181,9 @@ def cmd_levels(args: argparse.Namespace) -> int:
     from stockseries.events import read_events
     from stockseries.stock import stock_levels
 
-    levels = stock_levels(read_events(args.events, epoch_unit=args.epoch_unit), initial=_read_initial(args.initial))
+    levels = stock_levels(
+        read_events(args.events, epoch_unit=args.epoch_unit), initial=_read_initial(args.initial)
+    )
     write_frame(levels, args.output)
     print(f"wrote {levels.height:,} events with running stock levels to {args.output}")
     return 0

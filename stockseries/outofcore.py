@@ -33,6 +33,12 @@ series and alerts, exactly as the live engine does. They are never dropped silen
 
 When no event is late the result equals the in-memory pipeline on the same events: the same
 series rows and the same alerts (ids included).
+
+Writing data sets
+-----------------
+:func:`write_partitioned` writes an event frame as ``day=YYYY-MM-DD/part-N.parquet`` folders;
+:func:`generate_dataset` simulates any number of events day by day straight to such a folder
+(the input of the 200-million-event benchmark, ``benchmarks/OUT_OF_CORE.md``).
 """
 
 from __future__ import annotations
@@ -186,7 +192,7 @@ class OutOfCoreResult:
         # Timings and memory vary between runs: they are attributes, not part of the repr.
         return (
             f"OutOfCoreResult(events={self.events:,}, chunks={self.chunks}, "
-            f"series_rows={self.series_rows:,}, alerts={len(self.alerts)}, late={self.late:,})"
+            f"series_rows={self.series_rows:,}, alerts={len(self.alerts):,}, late={self.late:,})"
         )
 
     def _repr_html_(self) -> str:

@@ -282,7 +282,7 @@ def _codes_by_hash_slice(
             hashes = items.hash().to_numpy() >> np.uint64(shift)
             if shift != 64 - bits:
                 hashes &= mask
-            return table[hashes]
+            return np.take(table, hashes)
     return None
 
 
@@ -306,44 +306,50 @@ def stable_argsort(values: Int64Array) -> tuple[IndexArray, Int64Array]:
 
     NumPy's stable argsort is a merge sort; its plain sort of integers is a much faster
     vectorised quicksort. Packing (value, position) into one unsigned 64-bit key makes every
-    key distinct, so the fast sort is stable and its low bits are the order. When values span
-    more bits than the position leaves free, the values are sorted digit by digit from the
-    least significant one (LSD radix sort), each pass stable for the same reason.
+    key distinct, so the fast sort is stable and its low bits are the order. When the values
+    span more bits than the position leaves free, they are sorted in two such passes, low
+    digit first, then high digit (an LSD radix sort; each pass is stable, so the result is).
     """
     n = len(values)
     position_bits = max(1, (n - 1).bit_length())
+    if position_bits > 32:  # two digits of 64 - position_bits bits would not cover 64 bits
+        order = np.argsort(values, kind="stable")
+        return order, np.take(values, order)
     digit_bits = 64 - position_bits
-    position_mask = np.uint64((1 << position_bits) - 1)
     lowest = int(values.min())
     # Unsigned wrap-around makes the offsets exact even for spans beyond 2**63.
     offsets = values.view(np.uint64) - np.uint64(lowest & (2**64 - 1))
-    span_bits = int(offsets.max()).bit_length()
     positions = np.arange(n, dtype=np.uint64)
-    order: IndexArray | None = None
-    shift = 0
-    while True:
-        if shift:
-            digit = (offsets >> np.uint64(shift))[order]
-        else:
-            digit = offsets.copy() if span_bits > digit_bits else offsets
-        if shift + digit_bits < span_bits:
-            digit &= np.uint64((1 << digit_bits) - 1)
-        digit <<= np.uint64(position_bits)
-        digit |= positions
-        digit.sort()
-        step = (digit & position_mask).astype(np.intp)
-        order = step if order is None else order[step]
-        shift += digit_bits
-        if shift >= span_bits:
-            break
-    if shift == digit_bits:
-        # One pass: the sorted keys still hold the values in their high bits.
-        digit >>= np.uint64(position_bits)
-        sorted_values = digit.view(np.int64)
+    if int(offsets.max()).bit_length() <= digit_bits:
+        keys = _sort_with_positions(offsets, positions, position_bits)
+        order = (keys & np.uint64((1 << position_bits) - 1)).astype(np.intp)
+        # The sorted keys still hold the values in their high bits.
+        keys >>= np.uint64(position_bits)
+        sorted_values = keys.view(np.int64)
         sorted_values += lowest
-    else:
-        sorted_values = values[order]
-    return order, sorted_values
+        return order, sorted_values
+    low = offsets & np.uint64((1 << digit_bits) - 1)
+    order = _order_by(low, positions, position_bits)
+    high = np.take(offsets >> np.uint64(digit_bits), order)
+    order = np.take(order, _order_by(high, positions, position_bits))
+    return order, np.take(values, order)
+
+
+def _sort_with_positions(
+    digits: npt.NDArray[np.uint64], positions: npt.NDArray[np.uint64], position_bits: int
+) -> npt.NDArray[np.uint64]:
+    """Sort ``(digit << position_bits) | position`` keys, reusing ``digits`` as the buffer."""
+    digits <<= np.uint64(position_bits)
+    digits |= positions
+    digits.sort()
+    return digits
+
+
+def _order_by(
+    digits: npt.NDArray[np.uint64], positions: npt.NDArray[np.uint64], position_bits: int
+) -> IndexArray:
+    keys = _sort_with_positions(digits, positions, position_bits)
+    return (keys & np.uint64((1 << position_bits) - 1)).astype(np.intp)
 
 
 def _gather_signed_and_codes(
@@ -353,10 +359,10 @@ def _gather_signed_and_codes(
     code_bits = max(1, int(codes.max()).bit_length())
     largest = int(np.abs(signed).max())
     if largest.bit_length() + code_bits > 62:
-        return signed[order], codes[order]
+        return np.take(signed, order), np.take(codes, order)
     packed = signed << code_bits
     packed |= codes
-    packed = packed[order]
+    packed = np.take(packed, order)
     sorted_codes = (packed & ((1 << code_bits) - 1)).astype(codes.dtype)
     packed >>= code_bits  # arithmetic shift: the sign survives
     return packed, sorted_codes
@@ -369,7 +375,8 @@ def running_sum_by_group(
 
     Works chunk by chunk: inside a chunk the events are grouped by code with one sort of
     (code, position) keys, summed with a single cumsum, shifted per group by what the group
-    had before the chunk, and scattered back. ``start`` is not modified.
+    had before the chunk, and scattered back. ``start`` is not modified. (``np.take`` is used
+    for gathers throughout: it is markedly faster than fancy indexing.)
     """
     n = len(values)
     levels = np.empty(n, dtype=np.int64)
@@ -388,7 +395,7 @@ def running_sum_by_group(
         key.sort()
         local = (key & (size - 1)).astype(np.intp)
         group = key >> _CHUNK_BITS
-        run = np.cumsum(values[lo:hi][local])
+        run = np.cumsum(np.take(values[lo:hi], local))
         first = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
         last = np.append(first[1:] - 1, hi - lo - 1)
         group_codes = group[first].astype(np.intp)

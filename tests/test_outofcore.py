@@ -588,6 +588,18 @@ def test_cli_series_on_a_folder_equals_in_memory(
     assert sorted(lines[1:]) == sorted(expected[1:])
 
 
+def test_cli_out_of_core_takes_epoch_timestamps(sim: Any, tmp_path: Path) -> None:
+    root = tmp_path / "events"
+    root.mkdir()
+    epochs = sim.events.select(pl.col("ts").dt.epoch("ms"), "item_id", "kind", "quantity")
+    epochs.write_parquet(root / "part-0.parquet")
+    ooc, memory = tmp_path / "ooc.csv", tmp_path / "memory.csv"
+    argv = ["detect", "-q", *DETECT, "--epoch-unit", "ms"]
+    assert main([*argv, str(root), "-o", str(ooc)]) == 0
+    assert main([*argv, "--in-memory", str(root), "-o", str(memory)]) == 0
+    assert ooc.read_text() == memory.read_text()
+
+
 def test_cli_overlap_is_a_one_line_error(
     sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
