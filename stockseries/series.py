@@ -18,6 +18,7 @@ scattered add (``np.add.at``) totals every bucket, and one cumulative sum gives 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
@@ -423,39 +424,55 @@ def _dense(
     """Dense series: each item from its first bucket to the global last bucket."""
     item_offset = np.cumsum(lengths) - lengths  # row of each item's first bucket
     rows = int(lengths.sum())
-    # Each event's slot: its row in the dense frame, shifted by ``rows`` for deliveries, so
-    # that orders land in [0, rows) and deliveries in [rows, 2 * rows), both halves contiguous
-    # and ready to be columns. One small table holds the shift of every (item, kind) pair:
-    # a single gather replaces a masked add, which is several times slower.
-    shift = np.empty((len(lengths), 2), dtype=np.int64)
-    shift[:, 0] = item_offset - first
-    shift[:, 1] = shift[:, 0] + rows
-    pair = codes.astype(np.intp)  # (item, kind) pair index: 2 * code + is_delivery
-    pair <<= 1
-    pair += (frame[KIND] == DELIVERY).to_numpy()
-    slot = bucket  # reused in place: the bucket indices are not needed afterwards
-    slot += np.take(shift.ravel(), pair)
-    counts, sums = _slot_counts_and_sums(slot, frame[QUANTITY].to_numpy(), 2 * rows)
-    demand, supply = sums[:rows], sums[rows:]
-    net = supply - demand
-    level = np.cumsum(net, out=net)
-    before_item = np.zeros(len(lengths), dtype=np.int64)
-    before_item[1:] = level[item_offset[1:] - 1]
-    level += np.repeat(start - before_item, lengths)
-    bucket_start = np.arange(rows, dtype=np.int64)
-    bucket_start -= np.repeat(item_offset - first, lengths)
-    bucket_start *= every_us
-    item_rows = np.repeat(np.arange(len(labels), dtype=np.uint32), lengths)
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        # The item_id and ts columns depend on the grid only: a second thread builds them
+        # (NumPy and Polars release the GIL) while this one totals the events.
+        grid = helper.submit(_grid_columns, labels, lengths, item_offset - first, every_us)
+        # Each event's slot: its row in the dense frame, shifted by ``rows`` for deliveries,
+        # so that orders land in [0, rows) and deliveries in [rows, 2 * rows), both halves
+        # contiguous and ready to be columns. One small table holds the shift of every
+        # (item, kind) pair: a single gather replaces a masked add, several times slower.
+        shift = np.empty((len(lengths), 2), dtype=np.int64)
+        shift[:, 0] = item_offset - first
+        shift[:, 1] = shift[:, 0] + rows
+        pair = codes.astype(np.intp)  # (item, kind) pair index: 2 * code + is_delivery
+        pair <<= 1
+        pair += (frame[KIND] == DELIVERY).to_numpy()
+        slot = bucket  # reused in place: the bucket indices are not needed afterwards
+        slot += np.take(shift.ravel(), pair)
+        counts, sums = _slot_counts_and_sums(slot, frame[QUANTITY].to_numpy(), 2 * rows)
+        demand, supply = sums[:rows], sums[rows:]
+        net = supply - demand
+        level = np.cumsum(net, out=net)
+        before_item = np.zeros(len(lengths), dtype=np.int64)
+        before_item[1:] = level[item_offset[1:] - 1]
+        level += np.repeat(start - before_item, lengths)
+        item_column, ts_column = grid.result()
     return pl.DataFrame(
         [
-            labels.gather(pl.Series(item_rows)).rename(ITEM),
-            pl.Series(TS, bucket_start).cast(TS_DTYPE),
+            item_column,
+            ts_column,
             pl.Series(DEMAND, demand),
             pl.Series(ORDERS, counts[:rows]),
             pl.Series(SUPPLY, supply),
             pl.Series(DELIVERIES, counts[rows:]),
             pl.Series(LEVEL, level),
         ]
+    )
+
+
+def _grid_columns(
+    labels: pl.Series, lengths: Int64Array, shift: Int64Array, every_us: int
+) -> tuple[pl.Series, pl.Series]:
+    """``item_id`` and ``ts`` of a dense grid; item ``i`` has ``lengths[i]`` rows from bucket
+    ``first[i]``, where ``shift = row of the item's first bucket - first``."""
+    bucket_start = np.arange(int(lengths.sum()), dtype=np.int64)
+    bucket_start -= np.repeat(shift, lengths)
+    bucket_start *= every_us
+    item_rows = np.repeat(np.arange(len(labels), dtype=np.uint32), lengths)
+    return (
+        labels.gather(pl.Series(item_rows)).rename(ITEM),
+        pl.Series(TS, bucket_start).cast(TS_DTYPE),
     )
 
 

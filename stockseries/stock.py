@@ -14,6 +14,7 @@ iteration per 65,536 events).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -212,19 +213,43 @@ def _stock_levels(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
     if frame.is_empty():
         initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
         return frame.drop(LEVEL, strict=False).with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
-    codes, labels = item_codes(frame[ITEM])
-    start = initial_levels(initial, labels)
-    signed = signed_quantity(frame)
     micros = timestamps_us(frame[TS])
     if bool(np.all(micros[1:] >= micros[:-1])):
-        levels = running_sum_by_group(signed, codes, start)
+        codes, labels = item_codes(frame[ITEM])
+        start = initial_levels(initial, labels)
+        levels = running_sum_by_group(signed_quantity(frame), codes, start)
         return frame.drop(LEVEL, strict=False).with_columns(pl.Series(LEVEL, levels))
 
-    order, sorted_micros = stable_argsort(micros)
-    sorted_signed, sorted_codes = _gather_signed_and_codes(signed, codes, order)
-    levels = running_sum_by_group(sorted_signed, sorted_codes, start)
-    # The required columns are rebuilt from the small arrays already in time order instead of
-    # being gathered: random access into 10 M strings costs far more than these.
+    # NumPy's sort and Polars' kernels release the GIL, so a second thread sorts the times
+    # while this one codes the items, and later rebuilds the columns while this one sums.
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        sorting = helper.submit(stable_argsort, micros)
+        codes, labels = item_codes(frame[ITEM])
+        start = initial_levels(initial, labels)
+        signed = signed_quantity(frame)
+        order, sorted_micros = sorting.result()
+        sorted_signed, sorted_codes = _gather_signed_and_codes(signed, codes, order)
+        rebuilding = helper.submit(
+            _replayed_columns, frame, order, sorted_micros, sorted_signed, sorted_codes, labels
+        )
+        levels = running_sum_by_group(sorted_signed, sorted_codes, start)
+        columns = rebuilding.result()
+    return pl.DataFrame([*columns, pl.Series(LEVEL, levels)])
+
+
+def _replayed_columns(
+    frame: pl.DataFrame,
+    order: IndexArray,
+    sorted_micros: Int64Array,
+    sorted_signed: Int64Array,
+    sorted_codes: npt.NDArray[np.unsignedinteger[Any]],
+    labels: pl.Series,
+) -> list[pl.Series]:
+    """The columns of ``frame`` (``level`` excepted) in replay order.
+
+    The required columns are rebuilt from the arrays already in time order instead of being
+    gathered: random access into ten million strings costs far more than these.
+    """
     rebuilt = {
         TS: pl.Series(TS, sorted_micros).cast(TS_DTYPE),
         ITEM: labels.gather(pl.Series(sorted_codes)).rename(ITEM),
@@ -232,13 +257,9 @@ def _stock_levels(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
         QUANTITY: pl.Series(QUANTITY, np.abs(sorted_signed)),
     }
     others = [name for name in frame.columns if name not in rebuilt and name != LEVEL]
-    gathered = frame.select(pl.col(others).gather(pl.Series(order))) if others else None
-    columns = [
-        rebuilt[name] if name in rebuilt else gathered[name]  # type: ignore[index]
-        for name in frame.columns
-        if name != LEVEL
-    ]
-    return pl.DataFrame([*columns, pl.Series(LEVEL, levels, dtype=pl.Int64)])
+    if others:
+        rebuilt.update(frame.select(pl.col(others).gather(pl.Series(order))).to_dict())
+    return [rebuilt[name] for name in frame.columns if name != LEVEL]
 
 
 def item_codes(items: pl.Series) -> tuple[npt.NDArray[np.unsignedinteger[Any]], pl.Series]:

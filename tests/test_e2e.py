@@ -58,7 +58,7 @@ STOP_S = 20
 
 
 class _LazyBrowser:
-    """One chromium per session, started on first use.
+    """One chromium per test module, started on first use.
 
     A session fixture cannot depend on the conftest's function-scoped chromium check, so
     the launch is deferred until a test (which has passed that check) asks for it.
@@ -86,7 +86,9 @@ class _LazyBrowser:
             self._playwright.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the main
+# thread while it is open, and later tests that call asyncio.run() would then fail.
+@pytest.fixture(scope="module")
 def _shared_browser() -> Iterator[_LazyBrowser]:
     lazy = _LazyBrowser()
     yield lazy
