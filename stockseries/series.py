@@ -18,7 +18,6 @@ scattered add (``np.add.at``) totals every bucket, and one cumulative sum gives 
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
@@ -424,34 +423,28 @@ def _dense(
     """Dense series: each item from its first bucket to the global last bucket."""
     item_offset = np.cumsum(lengths) - lengths  # row of each item's first bucket
     rows = int(lengths.sum())
-    with ThreadPoolExecutor(max_workers=1) as helper:
-        # The item_id and ts columns depend on the grid only: a second thread builds them
-        # (NumPy and Polars release the GIL) while this one totals the events.
-        grid = helper.submit(_grid_columns, labels, lengths, item_offset - first, every_us)
-        # Each event's slot: its row in the dense frame, shifted by ``rows`` for deliveries,
-        # so that orders land in [0, rows) and deliveries in [rows, 2 * rows), both halves
-        # contiguous and ready to be columns. One small table holds the shift of every
-        # (item, kind) pair: a single gather replaces a masked add, several times slower.
-        shift = np.empty((len(lengths), 2), dtype=np.int64)
-        shift[:, 0] = item_offset - first
-        shift[:, 1] = shift[:, 0] + rows
-        pair = codes.astype(np.intp)  # (item, kind) pair index: 2 * code + is_delivery
-        pair <<= 1
-        pair += (frame[KIND] == DELIVERY).to_numpy()
-        slot = bucket  # reused in place: the bucket indices are not needed afterwards
-        slot += np.take(shift.ravel(), pair)
-        counts, sums = _slot_counts_and_sums(slot, frame[QUANTITY].to_numpy(), 2 * rows)
-        demand, supply = sums[:rows], sums[rows:]
-        net = supply - demand
-        level = np.cumsum(net, out=net)
-        before_item = np.zeros(len(lengths), dtype=np.int64)
-        before_item[1:] = level[item_offset[1:] - 1]
-        level += np.repeat(start - before_item, lengths)
-        item_column, ts_column = grid.result()
+    # Each event's slot: its row in the dense frame, shifted by ``rows`` for deliveries, so
+    # that orders land in [0, rows) and deliveries in [rows, 2 * rows), both halves contiguous
+    # and ready to be columns. One small table holds the shift of every (item, kind) pair: a
+    # single gather replaces a masked add, which is several times slower.
+    shift = np.empty((len(lengths), 2), dtype=np.int64)
+    shift[:, 0] = item_offset - first
+    shift[:, 1] = shift[:, 0] + rows
+    pair = codes.astype(np.intp)  # (item, kind) pair index: 2 * code + is_delivery
+    pair <<= 1
+    pair += (frame[KIND] == DELIVERY).to_numpy()
+    slot = bucket  # reused in place: the bucket indices are not needed afterwards
+    slot += np.take(shift.ravel(), pair)
+    counts, sums = _slot_counts_and_sums(slot, frame[QUANTITY].to_numpy(), 2 * rows)
+    demand, supply = sums[:rows], sums[rows:]
+    net = supply - demand
+    level = np.cumsum(net, out=net)
+    before_item = np.zeros(len(lengths), dtype=np.int64)
+    before_item[1:] = level[item_offset[1:] - 1]
+    level += np.repeat(start - before_item, lengths)
     return pl.DataFrame(
         [
-            item_column,
-            ts_column,
+            *_grid_columns(labels, lengths, item_offset - first, every_us),
             pl.Series(DEMAND, demand),
             pl.Series(ORDERS, counts[:rows]),
             pl.Series(SUPPLY, supply),
@@ -539,9 +532,9 @@ def _sparse(
 
 # --------------------------------------------------------------------------- stockouts
 
-# A "step" frame has one row per change of stock, per item in time order: ``before`` and
-# ``after`` are the levels around it, and ``first`` marks the item's first step (whose
-# ``before`` is the starting stock).
+# A "step" frame has one row per change of stock, each item's rows in time order (items may
+# interleave): ``before`` and ``after`` are the levels around it, and ``first`` marks the
+# item's first step (whose ``before`` is the starting stock).
 
 
 def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
@@ -557,7 +550,6 @@ def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
         )
         # Only steps with a level below zero on either side can belong to an interval.
         .filter((pl.col("before") < 0) | (pl.col("after") < 0))
-        .sort(ITEM, maintain_order=True)
     )
 
 
@@ -587,14 +579,13 @@ def _intervals_below_zero(steps: pl.DataFrame, end_of_data: Any) -> pl.DataFrame
     out_before = pl.col("before") < 0
     out_after = pl.col("after") < 0
     # An interval opens where the level drops below zero, or at an item's first step when it
-    # starts out negative. Steps arrive sorted by item then time, so a running count of
-    # openings numbers the intervals across all items.
+    # starts out negative; each item's steps are in time order, so a running count of
+    # openings per item numbers its intervals (no sort by item needed).
     opens = (out_after & ~out_before) | (pl.col("first") & out_before)
     intervals = (
-        steps.with_columns(opens.cum_sum().alias("interval"))
-        .group_by("interval", maintain_order=True)
+        steps.with_columns(opens.cum_sum().over(ITEM).alias("interval"))
+        .group_by(ITEM, "interval")
         .agg(
-            pl.col(ITEM).first(),
             pl.col(TS).first().alias("start"),
             pl.col(TS).filter(~out_after).first().alias("recovered"),
             pl.min_horizontal("before", "after").min().alias("deepest_level"),
