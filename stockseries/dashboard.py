@@ -42,6 +42,7 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
+from stockseries._duration import duration_us
 from stockseries._frames import to_polars
 from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries.charts import AnyChart, demand_chart, level_chart
@@ -52,7 +53,6 @@ from stockseries.live import (
     _notifier,
 )
 from stockseries.report import TABLE_CSS, html_table
-from stockseries.series import duration_us
 from stockseries.widgets import _show_text, show_chart
 
 __all__ = ["DEFAULT_HISTORY", "LiveDashboard"]

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
+from stockseries._duration import duration_us
 from stockseries._frames import is_pandas, like_input, to_polars
 from stockseries._schema import (
     DELIVERY,
@@ -208,33 +209,7 @@ _NS_PER_UNIT: Final = {
 
 def _duration_us(value: DurationLike, name: str) -> int:
     """A strictly positive duration in whole microseconds."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not _DURATION_FULL.fullmatch(text):
-            calendar = re.search(r"\d+(mo|y|q|i)\b", text)
-            hint = f" (calendar unit {calendar.group(1)!r} has no fixed length)" if calendar else ""
-            raise ValueError(
-                f"{name}={value!r} is not a fixed-length Polars duration such as "
-                f"'90s', '10m', '1h30m' or '1d'{hint}"
-            )
-        ns = sum(int(n) * _NS_PER_UNIT[unit] for n, unit in _DURATION_TOKEN.findall(text))
-        if ns % 1_000:
-            raise ValueError(f"{name}={value!r} is not a whole number of microseconds")
-        us = ns // 1_000
-    elif isinstance(value, dt.timedelta):
-        us = value // dt.timedelta(microseconds=1)
-    elif isinstance(value, np.timedelta64):
-        if np.isnat(value):
-            raise ValueError(f"{name} is NaT")
-        us = int(value.astype("timedelta64[us]").astype(np.int64))
-    else:
-        raise TypeError(
-            f"{name} must be a duration string like '10m' or a datetime.timedelta, "
-            f"got {type(value).__name__}"
-        )
-    if us <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return int(us)
+    return duration_us(value, name)
 
 
 def _duration_bounds(

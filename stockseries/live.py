@@ -25,7 +25,6 @@ import io
 import json
 import math
 import os
-import re
 import tempfile
 import time
 import zipfile
@@ -39,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
+from stockseries._duration import duration_us, format_duration
 from stockseries._schema import DELIVERY, EVENT_SCHEMA, ITEM, KIND, QUANTITY, TS, TS_DTYPE
 from stockseries.alerts import (
     Alerts,
@@ -51,7 +51,6 @@ from stockseries.alerts import (
 from stockseries.events import read_events
 from stockseries.generate import catalog as make_catalog
 from stockseries.generate import iter_frames, poisson_demand, random_deliveries
-from stockseries.series import duration_us
 from stockseries.sinks import Notifier
 from stockseries.spikes import (
     _INT64_SAFE,
@@ -74,49 +73,12 @@ from stockseries.stock import (
 
 # --------------------------------------------------------------------------- durations
 
-_UNIT_US = {
-    "us": 1,
-    "µs": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 604_800_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+)(us|µs|ms|s|m|h|d|w)")
-
 
 def _duration_us(
     value: str | timedelta | int | float, *, name: str, allow_zero: bool = False
 ) -> int:
-    """Microseconds of a fixed duration: ``"90s"``, ``"1h30m"``, a timedelta or seconds.
-
-    Calendar units (months, years) have no fixed length and are refused, because buckets
-    are aligned to the Unix epoch by plain integer division.
-    """
-    if isinstance(value, timedelta):
-        us = value // timedelta(microseconds=1)
-    elif isinstance(value, bool):
-        raise TypeError(f"{name} must be a duration such as '1m', got {value!r}")
-    elif isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-        us = round(value * 1_000_000)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(
-                f"{name}={value!r} is not a fixed duration; use e.g. '90s', '1m', '1h30m', '1d' "
-                "(units us, ms, s, m, h, d, w; calendar months and years are not fixed)"
-            )
-        us = sum(int(n) * _UNIT_US[u] for n, u in parts)
-    else:
-        raise TypeError(f"{name} must be a duration string, timedelta or seconds, got {value!r}")
-    if us < 0 or (us == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'≥' if allow_zero else '>'} 0, got {value!r}")
-    return int(us)
+    """Microseconds of a fixed duration: ``"90s"``, ``"1h30m"``, a timedelta or seconds."""
+    return duration_us(value, name, allow_zero=allow_zero, seconds=True)
 
 
 def _timestamp_us(value: str | datetime) -> int:
@@ -675,10 +637,7 @@ _CHECKPOINT_VERSION = 1
 
 
 def _format_us(us: int) -> str:
-    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
-        if us % _UNIT_US[unit] == 0:
-            return f"{us // _UNIT_US[unit]}{unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+    return format_duration(us)
 
 
 def _history_needed(detection: dict[str, Any], every_us: int) -> int:

@@ -17,13 +17,13 @@ scattered add (``np.add.at``) totals every bucket, and one cumulative sum gives 
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
+from stockseries._duration import duration_us
 from stockseries._frames import is_pandas, like_input, to_polars
 from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, SERIES_COLUMNS, TS, TS_DTYPE
 from stockseries.stock import (
@@ -81,21 +81,6 @@ _COVER_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 _DAY_US = 86_400_000_000
-_UNIT_NS: Final[dict[str, int]] = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-    "w": 7 * 86_400_000_000_000,
-}
-_CALENDAR_UNITS: Final[dict[str, str]] = {"mo": "months", "q": "quarters", "y": "years"}
-# Alternatives are tried left to right: "ms" and "mo" must come before "m".
-_DURATION_PART = re.compile(r"(\d+)(ns|us|µs|ms|mo|s|m|h|d|w|q|y|i)")
-
 # Beyond 200 million rows a dense frame (and its temporaries) outgrows a 24 GB machine: fail
 # fast with advice instead of letting the kernel be killed.
 _MAX_DENSE_ROWS = 200_000_000
@@ -300,45 +285,6 @@ def days_of_cover(
 
 
 # --------------------------------------------------------------------------- edge helpers
-
-
-def duration_us(value: str | timedelta, name: str = "every") -> int:
-    """Microseconds in a fixed, positive duration given as a Polars string or a timedelta.
-
-    Examples
-    --------
-    >>> duration_us("1h30m"), duration_us(timedelta(seconds=90))
-    (5400000000, 90000000)
-    """
-    if isinstance(value, timedelta):
-        micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    elif isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(count + unit for count, unit in parts) != text:
-            raise ValueError(
-                f"{name}={value!r} is not a duration: use a Polars duration string such as "
-                "'90s', '1m', '7m', '1h', '1d' or '1h30m', or a datetime.timedelta"
-            )
-        for _, unit in parts:
-            if unit in _CALENDAR_UNITS:
-                raise ValueError(
-                    f"{name}={value!r} uses the calendar unit {unit!r} ({_CALENDAR_UNITS[unit]}), "
-                    "whose length varies; buckets need a fixed duration such as '30d'"
-                )
-            if unit == "i":
-                raise ValueError(f"{name}={value!r} counts rows ('i'); it must be a duration")
-        nanos = sum(int(count) * _UNIT_NS[unit] for count, unit in parts)
-        micros, rest = divmod(nanos, 1_000)
-        if rest:
-            raise ValueError(f"{name}={value!r} is not a whole number of microseconds")
-    else:
-        raise TypeError(
-            f"{name} must be a duration string or a datetime.timedelta, got {type(value).__name__}"
-        )
-    if micros <= 0:
-        raise ValueError(f"{name} must be a positive duration, got {value!r}")
-    return micros
 
 
 def _column_names(frame: Any) -> set[str]:

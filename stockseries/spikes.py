@@ -15,7 +15,6 @@ raise its own bar), and a bucket is only judged once its baseline has
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
 from stockseries import _frames
+from stockseries._duration import duration_us, format_duration
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -264,17 +264,6 @@ def _finite_number(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- durations
 
-_UNIT_US = {
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 7 * 86_400_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+)(us|ms|s|m|h|d|w)")
-
 
 def parse_every(value: Any, *, name: str = "every") -> timedelta:
     """Turn ``"1m"``, ``"1h30m"``, a :class:`~datetime.timedelta` (or pandas/NumPy one) into a timedelta.
@@ -286,31 +275,11 @@ def parse_every(value: Any, *, name: str = "every") -> timedelta:
     >>> parse_every("1h30m")
     datetime.timedelta(seconds=5400)
     """
-    if isinstance(value, np.timedelta64):
-        value = value.astype("timedelta64[us]").item()
-    if isinstance(value, timedelta):
-        td = timedelta(microseconds=int(value / timedelta(microseconds=1)))
-    elif isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(
-                f"{name}={value!r} is not a fixed duration like '1m', '15m', '1h', '1d' or '1h30m'"
-            )
-        td = timedelta(microseconds=sum(int(n) * _UNIT_US[u] for n, u in parts))
-    else:
-        raise TypeError(f"{name} must be a duration string or a timedelta, got {value!r}")
-    if td <= timedelta(0):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return td
+    return timedelta(microseconds=duration_us(value, name))
 
 
 def _format_every(td: timedelta) -> str:
-    us = td // timedelta(microseconds=1)
-    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
-        if us % _UNIT_US[unit] == 0:
-            return f"{us // _UNIT_US[unit]}{unit}"
-    raise AssertionError("unreachable: 'us' divides every duration")  # pragma: no cover
+    return format_duration(td // timedelta(microseconds=1))
 
 
 # --------------------------------------------------------------------------- layout

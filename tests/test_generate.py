@@ -858,13 +858,13 @@ BAD_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         ValueError,
         "calendar unit 'mo'",
     ),
-    ("every garbage", lambda: timed_orders(CAT, **SPAN, every="soon"), ValueError, "fixed-length"),
-    ("every zero", lambda: timed_orders(CAT, **SPAN, every="0s"), ValueError, "must be positive"),
+    ("every garbage", lambda: timed_orders(CAT, **SPAN, every="soon"), ValueError, "is not a duration"),
+    ("every zero", lambda: timed_orders(CAT, **SPAN, every="0s"), ValueError, "must be a positive"),
     (
         "every negative",
         lambda: timed_orders(CAT, **SPAN, every=dt.timedelta(seconds=-1)),
         ValueError,
-        "must be positive",
+        "must be a positive",
     ),
     (
         "every int",
