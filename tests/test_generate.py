@@ -858,7 +858,12 @@ BAD_CALLS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         ValueError,
         "calendar unit 'mo'",
     ),
-    ("every garbage", lambda: timed_orders(CAT, **SPAN, every="soon"), ValueError, "is not a duration"),
+    (
+        "every garbage",
+        lambda: timed_orders(CAT, **SPAN, every="soon"),
+        ValueError,
+        "is not a duration",
+    ),
     ("every zero", lambda: timed_orders(CAT, **SPAN, every="0s"), ValueError, "must be a positive"),
     (
         "every negative",
