@@ -1,6 +1,7 @@
-"""Scratch evidence for the live engine: StreamProcessor throughput and per-frame latency.
+"""The live engine on a dense stream: StreamProcessor throughput and per-frame latency.
 
-Not the benchmark harness (see benchmarks/harness.py): a small self-contained script.
+The harness (benchmarks/harness.py) streams its sparse core workload; this script adds the dense
+streaming workload the live issue is about, with per-frame latency.
 
 Workload: ``--items`` items (default 1,000) with string ids, 1-minute buckets, orders and 10 %
 deliveries at ``--rate`` events per item per minute (default 10: a frame of 10,000 events
@@ -20,8 +21,8 @@ of running stock and per-minute buckets (no detection at all), and the same fold
 ``streamz`` ``Stream().accumulate``, both on the first ``--baseline`` events; the ratios
 divide the processor's events/s by theirs.
 
-    .venv/bin/python benchmarks/_scratch_live.py [--events 2_000_000] [--rounds 3]
-    .venv/bin/python benchmarks/_scratch_live.py --parquet benchmarks/_work/events_1000000_i1000_d7_s0_v1.parquet
+    .venv/bin/python benchmarks/live_dense.py [--events 2_000_000] [--rounds 3]
+    .venv/bin/python benchmarks/live_dense.py --parquet benchmarks/_work/events_1000000_i1000_d7_s0_v1.parquet
 """
 
 from __future__ import annotations
