@@ -30,7 +30,7 @@ from polars.testing import assert_frame_equal
 
 from stockseries.alerts import alerts
 from stockseries.events import EventValidationError
-from stockseries.generate import simulate
+from stockseries.generate import iter_frames, simulate
 from stockseries.live import (
     CheckpointError,
     StepResult,
@@ -930,3 +930,19 @@ def test_replay_file_matches_batch_and_resumes_from_a_checkpoint(tmp_path: Path)
     )
     with pytest.raises(CheckpointError, match="other settings"):
         replay_file(tmp_path / "all.parquet", checkpoint=state, **{**settings_, "k": 4.0})
+
+
+def test_state_is_bounded_by_items_and_window_not_history(tmp_path: Path) -> None:
+    """O(items × window): four times the history must not make the saved state grow."""
+    sim = simulate(10, start="2024-01-01", days=4.0, seed=11)
+    sizes = []
+    for days in (1, 4):
+        until = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=days)
+        proc = StreamProcessor(every="1m", window=60)
+        for frame in iter_frames(sim.events.filter(pl.col("ts") < until), size=5_000):
+            proc.push(frame)
+        path = tmp_path / f"state-{days}.zip"
+        proc.save(path)
+        sizes.append(path.stat().st_size)
+    one_day, four_days = sizes
+    assert four_days < 1.25 * one_day, sizes
