@@ -612,16 +612,36 @@ def _merge_order(parts: Sequence[IntArray]) -> IntArray:
 
 
 def _concat_draws(parts: Sequence[tuple[str, _Draws]]) -> tuple[_Draws, npt.NDArray[np.int8]]:
-    """Merge draws by time (stable, argument order on ties); also returns the kind codes."""
-    positions = _merge_positions([d.ts for _, d in parts])
-    n = sum(d.size for _, d in parts)
+    """Merge draws by time (stable, argument order on ties); also returns the kind codes.
+
+    Only the smaller parts are placed by :func:`_merge_positions`-style searches; the largest
+    part fills the remaining slots in order with one masked assignment per field, which
+    is cheaper than computing and scattering to its positions.
+    """
+    stamps = [d.ts for _, d in parts]
+    sizes = [x.shape[0] for x in stamps]
+    n = sum(sizes)
+    largest = int(np.argmax(sizes)) if parts else 0
     kinds = np.empty(n, dtype=np.int8)
     fields: dict[str, IntArray] = {f: np.empty(n, dtype=np.int64) for f in _Draws.FIELDS}
-    # Scattering to increasing positions streams through memory, unlike a gather.
-    for pos, (kind, d) in zip(positions, parts, strict=True):
+    free = np.ones(n, dtype=bool)
+    for j, (kind, d) in enumerate(parts):
+        if j == largest or d.size == 0:
+            continue
+        pos = np.arange(d.size, dtype=np.int64)
+        for p, y in enumerate(stamps):
+            if p != j and y.shape[0]:
+                # earlier parts win ties: count y <= x for them, y < x for later ones
+                pos += np.searchsorted(y, d.ts, side="right" if p < j else "left")
+        free[pos] = False
         kinds[pos] = 0 if kind == ORDER else 1
         for name, out in fields.items():
             out[pos] = getattr(d, name)
+    if parts:
+        kind, d = parts[largest]
+        kinds[free] = 0 if kind == ORDER else 1
+        for name, out in fields.items():
+            out[free] = getattr(d, name)
     return _Draws(**fields), kinds
 
 
@@ -632,40 +652,59 @@ def _id_strings(prefix: str, width: int, n: int) -> list[str]:
     return [f"{prefix}{i:0{width}d}" for i in range(n)]
 
 
+def _digit_table(places: Sequence[tuple[int, int]]) -> npt.NDArray[np.uint64]:
+    """``table[x]`` = the ASCII digits of ``x`` as bytes of a little-endian uint64.
+
+    ``places`` lists ``(power of ten, byte offset)`` from the most significant digit down;
+    ``x`` has ``len(places)`` digits.
+    """
+    x = np.arange(10 ** len(places), dtype=np.uint64)
+    table = np.zeros(x.shape[0], dtype=np.uint64)
+    for exponent, offset in places:
+        digit = (x // np.uint64(10**exponent)) % np.uint64(10) + np.uint64(ord("0"))
+        table |= digit << np.uint64(8 * offset)
+    return table
+
+
 def _row_ids(prefix: str, n: int) -> pl.Series:
     """``prefix`` + zero-padded row number: unique, deterministic and sortable as strings.
 
     Formatting 10 M ids in Polars takes longer than generating the events, so short ids
     (<= 12 bytes, stored inline in Arrow string views) are written straight into the view
-    buffer with digit lookup tables; longer ones fall back to Polars formatting.
+    buffer; longer ones fall back to Polars formatting.
     """
     width = len(str(max(n - 1, 0)))
     text_len = len(prefix) + width
-    if text_len > 12 or not prefix.isascii() or n >= 2**32:
+    if text_len > 12 or not prefix.isascii():
         return pl.select(
             pl.concat_str(pl.lit(prefix), pl.int_range(n).cast(pl.String).str.zfill(width))
         ).to_series()
-    # A view is 16 bytes: int32 length, then the (<= 12) bytes of the string itself.
-    views = np.zeros((n, 4), dtype=np.uint32)
-    views[:, 0] = text_len
-    template = prefix.encode().ljust(12, b"\0")
-    remaining = np.arange(n, dtype=np.uint32)
-    for word in (2, 1, 0):  # right to left, consuming the lowest digits first
-        chars = [c for c in range(4 * word, 4 * word + 4) if len(prefix) <= c < text_len]
-        constant = np.uint32(int.from_bytes(template[4 * word : 4 * word + 4], "little"))
-        if not chars:
-            views[:, word + 1] = constant
-            continue
-        # table[x] = this word with the len(chars) digits of x written in place.
-        count = len(chars)
-        x = np.arange(10**count, dtype=np.uint32)
-        table = np.full(10**count, constant, dtype=np.uint32)
-        for k, c in enumerate(chars):
-            digit = (x // np.uint32(10 ** (count - 1 - k))) % np.uint32(10) + np.uint32(48)
-            table |= digit << np.uint32(8 * (c - 4 * word))
-        remaining, low = np.divmod(remaining, np.uint32(10**count))
-        views[:, word + 1] = table[low]
-    array = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views)], null_count=0)
+    # A view is 16 bytes: int32 length, then the (<= 12) bytes of the string itself; read as
+    # two little-endian uint64 words, "head" holds the length and text[:4], "tail" text[4:].
+    # The digit with place value 10**e sits at text[text_len - 1 - e]; the lowest
+    # ``n_tail`` digits fall into the tail word and the rest into the head word.
+    text = prefix.encode().ljust(12, b"\0")
+    head_constant = text_len | int.from_bytes(text[:4], "little") << 32
+    tail_constant = int.from_bytes(text[4:], "little")
+    n_tail = max(0, min(width, text_len - max(4, len(prefix))))
+    n_low = min(n_tail, 3)  # ids run in blocks of 10**n_low sharing every higher digit
+    tail_low = _digit_table([(e, text_len - 1 - e - 4) for e in reversed(range(n_low))])
+    tail_high = _digit_table(
+        [(e - n_low, text_len - 1 - e - 4) for e in reversed(range(n_low, n_tail))]
+    ) | np.uint64(tail_constant)
+    head = _digit_table(
+        [(e - n_tail, text_len - 1 - e + 4) for e in reversed(range(n_tail, width))]
+    ) | np.uint64(head_constant)
+    # Whole blocks are filled by broadcasting (no per-row division); the ragged end is cut.
+    block = 10**n_low
+    n_blocks = -(-n // block)
+    block_number = np.arange(n_blocks, dtype=np.int64)
+    high_span = 10 ** (n_tail - n_low)
+    views = np.empty((n_blocks, block, 2), dtype=np.uint64)
+    views[:, :, 0] = head[block_number // high_span][:, None]
+    np.bitwise_or(tail_high[block_number % high_span][:, None], tail_low, out=views[:, :, 1])
+    buffer = pa.py_buffer(views.reshape(-1)[: 2 * n])
+    array = pa.Array.from_buffers(pa.string_view(), n, [None, buffer], null_count=0)
     return pl.Series("event_id", array)
 
 
@@ -680,39 +719,36 @@ def _events_frame(
     ``kind`` is one kind for every row, or per-row codes (0 order, 1 delivery).
     """
     n = draws.size
-    rows = pl.Series(draws.item, dtype=pl.Int64)
     if isinstance(kind, str):
-        kinds = pl.repeat(kind, n, dtype=pl.String, eager=True)
-        is_order = is_delivery = None
+        codes = np.full(n, 0 if kind == ORDER else 1, dtype=np.int8)
         has_orders, has_deliveries = kind == ORDER, kind == DELIVERY
     else:
-        codes = pl.Series(kind, dtype=pl.Int8)
-        kinds = pl.Series([ORDER, DELIVERY]).gather(codes)
-        is_order, is_delivery = codes == 0, codes == 1
+        codes = kind
         has_orders = has_deliveries = True
-    columns: list[pl.Series] = [
-        pl.Series(TS, draws.ts, dtype=pl.Int64).cast(TS_DTYPE),
-        frame[ITEM].gather(rows).alias(ITEM),
-        kinds.alias(KIND),
-        pl.Series(QUANTITY, draws.quantity, dtype=pl.Int64),
+    # Null-padded lookup tables: a row that has no customer (supplier) points at the null
+    # after the last entry, so each string column is one gather, with no masking pass.
+    indices: dict[str, Any] = {"row": draws.item, "kind": codes}
+    strings: list[pl.Expr] = [
+        pl.lit(frame[ITEM]).gather(pl.col("row")).alias(ITEM),
+        pl.lit(pl.Series([ORDER, DELIVERY])).gather(pl.col("kind")).alias(KIND),
     ]
-    optional: list[pl.Expr] = [pl.lit(_row_ids(id_prefix, n)).alias("event_id")]
+    optional: list[pl.Expr] = []
     if has_orders:
-        customers = pl.Series(_id_strings("C", 4, _N_CUSTOMERS)).gather(
-            pl.Series(np.maximum(draws.customer, 0), dtype=pl.Int64)
-        )
-        optional.append(_only_where(customers, is_order).alias("customer_id"))
+        table = pl.Series([*_id_strings("C", 4, _N_CUSTOMERS), None], dtype=pl.String)
+        indices["customer"] = np.where(draws.customer < 0, _N_CUSTOMERS, draws.customer)
+        optional.append(pl.lit(table).gather(pl.col("customer")).alias("customer_id"))
     if has_deliveries and "supplier_id" in frame.columns:
-        suppliers = frame["supplier_id"].cast(pl.String).gather(rows)
-        optional.append(_only_where(suppliers, is_delivery).alias("supplier_id"))
-    # One with_columns so Polars builds the string columns in parallel.
-    return pl.DataFrame(columns).with_columns(optional)
-
-
-def _only_where(values: pl.Series, mask: pl.Series | None) -> pl.Expr:
-    if mask is None:
-        return pl.lit(values)
-    return pl.when(pl.lit(mask)).then(pl.lit(values))
+        table = frame["supplier_id"].cast(pl.String).extend(pl.Series([None], dtype=pl.String))
+        indices["supplier"] = np.where(codes == 1, draws.item, frame.height)
+        optional.append(pl.lit(table).gather(pl.col("supplier")).alias("supplier_id"))
+    # One select so Polars builds the string columns in parallel.
+    return pl.DataFrame(indices).select(
+        pl.Series(TS, draws.ts, dtype=pl.Int64).cast(TS_DTYPE),
+        *strings,
+        pl.Series(QUANTITY, draws.quantity, dtype=pl.Int64),
+        pl.lit(_row_ids(id_prefix, n)).alias("event_id"),
+        *optional,
+    )
 
 
 def _labels_frame(
@@ -1349,9 +1385,48 @@ class Simulation:
         return f"<div><strong>Simulation</strong><table>{body}</table></div>"
 
 
+def _sold_before(
+    orders: Sequence[_Draws], k: int, start: int, end: int, when: IntArray
+) -> IntArray:
+    """Units of each item (row) ordered strictly before each time of its row in ``when``.
+
+    ``orders`` are time-sorted parts in any order of each other. When every time in
+    ``when`` lies on a whole minute after ``start`` (or at ``end``, which no order reaches),
+    a per-(item, minute) histogram and its running sums answer every query at once;
+    otherwise orders are sorted by a composite (item, time) key and searched.
+    """
+    n_orders = sum(d.size for d in orders)
+    n_minutes = -(-(end - start) // _US_PER_MINUTE)
+    offset = when - start
+    on_minutes = bool(np.all((offset % _US_PER_MINUTE == 0) | (when == end)))
+    if on_minutes and k * n_minutes <= 2 * n_orders + 2**20:
+        per_minute = np.zeros(k * n_minutes, dtype=np.float64)
+        for d in orders:
+            bins = d.item * n_minutes
+            bins += (d.ts - start) // _US_PER_MINUTE
+            # Float weights are exact: the sums stay far below 2**53 units.
+            per_minute += np.bincount(bins, weights=d.quantity, minlength=k * n_minutes)
+        cumulative = np.zeros((k, n_minutes + 1), dtype=np.int64)
+        np.cumsum(per_minute.reshape(k, n_minutes), axis=1, out=cumulative[:, 1:], dtype=np.int64)
+        minute = np.minimum(-(-offset // _US_PER_MINUTE), n_minutes)
+        return np.asarray(np.take_along_axis(cumulative, minute, axis=1))
+    if n_orders == 0:
+        return np.zeros(when.shape, dtype=np.int64)
+    span = end - start + 1
+    if k * span >= 2**62:
+        raise ValueError("span x items too large for the replenishment simulation")
+    key = np.concatenate([d.item * span + (d.ts - start) for d in orders])
+    by_key = np.argsort(key)  # ties share a key, so their order cannot change a sum below
+    quantity = np.concatenate([d.quantity for d in orders])[by_key]
+    cumulative = np.concatenate(([0], np.cumsum(quantity)))
+    rows = np.arange(k)[:, None]
+    sold_at = cumulative[np.searchsorted(key[by_key], rows * span + offset)]
+    return np.asarray(sold_at - cumulative[np.searchsorted(key[by_key], rows * span)])
+
+
 def _replenish_core(
     rng: np.random.Generator,
-    orders: _Draws,
+    orders: Sequence[_Draws],
     rates: FloatArray,
     mean_quantity: float,
     start: int,
@@ -1378,19 +1453,8 @@ def _replenish_core(
     waits = rng.integers(lo, hi, endpoint=True, size=(k, n_reviews)) * _US_PER_MINUTE
     review = start + np.cumsum(waits, axis=1)
 
-    # Units sold per item before each review: per-item cumulative sums, searched by a
-    # composite (item, time) key. ``orders`` is sorted by time, so a stable sort by item
-    # (radix sort for small codes) leaves each item's orders in time order.
-    span = end - start + 1
-    if k * span >= 2**62:
-        raise ValueError("span x items too large for the replenishment simulation")
-    codes = orders.item.astype(np.uint16) if k <= 2**16 else orders.item
-    by_item = np.argsort(codes, kind="stable")
-    key = orders.item[by_item] * span + (orders.ts[by_item] - start)
-    cumulative = np.concatenate(([0], np.cumsum(orders.quantity[by_item])))
     rows = np.arange(k)[:, None]
-    sold_at = cumulative[np.searchsorted(key, rows * span + np.minimum(review, end) - start)]
-    sold: IntArray = np.asarray(sold_at - cumulative[np.searchsorted(key, rows * span)])
+    sold = _sold_before(orders, k, start, end, np.minimum(review, end))
 
     # Rounding up to cases without drift: the position stays in [S, S + case).
     surplus = (-sold) % case[:, None]
@@ -1525,17 +1589,24 @@ def simulate(
         seed=seed,
         spikes=None,
     )
-    orders, _ = _concat_draws([(ORDER, demand), (ORDER, extra)])
     if replenish:
         initial, deliveries = _replenish_core(
-            _rng(seed, "replenish"), orders, rates, sum(quantity) / 2, start_us, end_us, amplitude
+            _rng(seed, "replenish"),
+            [demand, extra],
+            rates,
+            sum(quantity) / 2,
+            start_us,
+            end_us,
+            amplitude,
         )
-        # Initial stock first, so it is on the shelf before any order at the same instant.
+        # Initial stock first, so it is on the shelf before any order at the same instant;
+        # then base demand before spike orders, then replenishment, on equal times.
         merged, kinds = _concat_draws(
-            [(DELIVERY, initial), (ORDER, orders), (DELIVERY, deliveries)]
+            [(DELIVERY, initial), (ORDER, demand), (ORDER, extra), (DELIVERY, deliveries)]
         )
     else:
-        merged, kinds = orders, None
+        merged, _ = _concat_draws([(ORDER, demand), (ORDER, extra)])
+        kinds = None
     events = _events_frame(merged, ORDER if kinds is None else kinds, cat, f"E{seed}-")
     return Simulation(
         events=events,

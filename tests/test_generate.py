@@ -22,8 +22,11 @@ from polars.testing import assert_frame_equal
 from stockseries._schema import EVENT_SCHEMA, LABEL_COLUMNS, TS_DTYPE
 from stockseries.generate import (
     Simulation,
+    _concat_draws,
+    _Draws,
     _merge_order,
     _row_ids,
+    _sold_before,
     catalog,
     inject_spikes,
     iter_frames,
@@ -676,6 +679,63 @@ def test_merge_order_equals_a_stable_sort(parts: list[list[int]]) -> None:
     arrays = [np.array(p, dtype=np.int64) for p in parts]
     reference = np.argsort(np.concatenate(arrays), kind="stable")
     np.testing.assert_array_equal(_merge_order(arrays), reference)
+
+
+def _draws(stamps: list[int], salt: int) -> _Draws:
+    ts = np.array(stamps, dtype=np.int64)
+    tag = salt * 1000 + np.arange(ts.shape[0], dtype=np.int64)
+    return _Draws(ts, tag, tag + 1, tag + 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(sorted_stamps, min_size=1, max_size=5))
+def test_concat_draws_equals_a_stable_sort(parts: list[list[int]]) -> None:
+    draws = [_draws(p, i) for i, p in enumerate(parts)]
+    kinds = ["order" if i % 2 else "delivery" for i in range(len(parts))]
+    merged, codes = _concat_draws(list(zip(kinds, draws, strict=True)))
+    order = np.argsort(np.concatenate([d.ts for d in draws]), kind="stable")
+    for field in _Draws.FIELDS:
+        expected = np.concatenate([getattr(d, field) for d in draws])[order]
+        np.testing.assert_array_equal(getattr(merged, field), expected)
+    expected_codes = np.concatenate([np.full(d.size, i % 2 == 0) for i, d in enumerate(draws)])
+    np.testing.assert_array_equal(codes, expected_codes[order].astype(np.int8))
+
+
+MINUTE = 60_000_000
+
+
+@pytest.mark.parametrize(
+    ("grid", "path"), [(MINUTE, "per-minute histogram"), (7_919, "sorted (item, time) keys")]
+)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_sold_before_matches_a_brute_force_count(grid: int, path: str, data: Any) -> None:
+    start, k = 5 * MINUTE, data.draw(st.integers(1, 4))
+    end = start + data.draw(st.integers(1, 30)) * MINUTE + data.draw(st.sampled_from([0, 17]))
+    parts = []
+    for salt in range(data.draw(st.integers(0, 3))):
+        n = data.draw(st.integers(0, 12))
+        ts = np.sort(data.draw(st.lists(st.integers(start, end - 1), min_size=n, max_size=n)))
+        item = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+        quantity = np.arange(n, dtype=np.int64) + 1 + 100 * salt
+        parts.append(_Draws(np.asarray(ts, dtype=np.int64), item.astype(np.int64), quantity, item))
+    steps = data.draw(st.lists(st.integers(1, 40), min_size=k * 3, max_size=k * 3))
+    when = np.minimum(start + np.cumsum(np.reshape(steps, (k, 3)), axis=1) * grid, end)
+    expected = np.array(
+        [
+            [
+                sum(
+                    int(q)
+                    for d in parts
+                    for t, i, q in zip(d.ts, d.item, d.quantity, strict=True)
+                    if i == row and t < w
+                )
+                for w in when[row]
+            ]
+            for row in range(k)
+        ]
+    )
+    np.testing.assert_array_equal(_sold_before(parts, k, start, end, when), expected, err_msg=path)
 
 
 @settings(max_examples=40, deadline=None)
