@@ -27,3 +27,28 @@ def to_polars(obj: Any) -> tuple[pl.DataFrame, bool]:
 def like_input(df: pl.DataFrame, was_pandas: bool) -> Any:
     """Give the result back in the flavour the caller passed in."""
     return df.to_pandas() if was_pandas else df
+
+
+def unwrap_frame(obj: Any) -> Any:
+    """The frame a result object (``Alerts``, ``Simulation``...) carries in ``.frame``.
+
+    Frames themselves pass through: a pandas frame with a ``frame`` column is still a frame.
+    """
+    if isinstance(obj, pl.DataFrame | pl.LazyFrame) or is_pandas(obj):
+        return obj
+    return getattr(obj, "frame", obj)
+
+
+def frame_of(obj: Any, what: str | None = None) -> pl.DataFrame:
+    """Polars frame of a frame or a result object; ``what`` names the argument in errors."""
+    try:
+        return to_polars(unwrap_frame(obj))[0]
+    except TypeError as err:
+        if what is None:
+            raise
+        raise TypeError(f"{what}: {err}") from None
+
+
+def offending_rows(frame: pl.DataFrame, predicate: pl.Expr, limit: int = 5) -> list[int]:
+    """Positions of the first ``limit`` rows where ``predicate`` holds, for error messages."""
+    return frame.select(pl.arg_where(predicate)).to_series().head(limit).to_list()

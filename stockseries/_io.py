@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from stockseries._schema import TS_DTYPE
+from stockseries._schema import TS_DTYPE, in_utc
 
 #: ISO-8601 UTC with a ``Z`` suffix; fractional seconds only when present.
 CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -75,7 +75,5 @@ def _to_utc(frame: pl.DataFrame, name: str) -> pl.Expr:
     dtype = frame.schema[name]
     col = pl.col(name)
     if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
-        return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        return in_utc(col, dtype).dt.cast_time_unit("us")
     return col.str.to_datetime(time_unit="us", time_zone="UTC", strict=True).cast(TS_DTYPE)

@@ -30,7 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from stockseries import _frames
-from stockseries._schema import ALERT_COLUMNS
+from stockseries._schema import ALERT_COLUMNS, TS_DTYPE
 from stockseries.spikes import (
     METHODS,
     _bucket_every,
@@ -59,7 +59,6 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _US_PER_DAY = 86_400_000_000
-_TS = pl.Datetime("us", "UTC")
 
 
 # --------------------------------------------------------------------------- ids
@@ -620,7 +619,7 @@ def alerts(
 def _utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
         expr = expr.dt.replace_time_zone("UTC")
-    return expr.cast(_TS)
+    return expr.cast(TS_DTYPE)
 
 
 def _intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
@@ -639,11 +638,9 @@ def _intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
             raise TypeError(f"{what} column {name!r} must be Datetime, got {frame.schema[name]}")
     if frame.select(pl.any_horizontal(pl.col("item_id", "start", "end").is_null().any())).item():
         raise ValueError(f"{what} frame has nulls in item_id, start or end")
-    bad = frame.with_row_index("_row").filter(pl.col("end") <= pl.col("start"))
-    if bad.height:
-        raise ValueError(
-            f"{what} windows must have end > start (half-open); bad rows {bad['_row'].head(5).to_list()}"
-        )
+    bad = _frames.offending_rows(frame, pl.col("end") <= pl.col("start"))
+    if bad:
+        raise ValueError(f"{what} windows must have end > start (half-open); bad rows {bad}")
     ids = (
         pl.col("alert_id").cast(pl.String)
         if "alert_id" in frame.columns
@@ -1149,8 +1146,8 @@ def _trial_scores(
     found = pl.DataFrame(
         {
             "item_id": names.gather(code),
-            "start": pl.Series(start + t0).cast(_TS),
-            "end": pl.Series(end + t0).cast(_TS),
+            "start": pl.Series(start + t0).cast(TS_DTYPE),
+            "end": pl.Series(end + t0).cast(TS_DTYPE),
             "alert_id": pl.Series([None] * len(code), dtype=pl.String),
         }
     )

@@ -42,10 +42,8 @@ from typing import Any, TypeAlias
 import altair as alt
 import polars as pl
 
-from stockseries._frames import to_polars
-
-ITEM = "item_id"
-TS = "ts"
+from stockseries._frames import frame_of
+from stockseries._schema import ITEM, TS, in_utc
 
 #: Whatever an Altair chart function here may return.
 AnyChart: TypeAlias = (
@@ -84,12 +82,7 @@ _LABEL = "%Y-%m-%d %H:%M:%S"
 
 def _frame(obj: Any, what: str) -> pl.DataFrame:
     """Polars frame from a frame or a result object carrying one in ``.frame``."""
-    if not isinstance(obj, pl.DataFrame | pl.LazyFrame) and hasattr(obj, "frame"):
-        obj = obj.frame
-    try:
-        df, _ = to_polars(obj)
-    except TypeError as err:
-        raise TypeError(f"{what}: {err}") from None
+    df = frame_of(obj, what)
     if ITEM in df.columns and df.schema[ITEM] != pl.String:
         df = df.with_columns(pl.col(ITEM).cast(pl.String))
     return _utc(df)
@@ -103,15 +96,11 @@ def _require(df: pl.DataFrame, columns: Iterable[str], what: str) -> None:
 
 def _utc(df: pl.DataFrame) -> pl.DataFrame:
     """Naive datetimes are taken as UTC (the project rule); aware ones converted to it."""
-    exprs = []
-    for name, dtype in df.schema.items():
-        if isinstance(dtype, pl.Datetime):
-            col = pl.col(name)
-            exprs.append(
-                col.dt.replace_time_zone("UTC")
-                if dtype.time_zone is None
-                else col.dt.convert_time_zone("UTC")
-            )
+    exprs = [
+        in_utc(pl.col(name), dtype)
+        for name, dtype in df.schema.items()
+        if isinstance(dtype, pl.Datetime)
+    ]
     return df.with_columns(exprs) if exprs else df
 
 

@@ -126,10 +126,6 @@ def _history_buckets(history: int | str | timedelta, every_us: int) -> int:
     raise TypeError(f"history must be a number of buckets or a duration, got {history!r}")
 
 
-def _polars(frame: Any) -> pl.DataFrame:
-    return frame if isinstance(frame, pl.DataFrame) else to_polars(frame)[0]
-
-
 def _source_opener(source: Any) -> tuple[Callable[[], AsyncIterable[Any]] | None, Any]:
     """(factory, source): exactly one is set."""
     if hasattr(source, "__aiter__"):
@@ -503,7 +499,7 @@ class LiveDashboard:
 
     async def _handle(self, step: StepResult) -> None:
         """Record what a step made new, then hand its closed alerts to the sink."""
-        series = _polars(step.series)
+        series = to_polars(step.series)[0]
         if not self._series_schema_known:
             self._no_series, self._series_schema_known = series.clear(), True
         if series.height:
@@ -514,10 +510,10 @@ class LiveDashboard:
             self._series_changed = True
             if self._pending_rows > _COMPACT_ROWS:
                 self._compact()
-        corrections = _polars(step.corrections)
+        corrections = to_polars(step.corrections)[0]
         if corrections.height:
             self._apply_corrections(corrections)
-        opened, closed = _polars(step.alerts_opened), _polars(step.alerts_closed)
+        opened, closed = to_polars(step.alerts_opened)[0], to_polars(step.alerts_closed)[0]
         if opened.height:
             self._open = pl.concat(
                 [self._open.join(opened, on="alert_id", how="anti"), opened], how="diagonal_relaxed"

@@ -78,6 +78,7 @@ from stockseries._schema import (
     QUANTITY,
     TS,
     TS_DTYPE,
+    in_utc,
 )
 
 if TYPE_CHECKING:
@@ -686,12 +687,7 @@ def _ts_expr(dtype: pl.DataType, epoch_unit: EpochUnit | None) -> pl.Expr:
     if dtype == TS_DTYPE:
         return column
     if isinstance(dtype, pl.Datetime):
-        in_utc = (
-            column.dt.replace_time_zone("UTC")
-            if dtype.time_zone is None
-            else column.dt.convert_time_zone("UTC")
-        )
-        return in_utc.cast(TS_DTYPE)
+        return in_utc(column, dtype).cast(TS_DTYPE)
     if isinstance(dtype, pl.Date):
         return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if _is_number(dtype) and epoch_unit is not None:

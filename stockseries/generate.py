@@ -29,7 +29,6 @@ import datetime as dt
 import html
 import itertools
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeAlias
@@ -50,6 +49,7 @@ from stockseries._schema import (
     QUANTITY,
     TS,
     TS_DTYPE,
+    in_utc,
 )
 
 __all__ = [
@@ -192,26 +192,6 @@ def _to_us(value: TimeLike, name: str) -> int:
     )
 
 
-_DURATION_TOKEN = re.compile(r"(\d+)(ns|us|µs|ms|s|m|h|d|w)")
-_DURATION_FULL = re.compile(r"(?:\d+(?:ns|us|µs|ms|s|m|h|d|w))+")
-_NS_PER_UNIT: Final = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3_600 * 1_000_000_000,
-    "d": 86_400 * 1_000_000_000,
-    "w": 7 * 86_400 * 1_000_000_000,
-}
-
-
-def _duration_us(value: DurationLike, name: str) -> int:
-    """A strictly positive duration in whole microseconds."""
-    return duration_us(value, name)
-
-
 def _duration_bounds(
     value: DurationLike | tuple[DurationLike, DurationLike], name: str
 ) -> tuple[int, int]:
@@ -220,9 +200,9 @@ def _duration_bounds(
             raise ValueError(
                 f"{name} must be a duration or a (shortest, longest) pair, got {value!r}"
             )
-        lo, hi = _duration_us(value[0], f"{name}[0]"), _duration_us(value[1], f"{name}[1]")
+        lo, hi = duration_us(value[0], f"{name}[0]"), duration_us(value[1], f"{name}[1]")
     else:
-        lo = hi = _duration_us(value, name)
+        lo = hi = duration_us(value, name)
     if lo > hi:
         raise ValueError(f"{name}: shortest {value[0]!r} is longer than longest {value[1]!r}")  # type: ignore[index]
     return lo, hi
@@ -885,7 +865,7 @@ def timed_orders(
     """
     frame, was_pandas = _catalog_frame(catalog)
     start_us, end_us = _span(start, end)
-    every_us = _duration_us(every, "every")
+    every_us = duration_us(every, "every")
     qty = _quantity_range(quantity)
     p = _resolve_weights(weights, frame)
     draws = _timed_core(
@@ -942,7 +922,7 @@ def random_deliveries(
     """
     frame, was_pandas = _catalog_frame(catalog)
     start_us, end_us = _span(start, end)
-    wait_us = _duration_us(max_wait, "max_wait")
+    wait_us = duration_us(max_wait, "max_wait")
     if wait_us < 2:
         raise ValueError("max_wait must be at least 2 microseconds (waits are whole microseconds)")
     qty = _quantity_range(quantity)
@@ -1318,9 +1298,7 @@ def merge_streams(*frames: Any) -> Any:
             raise ValueError(f"frame {i}: '{TS}' must be a datetime column, got {dtype}")
         if frame[TS].null_count():
             raise ValueError(f"frame {i}: '{TS}' has {frame[TS].null_count()} null values")
-        ts = pl.col(TS)
-        ts = ts.dt.convert_time_zone("UTC") if dtype.time_zone else ts.dt.replace_time_zone("UTC")
-        parts.append(frame.with_columns(ts.dt.cast_time_unit("us")))
+        parts.append(frame.with_columns(in_utc(pl.col(TS), dtype).dt.cast_time_unit("us")))
     merged = pl.concat(parts, how="diagonal_relaxed")
     stamps = [p[TS].dt.epoch("us").to_numpy() for p in parts]
     if all(bool(np.all(s[1:] >= s[:-1])) for s in stamps):
@@ -1661,7 +1639,7 @@ def iter_frames(
             raise ValueError(f"size must be a positive integer, got {size!r}")
         bounds = [*range(0, n, int(size)), n]
     else:
-        span_us = _duration_us(span, "span")  # type: ignore[arg-type]
+        span_us = duration_us(span, "span")  # type: ignore[arg-type]
         stamps = _epoch_us(events)
         if n and bool(np.any(stamps[1:] < stamps[:-1])):
             row = int(np.flatnonzero(stamps[1:] < stamps[:-1])[0]) + 1

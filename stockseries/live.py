@@ -39,7 +39,16 @@ import polars as pl
 
 from stockseries import _frames
 from stockseries._duration import duration_us, format_duration
-from stockseries._schema import DELIVERY, EVENT_SCHEMA, ITEM, KIND, QUANTITY, TS, TS_DTYPE
+from stockseries._schema import (
+    DELIVERY,
+    EVENT_SCHEMA,
+    ITEM,
+    KIND,
+    QUANTITY,
+    TS,
+    TS_DTYPE,
+    timestamp_us,
+)
 from stockseries.alerts import (
     Alerts,
     _empty_alerts,
@@ -79,16 +88,6 @@ def _duration_us(
 ) -> int:
     """Microseconds of a fixed duration: ``"90s"``, ``"1h30m"``, a timedelta or seconds."""
     return duration_us(value, name, allow_zero=allow_zero, seconds=True)
-
-
-def _timestamp_us(value: str | datetime) -> int:
-    """Microseconds since the epoch of a timestamp; naive values are taken as UTC."""
-    series = pl.Series([value])
-    if series.dtype == pl.String:
-        series = series.str.to_datetime(time_unit="us", time_zone="UTC")
-    elif isinstance(series.dtype, pl.Datetime) and series.dtype.time_zone is None:
-        series = series.dt.replace_time_zone("UTC")
-    return int(series.dt.cast_time_unit("us").dt.convert_time_zone("UTC").cast(pl.Int64)[0])
 
 
 def _us_to_datetime(value: int) -> datetime:
@@ -166,8 +165,8 @@ async def _windowed_source(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     span_us = _duration_us(span, name="span")
-    window_start = _timestamp_us(start)
-    stop = None if end is None else _timestamp_us(end)
+    window_start = timestamp_us(start)
+    stop = None if end is None else timestamp_us(end)
     if stop is not None and stop <= window_start:
         raise ValueError(f"end ({end!r}) must be after start ({start!r})")
     pacer = _Pacer(speed)
@@ -636,10 +635,6 @@ _CHECKPOINT_FORMAT = "stockseries.live.checkpoint"
 _CHECKPOINT_VERSION = 1
 
 
-def _format_us(us: int) -> str:
-    return format_duration(us)
-
-
 def _history_needed(detection: dict[str, Any], every_us: int) -> int:
     """Closed buckets per item the detector must see again to decide the next bucket."""
     method = detection["method"]
@@ -655,7 +650,7 @@ def _history_needed(detection: dict[str, Any], every_us: int) -> int:
         if period % every_us:
             raise ValueError(
                 f"period={detection['period']} is not a whole number of buckets of "
-                f"{_format_us(every_us)}"
+                f"{format_duration(every_us)}"
             )
         return int(detection["window"]) * (period // every_us) + smoothing
     if method == "ewma":
@@ -882,8 +877,8 @@ class StreamProcessor:
     def params(self) -> dict[str, Any]:
         """The settings, canonical and JSON-able (what a checkpoint records)."""
         return {
-            "every": _format_us(self._every_us),
-            "lateness": _format_us(self._lateness_us) if self._lateness_us else "0s",
+            "every": format_duration(self._every_us),
+            "lateness": format_duration(self._lateness_us) if self._lateness_us else "0s",
             "idle_timeout": self._idle_s,
             "corrections": self._corrections,
             "merge_gap": self._alert_params["merge_gap"],
@@ -1144,7 +1139,7 @@ class StreamProcessor:
         slots = self._open.shape[1]
         if needed * slots > _MAX_OPEN_CELLS:
             raise ValueError(
-                f"events span {needed:,} open buckets of {_format_us(self._every_us)} for "
+                f"events span {needed:,} open buckets of {format_duration(self._every_us)} for "
                 f"{self._n:,} items ({needed * slots:,} cells per measure, limit "
                 f"{_MAX_OPEN_CELLS:,}); check the timestamps, or use a wider every or a "
                 "smaller lateness"
@@ -1784,7 +1779,7 @@ class StreamProcessor:
         d = self._detection
         mark = "None" if self._watermark_us is None else self.watermark.isoformat()  # type: ignore[union-attr]
         return (
-            f"StreamProcessor(every={_format_us(self._every_us)!r}, method={d['method']!r}, "
+            f"StreamProcessor(every={format_duration(self._every_us)!r}, method={d['method']!r}, "
             f"items={self._n}, events={self._stats['events']}, "
             f"late={self._stats['late']}, watermark={mark})"
         )

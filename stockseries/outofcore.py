@@ -60,7 +60,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockseries._io import CSV_DATETIME_FORMAT, write_frame
-from stockseries._schema import DELIVERY, EVENT_SCHEMA, ITEM, KIND, QUANTITY, TS, TS_DTYPE
+from stockseries._schema import (
+    DELIVERY,
+    EVENT_SCHEMA,
+    ITEM,
+    KIND,
+    QUANTITY,
+    TS,
+    TS_DTYPE,
+    timestamp_us,
+)
 from stockseries.alerts import Alerts
 from stockseries.events import (
     EpochUnit,
@@ -1046,12 +1055,7 @@ def generate_dataset(
 
 
 def _midnight_us(start: str | datetime) -> int:
-    value = pl.Series([start])
-    if value.dtype == pl.String:
-        value = value.str.to_datetime(time_unit="us", time_zone="UTC")
-    elif isinstance(value.dtype, pl.Datetime) and value.dtype.time_zone is None:
-        value = value.dt.replace_time_zone("UTC")
-    us = int(value.dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64)[0])
+    us = timestamp_us(start)
     return us - us % _US_PER_DAY
 
 

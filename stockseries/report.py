@@ -20,12 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from stockseries._frames import to_polars
+from stockseries._frames import frame_of
+from stockseries._schema import ITEM, TS
 
 __all__ = ["TABLE_CSS", "html_table", "scores_html", "write_report"]
-
-ITEM = "item_id"
-TS = "ts"
 
 #: Styles of :func:`html_table` and :func:`scores_html` (the widgets embed them too).
 TABLE_CSS = """
@@ -108,7 +106,7 @@ def html_table(
     >>> print(html_table(pl.DataFrame({"item": ["<a>"], "x": [1.5]})))
     <table class="ss-table"><thead><tr><th>item</th><th>x</th></tr></thead><tbody><tr><td>&lt;a&gt;</td><td class="num">1.50</td></tr></tbody></table>
     """
-    df = _frame(frame, "frame")
+    df = frame_of(frame, "frame")
     if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 0):
         raise ValueError(f"max_rows must be an integer >= 0 or None, got {max_rows!r}")
     shown = df if max_rows is None else df.head(max_rows)
@@ -148,15 +146,6 @@ def scores_html(scores: Mapping[str, float | None]) -> str:
 
 
 # -- the report -------------------------------------------------------------------------
-
-
-def _frame(obj: Any, what: str) -> pl.DataFrame:
-    if not isinstance(obj, pl.DataFrame | pl.LazyFrame) and hasattr(obj, "frame"):
-        obj = obj.frame
-    try:
-        return to_polars(obj)[0]
-    except TypeError as err:
-        raise TypeError(f"{what}: {err}") from None
 
 
 _SVG_ID = re.compile(r'\bid="([^"]+)"')
@@ -279,7 +268,7 @@ def write_report(
         raise ValueError(f"top must be an integer >= 1, got {top!r}")
     if not isinstance(max_items, int) or max_items < 1:
         raise ValueError(f"max_items must be an integer >= 1, got {max_items!r}")
-    ev = _frame(events, "events") if events is not None else None
+    ev = frame_of(events, "events") if events is not None else None
     if series is None and ev is not None:
         from stockseries.series import resample
 
@@ -288,11 +277,11 @@ def write_report(
         from stockseries.series import stockouts as find_stockouts
 
         stockouts = find_stockouts(ev)
-    ser = _frame(series, "series") if series is not None else None
-    det = _frame(detected, "detected") if detected is not None else None
-    al = _frame(alerts, "alerts") if alerts is not None else None
-    lab = _frame(labels, "labels") if labels is not None else None
-    outs = _frame(stockouts, "stockouts") if stockouts is not None else None
+    ser = frame_of(series, "series") if series is not None else None
+    det = frame_of(detected, "detected") if detected is not None else None
+    al = frame_of(alerts, "alerts") if alerts is not None else None
+    lab = frame_of(labels, "labels") if labels is not None else None
+    outs = frame_of(stockouts, "stockouts") if stockouts is not None else None
     if all(x is None for x in (ev, ser, det, al, lab, outs)):
         raise ValueError("nothing to report: pass at least one of events, series, detected, alerts")
 
@@ -335,7 +324,7 @@ def write_report(
     if al is not None and lab is not None:
         from stockseries.alerts import evaluate
 
-        tidy = _frame(
+        tidy = frame_of(
             evaluate(alerts, lab, series=detected if det is not None else series), "evaluate()"
         )
         values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))

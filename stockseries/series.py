@@ -24,8 +24,17 @@ import numpy as np
 import polars as pl
 
 from stockseries._duration import duration_us
-from stockseries._frames import is_pandas, like_input, to_polars
-from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, SERIES_COLUMNS, TS, TS_DTYPE
+from stockseries._frames import is_pandas, like_input, offending_rows, to_polars
+from stockseries._schema import (
+    DELIVERY,
+    ITEM,
+    KIND,
+    QUANTITY,
+    SERIES_COLUMNS,
+    TS,
+    TS_DTYPE,
+    in_utc,
+)
 from stockseries.stock import (
     LEVEL,
     Initial,
@@ -307,9 +316,7 @@ def _series_frame(series: Any, needed: tuple[str, ...]) -> tuple[pl.DataFrame, b
     ts_dtype = frame.schema[TS]
     if not isinstance(ts_dtype, pl.Datetime):
         raise TypeError(f"series column 'ts' must be a datetime, got dtype {ts_dtype}")
-    ts = pl.col(TS)
-    ts = ts.dt.replace_time_zone("UTC") if ts_dtype.time_zone is None else ts
-    casts = [ts.dt.convert_time_zone("UTC").cast(TS_DTYPE), pl.col(ITEM).cast(pl.String)]
+    casts = [in_utc(pl.col(TS), ts_dtype).cast(TS_DTYPE), pl.col(ITEM).cast(pl.String)]
     for name in needed:
         if not frame.schema[name].is_integer():
             raise TypeError(f"series column {name!r} must hold integers, got {frame.schema[name]}")
@@ -318,9 +325,9 @@ def _series_frame(series: Any, needed: tuple[str, ...]) -> tuple[pl.DataFrame, b
     for name in frame.columns:
         nulls = frame[name].null_count()
         if nulls:
-            rows = frame.with_row_index("row").filter(pl.col(name).is_null())["row"].head(5)
+            rows = offending_rows(frame, pl.col(name).is_null())
             raise ValueError(
-                f"series column {name!r} must not be null: {nulls} null(s), rows {rows.to_list()}"
+                f"series column {name!r} must not be null: {nulls} null(s), rows {rows}"
             )
     return frame, was_pandas
 

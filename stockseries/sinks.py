@@ -75,8 +75,9 @@ from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from stockseries._frames import is_pandas, like_input, to_polars
-from stockseries._schema import ALERT_COLUMNS
+from stockseries._frames import like_input, offending_rows, to_polars, unwrap_frame
+from stockseries._io import CSV_DATETIME_FORMAT
+from stockseries._schema import ALERT_COLUMNS, in_utc
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -99,10 +100,6 @@ _TEXT_COLUMNS = ("alert_id", "item_id")
 _TIMESTAMP_COLUMNS = ("start", "end", "peak_ts")
 _NUMBER_COLUMNS = ("buckets", "peak_demand", "threshold", "score", "excess")
 _SORT_COLUMNS = ["supplier_id", "start", "item_id", "alert_id"]
-
-# Same convention as the project's CSV/NDJSON outputs: ``Z`` suffix, fractional seconds only
-# when present.
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 _STATE_FORMAT = "stockseries.sinks/sent-ids"
 _STATE_VERSION = 1
@@ -172,21 +169,14 @@ class DeliveryError(RuntimeError):
 
 def _alert_frame(alerts: Any) -> tuple[pl.DataFrame, bool]:
     """Validate and normalise an alert frame; return it with the was-pandas flag."""
-    candidate = alerts
-    if not isinstance(alerts, pl.DataFrame | pl.LazyFrame) and not is_pandas(alerts):
-        candidate = getattr(alerts, "frame", alerts)
     try:
-        frame, was_pandas = to_polars(candidate)
+        frame, was_pandas = to_polars(unwrap_frame(alerts))
     except TypeError:
         raise TypeError(
             "alerts must be an Alerts result (with a .frame) or a polars/pandas DataFrame, "
             f"got {type(alerts).__name__}"
         ) from None
     return _validate(frame), was_pandas
-
-
-def _offending_rows(frame: pl.DataFrame, mask: pl.Expr, limit: int = 5) -> list[int]:
-    return frame.with_row_index("row").filter(mask)["row"].head(limit).to_list()
 
 
 def _validate(frame: pl.DataFrame) -> pl.DataFrame:
@@ -210,7 +200,7 @@ def _validate(frame: pl.DataFrame) -> pl.DataFrame:
             problems.append(f"column {name!r} must be numeric, got {dtype}")
     if problems:
         raise TypeError("invalid alerts frame: " + "; ".join(problems))
-    null_ids = _offending_rows(frame, pl.col("alert_id").is_null())
+    null_ids = offending_rows(frame, pl.col("alert_id").is_null())
     if null_ids:
         raise ValueError(
             f"column 'alert_id' must not be null (it is the idempotency key); null at rows "
@@ -224,7 +214,7 @@ def _validate(frame: pl.DataFrame) -> pl.DataFrame:
     )
     normalised = frame.with_columns(
         *(pl.col(name).cast(pl.String) for name in _TEXT_COLUMNS),
-        *(_to_utc(name, schema[name]) for name in _TIMESTAMP_COLUMNS),
+        *(in_utc(pl.col(name), schema[name]) for name in _TIMESTAMP_COLUMNS),
         *(pl.col(name).cast(pl.Float64) for name in _NUMBER_COLUMNS if schema[name] == pl.Null),
         supplier,
     )
@@ -236,21 +226,14 @@ def _validate(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _to_utc(name: str, dtype: pl.DataType) -> pl.Expr:
-    assert isinstance(dtype, pl.Datetime)
-    column = pl.col(name)
-    if dtype.time_zone is None:
-        return column.dt.replace_time_zone("UTC")
-    return column.dt.convert_time_zone("UTC")
-
-
 def _jsonable(frame: pl.DataFrame) -> pl.DataFrame:
     """Turn every column into JSON-native values, vectorised."""
     converted: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            converted.append(_to_utc(name, dtype).dt.strftime(_ISO_FORMAT).alias(name))
+            # The convention of the CSV/NDJSON outputs: ``Z``, fractions only when present.
+            converted.append(in_utc(column, dtype).dt.strftime(CSV_DATETIME_FORMAT).alias(name))
         elif isinstance(dtype, pl.Decimal):
             converted.append(column.cast(pl.Float64).alias(name))
         elif dtype.is_float():

@@ -336,10 +336,10 @@ def _prepare(series: pl.DataFrame, column: str | None) -> tuple[pl.DataFrame, _L
             raise TypeError(f"column {column!r} must be numeric, got {dtype}")
     for name in required:
         if series.get_column(name).null_count():
-            rows = _offending_rows(series, pl.col(name).is_null())
+            rows = _frames.offending_rows(series, pl.col(name).is_null())
             raise ValueError(f"column {name!r} has null values (rows {rows})")
     if column is not None and dtype.is_float() and not series.get_column(column).is_finite().all():
-        rows = _offending_rows(series, ~pl.col(column).is_finite())
+        rows = _frames.offending_rows(series, ~pl.col(column).is_finite())
         raise ValueError(f"column {column!r} has NaN or infinite values (rows {rows})")
 
     if not series.get_column("item_id").is_sorted():
@@ -369,10 +369,6 @@ def _order_check(series: pl.DataFrame) -> tuple[_Layout, bool]:
             "resample the events first"
         )
     return layout, bool(len(within))
-
-
-def _offending_rows(frame: pl.DataFrame, predicate: pl.Expr) -> list[int]:
-    return frame.with_row_index("_row").filter(predicate).get_column("_row").head(5).to_list()
 
 
 def _bucket_every(ts_us: np.ndarray, layout: _Layout, *, dense: bool = True) -> int:

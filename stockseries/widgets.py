@@ -31,7 +31,8 @@ from typing import Any, Literal
 import ipywidgets as widgets
 import polars as pl
 
-from stockseries._frames import to_polars
+from stockseries._frames import frame_of
+from stockseries._schema import ITEM, TS
 from stockseries.charts import AnyChart, demand_chart, pr_curve, to_svg
 from stockseries.report import TABLE_CSS, html_table, scores_html
 
@@ -43,9 +44,6 @@ __all__ = [
     "chart_bundle",
     "show_chart",
 ]
-
-ITEM = "item_id"
-TS = "ts"
 
 #: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
 TUNER_METHODS = ("zscore", "mad", "ewma", "quantile", "seasonal")
@@ -200,12 +198,6 @@ def _format_every(td: timedelta) -> str:
     return f"{td.total_seconds()}s"
 
 
-def _frame_of(obj: Any) -> pl.DataFrame:
-    if not isinstance(obj, pl.DataFrame | pl.LazyFrame) and hasattr(obj, "frame"):
-        obj = obj.frame
-    return to_polars(obj)[0]
-
-
 # -- the tuner --------------------------------------------------------------------------
 
 
@@ -336,14 +328,14 @@ class SpikeTuner:
         if not grid or not all(math.isfinite(v) for v in grid):
             raise ValueError(f"k_grid must hold finite numbers, got {k_grid!r}")
 
-        self._events = _frame_of(events) if events is not None else None
+        self._events = frame_of(events) if events is not None else None
         if series is None:
             from stockseries.series import resample
 
             native = parse_every(every if every is not None else "1m")
-            base = _frame_of(resample(self._events, every=_format_every(native)))
+            base = frame_of(resample(self._events, every=_format_every(native)))
         else:
-            base = _frame_of(series)
+            base = frame_of(series)
             missing = [c for c in (ITEM, TS, "demand") if c not in base.columns]
             if missing:
                 raise ValueError(f"series is missing column(s) {missing}; it has {base.columns}")
@@ -353,7 +345,7 @@ class SpikeTuner:
             self._native: _partition(base.sort(ITEM, TS))
         }
         self._labels = self._check_labels(labels)
-        self._catalog = _frame_of(catalog) if catalog is not None else None
+        self._catalog = frame_of(catalog) if catalog is not None else None
         self._k_grid = grid
         self._top = top
         self._max_points = max_points
@@ -532,7 +524,7 @@ class SpikeTuner:
     def _check_labels(self, labels: Any) -> pl.DataFrame | None:
         if labels is None:
             return None
-        frame = _frame_of(labels)
+        frame = frame_of(labels)
         missing = [c for c in (ITEM, "start", "end") if c not in frame.columns]
         if missing:
             raise ValueError(f"labels is missing column(s) {missing}; it has {frame.columns}")
@@ -636,7 +628,7 @@ class SpikeTuner:
 
             assert self._events is not None  # the dropdown offers other sizes only then
             self._by_every[every] = _partition(
-                _frame_of(resample(self._events, every=every)).sort(ITEM, TS)
+                frame_of(resample(self._events, every=every)).sort(ITEM, TS)
             )
         parts = self._by_every[every]
         selected = [parts[i] for i in self.items.value if i in parts]
@@ -691,7 +683,7 @@ class SpikeTuner:
     def _scores(found: Any, labels: pl.DataFrame, *, series: Any = None) -> dict[str, float | None]:
         from stockseries.alerts import evaluate
 
-        tidy = _frame_of(evaluate(found, labels, series=series))
+        tidy = frame_of(evaluate(found, labels, series=series))
         values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
         return {m: values.get(m) for m in ("precision", "recall", "f1")}
 
@@ -748,7 +740,7 @@ class SpikeTuner:
             _show_text(self.pr_output, f"k does not apply to method {self.params['method']!r}")
         else:
             self.pr_output.outputs = ()
-        frame = _frame_of(self.alerts)
+        frame = frame_of(self.alerts)
         if "excess" in frame.columns:
             frame = frame.sort("excess", descending=True, nulls_last=True)
         shown = [
@@ -796,7 +788,7 @@ class SpikeTuner:
 
         The format follows the extension (``.csv``, ``.parquet``, ``.ndjson``/``.jsonl``).
         """
-        frame = _frame_of(self.alerts)
+        frame = frame_of(self.alerts)
         if path is not None:
             target = Path(path)
             suffix = target.suffix.lower()
@@ -818,7 +810,7 @@ class SpikeTuner:
         return self.panel._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
-        n_alerts = "?" if self.alerts is None else len(_frame_of(self.alerts))
+        n_alerts = "?" if self.alerts is None else len(frame_of(self.alerts))
         p = self.params
         return (
             f"SpikeTuner(items={len(p.get('items', []))}, method={p.get('method')!r}, "
@@ -890,7 +882,7 @@ def _status_html(
 
     if error is not None:
         return f'<div style="color:#b00020"><b>Not updated:</b> {escape(error)}</div>'
-    frame = _frame_of(found)
+    frame = frame_of(found)
     n_items = frame[ITEM].n_unique() if frame.height else 0
     parts = [
         f"<b>{frame.height}</b> alert{'s' if frame.height != 1 else ''} on "
