@@ -40,10 +40,12 @@ import polars as pl
 from stockseries import _frames
 from stockseries._duration import duration_us, format_duration
 from stockseries._schema import (
+    ALERT_COLUMNS,
     DELIVERY,
     EVENT_SCHEMA,
     ITEM,
     KIND,
+    ORDER,
     QUANTITY,
     TS,
     TS_DTYPE,
@@ -51,9 +53,12 @@ from stockseries._schema import (
 )
 from stockseries.alerts import (
     Alerts,
+    _combine,
     _empty_alerts,
     _episodes,
-    _finish,
+    _hex16,
+    _item_hashes,
+    _params_key,
     _supplier_lookup,
     alert_params,
 )
@@ -531,6 +536,31 @@ def _validated(frame: Any) -> pl.DataFrame:
     return validated_events(frame)[0]
 
 
+def _already_valid(frame: Any) -> pl.DataFrame | None:
+    """``frame`` itself when :func:`validated_events` would return it unchanged, else None.
+
+    A polars frame whose required columns come first, in canonical dtypes, without nulls,
+    with known kinds and positive quantities is what validation returns; checking that costs
+    one pass, while the full check also builds the (empty) rejected table. Anything else,
+    including every frame that breaks a rule, goes through the full check and its errors.
+    """
+    if not isinstance(frame, pl.DataFrame) or frame.columns[: len(EVENT_SCHEMA)] != list(
+        EVENT_SCHEMA
+    ):
+        return None
+    schema = frame.schema
+    if any(
+        schema[name] != dtype or frame.get_column(name).null_count()
+        for name, dtype in EVENT_SCHEMA.items()
+    ):
+        return None
+    kind = pl.col(KIND)
+    valid = frame.select(
+        ((kind == ORDER) | (kind == DELIVERY)).all(), (pl.col(QUANTITY) > 0).all()
+    ).row(0)
+    return frame if all(valid) else None
+
+
 class CheckpointError(ValueError):
     """A checkpoint cannot be restored: corrupt or truncated file, unknown format version, or
     parameters that differ from the ones the caller expected."""
@@ -834,6 +864,8 @@ class StreamProcessor:
             cooldown=cooldown,
         )
         self._alert_params["detection"] = self._detection
+        self._params_key = _params_key(self._alert_params)
+        self._hash_of: dict[str, int] = {}
         self._initial = _initial_spec(initial)
         self._suppliers = None if suppliers is None else _supplier_lookup(suppliers)
         if not isinstance(corrections, bool):
@@ -927,7 +959,10 @@ class StreamProcessor:
         StepResult
             Pandas frames inside when ``frame`` was pandas.
         """
-        events, was_pandas = validated_events(frame)
+        events = _already_valid(frame)
+        was_pandas = False
+        if events is None:
+            events, was_pandas = validated_events(frame)
         return _flavoured(self._step(events, now=self._clock()), was_pandas)
 
     def tick(self, now: float | None = None) -> StepResult:
@@ -1104,9 +1139,9 @@ class StreamProcessor:
         # in starts its series at the frontier.
         start = buckets if self._closed is None else np.maximum(buckets, self._closed)
         np.minimum.at(self._first, slots, start)
-        levels = frame.drop("level", strict=False).with_columns(
-            pl.Series("level", run, dtype=pl.Int64)
-        )
+        if "level" in frame.columns:
+            frame = frame.drop("level")
+        levels = frame.hstack([pl.Series("level", run, dtype=pl.Int64)])
         return levels, slots, quantity, is_delivery
 
     def _accumulate(
@@ -1480,7 +1515,10 @@ class StreamProcessor:
                 "threshold",
                 "score",
             )
-            flags = pl.concat([flags, fresh]).sort(ITEM, "_t") if flags.height else fresh
+            # Fresh buckets are later than every held one of their item and come in time
+            # order per item, so a stable sort by item alone gives the (item, time) order.
+            flags = pl.concat([flags, fresh]) if flags.height else fresh
+            flags = flags.sort(ITEM, maintain_order=True)
         horizon = self._closed * every if self._closed is not None else 0
         if flags.height == 0 or (fresh is None and not final and horizon < self._next_due):
             self._flags = flags
@@ -1502,15 +1540,14 @@ class StreamProcessor:
                 items, starts, ends, spans, done, min_buckets, cooldown_us
             )
         if len(running_from) < len(items):
-            keep = pl.DataFrame(
-                {ITEM: list(running_from), "_from": list(running_from.values())},
-                schema={ITEM: pl.String(), "_from": pl.Int64()},
-            )
-            flags = (
-                flags.join(keep, on=ITEM, how="inner", maintain_order="left")
-                .filter(pl.col("_t") >= pl.col("_from"))
-                .select(list(_FLAG_SCHEMA))
-            )
+            # Only an item's last episode can be unfinished: keep the flagged buckets of
+            # the unfinished episodes, numbered as ``_episodes`` numbers them.
+            t = flags.get_column("_t").to_numpy()
+            codes = flags.get_column(ITEM).rle_id().to_numpy()
+            new_episode = np.ones(len(t), dtype=bool)
+            new_episode[1:] = (codes[1:] != codes[:-1]) | (np.diff(t) > reach)
+            episode_of_row = np.cumsum(new_episode) - 1
+            flags = flags.filter(pl.Series(~done[episode_of_row]))
         self._flags = flags
         # The earliest frontier at which a pending episode can finish: until then a step
         # without new flagged buckets has nothing to do here.
@@ -1593,25 +1630,49 @@ class StreamProcessor:
         """Alert rows of the opened and the closed episodes, finished (ids hashed) once.
 
         Most episodes open and close in the same step, so both are cut from one finished
-        frame. ``_finish`` sorts by start then item; episode rows are sorted by item then
-        start, so ordering the rows by (start, row) gives the same order before it.
+        frame. Batch (``alerts._finish``) sorts by start then item; episode rows are sorted
+        by item then start, so ordering the rows by (start, row) gives that order.
         """
         rows = np.union1d(opened, closed)
         if not len(rows):
             return _empty_alerts_frame(), _empty_alerts_frame()
         rows = rows[np.lexsort((rows, starts[rows]))]
-        finished = _finish(
-            episodes[rows], self._alert_params, self._suppliers, TS_DTYPE, pl.Int64()
+        chosen = episodes[rows]
+        items = chosen.get_column(ITEM)
+        # As alerts._finish, with each item's BLAKE2b hash computed once per stream; the
+        # rows are already in its (start, item) order.
+        ids = _hex16(_combine(self._item_hashes(items.to_list()), starts[rows]))
+        if self._suppliers is not None:
+            chosen = chosen.join(self._suppliers, on=ITEM, how="left", maintain_order="left")
+        else:
+            chosen = chosen.with_columns(supplier_id=pl.lit(None, dtype=pl.String))
+        finished = chosen.with_columns(ids).select(
+            *ALERT_COLUMNS[:4],
+            pl.col("buckets").cast(pl.Int64),
+            "peak_demand",
+            "peak_ts",
+            pl.col("threshold", "score", "excess").cast(pl.Float64),
+            pl.col("supplier_id").cast(pl.String),
         )
 
         def pick(which: np.ndarray) -> pl.DataFrame:
             if len(which) == len(rows):
-                return finished  # type: ignore[no-any-return]
+                return finished
             if not len(which):
                 return _empty_alerts_frame()
-            return finished.filter(pl.Series(np.isin(rows, which)))  # type: ignore[no-any-return]
+            member = np.zeros(len(starts), dtype=bool)
+            member[which] = True
+            return finished.filter(pl.Series(member[rows]))
 
         return pick(opened), pick(closed)
+
+    def _item_hashes(self, items: list[str]) -> np.ndarray:
+        """The alert-id hash of each item, cached (BLAKE2b per item is the costly part)."""
+        cache = self._hash_of
+        fresh = [item for item in dict.fromkeys(items) if item not in cache]
+        if fresh:
+            cache.update(zip(fresh, _item_hashes(fresh, self._params_key).tolist(), strict=True))
+        return np.fromiter((cache[item] for item in items), dtype=np.uint64, count=len(items))
 
     # ----------------------------------------------------------------- checkpoints
 

@@ -191,7 +191,8 @@ def stockouts(series_or_events: Any, every: str | timedelta = "1m", initial: Ini
     Returns
     -------
     polars.DataFrame or pandas.DataFrame
-        One row per interval, sorted by ``item_id`` and ``start``: ``item_id``, ``start``,
+        One row per interval, sorted by ``item_id`` and ``start`` (intervals of one item that
+        start at the same instant in event order): ``item_id``, ``start``,
         ``end`` (``Datetime("us", "UTC")``), ``duration`` (``Duration("us")``,
         ``end - start``), ``deepest_level`` (``Int64``, the lowest level, negative) and
         ``ongoing`` (``Boolean``: still out at the end of the data). An ongoing interval ends
@@ -544,7 +545,9 @@ def _intervals_below_zero(steps: pl.DataFrame, end_of_data: Any) -> pl.DataFrame
             pl.min_horizontal("before", "after").min().alias("deepest_level"),
         )
     )
-    return intervals.select(
+    # Sort by the interval number, not by start: several intervals of one item can start at
+    # the same timestamp (equal-time events), and group_by returns groups in any order.
+    return intervals.sort(ITEM, "interval").select(
         ITEM,
         "start",
         pl.col("recovered").fill_null(pl.lit(end_of_data, TS_DTYPE)).alias("end"),
@@ -553,7 +556,7 @@ def _intervals_below_zero(steps: pl.DataFrame, end_of_data: Any) -> pl.DataFrame
         .alias("duration"),
         "deepest_level",
         pl.col("recovered").is_null().alias("ongoing"),
-    ).sort(ITEM, "start", maintain_order=True)
+    )
 
 
 # --------------------------------------------------------------------------- days of cover

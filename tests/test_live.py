@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from stockseries.alerts import alerts
-from stockseries.events import EventValidationError
+from stockseries.events import EventValidationError, validate_events
 from stockseries.generate import iter_frames, simulate
 from stockseries.live import (
     CheckpointError,
@@ -507,6 +507,69 @@ def test_bad_settings_are_refused(
 ) -> None:
     with pytest.raises(error, match=match):
         StreamProcessor(**kwargs)
+
+
+_CANONICAL_BREAKS = {
+    "null ts": lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("ts")).alias("ts")
+    ),
+    "null item": lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1)
+        .then(None)
+        .otherwise(pl.col("item_id"))
+        .alias("item_id")
+    ),
+    "unknown kind": lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2)
+        .then(pl.lit("refund"))
+        .otherwise(pl.col("kind"))
+        .alias("kind")
+    ),
+    "zero quantity": lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 4).then(0).otherwise(pl.col("quantity")).alias("quantity")
+    ),
+    "null quantity": lambda f: f.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(None)
+        .otherwise(pl.col("quantity"))
+        .alias("quantity")
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(_CANONICAL_BREAKS))
+def test_canonical_frame_breaking_a_rule_is_refused_as_validation_does(name: str) -> None:
+    # Frames in canonical dtypes take a cheaper check; a broken rule must still give the
+    # full validation error, word for word.
+    broken = _CANONICAL_BREAKS[name](make_events(20, seed=4))
+    with pytest.raises(EventValidationError) as expected:
+        validate_events(broken)
+    with pytest.raises(EventValidationError) as got:
+        StreamProcessor(window=3).push(broken)
+    assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda f: f,
+        lambda f: f.select("item_id", "ts", "kind", "quantity"),
+        lambda f: f.with_columns(pl.lit("x").alias("note"), pl.lit(7).alias("level")),
+        lambda f: f.with_columns(pl.col("quantity").cast(pl.Int32)),
+        lambda f: f.lazy(),
+        lambda f: f.to_pandas(),
+    ],
+)
+def test_levels_of_any_frame_shape_match_validated_input(shape: Any) -> None:
+    events = make_events(60, seed=5)
+    frame = shape(events)
+    levels = StreamProcessor(window=3).push(frame).levels
+    canonical = validate_events(frame)
+    expected = stock_levels(canonical)
+    got = levels if isinstance(levels, pl.DataFrame) else pl.from_pandas(levels)
+    want = expected if isinstance(expected, pl.DataFrame) else pl.from_pandas(expected)
+    assert got.columns == want.columns
+    assert got["level"].to_list() == want["level"].to_list()
 
 
 def test_bad_frame_is_refused_and_changes_nothing() -> None:

@@ -134,7 +134,9 @@ def reference_stockouts(
             open_[item] = [ts, after]
     for item, (start, deepest) in open_.items():
         found.append((item, start, end_of_data, deepest, True))
-    return sorted(found)
+    # Stable on (item, start): intervals of one item starting at the same instant stay in the
+    # order their events happened (the contract), not ordered by their depth.
+    return sorted(found, key=lambda interval: (interval[0], interval[1]))
 
 
 def event_steps(frame: pl.DataFrame, initial: Any) -> list[tuple[int, str, int, int]]:
@@ -867,3 +869,12 @@ def test_many_items_match_slow_reference() -> None:
     for dense in (True, False):
         expected = reference_series(frame, 15 * MINUTE, {"sku-1": 5}, dense=dense)
         assert resample(frame, "15m", {"sku-1": 5}, dense=dense).equals(expected)
+
+
+def test_stockouts_starting_at_the_same_instant_keep_event_order() -> None:
+    """Regression: equal-time events can open two intervals with the same start; their order
+    must follow the events, not whatever order a group-by returns."""
+    frame = events([(0, "A", "order", 1), (0, "A", "delivery", 1), (0, "A", "order", 1)])
+    for _ in range(20):
+        rows = as_rows(stockouts(frame))
+        assert [row[-1] for row in rows] == [False, True]
