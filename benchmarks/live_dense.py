@@ -21,8 +21,8 @@ of running stock and per-minute buckets (no detection at all), and the same fold
 ``streamz`` ``Stream().accumulate``, both on the first ``--baseline`` events; the ratios
 divide the processor's events/s by theirs.
 
-    .venv/bin/python benchmarks/live_dense.py [--events 2_000_000] [--rounds 3]
-    .venv/bin/python benchmarks/live_dense.py --parquet benchmarks/_work/events_1000000_i1000_d7_s0_v1.parquet
+    .venv/bin/python -m benchmarks.live_dense [--events 2_000_000] [--rounds 3]
+    .venv/bin/python -m benchmarks.live_dense --parquet benchmarks/_work/events_1000000_i1000_d7_s0_v1.parquet
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ import asyncio
 import gc
 import statistics
 import time
-from typing import Any
 
 import numpy as np
 import polars as pl
 
+from benchmarks.peers_asyncio import BucketState
+from benchmarks.workload import EVERY_US
 from stockseries.live import StreamProcessor
 
 START_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
-EVERY_US = 60_000_000
 
 
 def make_events(n: int, items: int, rate: float, seed: int = 0) -> pl.DataFrame:
@@ -76,8 +76,6 @@ def run_processor(
 
 async def _queue_pipeline(frames: list[pl.DataFrame]) -> int:
     queue: asyncio.Queue[tuple[int, str, str, int] | None] = asyncio.Queue(1_024)
-    stock: dict[str, int] = {}
-    buckets: dict[tuple[str, int], list[int]] = {}
 
     async def produce() -> None:
         for frame in frames:
@@ -87,21 +85,9 @@ async def _queue_pipeline(frames: list[pl.DataFrame]) -> int:
         await queue.put(None)
 
     async def consume() -> int:
-        seen = 0
+        state, seen = BucketState(), 0
         while (event := await queue.get()) is not None:
-            ts_us, item, kind, quantity = event
-            key = (item, ts_us // EVERY_US)
-            bucket = buckets.get(key) or buckets.setdefault(key, [0, 0, 0, 0, 0])
-            level = stock.get(item, 0)
-            if kind == "order":
-                level -= quantity
-                bucket[0] += quantity
-                bucket[1] += 1
-            else:
-                level += quantity
-                bucket[2] += quantity
-                bucket[3] += 1
-            stock[item] = bucket[4] = level
+            state.update(event)
             seen += 1
         return seen
 
@@ -109,22 +95,8 @@ async def _queue_pipeline(frames: list[pl.DataFrame]) -> int:
     return seen
 
 
-def _fold(state: dict[str, Any], event: tuple[int, str, str, int]) -> dict[str, Any]:
-    ts_us, item, kind, quantity = event
-    stock, buckets = state["stock"], state["buckets"]
-    key = (item, ts_us // EVERY_US)
-    bucket = buckets.get(key) or buckets.setdefault(key, [0, 0, 0, 0, 0])
-    level = stock.get(item, 0)
-    if kind == "order":
-        level -= quantity
-        bucket[0] += quantity
-        bucket[1] += 1
-    else:
-        level += quantity
-        bucket[2] += quantity
-        bucket[3] += 1
-    stock[item] = bucket[4] = level
-    return state
+def _fold(state: BucketState, event: tuple[int, str, str, int]) -> BucketState:
+    return state.update(event)
 
 
 def run_streamz(frames: list[pl.DataFrame]) -> tuple[float, float]:
@@ -133,7 +105,7 @@ def run_streamz(frames: list[pl.DataFrame]) -> tuple[float, float]:
     gc.collect()
     start, cpu = time.perf_counter(), time.process_time()
     source = Stream()
-    fold = source.accumulate(_fold, start={"stock": {}, "buckets": {}})  # noqa: F841 (kept alive)
+    fold = source.accumulate(_fold, start=BucketState())  # noqa: F841 (kept alive)
     for frame in frames:
         for event in frame.select(
             pl.col("ts").dt.epoch("us"), "item_id", "kind", "quantity"
