@@ -392,15 +392,20 @@ class SpikeTuner:
             style=narrow,
             layout=widgets.Layout(width="200px"),
         )
-        self.window = widgets.IntSlider(
-            value=default_window,
-            min=1,
-            max=max(720, default_window),
-            description="Window (buckets)",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
+
+        def slider(value: int, low: int, high: int, description: str) -> widgets.IntSlider:
+            # The range grows to fit a start value above the usual maximum.
+            return widgets.IntSlider(
+                value=value,
+                min=low,
+                max=max(high, value),
+                description=description,
+                continuous_update=False,
+                style=style,
+                layout=wide,
+            )
+
+        self.window = slider(default_window, 1, 720, "Window (buckets)")
         self.k = widgets.FloatSlider(
             value=float(k),
             min=0.5,
@@ -414,42 +419,10 @@ class SpikeTuner:
         )
         peak = base["demand"].max() if base.height else None
         demand_max = int(peak) if isinstance(peak, int | float) else 0
-        self.min_demand = widgets.IntSlider(
-            value=int(min_demand),
-            min=0,
-            max=max(20, int(min_demand), demand_max),
-            description="Min demand",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.smooth = widgets.IntSlider(
-            value=int(smooth),
-            min=1,
-            max=max(30, int(smooth)),
-            description="Smooth (buckets)",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.merge_gap = widgets.IntSlider(
-            value=int(merge_gap),
-            min=0,
-            max=max(60, int(merge_gap)),
-            description="Merge gap (buckets)",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.cooldown = widgets.IntSlider(
-            value=int(cooldown),
-            min=0,
-            max=max(240, int(cooldown)),
-            description="Cooldown (buckets)",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
+        self.min_demand = slider(int(min_demand), 0, max(20, demand_max), "Min demand")
+        self.smooth = slider(int(smooth), 1, 30, "Smooth (buckets)")
+        self.merge_gap = slider(int(merge_gap), 0, 60, "Merge gap (buckets)")
+        self.cooldown = slider(int(cooldown), 0, 240, "Cooldown (buckets)")
         self.status = widgets.HTML()
         self.chart_output = widgets.Output(layout=widgets.Layout(min_height="200px"))
         self.table = widgets.HTML()
