@@ -679,43 +679,39 @@ def _match(found: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
         pl.col("alert_id").sort_by("start", "alert_id").first(),
         delay.sort_by("start").first().alias("delay"),
     )
-    alert_rows = (
-        found.with_row_index("_a")
-        .join(per_alert, on="_a", how="left")
-        .select(
-            pl.lit("alert").alias("kind"),
-            pl.when(pl.col("matches").is_null())
-            .then(pl.lit("fp"))
-            .otherwise(pl.lit("tp"))
-            .alias("outcome"),
-            "item_id",
-            "start",
-            "end",
-            "alert_id",
-            pl.col("matches").fill_null(0).cast(pl.Int64),
-            "delay",
-        )
-    )
-    label_rows = (
-        labels.select("item_id", "start", "end")
-        .with_row_index("_l")
-        .join(per_label, on="_l", how="left")
-        .select(
-            pl.lit("label").alias("kind"),
-            pl.when(pl.col("matches").is_null())
-            .then(pl.lit("fn"))
-            .otherwise(pl.lit("tp"))
-            .alias("outcome"),
-            "item_id",
-            "start",
-            "end",
-            "alert_id",
-            pl.col("matches").fill_null(0).cast(pl.Int64),
-            "delay",
-        )
+    alert_rows = _classified(found, per_alert, index="_a", kind="alert", unmatched="fp")
+    label_rows = _classified(
+        labels.select("item_id", "start", "end"),
+        per_label,
+        index="_l",
+        kind="label",
+        unmatched="fn",
     )
     return pl.concat([alert_rows, label_rows]).sort(
         "item_id", "start", "kind", "alert_id", maintain_order=True, nulls_last=True
+    )
+
+
+def _classified(
+    frame: pl.DataFrame, matched: pl.DataFrame, *, index: str, kind: str, unmatched: str
+) -> pl.DataFrame:
+    """Rows of ``frame`` with their outcome: ``tp`` when matched, else ``unmatched``."""
+    return (
+        frame.with_row_index(index)
+        .join(matched, on=index, how="left")
+        .select(
+            pl.lit(kind).alias("kind"),
+            pl.when(pl.col("matches").is_null())
+            .then(pl.lit(unmatched))
+            .otherwise(pl.lit("tp"))
+            .alias("outcome"),
+            "item_id",
+            "start",
+            "end",
+            "alert_id",
+            pl.col("matches").fill_null(0).cast(pl.Int64),
+            "delay",
+        )
     )
 
 
