@@ -52,7 +52,7 @@ def canonical(result: Any, comparison: Comparison) -> pl.DataFrame:
             casts.append(expr.cast(pl.Datetime("us", "UTC")))
         elif name in _INTEGER_LIKE:
             casts.append(pl.col(name).cast(pl.Int64))
-        elif name in comparison.floats:
+        elif name in comparison.floats or (comparison.lone_tie and name == comparison.lone_tie[1]):
             casts.append(pl.col(name).cast(pl.Float64).fill_nan(None))
         elif name in ("sufficient", "flagged"):
             casts.append(pl.col(name).cast(pl.Boolean))
@@ -75,6 +75,12 @@ class Agreement:
 
 def agree(reference: pl.DataFrame, other: pl.DataFrame, comparison: Comparison) -> Agreement:
     """Compare two canonical frames; the detail names the first disagreeing column."""
+    lone_forgiven = 0
+    if comparison.lone_tie:
+        outcome = _forgive_lone_ties(reference, other, comparison)
+        if isinstance(outcome, Agreement):
+            return outcome
+        reference, other, lone_forgiven = outcome
     if reference.height != other.height:
         return Agreement(False, f"{other.height:,} rows vs {reference.height:,} in the reference")
     for name in comparison.keys + comparison.exact:
@@ -125,4 +131,34 @@ def agree(reference: pl.DataFrame, other: pl.DataFrame, comparison: Comparison) 
         detail += f" (max float |Δ| {worst:.1e})"
     if forgiven:
         detail += f", {forgiven} tie flag(s) forgiven"
+    if lone_forgiven:
+        detail += f", {lone_forgiven} one-bucket alert(s) at a float tie forgiven"
     return Agreement(True, detail)
+
+
+def _forgive_lone_ties(
+    reference: pl.DataFrame, other: pl.DataFrame, comparison: Comparison
+) -> tuple[pl.DataFrame, pl.DataFrame, int] | Agreement:
+    """Drop rows found in one result only when they are float ties; else say which are not."""
+    assert comparison.lone_tie is not None
+    value, threshold = comparison.lone_tie
+    keys = list(comparison.keys)
+    lone = pl.concat(
+        [
+            reference.join(other, on=keys, how="anti", nulls_equal=True),
+            other.join(reference, on=keys, how="anti", nulls_equal=True),
+        ]
+    )
+    if lone.is_empty():
+        return reference, other, 0
+    gap = (lone[value].cast(pl.Float64) - lone[threshold]).abs()
+    tie = (gap <= comparison.atol + comparison.rtol * lone[threshold].abs()).fill_null(False)
+    if not tie.all():
+        n = int((~tie).sum())
+        return Agreement(False, f"{n:,} row(s) found in one result only (not float ties)")
+    drop = lone.select(keys)
+    return (
+        reference.join(drop, on=keys, how="anti", nulls_equal=True),
+        other.join(drop, on=keys, how="anti", nulls_equal=True),
+        lone.height,
+    )

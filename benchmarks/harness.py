@@ -258,10 +258,7 @@ def run(options: Options) -> str:
                 check_agreement(work, stage, records)
                 options.records.extend(records)
                 figures += [report.figure(r) for r in records if _shown(r)]
-            inputs_mb = {
-                stage.name: meta["series_mb"] if stage.input == "series" else meta["events_mb"]
-                for stage in STAGES
-            }
+            inputs_mb = {stage.name: _input_mb(stage, meta, work, options) for stage in STAGES}
             section = report.size_section(work, figures, meta=meta, inputs_mb=inputs_mb)
             sections.append(section)
             bar.write("\n".join(section))
@@ -294,3 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.out is not None:
         print(f"wrote {options.out}")
     return 0
+
+
+def _input_mb(stage: Stage, meta: dict[str, float], work: Workload, options: Options) -> float:
+    """In-memory size of what the stage consumed (the streaming stages see a prefix)."""
+    if stage.input == "series":
+        return meta["series_mb"]
+    if stage.input == "frames" and options.stream_cap:
+        return meta["events_mb"] * min(options.stream_cap, work.n_events) / work.n_events
+    return meta["events_mb"]

@@ -133,7 +133,7 @@ def zscore(series: pa.Table, window: int = WINDOW, k: float = K) -> pa.Table:
 
 EPISODES_SQL = """
 WITH marked AS (
-    SELECT item_id, ts, demand, flagged,
+    SELECT item_id, ts, demand, threshold, flagged,
            flagged AND NOT coalesce(lag(flagged) OVER (PARTITION BY item_id ORDER BY ts), false)
                AS starts
     FROM {source}
@@ -144,7 +144,7 @@ numbered AS (
     FROM marked
 )
 SELECT item_id, min(ts) AS start, max(ts) + INTERVAL 1 MINUTE AS "end",
-       count(*) AS buckets, max(demand) AS peak_demand
+       count(*) AS buckets, max(demand) AS peak_demand, min(threshold) AS threshold
 FROM numbered
 WHERE flagged
 GROUP BY item_id, episode

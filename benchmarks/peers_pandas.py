@@ -112,6 +112,7 @@ def episodes(detected: pd.DataFrame) -> pd.DataFrame:
         end=("ts", "max"),
         buckets=("ts", "size"),
         peak_demand=("demand", "max"),
+        threshold=("threshold", "min"),
     )
     out["end"] = out["end"] + pd.Timedelta(minutes=1)
     return out.reset_index().drop(columns="episode")

@@ -133,6 +133,7 @@ def episodes(detected: pl.DataFrame, every: str = EVERY) -> pl.DataFrame:
             end=pl.col("ts").max().dt.offset_by(every),
             buckets=pl.len().cast(pl.Int64),
             peak_demand=pl.col("demand").max(),
+            threshold=pl.col("threshold").min(),
         )
         .drop("episode")
         .sort("item_id", "start")

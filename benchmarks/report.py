@@ -27,6 +27,10 @@ IMPL_LABELS = {
     "streamz": "streamz, per event",
     "floor": "floor: 1 NumPy pass",
 }
+#: Rows that are not like-for-like peers, labelled for what they are.
+STAGE_IMPL_LABELS = {
+    ("simulate", "polars"): "floor: uniform random events, Polars + NumPy (no simulator)",
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,32 @@ class Target:
         return {True: "met", False: "**MISSED**", None: "not measured"}[self.met]
 
 
-def targets(figures: Sequence[Figure], *, inputs_mb: dict[str, float]) -> list[Target]:
-    """The project's performance targets, checked against one size's figures."""
+#: Stages held to "at least as fast as the fastest peer" (issue 6), and the peers that count.
+#: The raw Polars reads are no peer of a *validating* reader: they have their own 1.2× target.
+PEER_STAGES: dict[str, tuple[str, ...]] = {
+    "read_csv": ("polars", "pandas", "duckdb"),
+    "read_parquet": ("pandas", "duckdb"),
+    "stock_levels": ("polars", "pandas", "duckdb"),
+    "resample": ("polars", "pandas", "duckdb"),
+    "zscore": ("polars", "pandas", "duckdb"),
+    "pipeline": ("polars", "pandas", "duckdb"),
+    "incremental": ("asyncio", "streamz"),
+}
+#: Targets of the core issue (2) are stated for the 10 M-event core workload only.
+CORE_WORKLOAD_EVENTS = 10_000_000
+#: Sizes the benchmark issue (6) states its targets for.
+TARGET_SIZES = (10_000_000, 50_000_000)
+
+
+def targets(
+    figures: Sequence[Figure], *, inputs_mb: dict[str, float], n_events: int | None = None
+) -> list[Target]:
+    """The project's performance targets, checked against one size's figures.
+
+    Memory is held against the larger of a stage's input and its output: a dense series can
+    dwarf the events it comes from, and no implementation returns it in less memory than it
+    takes (the *peak MB* figures include the output).
+    """
     by = {(f.stage, f.impl): f for f in figures}
 
     def eps(stage: str, impl: str) -> float:
@@ -135,38 +163,21 @@ def targets(figures: Sequence[Figure], *, inputs_mb: dict[str, float]) -> list[T
         return Target(text, shown, value >= goal if higher else value <= goal)
 
     out: list[Target] = []
-    ss = eps("stock_levels", "stockseries")
-    out.append(check("stock levels ≥ 20 M ev/s", ss, 20e6, f"{_rate(ss)} ev/s"))
-    best = max(eps("stock_levels", "polars"), eps("stock_levels", "pandas"))
-    out.append(
-        check(
-            "stock levels faster than the Polars and pandas peers",
-            ss,
-            best,
-            f"{_ratio(ss, best)} the faster peer",
+    for stage, peers in PEER_STAGES.items():
+        rates = {impl: eps(stage, impl) for impl in peers}
+        rates = {impl: rate for impl, rate in rates.items() if rate == rate}
+        if not rates:
+            continue
+        fastest = max(rates, key=rates.__getitem__)
+        ss = eps(stage, "stockseries")
+        out.append(
+            check(
+                f"{STAGE_BY_NAME[stage].title} ≥ the fastest peer",
+                ss,
+                rates[fastest],
+                f"{_ratio(ss, rates[fastest])} {IMPL_LABELS[fastest]}",
+            )
         )
-    )
-    ss = eps("resample", "stockseries")
-    best = max(eps("resample", "polars"), eps("resample", "pandas"))
-    out.append(
-        check(
-            "resample ≥ 5× the faster of the Polars/pandas peers",
-            ss,
-            5 * best,
-            f"{_ratio(ss, best)}",
-        )
-    )
-    ss = eps("simulate", "stockseries")
-    out.append(check("simulator ≥ 10 M ev/s", ss, 10e6, f"{_rate(ss)} ev/s"))
-    ss = eps("zscore", "stockseries")
-    peer = eps("zscore", "polars")
-    out.append(check("zscore ≥ the Polars peer", ss, peer, f"{_ratio(ss, peer)}"))
-    peer = eps("zscore", "pandas")
-    out.append(check("zscore ≥ 4× pandas", ss, 4 * peer, f"{_ratio(ss, peer)}"))
-    ss = eps("pipeline", "stockseries")
-    out.append(check("full pipeline ≥ 5 M ev/s", ss, 5e6, f"{_rate(ss)} ev/s"))
-    peer = eps("pipeline", "pandas")
-    out.append(check("full pipeline ≥ 5× pandas", ss, 5 * peer, f"{_ratio(ss, peer)}"))
     for stage, name in (("read_parquet", "Parquet"), ("read_csv", "CSV")):
         ss_s, raw_s = seconds(stage, "stockseries"), seconds(stage, "polars")
         out.append(
@@ -178,31 +189,74 @@ def targets(figures: Sequence[Figure], *, inputs_mb: dict[str, float]) -> list[T
                 higher=False,
             )
         )
-    ss = eps("incremental", "stockseries")
-    out.append(check("incremental ≥ 2 M ev/s on 10k-event frames", ss, 2e6, f"{_rate(ss)} ev/s"))
+    ss = eps("pipeline", "stockseries")
+    out.append(check("full pipeline ≥ 5 M ev/s", ss, 5e6, f"{_rate(ss)} ev/s"))
+    peer = eps("pipeline", "pandas")
+    out.append(check("full pipeline ≥ 5× pandas", ss, 5 * peer, f"{_ratio(ss, peer)}"))
     for each in STAGES:
         f = by.get((each.name, "stockseries"))
         input_mb = inputs_mb.get(each.name, float("nan"))
         if f is None or not f.ok or f.peak_mb is None:
             continue
+        output_mb = f.output_mb or 0.0
+        base, what = (output_mb, "output") if output_mb > input_mb else (input_mb, "input")
         out.append(
             check(
-                f"peak memory ≤ 2.5× input: {each.title}",
+                f"peak memory ≤ 2.5× max(input, output): {each.title}",
                 f.peak_mb,
-                2.5 * input_mb,
-                f"{f.peak_mb:,.0f} MB = {_ratio(f.peak_mb, input_mb)} input ({input_mb:,.0f} MB)"
-                + _output_note(f.output_mb, input_mb),
+                2.5 * base,
+                f"{f.peak_mb:,.0f} MB = {_ratio(f.peak_mb, base)} the {what} ({base:,.0f} MB)",
                 higher=False,
             )
         )
+    if n_events is None or n_events == CORE_WORKLOAD_EVENTS:
+        out += _core_targets(eps)
     return out
 
 
-def _output_note(output_mb: float | None, input_mb: float) -> str:
-    # A dense series can dwarf its events; then no implementation can stay under 2.5x input.
-    if output_mb is None or output_mb <= 2.5 * input_mb:
-        return ""
-    return f"; the output alone is {output_mb:,.0f} MB"
+def _core_targets(eps: Any) -> list[Target]:
+    """Issue 2's goals (10 M events), issue 3's and issue 5's: repeated for the record."""
+
+    def check(text: str, value: float, goal: float, shown: str) -> Target:
+        if value != value or goal != goal:
+            return Target(text, shown, None)
+        return Target(text, shown, value >= goal)
+
+    ss = eps("stock_levels", "stockseries")
+    best = max(eps("stock_levels", "polars"), eps("stock_levels", "pandas"))
+    resample = eps("resample", "stockseries")
+    best_resample = max(eps("resample", "polars"), eps("resample", "pandas"))
+    zscore = eps("zscore", "stockseries")
+    simulate = eps("simulate", "stockseries")
+    incremental = eps("incremental", "stockseries")
+    return [
+        check("stock levels ≥ 20 M ev/s", ss, 20e6, f"{_rate(ss)} ev/s"),
+        check(
+            "stock levels faster than the Polars and pandas peers",
+            ss,
+            best,
+            f"{_ratio(ss, best)} the faster peer",
+        ),
+        check(
+            "resample ≥ 5× the faster of the Polars/pandas peers",
+            resample,
+            5 * best_resample,
+            _ratio(resample, best_resample),
+        ),
+        check("simulator ≥ 10 M ev/s", simulate, 10e6, f"{_rate(simulate)} ev/s"),
+        check(
+            "zscore ≥ 4× pandas",
+            zscore,
+            4 * eps("zscore", "pandas"),
+            _ratio(zscore, eps("zscore", "pandas")),
+        ),
+        check(
+            "incremental ≥ 2 M ev/s on 10k-event frames (sparse core workload)",
+            incremental,
+            2e6,
+            f"{_rate(incremental)} ev/s",
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- the document
@@ -289,7 +343,7 @@ def size_section(
         "stockseries ×",
         "× floor",
         "peak MB",
-        "peak ÷ input",
+        "peak ÷ max(in, out)",
         "runs",
         "result",
     )
@@ -300,7 +354,7 @@ def size_section(
         ss = by.get((name, "stockseries"))
         floor = by.get((name, "floor"))
         for f in (f for f in figures if f.stage == name):
-            label = IMPL_LABELS.get(f.impl, f.impl)
+            label = STAGE_IMPL_LABELS.get((name, f.impl)) or IMPL_LABELS.get(f.impl, f.impl)
             if f.impl == "stockseries":
                 label = f"**{label}**"
             if not f.ok:
@@ -312,9 +366,8 @@ def size_section(
             if f.events != work.n_events and name != "simulate":
                 events += f" (first {_size(f.events)})"
             peak = "—" if f.peak_mb is None else f"{f.peak_mb:,.0f}"
-            ratio_input = (
-                "—" if f.peak_mb is None else _ratio(f.peak_mb, inputs_mb.get(name, float("nan")))
-            )
+            base = max(inputs_mb.get(name, float("nan")), f.output_mb or 0.0)
+            ratio_input = "—" if f.peak_mb is None else _ratio(f.peak_mb, base)
             ss_ratio = (
                 _ratio(ss.events_per_s, f.events_per_s)
                 if ss is not None and ss.ok and f.impl not in ("stockseries", "floor")
@@ -341,9 +394,19 @@ def size_section(
             )
     lines += _table(header, rows)
     lines += ["", f"### Targets at {_size(work.n_events)} events", ""]
+    if work.n_events not in TARGET_SIZES:
+        lines += [
+            "The targets are stated for 10 M and 50 M events; at this size they are shown for "
+            "information only (fixed costs weigh more, and the dense series of 1,000 items × "
+            "7 days has ~10 M rows whatever the number of events).",
+            "",
+        ]
     lines += _table(
         ("target", "measured", "verdict"),
-        ((t.text, t.measured, t.verdict) for t in targets(figures, inputs_mb=inputs_mb)),
+        (
+            (t.text, t.measured, t.verdict)
+            for t in targets(figures, inputs_mb=inputs_mb, n_events=work.n_events)
+        ),
     )
     return [*lines, ""]
 
@@ -381,7 +444,8 @@ def document(
         "*stockseries ×* = stockseries' events/s ÷ that row's (above 1: stockseries is "
         "faster). *× floor* = how many times longer than one NumPy pass over the same input. "
         "*peak MB* = peak resident memory during a run minus the resident memory with the "
-        "input already loaded (output included). *result*: `reference` is what the others are "
+        "input already loaded (output included); *peak ÷ max(in, out)* divides it by the larger "
+        "of the stage's in-memory input and output (a dense series is larger than its events). *result*: `reference` is what the others are "
         "compared with; `equal` means equal after sorting (floats within 1e-9 relative + "
         "1e-6 absolute, z-scores where the spread is not ~0; details in the README).",
         "",

@@ -21,6 +21,10 @@ class Comparison:
     the reference's ``denominator`` exceeds ``atol``: a z-score over a flat window is 0/0 or
     x/0, and rolling algorithms that leave 1e-8 of variance behind (pandas' online update)
     turn +inf into 1e9 there; those rows are still checked through ``flagged``.
+    ``lone_tie = (value, threshold)`` does the same for whole rows: a row found in one result
+    only (an alert episode of one bucket the other result did not flag) is forgiven when its
+    ``value`` is within float tolerance of its ``threshold``; ``threshold`` is not compared
+    otherwise (implementations may report a different bucket's threshold for an episode).
 
     ``atol`` is 1e-6 because pandas' rolling std drifts by up to ~1e-7 over a 10,000-bucket
     item; every other peer agrees with stockseries to ~1e-13.
@@ -33,12 +37,14 @@ class Comparison:
     sparse: bool = False  # keep only buckets that saw an event before comparing
     tie: tuple[str, str, str] | None = None
     conditioned: tuple[str, str] | None = None
+    lone_tie: tuple[str, str] | None = None
     rtol: float = 1e-9
     atol: float = 1e-6
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return self.keys + self.exact + self.floats
+        carried = (self.lone_tie[1],) if self.lone_tie else ()
+        return self.keys + self.exact + self.floats + carried
 
 
 EVENTS = Comparison(keys=("ts", "item_id", "kind", "quantity"), ordered=True)
@@ -112,7 +118,11 @@ STAGES: tuple[Stage, ...] = (
         "full pipeline",
         "parquet",
         "read Parquet → dense series → zscore → alert episodes",
-        Comparison(keys=("item_id", "start"), exact=("end", "buckets", "peak_demand")),
+        Comparison(
+            keys=("item_id", "start"),
+            exact=("end", "buckets", "peak_demand"),
+            lone_tie=("peak_demand", "threshold"),
+        ),
     ),
     Stage(
         "incremental",

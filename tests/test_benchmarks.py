@@ -163,6 +163,40 @@ def test_agree_forgives_a_flag_on_a_float_tie() -> None:
     assert outcome.ok and "1 tie flag(s) forgiven" in outcome.detail
 
 
+ALERTS = Comparison(keys=("k",), exact=("n",), lone_tie=("v", "x"))
+
+
+def _alerts(**columns: list[Any]) -> pl.DataFrame:
+    base: dict[str, list[Any]] = {"k": [1, 2], "n": [1, 1], "v": [5, 7], "x": [4.0, 6.5]}
+    return pl.DataFrame(base | columns)
+
+
+@pytest.mark.parametrize(
+    ("other", "ok", "detail"),
+    [
+        (_alerts(), True, "equal"),
+        (_alerts(x=[1.0, 2.0]), True, "equal"),  # the carried threshold is not compared
+        (  # an extra one-bucket alert exactly at its threshold: a float tie
+            pl.concat([_alerts(), pl.DataFrame({"k": [3], "n": [1], "v": [9], "x": [9.0]})]),
+            True,
+            "1 one-bucket alert(s) at a float tie forgiven",
+        ),
+        (
+            pl.concat([_alerts(), pl.DataFrame({"k": [3], "n": [1], "v": [9], "x": [8.0]})]),
+            False,
+            "1 row(s) found in one result only",
+        ),
+        (_alerts().head(1), False, "found in one result only"),
+        (_alerts(n=[1, 2]), False, "n:"),
+    ],
+)
+def test_agree_forgives_lone_alerts_at_float_ties(
+    other: pl.DataFrame, ok: bool, detail: str
+) -> None:
+    outcome = agree(_alerts(), other, ALERTS)
+    assert outcome.ok is ok and detail in outcome.detail
+
+
 def test_canonical_sorts_and_casts_whatever_the_flavour() -> None:
     events = generate_events(200, seed=3, n_items=5, days=0.01)
     comparison = STAGE_BY_NAME["stock_levels"].comparison
