@@ -70,6 +70,8 @@ Weights: TypeAlias = bool | str | Mapping[str, float] | Sequence[float] | npt.Ar
 Rates: TypeAlias = float | Mapping[str, float] | None
 
 IntArray: TypeAlias = npt.NDArray[np.int64]
+#: Any signed integer width: per-event codes are stored in the narrowest dtype that holds them.
+CodeArray: TypeAlias = npt.NDArray[np.signedinteger[Any]]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 _US_PER_SECOND: Final = 1_000_000
@@ -77,6 +79,10 @@ _US_PER_MINUTE: Final = 60 * _US_PER_SECOND
 _US_PER_HOUR: Final = 60 * _US_PER_MINUTE
 _US_PER_DAY: Final = 24 * _US_PER_HOUR
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: Elements per step of the passes over whole event arrays: their temporaries stay small
+#: (and in cache) instead of costing several event-sized arrays at large sizes.
+_CHUNK: Final = 1 << 20
 
 #: Random spikes start this long after the beginning of the span, so detectors have history.
 SPIKE_WARMUP: Final = dt.timedelta(hours=6)
@@ -357,12 +363,16 @@ def _resolve_rates(rate: Rates, frame: pl.DataFrame) -> FloatArray:
 
 @dataclass(frozen=True)
 class _Draws:
-    """Events as NumPy arrays, sorted by time; the frame is built once from these."""
+    """Events as NumPy arrays, sorted by time; the frame is built once from these.
+
+    Only ``ts`` is int64; the other fields use the narrowest signed dtype that holds their
+    values, which keeps the intermediate arrays of a large simulation small.
+    """
 
     ts: IntArray
-    item: IntArray  # catalog row
-    quantity: IntArray
-    customer: IntArray  # customer number, -1 for deliveries
+    item: CodeArray  # catalog row
+    quantity: CodeArray
+    customer: CodeArray  # customer number, -1 for deliveries
 
     FIELDS: ClassVar[tuple[str, ...]] = ("ts", "item", "quantity", "customer")
 
@@ -376,10 +386,36 @@ def _empty_draws() -> _Draws:
     return _Draws(empty, empty, empty, empty)
 
 
-def _pick_items(rng: np.random.Generator, p: FloatArray | None, k: int, n: int) -> IntArray:
+def _narrowest(low: int, high: int) -> np.dtype[np.signedinteger[Any]]:
+    """The smallest signed integer dtype holding every value of ``[low, high]``."""
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def _draw_integers(
+    rng: np.random.Generator, low: int, high: int, n: int, dtype: npt.DTypeLike
+) -> CodeArray:
+    """``rng.integers(low, high, size=n, dtype=np.int64)``, stored as ``dtype``.
+
+    Drawn in chunks: NumPy fills int64 draws one value at a time from the bit stream (no
+    state kept between values of one call), so consecutive chunks give the same numbers
+    as one big call, without its event-sized int64 temporary.
+    """
+    out = np.empty(n, dtype=dtype)
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        out[lo:hi] = rng.integers(low, high, size=hi - lo, dtype=np.int64)
+    return out
+
+
+def _pick_items(rng: np.random.Generator, p: FloatArray | None, k: int, n: int) -> CodeArray:
     """``n`` catalog rows drawn with probabilities ``p`` (uniform when ``None``)."""
+    rows = _draw_integers(rng, 0, k, n, _narrowest(-1, k - 1))
     if p is None:
-        return rng.integers(0, k, size=n, dtype=np.int64)
+        return rows
     # Walker's alias method: O(1) per draw, several times faster than searchsorted on a CDF.
     scaled = p * k
     prob = np.ones(k)
@@ -391,17 +427,24 @@ def _pick_items(rng: np.random.Generator, p: FloatArray | None, k: int, n: int) 
         prob[s], alias[s] = scaled[s], g
         scaled[g] -= 1.0 - scaled[s]
         (small if scaled[g] < 1.0 else large).append(g)
-    column = rng.integers(0, k, size=n, dtype=np.int64)
-    keep = rng.random(n) < prob[column]
-    return np.where(keep, column, alias[column]).astype(np.int64, copy=False)
+    # All columns are drawn before all coin flips (the order of the original whole-array
+    # draws); the flips come chunk by chunk into one reused buffer.
+    alias_rows = alias.astype(rows.dtype)
+    flips = np.empty(min(n, _CHUNK))
+    for lo in range(0, n, _CHUNK):
+        column = rows[lo : lo + _CHUNK]
+        flip = rng.random(out=flips[: column.shape[0]])
+        at = column.astype(np.intp)
+        np.copyto(column, np.take(alias_rows, at), where=flip >= np.take(prob, at))
+    return rows
 
 
-def _draw_customers(rng: np.random.Generator, n: int) -> IntArray:
-    return np.asarray(rng.integers(0, _N_CUSTOMERS, size=n, dtype=np.int64))
+def _draw_customers(rng: np.random.Generator, n: int) -> CodeArray:
+    return _draw_integers(rng, 0, _N_CUSTOMERS, n, _narrowest(-1, _N_CUSTOMERS - 1))
 
 
-def _draw_quantities(rng: np.random.Generator, quantity: tuple[int, int], n: int) -> IntArray:
-    return rng.integers(quantity[0], quantity[1] + 1, size=n, dtype=np.int64)
+def _draw_quantities(rng: np.random.Generator, quantity: tuple[int, int], n: int) -> CodeArray:
+    return _draw_integers(rng, quantity[0], quantity[1] + 1, n, _narrowest(*quantity))
 
 
 def _uniform_points(
@@ -410,22 +453,39 @@ def _uniform_points(
     """``counts[g]`` uniform points in each ``[p0[g], p1[g])``, sorted within each piece.
 
     Normalised cumulative sums of exponential spacings are uniform order statistics, so the
-    points come out sorted in O(n) instead of an O(n log n) sort.
+    points come out sorted in O(n) instead of an O(n log n) sort. The running sums are kept
+    in the output's own memory (viewed as float64) and turned into times chunk by chunk,
+    so the only event-sized array is the result.
     """
-    spacing = rng.standard_exponential(int(counts.sum()))
+    n = int(counts.sum())
+    points = np.empty(n, dtype=np.int64)
+    cumulative = points.view(np.float64)
+    rng.standard_exponential(out=cumulative)
+    np.cumsum(cumulative, out=cumulative)
     closing = rng.standard_exponential(counts.shape[0])  # the spacing after the last point
-    cumulative = np.cumsum(spacing)
-    padded = np.concatenate(([0.0], cumulative))
+    if n == 0:
+        return points
     ends = np.cumsum(counts)
-    before = padded[ends - counts]
-    total = padded[ends] - before + closing
+    # cumulative sum before a piece's first point and at its last one (0 before the first)
+    first = ends - counts
+    before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
+    total = np.where(ends > 0, cumulative[np.maximum(ends - 1, 0)], 0.0) - before + closing
     width = p1 - p0
-    offset = ((cumulative - np.repeat(before, counts)) * np.repeat(width / total, counts)).astype(
-        np.int64
-    )
-    np.minimum(offset, np.repeat(width - 1, counts), out=offset)  # guards float rounding at 1.0
-    offset += np.repeat(p0, counts)
-    return offset
+    scale = width / total
+    last = width - 1
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        g0 = int(np.searchsorted(ends, lo, side="right"))
+        g1 = int(np.searchsorted(ends, hi - 1, side="right")) + 1
+        repeats = np.minimum(ends[g0:g1], hi) - np.maximum(first[g0:g1], lo)
+        unit = cumulative[lo:hi] - np.repeat(before[g0:g1], repeats)
+        unit *= np.repeat(scale[g0:g1], repeats)
+        offset = unit.astype(np.int64)
+        # guards float rounding at 1.0
+        np.minimum(offset, np.repeat(last[g0:g1], repeats), out=offset)
+        offset += np.repeat(p0[g0:g1], repeats)
+        points[lo:hi] = offset
+    return points
 
 
 def _cycle_integral(t0: IntArray, t1: IntArray, amplitude: float, peak_us: int) -> FloatArray:
@@ -452,8 +512,8 @@ def _arrivals(
 
     Segments are cut at epoch-aligned minutes; each piece gets a Poisson count with the exact
     integral of the intensity as mean, and sorted uniform offsets inside the piece (the cycle
-    changes the rate by < 0.3 % within a minute). Returns ``(ts, segment)``, sorted in time
-    within each segment, segments in the given order.
+    changes the rate by < 0.3 % within a minute). Returns ``(ts, arrivals per segment)``;
+    ``ts`` is sorted in time within each segment, segments in the given order.
     """
     first = seg_start // _US_PER_MINUTE
     stop = -(-seg_end // _US_PER_MINUTE)
@@ -465,7 +525,9 @@ def _arrivals(
     p1 = np.minimum(minute + _US_PER_MINUTE, seg_end[piece_seg])
     expected = seg_rate[piece_seg] * _cycle_integral(p0, p1, amplitude, peak_us)
     counts = rng.poisson(np.maximum(expected, 0.0)).astype(np.int64)
-    return _uniform_points(rng, p0, p1, counts), np.repeat(piece_seg, counts)
+    per_segment = np.zeros(seg_start.shape[0], dtype=np.int64)
+    np.add.at(per_segment, piece_seg, counts)
+    return _uniform_points(rng, p0, p1, counts), per_segment
 
 
 def _timed_core(
@@ -507,7 +569,7 @@ def _deliveries_core(
     n = ts.shape[0]
     item = _pick_items(rng, p, k, n)
     qty = _draw_quantities(rng, quantity, n)
-    return _Draws(ts, item, qty, np.full((n,), -1, dtype=np.int64))
+    return _Draws(ts, item, qty, np.full((n,), -1, dtype=np.int8))
 
 
 def _poisson_core(
@@ -548,9 +610,11 @@ def _spike_orders_core(
     starts = labels["start"].dt.epoch("us").to_numpy()
     ends = labels["end"].dt.epoch("us").to_numpy()
     extra = (labels["multiplier"].to_numpy() - 1.0) * rates[item_row]
-    ts, segment = _arrivals(rng, starts, ends, extra, amplitude, peak_us)
+    ts, per_window = _arrivals(rng, starts, ends, extra, amplitude, peak_us)
+    window = np.repeat(np.arange(per_window.shape[0]), per_window)
     order = np.argsort(ts, kind="stable")  # windows of different items overlap in time
-    ts, item = ts[order], item_row[segment[order]]
+    rows = item_row.astype(_narrowest(-1, rates.shape[0] - 1))
+    ts, item = ts[order], rows[window[order]]
     n = ts.shape[0]
     qty = _draw_quantities(rng, quantity, n)
     customer = _draw_customers(rng, n)
@@ -595,15 +659,19 @@ def _concat_draws(parts: Sequence[tuple[str, _Draws]]) -> tuple[_Draws, npt.NDAr
     """Merge draws by time (stable, argument order on ties); also returns the kind codes.
 
     Only the smaller parts are placed by :func:`_merge_positions`-style searches; the largest
-    part fills the remaining slots in order with one masked assignment per field, which
-    is cheaper than computing and scattering to its positions.
+    part fills the remaining slots in order, one chunk of the output at a time (a masked
+    assignment per field), which is cheaper than computing and scattering to its positions.
+    Each merged field takes the widest dtype of that field among the parts.
     """
     stamps = [d.ts for _, d in parts]
     sizes = [x.shape[0] for x in stamps]
     n = sum(sizes)
     largest = int(np.argmax(sizes)) if parts else 0
     kinds = np.empty(n, dtype=np.int8)
-    fields: dict[str, IntArray] = {f: np.empty(n, dtype=np.int64) for f in _Draws.FIELDS}
+    fields: dict[str, CodeArray] = {
+        f: np.empty(n, dtype=np.result_type(np.int8, *(getattr(d, f) for _, d in parts)))
+        for f in _Draws.FIELDS
+    }
     free = np.ones(n, dtype=bool)
     for j, (kind, d) in enumerate(parts):
         if j == largest or d.size == 0:
@@ -620,8 +688,13 @@ def _concat_draws(parts: Sequence[tuple[str, _Draws]]) -> tuple[_Draws, npt.NDAr
     if parts:
         kind, d = parts[largest]
         kinds[free] = 0 if kind == ORDER else 1
-        for name, out in fields.items():
-            out[free] = getattr(d, name)
+        taken = 0  # elements of the largest part already placed
+        for lo in range(0, n, _CHUNK):
+            mask = free[lo : lo + _CHUNK]
+            count = int(np.count_nonzero(mask))
+            for name, out in fields.items():
+                out[lo : lo + _CHUNK][mask] = getattr(d, name)[taken : taken + count]
+            taken += count
     return _Draws(**fields), kinds
 
 
@@ -688,47 +761,107 @@ def _row_ids(prefix: str, n: int) -> pl.Series:
     return pl.Series("event_id", array)
 
 
-def _events_frame(
-    draws: _Draws,
-    kind: str | npt.NDArray[np.int8],
-    frame: pl.DataFrame,
-    id_prefix: str,
-) -> pl.DataFrame:
-    """The canonical event frame, built once from arrays (string columns by gather).
+#: Arrow string views keep strings of at most this many bytes inline in the 16-byte view.
+_INLINE_BYTES: Final = 12
 
-    ``kind`` is one kind for every row, or per-row codes (0 order, 1 delivery).
+
+def _inline_views(table: pl.Series) -> npt.NDArray[np.uint64] | None:
+    """The 16-byte Arrow views of ``table``'s strings plus a zero (empty) view at the end.
+
+    ``None`` when some entry is null or too long to be stored inline in its view.
     """
-    n = draws.size
-    if isinstance(kind, str):
-        codes = np.full(n, 0 if kind == ORDER else 1, dtype=np.int8)
-        has_orders, has_deliveries = kind == ORDER, kind == DELIVERY
-    else:
-        codes = kind
-        has_orders = has_deliveries = True
-    # Null-padded lookup tables: a row that has no customer (supplier) points at the null
-    # after the last entry, so each string column is one gather, with no masking pass.
-    indices: dict[str, Any] = {"row": draws.item, "kind": codes}
-    strings: list[pl.Expr] = [
-        pl.lit(frame[ITEM]).gather(pl.col("row")).alias(ITEM),
-        pl.lit(pl.Series([ORDER, DELIVERY])).gather(pl.col("kind")).alias(KIND),
-    ]
-    optional: list[pl.Expr] = []
-    if has_orders:
-        table = pl.Series([*_id_strings("C", 4, _N_CUSTOMERS), None], dtype=pl.String)
-        indices["customer"] = np.where(draws.customer < 0, _N_CUSTOMERS, draws.customer)
-        optional.append(pl.lit(table).gather(pl.col("customer")).alias("customer_id"))
-    if has_deliveries and "supplier_id" in frame.columns:
-        table = frame["supplier_id"].cast(pl.String).extend(pl.Series([None], dtype=pl.String))
-        indices["supplier"] = np.where(codes == 1, draws.item, frame.height)
-        optional.append(pl.lit(table).gather(pl.col("supplier")).alias("supplier_id"))
-    # One select so Polars builds the string columns in parallel.
-    return pl.DataFrame(indices).select(
-        pl.Series(TS, draws.ts, dtype=pl.Int64).cast(TS_DTYPE),
-        *strings,
-        pl.Series(QUANTITY, draws.quantity, dtype=pl.Int64),
-        pl.lit(_row_ids(id_prefix, n)).alias("event_id"),
-        *optional,
+    if table.null_count():
+        return None
+    encoded = [value.encode() for value in table.to_list()]
+    if any(len(text) > _INLINE_BYTES for text in encoded):
+        return None
+    # A view is an int32 length and then the string itself, padded with zero bytes; read
+    # as two little-endian uint64 words.
+    views = np.zeros((len(encoded) + 1, 2), dtype=np.uint64)
+    for i, text in enumerate(encoded):
+        padded = text.ljust(_INLINE_BYTES, b"\0")
+        views[i, 0] = len(text) | int.from_bytes(padded[:4], "little") << 32
+        views[i, 1] = int.from_bytes(padded[4:], "little")
+    return views
+
+
+def _lookup_strings(
+    name: str, table: pl.Series, index: CodeArray, present: npt.NDArray[np.bool_] | None = None
+) -> pl.Series:
+    """``table[index]`` as a String column; null where ``index < 0`` or ``present`` is False.
+
+    The strings of the tables simulate() uses fit in their Arrow views, so each row's view
+    is copied from a small table straight into the column's one buffer, chunk by chunk:
+    no event-sized temporaries and no second copy. Other tables go through Polars.
+    """
+    n = index.shape[0]
+    table = table.cast(pl.String)
+    views = _inline_views(table)
+    if views is None:
+        known = index >= 0
+        if present is not None:
+            known &= present
+        rows = np.where(known, index, table.len())  # the null appended below
+        padded = pl.concat([table, pl.Series([None], dtype=pl.String)])
+        return padded.gather(rows).alias(name)
+    null_row = views.shape[0] - 1
+    buffer = np.empty((n, 2), dtype=np.uint64)
+    bits = np.empty(-(-n // 8), dtype=np.uint8)  # _CHUNK is a multiple of 8
+    n_null = 0
+    for lo in range(0, n, _CHUNK):
+        rows = index[lo : lo + _CHUNK].astype(np.intp)
+        valid = rows >= 0
+        if present is not None:
+            valid &= present[lo : lo + _CHUNK]
+        n_null += valid.shape[0] - int(np.count_nonzero(valid))
+        rows[~valid] = null_row
+        np.take(views, rows, axis=0, out=buffer[lo : lo + _CHUNK])
+        bits[lo // 8 : lo // 8 + -(-valid.shape[0] // 8)] = np.packbits(valid, bitorder="little")
+    validity = pa.py_buffer(bits) if n_null else None
+    array = pa.Array.from_buffers(
+        pa.string_view(), n, [validity, pa.py_buffer(buffer)], null_count=n_null
     )
+    return pl.Series(name, array)
+
+
+def _events_frame(
+    parts: list[tuple[str, _Draws]], frame: pl.DataFrame, id_prefix: str
+) -> pl.DataFrame:
+    """The canonical event frame of ``(kind, draws)`` parts merged by time, built once.
+
+    ``parts`` is emptied once merged and each per-row code array is dropped right after its
+    last column is built, so a caller that keeps no other reference to the draws holds
+    little more than the frame itself at the end. There is a ``customer_id`` column when
+    some part is orders and a ``supplier_id`` one when some part is deliveries (and the
+    catalog has suppliers).
+    """
+    has_orders = any(kind == ORDER for kind, _ in parts)
+    has_deliveries = any(kind == DELIVERY for kind, _ in parts) and "supplier_id" in frame.columns
+    if len(parts) == 1:
+        kind, draws = parts[0]
+        codes = np.full(draws.size, 0 if kind == ORDER else 1, dtype=np.int8)
+    else:
+        draws, codes = _concat_draws(parts)
+    parts.clear()
+    n, item, customer = draws.size, draws.item, draws.customer
+    # int64 ts and quantity arrays become the columns as they are, without a copy.
+    ts = pl.Series(TS, draws.ts, dtype=pl.Int64).cast(TS_DTYPE)
+    quantity = pl.Series(QUANTITY, draws.quantity).cast(pl.Int64)
+    del draws
+    optional: list[pl.Series] = []
+    if has_deliveries:
+        optional.append(
+            _lookup_strings("supplier_id", frame["supplier_id"], item, present=codes == 1)
+        )
+    kinds = _lookup_strings(KIND, pl.Series([ORDER, DELIVERY]), codes)
+    del codes
+    items = _lookup_strings(ITEM, frame[ITEM], item)
+    del item
+    if has_orders:
+        customers = pl.Series(_id_strings("C", 4, _N_CUSTOMERS))
+        optional.insert(0, _lookup_strings("customer_id", customers, customer))
+    del customer
+    return pl.DataFrame([ts, items, kinds, quantity, _row_ids(id_prefix, n), *optional])
 
 
 def _labels_frame(
@@ -871,7 +1004,7 @@ def timed_orders(
     draws = _timed_core(
         _rng(seed, "timed_orders"), frame.height, p, start_us, end_us, every_us, qty
     )
-    return like_input(_events_frame(draws, ORDER, frame, f"T{seed}-"), was_pandas)
+    return like_input(_events_frame([(ORDER, draws)], frame, f"T{seed}-"), was_pandas)
 
 
 def random_deliveries(
@@ -930,7 +1063,7 @@ def random_deliveries(
     draws = _deliveries_core(
         _rng(seed, "random_deliveries"), frame.height, p, start_us, end_us, wait_us, qty
     )
-    return like_input(_events_frame(draws, DELIVERY, frame, f"D{seed}-"), was_pandas)
+    return like_input(_events_frame([(DELIVERY, draws)], frame, f"D{seed}-"), was_pandas)
 
 
 def poisson_demand(
@@ -994,7 +1127,7 @@ def poisson_demand(
     draws = _poisson_core(
         _rng(seed, "poisson_demand"), rates, start_us, end_us, amplitude, peak_us, qty
     )
-    return like_input(_events_frame(draws, ORDER, frame, f"P{seed}-"), was_pandas)
+    return like_input(_events_frame([(ORDER, draws)], frame, f"P{seed}-"), was_pandas)
 
 
 def _window_grid(shortest: int, longest: int) -> int:
@@ -1256,7 +1389,7 @@ def inject_spikes(
         seed=seed,
         spikes=spikes,
     )
-    orders = _events_frame(draws, ORDER, frame, f"X{seed}-")
+    orders = _events_frame([(ORDER, draws)], frame, f"X{seed}-")
     return like_input(orders, was_pandas), like_input(labels, was_pandas)
 
 
@@ -1370,7 +1503,7 @@ def _sold_before(
 
     ``orders`` are time-sorted parts in any order of each other. When every time in
     ``when`` lies on a whole minute after ``start`` (or at ``end``, which no order reaches),
-    a per-(item, minute) histogram and its running sums answer every query at once;
+    a per-(minute, item) histogram and its running sums answer every query at once;
     otherwise orders are sorted by a composite (item, time) key and searched.
     """
     n_orders = sum(d.size for d in orders)
@@ -1378,22 +1511,31 @@ def _sold_before(
     offset = when - start
     on_minutes = bool(np.all((offset % _US_PER_MINUTE == 0) | (when == end)))
     if on_minutes and k * n_minutes <= 2 * n_orders + 2**20:
-        per_minute = np.zeros(k * n_minutes, dtype=np.float64)
+        # Minute-major bins: a chunk of time-sorted orders covers one contiguous run of bins,
+        # so each chunk's histogram is small and is added to its run only.
+        per_minute = np.zeros(n_minutes * k, dtype=np.float64)
         for d in orders:
-            bins = d.item * n_minutes
-            bins += (d.ts - start) // _US_PER_MINUTE
-            # Float weights are exact: the sums stay far below 2**53 units.
-            per_minute += np.bincount(bins, weights=d.quantity, minlength=k * n_minutes)
-        cumulative = np.zeros((k, n_minutes + 1), dtype=np.int64)
-        np.cumsum(per_minute.reshape(k, n_minutes), axis=1, out=cumulative[:, 1:], dtype=np.int64)
+            for lo in range(0, d.size, _CHUNK):
+                minute = d.ts[lo : lo + _CHUNK] - start
+                minute //= _US_PER_MINUTE
+                first, last = int(minute.min()), int(minute.max())
+                minute -= first
+                minute *= k
+                minute += d.item[lo : lo + _CHUNK]
+                # Float weights are exact: the sums stay far below 2**53 units.
+                per_minute[first * k : (last + 1) * k] += np.bincount(
+                    minute, weights=d.quantity[lo : lo + _CHUNK], minlength=(last - first + 1) * k
+                )
+        cumulative = np.zeros((n_minutes + 1, k), dtype=np.int64)
+        np.cumsum(per_minute.reshape(n_minutes, k), axis=0, out=cumulative[1:], dtype=np.int64)
         minute = np.minimum(-(-offset // _US_PER_MINUTE), n_minutes)
-        return np.asarray(np.take_along_axis(cumulative, minute, axis=1))
+        return np.asarray(np.take_along_axis(cumulative.T, minute, axis=1))
     if n_orders == 0:
         return np.zeros(when.shape, dtype=np.int64)
     span = end - start + 1
     if k * span >= 2**62:
         raise ValueError("span x items too large for the replenishment simulation")
-    key = np.concatenate([d.item * span + (d.ts - start) for d in orders])
+    key = np.concatenate([d.item.astype(np.int64) * span + (d.ts - start) for d in orders])
     by_key = np.argsort(key)  # ties share a key, so their order cannot change a sum below
     quantity = np.concatenate([d.quantity for d in orders])[by_key]
     cumulative = np.concatenate(([0], np.cumsum(quantity)))
@@ -1444,18 +1586,19 @@ def _replenish_core(
     rows_kept = np.broadcast_to(rows, keep.shape)[keep]
     arrival_kept, quantity_kept = arrival[keep], quantity[keep]
     by_time = np.argsort(arrival_kept, kind="stable")
+    row_dtype = _narrowest(-1, k - 1)
     deliveries = _Draws(
         arrival_kept[by_time],
-        rows_kept[by_time].astype(np.int64),
+        rows_kept[by_time].astype(row_dtype),
         quantity_kept[by_time],
-        np.full(by_time.shape[0], -1, dtype=np.int64),
+        np.full(by_time.shape[0], -1, dtype=np.int8),
     )
     stocked = np.flatnonzero(stock > 0)
     initial = _Draws(
         np.full(stocked.shape[0], start, dtype=np.int64),
-        stocked.astype(np.int64),
+        stocked.astype(row_dtype),
         stock[stocked],
-        np.full(stocked.shape[0], -1, dtype=np.int64),
+        np.full(stocked.shape[0], -1, dtype=np.int8),
     )
     return initial, deliveries
 
@@ -1579,13 +1722,12 @@ def simulate(
         )
         # Initial stock first, so it is on the shelf before any order at the same instant;
         # then base demand before spike orders, then replenishment, on equal times.
-        merged, kinds = _concat_draws(
-            [(DELIVERY, initial), (ORDER, demand), (ORDER, extra), (DELIVERY, deliveries)]
-        )
+        parts = [(DELIVERY, initial), (ORDER, demand), (ORDER, extra), (DELIVERY, deliveries)]
+        del initial, deliveries
     else:
-        merged, _ = _concat_draws([(ORDER, demand), (ORDER, extra)])
-        kinds = None
-    events = _events_frame(merged, ORDER if kinds is None else kinds, cat, f"E{seed}-")
+        parts = [(ORDER, demand), (ORDER, extra)]
+    del demand, extra  # _events_frame frees the parts once merged: keep no other reference
+    events = _events_frame(parts, cat, f"E{seed}-")
     return Simulation(
         events=events,
         labels=labels,
