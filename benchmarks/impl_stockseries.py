@@ -26,9 +26,7 @@ REQUIRES: dict[str, tuple[tuple[str, str], ...]] = {
     "zscore": (("stockseries.spikes", "detect_spikes"),),
     "pipeline": (
         ("stockseries.events", "read_events"),
-        ("stockseries.series", "resample"),
-        ("stockseries.spikes", "detect_spikes"),
-        ("stockseries.alerts", "alerts"),
+        ("stockseries.alerts", "detect_alerts"),
     ),
     "incremental": (("stockseries.live", "StreamProcessor"),),
 }
@@ -81,9 +79,8 @@ def zscore(series: pl.DataFrame) -> pl.DataFrame:
 
 def pipeline(path: Path) -> Any:
     events = _api("stockseries.events", "read_events")(path)
-    series = _api("stockseries.series", "resample")(events, every=EVERY)
-    detected = _api("stockseries.spikes", "detect_spikes")(series, "zscore", window=WINDOW, k=K)
-    return _api("stockseries.alerts", "alerts")(detected)
+    detect_alerts = _api("stockseries.alerts", "detect_alerts")
+    return detect_alerts(events, EVERY, "zscore", window=WINDOW, k=K)
 
 
 class ClosedSeries:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from stockseries.alerts import Alerts, TuneResult, alerts, evaluate, match_alerts, tune
+from stockseries.alerts import (
+    Alerts,
+    TuneResult,
+    alerts,
+    detect_alerts,
+    evaluate,
+    match_alerts,
+    tune,
+)
 from stockseries.events import (
     EventValidationError,
     ValidatedEvents,
@@ -56,6 +64,7 @@ __all__ = [
     "alerts",
     "catalog",
     "days_of_cover",
+    "detect_alerts",
     "detect_spikes",
     "evaluate",
     "inject_spikes",

@@ -219,24 +219,20 @@ def cmd_series(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detect(args: argparse.Namespace) -> tuple[pl.DataFrame, Any]:
-    from stockseries.alerts import alerts
+def _detect(args: argparse.Namespace) -> Any:
+    """Alerts of an in-memory run; never builds the dense series (see ``detect_alerts``)."""
+    from stockseries.alerts import detect_alerts
     from stockseries.events import read_events
-    from stockseries.series import resample
-    from stockseries.spikes import detect_spikes
 
     events = read_events(args.events, epoch_unit=args.epoch_unit)
-    series = resample(events, every=args.every, initial=_read_initial(args.initial))
-    options = _detect_options(args)
-    detected = detect_spikes(series, **options)
-    found = alerts(
-        detected,
-        params=options,
-        every=args.every,
+    return detect_alerts(
+        events,
+        args.every,
+        initial=_read_initial(args.initial),
         suppliers=_suppliers(events, args.catalog),
         **_episode_options(args),
+        **_detect_options(args),
     )
-    return detected, found
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -256,7 +252,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             **_episode_options(args),
         ).alerts
     else:
-        _, found = _detect(args)
+        found = _detect(args)
     write_frame(found.frame, args.output)
     print(f"{len(found)} alert(s) written to {args.output}")
     if len(found):

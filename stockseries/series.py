@@ -17,10 +17,13 @@ scattered add (``np.add.at``) totals every bucket, and one cumulative sum gives 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from stockseries._duration import duration_us
@@ -29,6 +32,7 @@ from stockseries._schema import (
     DELIVERY,
     ITEM,
     KIND,
+    ORDER,
     QUANTITY,
     SERIES_COLUMNS,
     TS,
@@ -39,6 +43,7 @@ from stockseries.stock import (
     LEVEL,
     Initial,
     Int64Array,
+    _codes_by_hash_slice,
     _stock_levels,
     initial_levels,
     item_codes,
@@ -96,6 +101,9 @@ _MAX_DENSE_ROWS = 200_000_000
 # dense=False reuses the dense computation (and drops the empty buckets) while the dense grid
 # is at most this many times the number of events; beyond that a group-by is cheaper.
 _SPARSE_VIA_DENSE_FACTOR = 4
+# _dense_column works through the events this many at a time: every per-event temporary
+# stays a few megabytes, whatever the input size.
+_EVENT_CHUNK = 1 << 18
 
 
 def resample(
@@ -482,6 +490,131 @@ def _sparse(
             pl.Series(LEVEL, level),
         ]
     )
+
+
+@dataclass(frozen=True)
+class _DenseColumn:
+    """One column of the dense series of :func:`resample`, without the other columns.
+
+    Item ``i`` (``labels[i]``, sorted) owns rows ``offsets[i] : offsets[i] + lengths[i]`` of
+    ``values``, its buckets ``first[i]``, ``first[i] + 1``, ... up to the global last bucket:
+    the row order, bucket grid and values of ``resample(...)[column]`` exactly.
+    """
+
+    labels: pl.Series
+    first: Int64Array
+    lengths: Int64Array
+    values: npt.NDArray[np.signedinteger[Any]]  # int32 when no total can overflow it
+    every_us: int
+
+    @property
+    def offsets(self) -> Int64Array:
+        return np.cumsum(self.lengths) - self.lengths
+
+    def item_batches(self, rows: int) -> Iterator[slice]:
+        """Consecutive runs of items holding at most ``rows`` rows each (one item per run when
+        the item alone is longer)."""
+        ends = np.cumsum(self.lengths)
+        start = 0
+        while start < len(self.lengths):
+            budget = (ends[start - 1] if start else 0) + rows
+            stop = max(int(np.searchsorted(ends, budget, side="right")), start + 1)
+            yield slice(start, stop)
+            start = stop
+
+    def frame(self, items: slice, column: str) -> pl.DataFrame:
+        """``item_id``, ``ts`` and ``column`` of the rows of a run of items, as in
+        :func:`resample`."""
+        offsets = self.offsets
+        lengths = self.lengths[items]
+        lo = int(offsets[items.start])
+        hi = lo + int(lengths.sum())
+        local_offsets = offsets[items] - lo
+        item_id, ts = _grid_columns(
+            self.labels[items], lengths, local_offsets - self.first[items], self.every_us
+        )
+        values = self.values[lo:hi].astype(np.int64)  # the dtype of resample's columns
+        return pl.DataFrame([item_id, ts, pl.Series(column, values)])
+
+
+def _dense_column(
+    frame: pl.DataFrame, every_us: int, column: str, initial: Initial
+) -> _DenseColumn:
+    """``resample(frame, every_us, initial)[column]`` and its grid, in memory for one column.
+
+    Two passes over the events, :data:`_EVENT_CHUNK` at a time, keep every per-event
+    temporary a few megabytes: the first finds each item's first bucket and the last bucket
+    of the whole input, the second adds every event into its dense row. Item codes are
+    recomputed in the second pass rather than kept: hashing is cheaper than the memory.
+    ``initial`` only matters for ``level``.
+    """
+    if frame.is_empty():
+        initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
+        nothing = np.zeros(0, dtype=np.int64)
+        return _DenseColumn(pl.Series(ITEM, [], pl.String), nothing, nothing, nothing, every_us)
+    labels = frame[ITEM].unique().sort()
+    codes_of = _item_coder(labels)
+    parts = [frame.slice(lo, _EVENT_CHUNK) for lo in range(0, frame.height, _EVENT_CHUNK)]
+    first = np.full(len(labels), np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.iinfo(np.int64).min
+    for part in parts:
+        bucket = timestamps_us(part[TS]) // every_us
+        np.minimum.at(first, codes_of(part[ITEM]), bucket)
+        last = max(last, int(bucket.max()))
+    lengths = last - first + 1
+    rows = int(lengths.sum())
+    if rows > _MAX_DENSE_ROWS:
+        raise ValueError(f"a dense series would have {rows:,} rows; use a wider every")
+    shift = np.cumsum(lengths) - lengths - first  # row of bucket b of item i: shift[i] + b
+    values = np.zeros(rows, dtype=_total_dtype(frame, column))
+    for part in parts:
+        slot = timestamps_us(part[TS]) // every_us
+        slot += np.take(shift, codes_of(part[ITEM]))
+        _add_events(values, slot, part, column)
+    if column == LEVEL:
+        # Levels are running sums that can exceed any per-bucket total: always int64.
+        offsets = np.cumsum(lengths) - lengths
+        level = np.cumsum(values, out=values)
+        before_item = np.zeros(len(lengths), dtype=np.int64)
+        before_item[1:] = level[offsets[1:] - 1]
+        level += np.repeat(initial_levels(initial, labels) - before_item, lengths)
+    else:
+        initial_levels(initial, labels)
+    return _DenseColumn(labels.rename(ITEM), first, lengths, values, every_us)
+
+
+def _item_coder(labels: pl.Series) -> Callable[[pl.Series], npt.NDArray[Any]]:
+    """A function giving the position in ``labels`` (all items, sorted) of each item."""
+    enum = pl.Enum(labels)
+
+    def codes_of(items: pl.Series) -> npt.NDArray[Any]:
+        codes = _codes_by_hash_slice(items, labels)
+        return codes if codes is not None else items.cast(enum).to_physical().to_numpy()
+
+    return codes_of
+
+
+def _total_dtype(frame: pl.DataFrame, column: str) -> type[np.signedinteger[Any]]:
+    """int32 when no bucket total of ``column`` can overflow it (half the memory), else int64."""
+    if column == LEVEL:
+        return np.int64
+    largest = 1 if column in (ORDERS, DELIVERIES) else int(frame[QUANTITY].max())  # type: ignore[arg-type]
+    return np.int32 if largest * frame.height < 2**31 else np.int64
+
+
+def _add_events(
+    values: npt.NDArray[Any], slot: Int64Array, events: pl.DataFrame, column: str
+) -> None:
+    """Add each event's share of ``column`` (see :data:`SERIES_SCHEMA`) at its row ``slot``."""
+    if column == LEVEL:
+        np.add.at(values, slot, signed_quantity(events))
+        return
+    wanted = events[KIND] == (DELIVERY if column in (SUPPLY, DELIVERIES) else ORDER)
+    # Adding a zero for the other kind is several times cheaper than selecting the events.
+    share = wanted.to_numpy().astype(values.dtype)
+    if column in (DEMAND, SUPPLY):
+        np.multiply(share, events[QUANTITY].to_numpy(), out=share, casting="unsafe")
+    np.add.at(values, slot, share)
 
 
 # --------------------------------------------------------------------------- stockouts

@@ -487,6 +487,9 @@ def _rolling_reduce(
     start have NaN where the window would reach into the previous item.
     """
     n, w = layout.n, window
+    if n == 0:
+        # NaN-aware reductions of no rows return no parts at all; the plain ones say how many.
+        return tuple(np.zeros(0) for _ in reduce(np.empty((0, w)), False))
     xf = x.astype(np.float64)
     views = sliding_window_view(xf, w) if n >= w else np.empty((0, w))
     outputs: list[np.ndarray] | None = None
@@ -927,17 +930,73 @@ def _detect(frame: pl.DataFrame, params: Mapping[str, Any]) -> pl.DataFrame:
     frame, layout = _prepare(frame, params["column"])
     if "signal" in frame.columns and "flagged" in frame.columns:
         frame = frame.drop("signal")  # a previous detection's signal, now stale
+    decision = _decide(frame, layout, params)
+    out = _assemble(
+        frame,
+        decision.base,
+        decision.threshold,
+        decision.score,
+        decision.sufficient,
+        decision.flagged,
+    )
+    if decision.smoothed:
+        # NaN marks an item's first smooth - 1 buckets, which have no full signal.
+        out = out.with_columns(
+            pl.Series("signal", decision.signal, dtype=pl.Float64, nan_to_null=True)
+        )
+    return out
+
+
+@dataclass
+class _Decision:
+    """Every bucket's signal, baseline, threshold, score and verdict."""
+
+    signal: np.ndarray
+    base: _Baseline
+    threshold: np.ndarray
+    score: np.ndarray
+    sufficient: np.ndarray
+    flagged: np.ndarray
+    smoothed: bool  # signal is the mean of several buckets, not the watched column
+
+
+def _decide(frame: pl.DataFrame, layout: _Layout, params: Mapping[str, Any]) -> _Decision:
+    """Detection on a frame sorted by ``item_id``, ``ts`` whose rows ``layout`` describes."""
     x = frame.get_column(params["column"]).to_numpy()
     signal, base = _signal_baseline(frame, layout, x, params)
     threshold = _thresholds(signal, base, params["k"])
     score = _scores(signal, base)
     sufficient = base.history >= params["min_periods"]
     flagged = _flags(signal, threshold, sufficient, params["min_demand"])
-    out = _assemble(frame, base, threshold, score, sufficient, flagged)
-    if signal is not x:
-        # NaN marks an item's first smooth - 1 buckets, which have no full signal.
-        out = out.with_columns(pl.Series("signal", signal, dtype=pl.Float64, nan_to_null=True))
-    return out
+    return _Decision(signal, base, threshold, score, sufficient, flagged, signal is not x)
+
+
+def _flagged_rows(
+    frame: pl.DataFrame, lengths: np.ndarray, params: Mapping[str, Any]
+) -> pl.DataFrame:
+    """The flagged rows of ``_detect(frame, params)``, with only the columns alerts read.
+
+    ``frame`` (``item_id``, ``ts``, the watched column) is a dense series already sorted by
+    item and time, item ``i`` holding ``lengths[i]`` rows -- trusted, not checked, which is
+    what makes running detection on many small frames cheap. Columns: ``item_id``, ``ts``,
+    the watched column, ``threshold``, ``score``, ``flagged`` and, when smoothing,
+    ``signal``; values identical to those rows of :func:`_detect`.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    layout = _Layout(frame.height, np.cumsum(lengths) - lengths, lengths)
+    decision = _decide(frame, layout, params)
+    rows = np.flatnonzero(decision.flagged)
+    picked = {"threshold": decision.threshold, "score": decision.score}
+    if decision.smoothed:
+        picked["signal"] = decision.signal
+    # A flagged bucket has enough history, so none of its values is masked as in _assemble.
+    return frame.select(pl.col("item_id", "ts", params["column"]).gather(rows)).with_columns(
+        *(
+            pl.Series(name, np.take(values, rows), dtype=pl.Float64, nan_to_null=True)
+            for name, values in picked.items()
+        ),
+        pl.lit(True, pl.Boolean).alias("flagged"),
+    )
 
 
 def _assemble(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from stockseries import series as series_module
 from stockseries.alerts import (
     ALERT_COLUMNS,
     Alerts,
@@ -26,11 +30,16 @@ from stockseries.alerts import (
     alert_id,
     alert_params,
     alerts,
+    detect_alerts,
     evaluate,
     match_alerts,
     tune,
 )
+from stockseries.series import resample
 from stockseries.spikes import detect_spikes
+
+# The package exports the function `alerts`, which hides the module of the same name.
+alerts_module = importlib.import_module("stockseries.alerts")
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -858,3 +867,265 @@ def test_quality_bar_tuned_on_one_simulation_holds_on_another(
     assert scores["n_labels"] >= 20
     assert scores["f1"] >= 0.9, (result, scores)
     assert found.frame["supplier_id"].null_count() == 0
+
+
+# --------------------------------------------------------------------------- detect_alerts
+
+
+def composed(
+    events: Any,
+    every: str = "1m",
+    method: str = "zscore",
+    *,
+    initial: Any = None,
+    suppliers: Any = None,
+    merge_gap: int = 0,
+    min_buckets: int = 1,
+    cooldown: int = 0,
+    column: str = "demand",
+    **options: Any,
+) -> Alerts:
+    """The three-step pipeline detect_alerts must equal."""
+    detected = detect_spikes(
+        resample(events, every, initial=initial), method, column=column, **options
+    )
+    return alerts(
+        detected,
+        params={"method": method, "column": column, **options},
+        every=every,
+        merge_gap=merge_gap,
+        min_buckets=min_buckets,
+        cooldown=cooldown,
+        suppliers=suppliers,
+    )
+
+
+def assert_same_alerts(found: Alerts, expected: Alerts) -> None:
+    assert found.frame.equals(expected.frame), (found.frame, expected.frame)
+    assert found.params == expected.params
+    assert found.every == expected.every
+
+
+def event_frame(rows: list[tuple[float, str, str, int]]) -> pl.DataFrame:
+    """Events from ``(minute, item, kind, quantity)`` rows."""
+    return pl.DataFrame(
+        [(at(minute), item, kind, quantity) for minute, item, kind, quantity in rows],
+        schema={
+            "ts": pl.Datetime("us", "UTC"),
+            "item_id": pl.String,
+            "kind": pl.String,
+            "quantity": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+DETECTORS: list[dict[str, Any]] = [
+    {"method": "zscore", "window": 5, "k": 1.0},
+    {"method": "zscore", "window": 4, "k": 1.0, "min_periods": 2, "min_demand": 2},
+    {"method": "zscore", "window": 4, "k": 1.5, "smooth": 3},
+    {"method": "mad", "window": 5, "k": 1.0},
+    {"method": "mad", "window": 4, "k": 1.0, "smooth": 2},
+    {"method": "ewma", "span": 4, "k": 1.5},
+    {"method": "ewma", "half_life": 3.0, "k": 1.0, "smooth": 3},
+    {"method": "quantile", "window": 6, "q": 0.8},
+    {"method": "quantile", "window": 4, "q": 0.7, "smooth": 2},
+    {"method": "threshold", "level": 4},
+    {"method": "threshold", "level": 3, "smooth": 2},
+    {"method": "threshold", "level": {"A": 3, "B": 6, "C": 1, "item-with-a-long-name": 9}},
+    {"method": "seasonal", "period": "30m", "window": 3, "min_periods": 1, "k": 1.0},
+    {"method": "seasonal", "period": "30m", "window": 2, "k": 0.5, "smooth": 2},
+]
+ITEM_NAMES = ["A", "B", "C", "item-with-a-long-name"]
+EVENT_ROWS = st.lists(
+    st.tuples(
+        st.floats(0, 60, allow_nan=False),
+        st.sampled_from(ITEM_NAMES),
+        st.sampled_from(["order", "order", "order", "delivery"]),
+        st.integers(1, 3) | st.integers(10, 40),
+    ),
+    max_size=60,
+)
+
+
+@st.composite
+def busy_rows(draw: st.DrawFn) -> list[tuple[float, str, str, int]]:
+    """Hundreds of events with occasional bursts: hypothesis keeps hand-drawn lists short."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(50, 400))
+    minutes = rng.uniform(0, draw(st.sampled_from([30, 90, 240])), n)
+    burst = rng.random(n) < 0.05
+    quantity = np.where(burst, rng.integers(10, 60, n), rng.integers(1, 4, n))
+    items = rng.choice(ITEM_NAMES, n, p=[0.4, 0.3, 0.2, 0.1])
+    kinds = rng.choice(["order", "delivery"], n, p=[0.85, 0.15])
+    return list(
+        zip(minutes.tolist(), items.tolist(), kinds.tolist(), quantity.tolist(), strict=True)
+    )
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    rows=EVENT_ROWS | busy_rows(),
+    every=st.sampled_from(["1m", "1m", "90s", "2m", "5m"]),
+    detector=st.sampled_from(DETECTORS),
+    column=st.sampled_from(["demand", "demand", "demand", "orders", "level"]),
+    initial=st.none() | st.integers(-5, 5) | st.just({"A": 40}),
+    rules=st.fixed_dictionaries(
+        {
+            "merge_gap": st.integers(0, 2),
+            "min_buckets": st.integers(1, 2),
+            "cooldown": st.integers(0, 3),
+        }
+    ),
+    batch_rows=st.integers(1, 80),
+    event_chunk=st.integers(1, 40),
+)
+def test_detect_alerts_equals_the_composed_pipeline(
+    rows: list[tuple[float, str, str, int]],
+    every: str,
+    detector: dict[str, Any],
+    column: str,
+    initial: Any,
+    rules: dict[str, int],
+    batch_rows: int,
+    event_chunk: int,
+) -> None:
+    """Batching by item is exact for every method: each one looks at one item at a time."""
+    events = event_frame(rows)
+    options = {**detector, "column": column, "initial": initial, **rules}
+    try:
+        expected = composed(events, every, **options)
+    except (TypeError, ValueError) as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            detect_alerts(events, every, **options)
+        return
+    with (
+        mock.patch.object(alerts_module, "_BATCH_ROWS", batch_rows),
+        mock.patch.object(series_module, "_EVENT_CHUNK", event_chunk),
+    ):
+        found = detect_alerts(events, every, **options)
+    assert_same_alerts(found, expected)
+    event("has alerts" if len(found) else "no alerts")
+
+
+SPIKY = [(m, "A", "order", 2 + m % 2) for m in range(40)] + [(40, "A", "order", 30)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "options"),
+    [
+        pytest.param([], {}, id="no events"),
+        pytest.param([], {"smooth": 3}, id="no events, smoothed"),
+        pytest.param([], {"method": "quantile"}, id="no events, quantile"),
+        pytest.param([], {"method": "mad", "smooth": 2}, id="no events, mad smoothed"),
+        pytest.param(SPIKY, {"window": 10}, id="one item"),
+        pytest.param(
+            SPIKY
+            + [(m, "B", "order", 1 + m % 3) for m in range(30, 60)]
+            + [(59, "B", "order", 20)],
+            {"window": 10},
+            id="an item starting late",
+        ),
+        pytest.param(
+            SPIKY + [(m, "D", "delivery", 50) for m in range(0, 60, 7)],
+            {"window": 10},
+            id="a delivery-only item",
+        ),
+        pytest.param(
+            [(m, "D", "delivery", 5 + 40 * (m == 35)) for m in range(40)],
+            {"window": 10, "column": "supply"},
+            id="watching supply",
+        ),
+        pytest.param(
+            [(m, "D", "delivery", 1 + 4 * (m == 35)) for m in range(40)],
+            {"window": 10, "column": "deliveries", "k": 1.0},
+            id="watching deliveries",
+        ),
+        pytest.param([(0, "A", "order", 3)], {"window": 10}, id="a single event"),
+    ],
+)
+def test_detect_alerts_edge_cases(
+    rows: list[tuple[float, str, str, int]], options: dict[str, Any]
+) -> None:
+    events = event_frame(rows)
+    assert_same_alerts(detect_alerts(events, "1m", **options), composed(events, "1m", **options))
+
+
+def test_detect_alerts_finds_the_spike_and_ignores_initial() -> None:
+    events = event_frame(SPIKY)
+    found = detect_alerts(events, window=10)
+    assert found.frame.select("item_id", "start", "peak_demand").rows() == [("A", at(40), 30)]
+    for initial in (5, {"A": -3}):
+        assert found.frame.equals(detect_alerts(events, window=10, initial=initial).frame)
+    # ... except when the level itself is watched.
+    watch_level = {"column": "level", "method": "threshold", "level": -50, "min_demand": -1e9}
+    ends = [detect_alerts(events, initial=i, **watch_level).frame["end"] for i in (0, 9)]
+    assert ends[0].to_list() == [at(19)]
+    assert ends[1].to_list() == [at(23)]
+
+
+@pytest.mark.parametrize("form", ["pandas", "lazy"])
+def test_detect_alerts_accepts_pandas_and_lazy_events(form: str) -> None:
+    events = event_frame(SPIKY)
+    given_events = events.to_pandas() if form == "pandas" else events.lazy()
+    found = detect_alerts(given_events, window=10, suppliers={"A": "S1"})
+    assert_same_alerts(found, composed(events, window=10, suppliers={"A": "S1"}))
+    assert found.frame["supplier_id"].to_list() == ["S1"]
+
+
+def test_detect_alerts_ids_match_the_cli_parameters() -> None:
+    """cmd detect passes its options as params; explicit defaults must not change the ids."""
+    events = event_frame(SPIKY)
+    found = detect_alerts(events, window=10, k=3.0, min_demand=0, smooth=1)
+    spelled = alerts(
+        detect_spikes(resample(events, "1m"), window=10),
+        params={"method": "zscore", "k": 3.0, "min_demand": 0.0, "window": 10},
+        every="1m",
+    )
+    assert found.frame["alert_id"].to_list() == spelled.frame["alert_id"].to_list()
+
+
+def test_detect_alerts_on_many_items_in_small_batches() -> None:
+    rows = [
+        (m, f"sku-{i:04d}", "order", 2 + (m == 30) * 20 * (i % 2))
+        for i in range(60)
+        for m in range(32)
+    ]
+    events = event_frame(rows)
+    with mock.patch.object(alerts_module, "_BATCH_ROWS", 50):
+        found = detect_alerts(events, window=8)
+    assert len(found) == 30
+    assert_same_alerts(found, composed(events, window=8))
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"method": "nope"}, ValueError, "unknown method 'nope'"),
+        ({"window": 0}, ValueError, "window must be an integer >= 1"),
+        ({"span": 3}, TypeError, "unexpected option"),
+        ({"column": "price"}, ValueError, "column='price' cannot be watched; choose one of"),
+        ({"column": "ts"}, TypeError, "column='ts' cannot be watched"),
+        ({"merge_gap": -1}, ValueError, "merge_gap must be an integer >= 0"),
+        ({"cooldown": 1.5}, ValueError, "cooldown must be an integer >= 0"),
+        ({"every": "1mo"}, ValueError, "every"),
+        ({"initial": "lots"}, TypeError, "initial must be an integer"),
+        ({"suppliers": pl.DataFrame({"item_id": ["A"]})}, ValueError, "supplier_id"),
+        ({"method": "threshold", "level": {"B": 1}}, ValueError, r"no entry for item\(s\) \['A'\]"),
+        ({"method": "seasonal", "period": "90s"}, ValueError, "not a whole number of buckets"),
+    ],
+)
+def test_detect_alerts_input_errors(
+    options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    events = event_frame(SPIKY)
+    with pytest.raises(error, match=match):
+        detect_alerts(events, **options)
+
+
+def test_detect_alerts_refuses_bad_events() -> None:
+    from stockseries.events import EventValidationError
+
+    bad = event_frame(SPIKY).with_columns(pl.lit("refund").alias("kind"))
+    with pytest.raises(EventValidationError, match="kind"):
+        detect_alerts(bad)

@@ -29,6 +29,7 @@ EXPECTED = {
     "resample",
     "stockouts",
     "days_of_cover",
+    "detect_alerts",
     # spikes and alerts
     "detect_spikes",
     "alerts",

@@ -221,3 +221,45 @@ def test_integer_epochs_need_and_accept_epoch_unit(
     levels = pl.read_csv(out)
     assert levels["ts"].to_list() == ["2024-01-01T00:00:00Z", "2024-01-01T00:01:00Z"]
     assert levels["level"].to_list() == [5, 3]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--window", "60", "--k", "4", "--smooth", "5", "--merge-gap", "2"],
+        ["--method", "mad", "--window", "30", "--k", "5", "--min-demand", "3", "--cooldown", "10"],
+        ["--method", "threshold", "--level", "6", "--min-buckets", "2"],
+    ],
+    ids=["zscore", "mad", "threshold"],
+)
+def test_detect_writes_what_the_three_step_pipeline_writes(
+    workdir: Path, tmp_path: Path, options: list[str]
+) -> None:
+    """The in-memory detect runs detect_alerts; its file must not differ by a byte from
+    resample → detect_spikes → alerts with the parameters the command line records."""
+    from stockseries._io import write_frame
+    from stockseries.alerts import alerts
+    from stockseries.cli import _detect_options, _suppliers, build_parser
+    from stockseries.events import read_events
+    from stockseries.series import resample
+    from stockseries.spikes import detect_spikes
+
+    source = str(workdir / "events.parquet")
+    got, want = tmp_path / "cli.csv", tmp_path / "composed.csv"
+    argv = ["detect", source, *options, "--initial", str(workdir / "initial.csv"), "-o", str(got)]
+    assert main(argv) == 0
+    args = build_parser().parse_args(argv)
+    detection = _detect_options(args)
+    events = read_events(source)
+    found = alerts(
+        detect_spikes(resample(events, "1m"), **detection),
+        params=detection,
+        every="1m",
+        merge_gap=args.merge_gap,
+        min_buckets=args.min_buckets,
+        cooldown=args.cooldown,
+        suppliers=_suppliers(events, None),
+    )
+    assert found.frame.height > 0
+    write_frame(found.frame, want)
+    assert got.read_bytes() == want.read_bytes()

@@ -878,3 +878,67 @@ def test_stockouts_starting_at_the_same_instant_keep_event_order() -> None:
     for _ in range(20):
         rows = as_rows(stockouts(frame))
         assert [row[-1] for row in rows] == [False, True]
+
+
+# --------------------------------------------------------------------------- one dense column
+
+DENSE_COLUMNS = ("demand", "orders", "supply", "deliveries", "level")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    workload=workloads(),
+    initial=INITIALS,
+    column=st.sampled_from(DENSE_COLUMNS),
+    chunk=st.integers(1, 50),
+    batch_rows=st.integers(1, 200),
+)
+def test_dense_column_equals_the_resampled_column(
+    workload: tuple[pl.DataFrame, int], initial: Any, column: str, chunk: int, batch_rows: int
+) -> None:
+    """The lean core behind detect_alerts: one column, events a few at a time, and frames of
+    runs of items that put the dense series back together."""
+    frame, every = workload
+    expected = resample(frame, timedelta(microseconds=every), initial=initial)
+    original = series_module._EVENT_CHUNK
+    series_module._EVENT_CHUNK = chunk
+    try:
+        dense = series_module._dense_column(frame, every, column, initial)
+    finally:
+        series_module._EVENT_CHUNK = original
+    assert dense.values.tolist() == expected[column].to_list()
+    runs = list(dense.item_batches(batch_rows))
+    assert [r.start for r in runs[1:]] == [r.stop for r in runs[:-1]]  # consecutive
+    for run in runs:  # at most batch_rows rows unless a single item is longer
+        assert run.stop - run.start == 1 or dense.lengths[run].sum() <= batch_rows
+    if runs:
+        rebuilt = pl.concat([dense.frame(run, column) for run in runs])
+        assert rebuilt.equals(expected.select("item_id", "ts", column))
+
+
+@pytest.mark.parametrize(
+    ("quantity", "dtype"), [(10, "int32"), (2**31 // 4, "int64")], ids=["small", "large"]
+)
+def test_dense_column_widens_totals_that_could_overflow_int32(quantity: int, dtype: str) -> None:
+    frame = events([(0, "A", "order", quantity)] * 4 + [(MINUTE, "A", "order", 1)])
+    dense = series_module._dense_column(frame, MINUTE, "demand", None)
+    assert dense.values.dtype == dtype
+    assert dense.values.tolist() == [4 * quantity, 1]
+    level = series_module._dense_column(frame, MINUTE, "level", 7)
+    assert level.values.dtype == "int64"
+    assert level.values.tolist() == [7 - 4 * quantity, 6 - 4 * quantity]
+
+
+def test_dense_column_of_many_items_uses_the_enum_codes() -> None:
+    rows = [(i % 5 * MINUTE, f"sku-{i % 3_000}", "order", i % 9 + 1) for i in range(9_000)]
+    frame = events(rows)
+    dense = series_module._dense_column(frame, MINUTE, "demand", None)
+    assert dense.values.tolist() == resample(frame, "1m")["demand"].to_list()
+
+
+def test_dense_column_of_no_events_still_checks_initial() -> None:
+    dense = series_module._dense_column(events([]), MINUTE, "demand", None)
+    assert len(dense.values) == 0
+    assert list(dense.item_batches(10)) == []
+    with pytest.raises(TypeError, match="initial"):
+        series_module._dense_column(events([]), MINUTE, "level", 1.5)  # type: ignore[arg-type]
