@@ -6,7 +6,8 @@ are the project's own outputs, read back by the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -77,3 +78,83 @@ def _to_utc(frame: pl.DataFrame, name: str) -> pl.Expr:
     if isinstance(dtype, pl.Datetime):
         return in_utc(col, dtype).dt.cast_time_unit("us")
     return col.str.to_datetime(time_unit="us", time_zone="UTC", strict=True).cast(TS_DTYPE)
+
+
+# Bytes read past a batch's nominal end to find the newline that closes its last record.
+_PROBE_BYTES = 1 << 16
+
+
+def csv_record_batches(path: str | Path, batch_bytes: int) -> Iterator[bytes]:
+    """The bytes of a CSV file in batches of whole records, each about ``batch_bytes`` long.
+
+    A batch ends after a newline outside quotes (RFC 4180: an even count of ``"`` before it),
+    so each batch parses on its own and the batches in order are the file; the first one holds
+    the header. The file is read with ``pread``, never mapped: only one batch's bytes are
+    resident at a time, where a mapped file would count in the process's memory in full.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "t.csv"
+    ...     _ = path.write_bytes(b'a,b\\n1,"x\\ny"\\n2,z\\n')
+    ...     list(csv_record_batches(path, 6))
+    [b'a,b\\n1,"x\\ny"\\n', b'2,z\\n']
+    """
+    with open(path, "rb", buffering=0) as file:
+        descriptor = file.fileno()
+        size = os.fstat(descriptor).st_size
+        start = 0
+        while start < size:
+            end = _line_end(descriptor, start + batch_bytes, size)
+            text = _read_exactly(descriptor, start, end)
+            if b'"' in text and text.count(b'"') % 2:
+                # The newline found is inside a quoted field: read on to the record's end.
+                rest, end = _quoted_rest(descriptor, end, size)
+                text += rest
+            yield text
+            start = end
+
+
+def _line_end(descriptor: int, position: int, size: int) -> int:
+    """The offset just after the first newline at or after ``position`` (or the file's end)."""
+    while position < size:
+        probe = os.pread(descriptor, _PROBE_BYTES, position)
+        newline = probe.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        if not probe:
+            break
+        position += len(probe)
+    return size
+
+
+def _quoted_rest(descriptor: int, position: int, size: int) -> tuple[bytes, int]:
+    """The bytes from inside a quoted field to the first newline after it closes, and its end."""
+    pieces = []
+    inside = True
+    while position < size:
+        probe = os.pread(descriptor, _PROBE_BYTES, position)
+        if not probe:
+            break
+        searched = 0
+        while True:
+            newline = probe.find(b"\n", searched)
+            if newline < 0:
+                inside ^= probe.count(b'"', searched) % 2 == 1
+                break
+            inside ^= probe.count(b'"', searched, newline) % 2 == 1
+            searched = newline + 1
+            if not inside:
+                pieces.append(probe[:searched])
+                return b"".join(pieces), position + searched
+        pieces.append(probe)
+        position += len(probe)
+    return b"".join(pieces), size
+
+
+def _read_exactly(descriptor: int, start: int, end: int) -> bytes:
+    text = os.pread(descriptor, end - start, start)
+    if len(text) != end - start:
+        raise OSError(f"the file changed while it was read ({len(text)} of {end - start} bytes)")
+    return text

@@ -11,10 +11,14 @@ from typing import Any
 
 import pandas as pd
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stockseries import events as events_module
+from stockseries._io import csv_record_batches
 from stockseries.events import (
     KNOWN_KIND,
     MISSING_COLUMN,
@@ -87,13 +91,29 @@ def write_ndjson(path: Path, data: dict[str, list[Any]]) -> Path:
     return path
 
 
-@pytest.fixture(params=["frame", "csv"])
-def load(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """Read ``data`` either as an in-memory frame or through a CSV file."""
+def write_parquet(path: Path, data: dict[str, list[Any]], writer: str = "polars") -> Path:
+    """Parquet as Polars writes it (statistics, dictionaries) or as a bare pyarrow file."""
+    frame = to_frame(data)
+    if writer == "polars":
+        frame.write_parquet(path)
+    else:
+        pq.write_table(frame.to_arrow(), path, write_statistics=False, use_dictionary=False)
+    return path
+
+
+@pytest.fixture(params=["frame", "csv", "csv-batches", "parquet", "parquet-bare"])
+def load(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Read ``data`` as an in-memory frame, through a CSV file (whole or in tiny batches) or
+    through a Parquet file with footer statistics and dictionaries or without either."""
+    if request.param == "csv-batches":
+        monkeypatch.setattr(events_module, "_CSV_BATCH_BYTES", 40)
 
     def reader(data: dict[str, list[Any]], **options: Any) -> Any:
         if request.param == "frame":
             return read_events(to_frame(data), **options)
+        if request.param.startswith("parquet"):
+            writer = "polars" if request.param == "parquet" else "bare"
+            return read_events(write_parquet(tmp_path / "e.parquet", data, writer), **options)
         return read_events(write_csv(tmp_path / "events.csv", data), **options)
 
     return reader
@@ -592,6 +612,222 @@ def test_late_value_of_another_type_falls_back_to_text(tmp_path: Path, fmt: str)
     assert caught.value.rows["row"].to_list() == [250]
     result = read_events(path, strict=False)
     assert (result.events.height, result.rejected["row"].to_list()) == (n - 1, [250])
+
+
+# --------------------------------------------------------------------------- Parquet footers
+
+
+def pyarrow_file(path: Path, table: pa.Table, **options: Any) -> Path:
+    pq.write_table(table, path, row_group_size=2, **options)
+    return path
+
+
+GOOD_TABLE = pa.table(
+    {
+        "ts": pa.array([utc(2024, 1, 1, h) for h in range(4)], pa.timestamp("us", "UTC")),
+        "item_id": GOOD["item_id"],
+        "kind": GOOD["kind"],
+        "quantity": pa.array(GOOD["quantity"], pa.int64()),
+    }
+)
+SETTLE_BOTH = frozenset({("kind", KNOWN_KIND), ("quantity", POSITIVE_INTEGER)})
+
+
+@pytest.mark.parametrize(
+    ("make", "settled"),
+    [
+        pytest.param(lambda p: pyarrow_file(p, GOOD_TABLE), SETTLE_BOTH, id="stats-and-dictionary"),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE, write_statistics=False),
+            {("kind", KNOWN_KIND)},
+            id="no-statistics",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE, write_statistics=["kind"]),
+            {("kind", KNOWN_KIND)},
+            id="no-quantity-statistics",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE, use_dictionary=False),
+            {("quantity", POSITIVE_INTEGER)},
+            id="no-dictionary",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE, use_dictionary=False, write_statistics=False),
+            set(),
+            id="neither",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(3, "quantity", pa.array([1, 2, 3, 4], pa.uint32()))
+            ),
+            {("kind", KNOWN_KIND)},
+            id="unsigned-quantity",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(3, "quantity", pa.array([1.0, 2.0, 3.0, 4.0]))
+            ),
+            {("kind", KNOWN_KIND)},
+            id="float-quantity",
+        ),
+    ],
+)
+def test_parquet_footer_settles_what_it_proves(
+    tmp_path: Path, make: Any, settled: set[tuple[str, str]]
+) -> None:
+    path = make(tmp_path / "events.parquet")
+    raw = pl.read_parquet(path)
+    assert events_module._settled_by_parquet([str(path)], False, raw.schema) == settled
+    # whatever the footer settles, the events read are the same
+    assert read_events(path).equals(read_events(to_frame(GOOD)))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "unsettled"),
+    [
+        pytest.param("quantity", 0, ("quantity", POSITIVE_INTEGER), id="quantity-zero"),
+        pytest.param("quantity", -3, ("quantity", POSITIVE_INTEGER), id="quantity-negative"),
+        pytest.param("kind", "refund", ("kind", KNOWN_KIND), id="kind-in-dictionary"),
+    ],
+)
+def test_parquet_footer_never_settles_a_broken_rule(
+    tmp_path: Path, column: str, value: Any, unsettled: tuple[str, str]
+) -> None:
+    path = write_parquet(tmp_path / "events.parquet", good_with(column, value))
+    raw = pl.read_parquet(path)
+    assert unsettled not in events_module._settled_by_parquet([str(path)], False, raw.schema)
+
+
+def test_parquet_directory_settles_only_when_every_file_proves_it(tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    pyarrow_file(folder / "a.parquet", GOOD_TABLE)
+    files = [str(folder / "a.parquet")]
+    schema = pl.read_parquet(folder).schema
+    assert events_module._settled_by_parquet(files, True, schema) == SETTLE_BOTH
+    pyarrow_file(folder / "b.parquet", GOOD_TABLE, write_statistics=False)
+    files.append(str(folder / "b.parquet"))
+    assert events_module._settled_by_parquet(files, True, schema) == {("kind", KNOWN_KIND)}
+    assert read_events(folder).height == 8
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("kind", "refund"), ("kind", None), ("quantity", 0), ("quantity", None), ("ts", None)],
+)
+@pytest.mark.parametrize("writer", ["polars", "bare"])
+def test_parquet_errors_do_not_depend_on_the_footer(
+    tmp_path: Path, column: str, value: Any, writer: str
+) -> None:
+    data = good_with(column, value)
+    with pytest.raises(EventValidationError) as from_frame:
+        read_events(to_frame(data))
+    path = write_parquet(tmp_path / "events.parquet", data, writer)
+    with pytest.raises(EventValidationError) as from_file:
+        read_events(path)
+    expected, got = from_frame.value, from_file.value
+    assert (got.column, got.rule, got.count, str(got)) == (
+        expected.column,
+        expected.rule,
+        expected.count,
+        str(expected),
+    )
+    assert got.rows.equals(expected.rows)
+    lenient = read_events(path, strict=False)
+    assert lenient.rejected.equals(read_events(to_frame(data), strict=False).rejected)
+
+
+# --------------------------------------------------------------------------- CSV in batches
+
+
+def test_csv_batches_read_like_a_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 200
+    frame = pl.DataFrame(
+        {
+            "ts": [f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(n)],
+            "item_id": [f"{i % 7:03d}" for i in range(n)],
+            "kind": ["order", "delivery"] * (n // 2),
+            "quantity": [1 + i % 5 for i in range(n)],
+            # quoted fields with separators, quotes and newlines straddle batch boundaries
+            "description": [f'line {i}\nsays "hi", twice' if i % 3 else None for i in range(n)],
+        }
+    )
+    path = tmp_path / "events.csv"
+    frame.write_csv(path)
+    whole = read_events(path)
+    monkeypatch.setattr(events_module, "_CSV_BATCH_BYTES", 97)
+    batched = read_events(path)
+    assert batched.equals(whole)
+    assert batched.equals(read_events(frame))
+    lenient = read_events(path, strict=False)
+    assert lenient.events.equals(whole)
+    assert lenient.rejected.columns == ["row", *frame.columns, "reason"]
+    assert lenient.rejected.is_empty()
+
+
+@pytest.mark.parametrize("batch_bytes", [30, 97, 1 << 20])
+def test_csv_batches_report_late_problems_at_their_input_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    monkeypatch.setattr(events_module, "_CSV_BATCH_BYTES", batch_bytes)
+    n = 300
+    data: dict[str, list[Any]] = {
+        "ts": ["2024-01-01T00:00:00Z"] * n,
+        "item_id": ["A"] * n,
+        "kind": ["order"] * n,
+        "quantity": [1] * n,
+    }
+    data["kind"][123], data["quantity"][280] = "refund", "2.5"
+    path = write_csv(tmp_path / "events.csv", data)
+    with pytest.raises(EventValidationError) as caught:
+        read_events(path)
+    assert (caught.value.column, caught.value.rows["row"].to_list()) == ("kind", [123])
+    result = read_events(path, strict=False)
+    assert result.rejected["row"].to_list() == [123, 280]
+    assert result.events.height == n - 2
+
+
+def test_csv_directory_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events_module, "_CSV_BATCH_BYTES", 50)
+    folder = tmp_path / "events"
+    folder.mkdir()
+    write_csv(folder / "a.csv", GOOD)
+    write_csv(folder / "b.csv", GOOD | {"item_id": ["E", "F", "G", "H"]})
+    assert read_events(folder)["item_id"].to_list() == list("ABCDEFGH")
+    # a file laid out differently goes to the whole-file read, which refuses it as before
+    reordered = {"item_id": ["I"], "ts": GOOD["ts"][:1], "kind": ["order"], "quantity": [9]}
+    write_csv(folder / "c.csv", reordered)
+    with pytest.raises(pl.exceptions.ComputeError, match="schema names differ"):
+        read_events(folder)
+
+
+CSV_FIELDS = st.one_of(
+    st.none(), st.text(alphabet='ab,"\n\r ', max_size=6), st.integers(-5, 5).map(str)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(CSV_FIELDS, CSV_FIELDS), min_size=1, max_size=30),
+    batch_bytes=st.integers(1, 64),
+)
+def test_csv_record_batches_cut_between_records(
+    rows: list[tuple[str | None, str | None]], batch_bytes: int
+) -> None:
+    frame = pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String}, orient="row")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.csv"
+        frame.write_csv(path)
+        batches = list(csv_record_batches(path, batch_bytes))
+        assert b"".join(batches) == path.read_bytes()
+    parts = [
+        pl.read_csv(text, has_header=number == 0, schema=frame.schema)
+        for number, text in enumerate(batches)
+    ]
+    assert pl.concat(parts).equals(frame)
 
 
 def test_directory_and_glob(tmp_path: Path) -> None:
