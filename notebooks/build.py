@@ -593,6 +593,18 @@ result.alerts.frame.equals(in_memory.frame), streamed.equals(detected)""",
         ),
         (
             "md",
+            """When the events fit in memory but their dense series is large, `detect_alerts` gives the same
+alerts in one call without ever holding the whole series or detection frame: it builds only the
+watched column and detects a bounded number of rows at a time (at 10 M events its peak is about
+2× the events in memory, against about 6× for the three calls; `benchmarks/RESULTS.md`).""",
+        ),
+        (
+            "code",
+            """lean = ss.detect_alerts(sim.events, "1m", suppliers=sim.catalog, **PARAMS)
+lean.frame.equals(in_memory.frame)""",
+        ),
+        (
+            "md",
             """## 4. When partitions overlap in time
 
 Buckets close as event time moves on, so partitions may overlap by at most the `lateness` you
