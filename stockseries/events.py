@@ -58,9 +58,10 @@ Validation costs little next to the read. A CSV file is read in batches of whole
 each parsed, converted and checked on its own, so the text of the whole file never exists at
 once (peak memory about 1.6x the resulting frame instead of 3.5-4.5x); a file with any broken
 row is then read whole to report it. A Parquet file's footer statistics prove ``quantity > 0``
-(a minimum > 0 in every row group) and its dictionary pages check ``kind``, so those rules
-are not checked again on the data read; files or row groups without statistics or
-dictionaries are checked on the data as usual. Errors always come from the data.
+(a minimum > 0 in every row group) and its dictionary pages check ``kind`` (a scan run in
+the same query as the read), so those rules are not checked again on the data read; files or
+row groups without statistics or dictionaries are checked on the data as usual. Errors always
+come from the data.
 """
 
 from __future__ import annotations
@@ -368,8 +369,10 @@ def read_events(
             if strict:
                 return events
             return ValidatedEvents(events, _rejected_rows(pl.DataFrame(schema=raw_schema)))
-    raw = _read_files(fmt, files, hive)
-    settled = _settled_by_parquet(files, hive, raw.schema) if fmt == "parquet" else frozenset()
+    if fmt == "parquet":
+        raw, settled = _read_parquet(files, hive)
+    else:
+        raw, settled = _read_files(fmt, files, hive), frozenset()
     return _finish(raw, False, strict=strict, epoch_unit=epoch_unit, settled=settled)
 
 
@@ -516,14 +519,14 @@ def _validate(
     fails never use it, so errors always come from the data.
     """
     _check_frame_level(raw, epoch_unit)
-    converted = raw.with_columns(_canonical_exprs(raw.schema, epoch_unit))
+    converted = _to_canonical(raw, epoch_unit)
     order = _column_order(raw.columns)
 
     # Equality chains are about 3x faster than is_in on strings (measured, 10M rows).
     bad_kind = pl.any_horizontal(pl.col(KIND) == kind for kind in KINDS).fill_null(False).not_()
     bad_quantity = (pl.col(QUANTITY) <= 0).fill_null(True)
     if _all_valid(converted, settled):
-        return converted.select(order), _rejected_rows(raw.clear())
+        return _in_order(converted, order), _rejected_rows(raw.clear())
 
     # Something is wrong: count each rule's offending rows (null counts are metadata).
     raw_ts_nulls = raw[TS].null_count()
@@ -536,7 +539,7 @@ def _validate(
         quantity_count,
     )
     if not any(counts):
-        return converted.select(order), _rejected_rows(raw.clear())
+        return _in_order(converted, order), _rejected_rows(raw.clear())
 
     if counts[1] and epoch_unit is None:
         _refuse_numeric_strings(raw)
@@ -573,6 +576,18 @@ def _validate(
     rejected_mask = reasons.is_not_null()
     rejected = _rejected_rows(raw, rejected_mask, reasons.filter(rejected_mask))
     return converted.filter(~rejected_mask).select(order), rejected
+
+
+def _to_canonical(raw: pl.DataFrame, epoch_unit: EpochUnit | None) -> pl.DataFrame:
+    if all(raw.schema[name] == dtype for name, dtype in EVENT_SCHEMA.items()):
+        # Every cast would be a no-op, and running them still costs a query (0.4 ms).
+        return raw
+    return raw.with_columns(_canonical_exprs(raw.schema, epoch_unit))
+
+
+def _in_order(frame: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    # A shallow copy: the caller's frame is never handed back as the result.
+    return frame.clone() if frame.columns == order else frame.select(order)
 
 
 def _all_valid(converted: pl.DataFrame, settled: frozenset[tuple[str, str]] = frozenset()) -> bool:
@@ -1047,45 +1062,53 @@ def _read_valid_csv(
     return pl.concat(batches, rechunk=False), schema
 
 
-def _settled_by_parquet(
-    files: list[str], hive: bool, schema: pl.Schema
-) -> frozenset[tuple[str, str]]:
-    """Row rules that Parquet files prove for every row without a pass over the data read.
+# The kind check and the data read are two scans of the same files collected together: they
+# share the engine's start-up (about 2 ms a query) and the check reads dictionary pages while
+# the data decodes. Common-subplan elimination would merge them into one scan and check the
+# decoded strings instead, a memory-bound pass over every value: it stays off here.
+_SEPARATE_SCANS = pl.QueryOptFlags(comm_subplan_elim=False)
+
+
+def _read_parquet(files: list[str], hive: bool) -> tuple[pl.DataFrame, frozenset[tuple[str, str]]]:
+    """The frame of Parquet files as read, and the row rules proven for its every row.
 
     * ``quantity > 0``: a signed integer column whose statistics give a minimum > 0 in every
       row group of every file. A row group without statistics proves nothing.
-    * ``kind``: when every ``kind`` column chunk is dictionary-encoded, a filter scan checks
-      the rule on the dictionary pages, which is a millisecond where the in-memory check is a
-      memory-bound pass over every value. Plain pages would be decoded again: there the
-      in-memory check is cheaper, so it is left to that.
+    * ``kind``: when every ``kind`` column chunk is a dictionary-encoded string, a filter scan
+      collected with the data read counts unknown kinds. Polars answers it from the dictionary
+      pages, about a millisecond where the in-memory check is a memory-bound pass over every
+      value. Plain pages would be decoded a second time: there the in-memory check is cheaper,
+      so it is left to that.
 
     Null counts need no help: they are metadata of the frame read. The ``ts`` dtype is known
-    from the schema. Whatever is not settled here is checked on the data.
+    from the schema. Whatever is not proven here is checked on the data. A footer that cannot
+    be read proves nothing, and the read then fails or succeeds exactly as without the proofs.
     """
-    if any(name not in schema for name in REQUIRED_COLUMNS):
-        return frozenset()  # a frame-level error: nothing to settle
+    scan = _scan("parquet", files, hive)
     try:
         footers = [pq.read_metadata(name) for name in files]
     except (OSError, pa.ArrowException):
-        return frozenset()
+        footers = []
     settled = set()
-    quantity = schema[QUANTITY]
-    if quantity.is_signed_integer() and all(
-        _positive_in_every_row_group(footer) for footer in footers
-    ):
+    if footers and all(_positive_in_every_row_group(footer) for footer in footers):
         settled.add((QUANTITY, POSITIVE_INTEGER))
-    if schema[KIND] == pl.String and all(_dictionary_kinds(footer) for footer in footers):
-        unknown = (
-            pl.scan_parquet(files, hive_partitioning=hive)
-            .filter(pl.col(KIND).is_in(KINDS).not_())
-            .select(pl.len())
-        )
+    raw = None
+    if footers and all(_dictionary_kinds(footer) for footer in footers):
+        unknown = scan.filter(pl.col(KIND).is_in(KINDS).not_()).select(pl.len())
         try:
-            if unknown.collect().item() == 0:
-                settled.add((KIND, KNOWN_KIND))
+            raw, counted = pl.collect_all([scan, unknown], optimizations=_SEPARATE_SCANS)
         except pl.exceptions.PolarsError:
-            pass  # the check on the data read will tell
-    return frozenset(settled)
+            pass  # read again without the check: a broken file then raises as it would alone
+        else:
+            if counted.item() == 0:
+                settled.add((KIND, KNOWN_KIND))
+    if raw is None:
+        raw = scan.collect()
+    if any(name not in raw.schema for name in REQUIRED_COLUMNS):
+        return raw, frozenset()  # a frame-level error: nothing to settle
+    if not raw.schema[QUANTITY].is_signed_integer():
+        settled.discard((QUANTITY, POSITIVE_INTEGER))
+    return raw, frozenset(settled)
 
 
 def _column_index(footer: pq.FileMetaData, name: str) -> int | None:
@@ -1097,25 +1120,25 @@ def _positive_in_every_row_group(footer: pq.FileMetaData) -> bool:
     index = _column_index(footer, QUANTITY)
     if index is None:
         return False
+    column = footer.schema.column(index)
+    logical = column.logical_type
+    # Unsigned columns may carry min/max in signed order from old writers: not trusted.
+    if column.physical_type not in {"INT32", "INT64"} or (
+        logical.type != "NONE"
+        and not (logical.type == "INT" and '"isSigned":true' in logical.to_json().replace(" ", ""))
+    ):
+        return False
     for group in range(footer.num_row_groups):
         chunk = footer.row_group(group).column(index)
         stats = chunk.statistics if chunk.is_stats_set else None
-        if stats is None or not stats.has_min_max or chunk.physical_type not in {"INT32", "INT64"}:
-            return False
-        logical = stats.logical_type
-        # Unsigned columns may carry min/max in signed order from old writers: not trusted.
-        if logical.type != "NONE" and not (
-            logical.type == "INT" and '"isSigned":true' in logical.to_json().replace(" ", "")
-        ):
-            return False
-        if not stats.min > 0:
+        if stats is None or not stats.has_min_max or not stats.min > 0:
             return False
     return True
 
 
 def _dictionary_kinds(footer: pq.FileMetaData) -> bool:
     index = _column_index(footer, KIND)
-    if index is None:
+    if index is None or footer.schema.column(index).logical_type.type != "STRING":
         return False
     return all(
         footer.row_group(group).column(index).has_dictionary_page
@@ -1124,11 +1147,11 @@ def _dictionary_kinds(footer: pq.FileMetaData) -> bool:
 
 
 def _read_files(fmt: str, files: list[str], hive: bool) -> pl.DataFrame:
+    """CSV or NDJSON files read whole (Parquet goes through :func:`_read_parquet`)."""
     try:
         return _scan(fmt, files, hive).collect()
     except pl.exceptions.PolarsError:
-        if fmt == "parquet":
-            raise
+        pass
     # Types were inferred from the first rows and a later value does not fit (quantity "2.5"
     # after a hundred integers). Re-read as text, which always succeeds, so that validation
     # can name the offending rows.

@@ -671,15 +671,37 @@ SETTLE_BOTH = frozenset({("kind", KNOWN_KIND), ("quantity", POSITIVE_INTEGER)})
             {("kind", KNOWN_KIND)},
             id="float-quantity",
         ),
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(3, "quantity", pa.array([1, 2, 3, 4], pa.int16()))
+            ),
+            SETTLE_BOTH,
+            id="narrow-signed-quantity",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(2, "kind", pa.array(GOOD["kind"]).dictionary_encode())
+            ),
+            SETTLE_BOTH,
+            id="categorical-kind",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(1, "item_id", pa.array(GOOD["item_id"], pa.large_string()))
+            ),
+            SETTLE_BOTH,
+            id="large-string-item",
+        ),
     ],
 )
 def test_parquet_footer_settles_what_it_proves(
     tmp_path: Path, make: Any, settled: set[tuple[str, str]]
 ) -> None:
     path = make(tmp_path / "events.parquet")
-    raw = pl.read_parquet(path)
-    assert events_module._settled_by_parquet([str(path)], False, raw.schema) == settled
-    # whatever the footer settles, the events read are the same
+    raw, proven = events_module._read_parquet([str(path)], False)
+    assert proven == settled
+    # the frame is the plain read, whatever the footer settles; so are the events read
+    assert raw.equals(pl.read_parquet(path))
     assert read_events(path).equals(read_events(to_frame(GOOD)))
 
 
@@ -695,8 +717,9 @@ def test_parquet_footer_never_settles_a_broken_rule(
     tmp_path: Path, column: str, value: Any, unsettled: tuple[str, str]
 ) -> None:
     path = write_parquet(tmp_path / "events.parquet", good_with(column, value))
-    raw = pl.read_parquet(path)
-    assert unsettled not in events_module._settled_by_parquet([str(path)], False, raw.schema)
+    raw, proven = events_module._read_parquet([str(path)], False)
+    assert unsettled not in proven
+    assert raw.equals(pl.read_parquet(path))
 
 
 def test_parquet_directory_settles_only_when_every_file_proves_it(tmp_path: Path) -> None:
@@ -704,12 +727,76 @@ def test_parquet_directory_settles_only_when_every_file_proves_it(tmp_path: Path
     folder.mkdir()
     pyarrow_file(folder / "a.parquet", GOOD_TABLE)
     files = [str(folder / "a.parquet")]
-    schema = pl.read_parquet(folder).schema
-    assert events_module._settled_by_parquet(files, True, schema) == SETTLE_BOTH
+    assert events_module._read_parquet(files, True)[1] == SETTLE_BOTH
     pyarrow_file(folder / "b.parquet", GOOD_TABLE, write_statistics=False)
     files.append(str(folder / "b.parquet"))
-    assert events_module._settled_by_parquet(files, True, schema) == {("kind", KNOWN_KIND)}
-    assert read_events(folder).height == 8
+    raw, proven = events_module._read_parquet(files, True)
+    assert proven == {("kind", KNOWN_KIND)}
+    assert raw.equals(pl.read_parquet(folder))
+    pyarrow_file(folder / "c.parquet", GOOD_TABLE, use_dictionary=False)
+    files.append(str(folder / "c.parquet"))
+    assert events_module._read_parquet(files, True)[1] == set()
+    assert read_events(folder).height == 12
+
+
+@pytest.mark.parametrize(
+    ("make", "settled"),
+    [
+        pytest.param(
+            lambda p: pyarrow_file(
+                p, GOOD_TABLE.set_column(2, "kind", pa.array([k.encode() for k in GOOD["kind"]]))
+            ),
+            {("quantity", POSITIVE_INTEGER)},
+            id="binary-kind",
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE.drop_columns(["kind"])), set(), id="no-kind"
+        ),
+        pytest.param(
+            lambda p: pyarrow_file(p, GOOD_TABLE.drop_columns(["quantity"])),
+            set(),
+            id="no-quantity",
+        ),
+    ],
+)
+def test_parquet_footer_proves_nothing_about_a_column_read_as_no_kind_or_quantity(
+    tmp_path: Path, make: Any, settled: set[tuple[str, str]]
+) -> None:
+    path = make(tmp_path / "events.parquet")
+    raw, proven = events_module._read_parquet([str(path)], False)
+    assert proven == settled
+    assert raw.equals(pl.read_parquet(path))
+    with pytest.raises(EventValidationError) as caught:
+        read_events(path)
+    assert caught.value.column in {"kind", "quantity"}
+
+
+def test_parquet_kind_check_that_fails_falls_back_to_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise pl.exceptions.InvalidOperationError("the check cannot run")
+
+    monkeypatch.setattr(pl, "collect_all", refuse)
+    good = pyarrow_file(tmp_path / "good.parquet", GOOD_TABLE)
+    raw, proven = events_module._read_parquet([str(good)], False)
+    assert proven == {("quantity", POSITIVE_INTEGER)}
+    assert raw.equals(pl.read_parquet(good))
+    assert read_events(good).equals(read_events(to_frame(GOOD)))
+    broken = write_parquet(tmp_path / "broken.parquet", good_with("kind", "refund"))
+    with pytest.raises(EventValidationError, match="kind") as caught:
+        read_events(broken)
+    assert caught.value.rows["row"].to_list() == [BAD_ROW]
+
+
+@pytest.mark.parametrize("content", [b"", b"not parquet at all", b"PAR1" + bytes(64) + b"PAR1"])
+def test_unreadable_parquet_raises_the_readers_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "events.parquet"
+    path.write_bytes(content)
+    with pytest.raises(pl.exceptions.PolarsError):
+        read_events(path)
+    with pytest.raises(pl.exceptions.PolarsError):
+        read_events(path, strict=False)
 
 
 @pytest.mark.parametrize(
