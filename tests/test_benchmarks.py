@@ -212,3 +212,13 @@ def test_canonical_sorts_and_casts_whatever_the_flavour() -> None:
 @pytest.mark.parametrize("module", [workload, harness])
 def test_docstring_examples(module: Any) -> None:
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_read_ratio_interleaves_both_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import read_ratio
+
+    assert read_ratio.main(["--sizes", "20k", "--rounds", "1", "--work-dir", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 20k")]
+    assert [row.split("|")[2].strip() for row in rows] == ["parquet", "csv"]
