@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
+import polars as pl
+
+from benchmarks import read_ratio, report
 from benchmarks.runner import IMPLEMENTATIONS, RESULT_PREFIX, Task, applies, measure
 from benchmarks.stages import STAGE_BY_NAME, STAGES, Stage
 from benchmarks.workload import DAYS, N_ITEMS, Workload, prepare, read_meta
@@ -259,7 +261,16 @@ def run(options: Options) -> str:
                 options.records.extend(records)
                 figures += [report.figure(r) for r in records if _shown(r)]
             inputs_mb = {stage.name: _input_mb(stage, meta, work, options) for stage in STAGES}
-            section = report.size_section(work, figures, meta=meta, inputs_mb=inputs_mb)
+            interleaved = None
+            if "read_parquet" in options.stages and {"stockseries", "polars"} <= set(options.impls):
+                bar.set_description(f"{report.size_label(n_events)} read ratio, interleaved")
+                rounds = max(5, 3 * options.runs)
+                interleaved = read_ratio.measure(work.parquet, pl.read_parquet, rounds) | {
+                    "rounds": rounds
+                }
+            section = report.size_section(
+                work, figures, meta=meta, inputs_mb=inputs_mb, read_ratio=interleaved
+            )
             sections.append(section)
             bar.write("\n".join(section))
     text = report.document(

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.harness import parse_size
 from benchmarks.peers_polars import read_csv as raw_csv
 from benchmarks.workload import prepare
 from stockseries.events import read_events
@@ -65,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default="parquet,csv")
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work")
     args = parser.parse_args(argv)
+    from benchmarks.harness import parse_size  # the harness imports this module
+
     raw_readers: dict[str, Callable[[Path], object]] = {
         "parquet": pl.read_parquet,
         "csv": raw_csv,

@@ -222,3 +222,11 @@ def test_read_ratio_interleaves_both_reads(
     assert read_ratio.main(["--sizes", "20k", "--rounds", "1", "--work-dir", str(tmp_path)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 20k")]
     assert [row.split("|")[2].strip() for row in rows] == ["parquet", "csv"]
+
+
+def test_the_parquet_read_target_is_judged_interleaved(
+    smoke: tuple[harness.Options, str],
+) -> None:
+    _, text = smoke
+    line = next(x for x in text.splitlines() if x.startswith("| read Parquet with validation"))
+    assert "interleaved in one process" in line and "paired rounds" in line
