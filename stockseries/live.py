@@ -40,7 +40,6 @@ import polars as pl
 from stockseries import _frames
 from stockseries._duration import duration_us, format_duration
 from stockseries._schema import (
-    ALERT_COLUMNS,
     DELIVERY,
     EVENT_SCHEMA,
     ITEM,
@@ -554,11 +553,12 @@ def _already_valid(frame: Any) -> pl.DataFrame | None:
         for name, dtype in EVENT_SCHEMA.items()
     ):
         return None
-    kind = pl.col(KIND)
-    valid = frame.select(
-        ((kind == ORDER) | (kind == DELIVERY)).all(), (pl.col(QUANTITY) > 0).all()
-    ).row(0)
-    return frame if all(valid) else None
+    # Series operations: a one-row select costs more than the check itself on small frames.
+    kinds = frame.get_column(KIND)
+    valid = ((kinds == ORDER) | (kinds == DELIVERY)).all() and (
+        frame.get_column(QUANTITY) > 0
+    ).all()
+    return frame if valid else None
 
 
 class CheckpointError(ValueError):
@@ -654,7 +654,6 @@ _FLAG_SCHEMA = {
     "threshold": pl.Float64(),
     "score": pl.Float64(),
 }
-_SLOT = "_slot"
 _NEVER = np.iinfo(np.int64).max  # "first bucket" of a slot before its first event
 _RING_ALL = ("demand", "orders", "supply", "deliveries", "level")
 # Bounds on the dense matrices: open buckets per measure, and cells per closing chunk.
@@ -663,6 +662,64 @@ _CLOSE_CELLS = 4_000_000
 _STATS = ("frames", "events", "late", "corrected", "buckets", "alerts_opened", "alerts_closed")
 _CHECKPOINT_FORMAT = "stockseries.live.checkpoint"
 _CHECKPOINT_VERSION = 1
+_NO_END = np.iinfo(np.int64).min  # "last reported episode end" of a slot that never had one
+
+
+@dataclass(frozen=True, eq=False)
+class _Flagged:
+    """Flagged buckets as NumPy columns: the rows ``_episodes`` reads, keyed by item slot.
+
+    Episodes are a few hundred rows per step on sparse data, where a Polars frame's fixed
+    costs (sorting strings, a grouped aggregation) would dominate. Null floats are NaN here:
+    the detectors turn every NaN into null (``spikes._assemble``), so the two map one to one.
+    """
+
+    slot: np.ndarray  # int64
+    t: np.ndarray  # bucket start, epoch µs
+    value: np.ndarray  # int64, the detection column
+    compared: np.ndarray  # float64, what the threshold applies to
+    threshold: np.ndarray
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return self.slot, self.t, self.value, self.compared, self.threshold, self.score
+
+    def take(self, index: np.ndarray) -> _Flagged:
+        return _Flagged(*(column[index] for column in self._columns()))
+
+    @staticmethod
+    def empty() -> _Flagged:
+        ints, floats = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return _Flagged(ints, ints, ints, floats, floats, floats)
+
+    @staticmethod
+    def concat(parts: list[_Flagged]) -> _Flagged:
+        if len(parts) == 1:
+            return parts[0]
+        columns = zip(*(part._columns() for part in parts), strict=True)
+        return _Flagged(*(np.concatenate(column) for column in columns))
+
+
+@dataclass(frozen=True, eq=False)
+class _EpisodeRows:
+    """Episodes of sorted flagged buckets: episode ``e`` is rows ``first[e]..last[e]``."""
+
+    first: np.ndarray
+    last: np.ndarray
+    of_row: np.ndarray  # the episode of each row
+
+    @staticmethod
+    def of(begins: np.ndarray) -> _EpisodeRows:
+        """From the rows that begin an episode (the first row always does)."""
+        first = np.flatnonzero(begins)
+        return _EpisodeRows(first, np.append(first[1:] - 1, len(begins) - 1), np.cumsum(begins) - 1)
+
+
+def _timestamps(name: str, us: np.ndarray) -> pl.Series:
+    return pl.Series(name, us, dtype=pl.Int64).cast(TS_DTYPE)
 
 
 def _history_needed(detection: dict[str, Any], every_us: int) -> int:
@@ -751,7 +808,8 @@ class StreamProcessor:
     (``stockseries.spikes``' core) on each item's retained buckets plus the newly closed
     ones; the default ``zscore`` sums only the new buckets' windows, with the batch core's
     integer sums and expressions, and finishes with its threshold, score and flag
-    functions; episodes are cut by the batch episode code. Exact for ``zscore``, ``mad``,
+    functions; episodes are cut and summarised by the batch episode rules (float sums of
+    more than two buckets by the batch episode code itself). Exact for ``zscore``, ``mad``,
     ``quantile``, ``threshold`` and ``seasonal`` (``smooth`` included); ``ewma`` weighs the
     whole past, so the processor keeps the buckets whose weight is above 2⁻⁶⁰ and agrees
     with batch to float rounding.
@@ -865,7 +923,6 @@ class StreamProcessor:
         )
         self._alert_params["detection"] = self._detection
         self._params_key = _params_key(self._alert_params)
-        self._hash_of: dict[str, int] = {}
         self._initial = _initial_spec(initial)
         self._suppliers = None if suppliers is None else _supplier_lookup(suppliers)
         if not isinstance(corrections, bool):
@@ -887,7 +944,8 @@ class StreamProcessor:
         # (capacity doubles, the first ``_n`` slots are in use).
         self._n = 0
         self._labels = pl.Series(ITEM, [], dtype=pl.String)
-        self._slot_of = pl.DataFrame(schema={ITEM: pl.String(), _SLOT: pl.Int64()})
+        # The item ids as an Enum whose categories are the labels: an id's code is its slot.
+        self._codes = pl.Enum([])
         self._by_name = np.zeros(0, dtype=np.int64)  # used slots in item_id order
         self._first = np.zeros(0, dtype=np.int64)  # bucket of the item's first event
         self._level = np.zeros(0, dtype=np.int64)  # stock at the end of the last closed bucket
@@ -898,9 +956,17 @@ class StreamProcessor:
         # The last ``_history`` closed buckets of each started item, newest last and aligned
         # to the frontier: [slot, position, column]; position p is bucket closed - history + p.
         self._ring = np.zeros((0, self._history, len(self._ring_columns)), dtype=np.int64)
-        self._flags = pl.DataFrame(schema=_FLAG_SCHEMA)
-        self._last_end: dict[str, int] = {}  # end (µs) of each item's last reported episode
-        self._opened_at: dict[str, int] = {}  # start (µs) of each item's opened, unfinished one
+        self._rank = np.zeros(0, dtype=np.int64)  # position of each used slot in item_id order
+        # Alert episodes: the flagged buckets of each item's unfinished episode, sorted by
+        # item_id then time, and per slot the end (µs) of the last reported episode
+        # (``_NO_END`` if none) and the start of the opened, unfinished one (``_NEVER``).
+        self._flags = _Flagged.empty()
+        self._last_end = np.zeros(0, dtype=np.int64)
+        self._opened_at = np.zeros(0, dtype=np.int64)
+        # The alert-id hash of each slot's item, filled in at its first alert (BLAKE2b per
+        # item is the costly part of an id).
+        self._hash = np.zeros(0, dtype=np.uint64)
+        self._hashed = np.zeros(0, dtype=bool)
         self._next_due = 0  # frontier (µs) at which the earliest pending episode can finish
         self._late: list[pl.DataFrame] = []
         self._stats = dict.fromkeys(_STATS, 0)
@@ -1038,12 +1104,12 @@ class StreamProcessor:
         if final and self._max_us is not None:
             end = self._max_us // every + 1
             target = end if target is None else max(target, end)
-        series = self._close_until(target) if target is not None else None
+        series, fresh = self._close_until(target) if target is not None else (None, None)
         if series is not None:
             stats["buckets"] += series.height
         opened = finished = None
         if self._closed is not None and (series is not None or final):
-            opened, finished = self._cut_episodes(series, final)
+            opened, finished = self._cut_episodes(fresh, final)
             stats["alerts_opened"] += opened.height
             stats["alerts_closed"] += finished.height
         return StepResult(
@@ -1073,16 +1139,11 @@ class StreamProcessor:
 
     def _slots(self, items: pl.Series) -> np.ndarray:
         """Slot of each item id, registering the ones never seen."""
-        frame = items.to_frame(ITEM)
-        found = frame.join(self._slot_of, on=ITEM, how="left", maintain_order="left").get_column(
-            _SLOT
-        )
-        if found.null_count():
-            self._register(items.filter(found.is_null()).unique(maintain_order=True))
-            found = frame.join(
-                self._slot_of, on=ITEM, how="left", maintain_order="left"
-            ).get_column(_SLOT)
-        return found.to_numpy()
+        codes = items.cast(self._codes, strict=False)
+        if codes.null_count():
+            self._register(items.filter(codes.is_null()).unique(maintain_order=True))
+            codes = items.cast(self._codes)
+        return codes.to_physical().to_numpy().astype(np.int64)
 
     def _register(self, fresh: pl.Series) -> None:
         start, stop = self._n, self._n + len(fresh)
@@ -1090,14 +1151,13 @@ class StreamProcessor:
             self._grow(max(stop, 2 * len(self._first), 64))
         self._first[start:stop] = _NEVER
         self._level[start:stop] = self._running[start:stop] = initial_levels(self._initial, fresh)
+        self._last_end[start:stop] = _NO_END
+        self._opened_at[start:stop] = _NEVER
+        self._hashed[start:stop] = False
         self._labels = pl.concat([self._labels, fresh.rename(ITEM)])
-        self._slot_of = pl.concat(
-            [
-                self._slot_of,
-                pl.DataFrame({ITEM: fresh, _SLOT: np.arange(start, stop, dtype=np.int64)}),
-            ]
-        )
+        self._codes = pl.Enum(self._labels)
         self._by_name = self._labels.arg_sort().to_numpy().astype(np.int64)
+        self._rank = _ranks(self._by_name)
         self._n = stop
 
     def _grow(self, capacity: int) -> None:
@@ -1117,6 +1177,10 @@ class StreamProcessor:
         self._running = grown(self._running, 0)
         self._open = grown(self._open, 1)
         self._ring = grown(self._ring, 0)
+        self._last_end = grown(self._last_end, 0)
+        self._opened_at = grown(self._opened_at, 0)
+        self._hash = grown(self._hash, 0)
+        self._hashed = grown(self._hashed, 0)
 
     # ----------------------------------------------------------------- events
 
@@ -1149,12 +1213,12 @@ class StreamProcessor:
     ) -> None:
         """Add accepted events to the partial sums of their open buckets."""
         self._ensure_window(int(buckets.min()), int(buckets.max()))
-        flat = slots * self._open.shape[2] + (buckets - self._base)
-        is_order = ~is_delivery
-        np.add.at(self._open[0].reshape(-1), flat[is_order], quantity[is_order])
-        np.add.at(self._open[1].reshape(-1), flat[is_order], 1)
-        np.add.at(self._open[2].reshape(-1), flat[is_delivery], quantity[is_delivery])
-        np.add.at(self._open[3].reshape(-1), flat[is_delivery], 1)
+        plane = self._open[0].size
+        # Orders add to the measures 0 (quantity) and 1 (count), deliveries to 2 and 3.
+        cell = slots * self._open.shape[2] + (buckets - self._base) + is_delivery * (2 * plane)
+        totals = self._open.reshape(-1)  # a view: the array is always C-contiguous
+        np.add.at(totals, cell, quantity)
+        np.add.at(totals, cell + plane, 1)
 
     def _ensure_window(self, low: int, high: int) -> None:
         """Make the open-bucket arrays cover buckets ``low..high``."""
@@ -1200,8 +1264,8 @@ class StreamProcessor:
         """Partial sums of buckets ``low..high-1`` of ``slots``: [measure, slot, bucket]."""
         base, width = self._base, self._open.shape[2]
         if base is not None and base <= low and high <= base + width:
-            # A fancy index copies: the caller owns the result.
-            return self._open[:, slots, low - base : high - base]
+            # ``take`` copies (the caller owns the result), faster than a fancy index.
+            return np.take(self._open[:, :, low - base : high - base], slots, axis=1)
         out = np.zeros((len(_COUNTS), len(slots), high - low), dtype=np.int64)
         if base is None:
             return out
@@ -1293,11 +1357,13 @@ class StreamProcessor:
 
     # ----------------------------------------------------------------- closing
 
-    def _close_until(self, target: int) -> pl.DataFrame | None:
-        """Close every bucket before ``target``; the new series rows, or None when none."""
+    def _close_until(self, target: int) -> tuple[pl.DataFrame | None, _Flagged | None]:
+        """Close every bucket before ``target``: the new series rows and their flagged
+        buckets (each None when there are none)."""
         if self._closed is not None and target <= self._closed:
-            return None
-        parts = []
+            return None, None
+        parts: list[pl.DataFrame] = []
+        flagged: list[_Flagged] = []
         while self._closed is None or self._closed < target:
             started = self._by_name[self._first[self._by_name] < target]
             low = (
@@ -1309,15 +1375,21 @@ class StreamProcessor:
             high = min(target, low + max(1, _CLOSE_CELLS // max(1, len(started))))
             part = self._close(started, low, high) if len(started) else None
             if part is not None:
-                parts.append(part)
+                parts.append(part[0])
+                if len(part[1]):
+                    flagged.append(part[1])
             self._drop_window(high)
             self._closed = high
         if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else pl.concat(parts)
+            return None, None
+        series = parts[0] if len(parts) == 1 else pl.concat(parts)
+        return series, _Flagged.concat(flagged) if flagged else None
 
-    def _close(self, candidates: np.ndarray, low: int, high: int) -> pl.DataFrame | None:
-        """Dense series rows and detection for buckets ``low..high-1`` of started items."""
+    def _close(
+        self, candidates: np.ndarray, low: int, high: int
+    ) -> tuple[pl.DataFrame, _Flagged] | None:
+        """Dense series rows and detection for buckets ``low..high-1`` of started items, and
+        the flagged ones among them."""
         slots = candidates[self._first[candidates] < high]
         if not len(slots):
             return None
@@ -1340,15 +1412,16 @@ class StreamProcessor:
             counts = valid.sum(axis=1)
             bucket_ts = np.broadcast_to(bucket_ids * every, valid.shape)[valid]
             values = {name: matrix[valid] for name, matrix in matrices.items()}
+        row_slots = np.repeat(slots, counts)
         columns = [
-            self._labels.gather(np.repeat(slots, counts)),
+            self._labels[row_slots],
             pl.Series(TS, bucket_ts, dtype=pl.Int64).cast(TS_DTYPE),
             *(pl.Series(name, values[name], dtype=pl.Int64) for name in _RING_ALL),
         ]
 
         # The detector sees each item's retained buckets followed by the new ones.
         held = np.clip(low - first, 0, width)
-        ring = self._ring[slots]
+        ring = np.take(self._ring, slots, axis=0)
         x = np.concatenate([ring[:, :, self._ring_x], matrices[self._detection["column"]]], axis=1)
         # None: every retained and new bucket of every item is in the context.
         in_context: np.ndarray | None = None
@@ -1363,10 +1436,25 @@ class StreamProcessor:
         fast = self._zscore_rows(x, in_context) if self._zscore_exact else None
         if width:
             for i, name in enumerate(self._ring_columns):
-                ring[:, :, i] = np.concatenate([ring[:, :, i], matrices[name]], axis=1)[:, -width:]
+                # x is the watched column's retained buckets followed by the new ones.
+                kept = (
+                    x if i == self._ring_x else np.concatenate([ring[:, :, i], matrices[name]], 1)
+                )
+                ring[:, :, i] = kept[:, -width:]
             self._ring[slots] = ring
+        watched = values[self._detection["column"]]
         if fast is not None:
-            return pl.DataFrame([*columns, *fast])
+            rows = np.flatnonzero(fast["flagged"])
+            value = watched[rows]
+            flagged = _Flagged(
+                row_slots[rows],
+                bucket_ts[rows],
+                value,
+                value.astype(np.float64),
+                fast["threshold"][rows],
+                fast["score"][rows],
+            )
+            return pl.DataFrame([*columns, *_zscore_series(fast)]), flagged
         if in_context is None:
             in_context = np.ones(x.shape, dtype=bool)
         detected = self._run_detector(slots, x, in_context, low - width)
@@ -1376,9 +1464,13 @@ class StreamProcessor:
             detected = detected.with_columns(
                 pl.col("history") + pl.Series(np.repeat(dropped, counts), dtype=pl.Int64)
             )
-        return pl.DataFrame(columns).hstack(detected)
+        return pl.DataFrame(columns).hstack(detected), _flagged_of(
+            detected, row_slots, bucket_ts, watched
+        )
 
-    def _zscore_rows(self, x: np.ndarray, in_context: np.ndarray | None) -> list[pl.Series] | None:
+    def _zscore_rows(
+        self, x: np.ndarray, in_context: np.ndarray | None
+    ) -> dict[str, np.ndarray] | None:
         """The zscore detection columns of the new rows without re-deriving the retained ones.
 
         The batch core (``spikes._rolling_moments``, exact integer path) computes every
@@ -1391,26 +1483,18 @@ class StreamProcessor:
         """
         w = int(self._detection["window"])
         values = x if in_context is None else np.where(in_context, x, 0)
-        peak = int(np.abs(values).max()) if values.size else 0
+        peak = max(int(values.max()), -int(values.min())) if values.size else 0
         if w * w * peak * peak >= _INT64_SAFE:
             return None
-        n, width = values.shape
-        c1 = np.zeros((n, width + 1), dtype=np.int64)
-        np.cumsum(values, axis=1, out=c1[:, 1:])
-        c2 = np.zeros((n, width + 1), dtype=np.int64)
-        np.cumsum(values * values, axis=1, out=c2[:, 1:])
-        # Window sums of the previous w buckets of each new bucket (columns w..width-1).
-        s1 = c1[:, w:width] - c1[:, : width - w]
-        s2 = c2[:, w:width] - c2[:, : width - w]
+        # Window sums of the previous w buckets of each new bucket (columns w and later).
+        s1, s2 = _sliding_sums(values, w), _sliding_sums(values, w, squared=True)
         if in_context is None:
             s1, s2, x_new = s1.reshape(-1), s2.reshape(-1), x[:, w:].reshape(-1)
             history = np.full(len(s1), w, dtype=np.int64)
         else:
-            cv = np.zeros((n, width + 1), dtype=np.int64)
-            np.cumsum(in_context, axis=1, out=cv[:, 1:])
             new = in_context[:, w:]  # the new buckets (the first w columns are retained ones)
             s1, s2, x_new = s1[new], s2[new], x[:, w:][new]
-            history = (cv[:, w:width] - cv[:, : width - w])[new]
+            history = _sliding_sums(in_context.astype(np.int64), w)[new]
         with np.errstate(invalid="ignore", divide="ignore"):
             full_var = (s2 * w - s1 * s1) * (1.0 / (w * (w - 1)) if w > 1 else 0.0)
             if in_context is None:
@@ -1427,18 +1511,13 @@ class StreamProcessor:
         score = _scores(x_new, base)
         sufficient = history >= self._detection["min_periods"]
         flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
-        # As spikes._assemble: no decision (insufficient history) is null, not NaN.
+        # As spikes._assemble: no decision (insufficient history) is NaN, null in the frame.
         floats = {"baseline": mean, "spread": spread, "threshold": threshold, "score": score}
         if not sufficient.all():
             insufficient = np.flatnonzero(~sufficient)
             for array in floats.values():
                 array[insufficient] = np.nan
-        return [
-            *(pl.Series(name, array, nan_to_null=True) for name, array in floats.items()),
-            pl.Series("history", history, dtype=pl.Int64),
-            pl.Series("sufficient", sufficient, dtype=pl.Boolean),
-            pl.Series("flagged", flagged, dtype=pl.Boolean),
-        ]
+        return {**floats, "history": history, "sufficient": sufficient, "flagged": flagged}
 
     def _run_detector(
         self, slots: np.ndarray, x: np.ndarray, in_context: np.ndarray, first_bucket: int
@@ -1484,85 +1563,70 @@ class StreamProcessor:
     # ----------------------------------------------------------------- episodes
 
     def _cut_episodes(
-        self, series: pl.DataFrame | None, final: bool
+        self, fresh: _Flagged | None, final: bool
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Grow, open and close alert episodes with the batch episode code.
+        """Grow, open and close alert episodes by the batch episode rules.
 
-        ``_flags`` holds the flagged buckets of each item's unfinished episode; the batch
-        ``_episodes`` cuts them into episodes. An episode is finished once the
-        ``merge_gap + 1`` buckets after its last flagged bucket are closed (nothing can join
-        it any more) or at the end of the stream. Then the batch rules apply in start order
-        per item: at least ``min_buckets``, and not starting before the end of the previous
-        *reported* episode + cooldown. Cooldown only looks back, so an unfinished episode's
-        fate is known once it spans ``min_buckets``: that is when it is opened.
+        ``_flags`` holds the flagged buckets of each item's unfinished episode; with the new
+        flagged buckets they are cut into episodes as the batch ``alerts._episodes`` cuts
+        them (a new episode where the item changes or more than ``merge_gap`` buckets lie
+        between two flagged ones) and aggregated as it aggregates them. An episode is
+        finished once the ``merge_gap + 1`` buckets after its last flagged bucket are closed
+        (nothing can join it any more) or at the end of the stream. Then the batch rules
+        apply in start order per item: at least ``min_buckets``, and not starting before the
+        end of the previous *reported* episode + cooldown. Cooldown only looks back, so an
+        unfinished episode's fate is known once it spans ``min_buckets``: that is when it is
+        opened.
         """
         every = self._every_us
         rules = self._alert_params
         gap, min_buckets = rules["merge_gap"], rules["min_buckets"]
         cooldown_us = rules["cooldown"] * every
         flags = self._flags
-        fresh = None
-        if series is not None and series.height and series.get_column("flagged").any():
-            fresh = series.filter(pl.col("flagged")).select(
-                ITEM,
-                TS,
-                pl.col(TS).cast(pl.Int64).alias("_t"),
-                pl.col(self._detection["column"]).alias("value"),
-                # As batch alerts: with smoothing the threshold applies to the signal.
-                pl.col("signal" if "signal" in series.columns else self._detection["column"])
-                .cast(pl.Float64)
-                .alias("compared"),
-                "threshold",
-                "score",
-            )
-            # Fresh buckets are later than every held one of their item and come in time
-            # order per item, so a stable sort by item alone gives the (item, time) order.
-            flags = pl.concat([flags, fresh]) if flags.height else fresh
-            flags = flags.sort(ITEM, maintain_order=True)
+        if fresh is not None:
+            # Held buckets are older than every fresh one of their item, and both hold at
+            # most one bucket per (item, time): sorting by (item_id, time) is by rank, time.
+            flags = _Flagged.concat([flags, fresh]) if len(flags) else fresh
+            flags = flags.take(np.lexsort((flags.t, self._rank[flags.slot])))
         horizon = self._closed * every if self._closed is not None else 0
-        if flags.height == 0 or (fresh is None and not final and horizon < self._next_due):
+        if len(flags) == 0 or (fresh is None and not final and horizon < self._next_due):
             self._flags = flags
             return _empty_alerts_frame(), _empty_alerts_frame()
-        # min_buckets and cooldown are applied below: an unfinished episode may still grow.
-        episodes = _episodes(flags, every_us=every, merge_gap=gap, min_buckets=1, cooldown=0)
         reach = (gap + 1) * every
-        items = episodes.get_column(ITEM).to_list()
-        starts = episodes.get_column("_start_us").to_numpy()
-        ends = episodes.get_column("_end_us").to_numpy()
-        spans = episodes.get_column("buckets").to_numpy()
-        done = np.ones(len(items), dtype=bool) if final else ends + reach <= horizon
+        t, rank = flags.t, self._rank[flags.slot]
+        begins = np.ones(len(t), dtype=bool)
+        begins[1:] = (rank[1:] != rank[:-1]) | (np.diff(t) > reach)
+        # Episodes are numbered by item_id, then start, as ``_episodes`` numbers them.
+        episode = _EpisodeRows.of(begins)
+        slots, starts = flags.slot[episode.first], t[episode.first]
+        ends = t[episode.last] + every
+        spans = (ends - starts) // every
+        done = np.ones(len(starts), dtype=bool) if final else ends + reach <= horizon
         if cooldown_us == 0:
-            opened, closed, running_from = self._decide_episodes(
-                items, starts, ends, spans, done, min_buckets
-            )
+            opened, closed = self._decide_episodes(slots, starts, ends, spans, done, min_buckets)
         else:
-            opened, closed, running_from = self._decide_episodes_in_order(
-                items, starts, ends, spans, done, min_buckets, cooldown_us
+            opened, closed = self._decide_episodes_in_order(
+                slots, starts, ends, spans, done, min_buckets, cooldown_us
             )
-        if len(running_from) < len(items):
-            # Only an item's last episode can be unfinished: keep the flagged buckets of
-            # the unfinished episodes, numbered as ``_episodes`` numbers them.
-            t = flags.get_column("_t").to_numpy()
-            codes = flags.get_column(ITEM).rle_id().to_numpy()
-            new_episode = np.ones(len(t), dtype=bool)
-            new_episode[1:] = (codes[1:] != codes[:-1]) | (np.diff(t) > reach)
-            episode_of_row = np.cumsum(new_episode) - 1
-            flags = flags.filter(pl.Series(~done[episode_of_row]))
+        alerts = self._finish_alerts(flags, episode, starts, ends, opened, closed)
+        if done.any():
+            # Only an item's last episode can be unfinished: keep the buckets of those.
+            flags = flags.take(np.flatnonzero(~done[episode.of_row]))
         self._flags = flags
         # The earliest frontier at which a pending episode can finish: until then a step
         # without new flagged buckets has nothing to do here.
         self._next_due = int(ends[~done].min()) + reach if not done.all() else 0
-        return self._finish_alerts(episodes, starts, opened, closed)
+        return alerts
 
     def _decide_episodes(
         self,
-        items: list[str],
+        slots: np.ndarray,
         starts: np.ndarray,
         ends: np.ndarray,
         spans: np.ndarray,
         done: np.ndarray,
         min_buckets: int,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Without cooldown: which episodes open and close now (vectorised).
 
         The flags only hold buckets closed after the item's last reported episode ended, so
@@ -1572,109 +1636,214 @@ class StreamProcessor:
         """
         last_end, opened_at = self._last_end, self._opened_at
         allowed = spans >= min_buckets
-        known = np.fromiter(
-            (opened_at.get(item, _NEVER) for item in items), dtype=np.int64, count=len(items)
-        )
+        known = opened_at[slots]
         is_new = allowed & (known != starts)
         closed = np.flatnonzero(done & allowed)
-        running = np.flatnonzero(~done)
-        # Rows come by item, then start: later rows overwrite earlier ones, as in order.
-        last_end.update(zip([items[r] for r in closed], ends[closed].tolist(), strict=True))
-        # Only items with an opened, unfinished episode are in ``opened_at``.
-        for row in np.flatnonzero(done & (known != _NEVER)).tolist():
-            opened_at.pop(items[row], None)
-        running_from = {items[r]: int(starts[r]) for r in running.tolist()}
-        for row in np.flatnonzero(is_new & ~done).tolist():
-            opened_at[items[row]] = int(starts[row])
-        return np.flatnonzero(is_new), closed, running_from
+        if len(closed):
+            # Episodes come by item, then start: an item's latest closed one is its last.
+            closing = slots[closed]
+            latest = np.append(closing[1:] != closing[:-1], True)
+            last_end[closing[latest]] = ends[closed[latest]]
+        opened_at[slots[done & (known != _NEVER)]] = _NEVER
+        running_new = is_new & ~done
+        opened_at[slots[running_new]] = starts[running_new]
+        return np.flatnonzero(is_new), closed
 
     def _decide_episodes_in_order(
         self,
-        items: list[str],
+        slots: np.ndarray,
         starts: np.ndarray,
         ends: np.ndarray,
         spans: np.ndarray,
         done: np.ndarray,
         min_buckets: int,
         cooldown_us: int,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """With cooldown: each episode depends on the last reported one, so in order.
 
         A loop over episodes (a handful per step), not over events.
         """
         last_end, opened_at = self._last_end, self._opened_at
-        opened, closed, running_from = [], [], {}
-        for row, (item, start, end, span, finished) in enumerate(
-            zip(items, starts.tolist(), ends.tolist(), spans.tolist(), done.tolist(), strict=True)
+        opened, closed = [], []
+        for row, (slot, start, end, span, finished) in enumerate(
+            zip(
+                slots.tolist(),
+                starts.tolist(),
+                ends.tolist(),
+                spans.tolist(),
+                done.tolist(),
+                strict=True,
+            )
         ):
+            previous = int(last_end[slot])
             allowed = span >= min_buckets and (
-                item not in last_end or start >= last_end[item] + cooldown_us
+                previous == _NO_END or start >= previous + cooldown_us
             )
             if finished:
                 if allowed:
                     closed.append(row)
-                    last_end[item] = end
-                    if opened_at.get(item) != start:
+                    last_end[slot] = end
+                    if opened_at[slot] != start:
                         opened.append(row)
-                opened_at.pop(item, None)
-            else:
-                running_from[item] = start
-                if allowed and opened_at.get(item) != start:
-                    opened.append(row)
-                    opened_at[item] = start
-        return np.array(opened, dtype=np.int64), np.array(closed, dtype=np.int64), running_from
+                opened_at[slot] = _NEVER
+            elif allowed and opened_at[slot] != start:
+                opened.append(row)
+                opened_at[slot] = start
+        return np.array(opened, dtype=np.int64), np.array(closed, dtype=np.int64)
 
     def _finish_alerts(
-        self, episodes: pl.DataFrame, starts: np.ndarray, opened: np.ndarray, closed: np.ndarray
+        self,
+        flags: _Flagged,
+        episode: _EpisodeRows,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        opened: np.ndarray,
+        closed: np.ndarray,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Alert rows of the opened and the closed episodes, finished (ids hashed) once.
+        """Alert rows of the opened and the closed episodes.
 
-        Most episodes open and close in the same step, so both are cut from one finished
-        frame. Batch (``alerts._finish``) sorts by start then item; episode rows are sorted
-        by item then start, so ordering the rows by (start, row) gives that order.
+        Both are built as one frame, the opened rows then the closed ones (an episode that
+        opens and closes in the step is in both), and sliced apart, which is cheaper than
+        any row selection. Batch (``alerts._finish``) sorts by start then item; episodes are
+        numbered by item then start, so ordering them by (start, number) gives that order.
         """
-        rows = np.union1d(opened, closed)
-        if not len(rows):
+
+        def in_batch_order(which: np.ndarray) -> np.ndarray:
+            which = np.sort(which)
+            return which[np.argsort(starts[which], kind="stable")]
+
+        opened, closed = in_batch_order(opened), in_batch_order(closed)
+        if not len(opened) and not len(closed):
             return _empty_alerts_frame(), _empty_alerts_frame()
-        rows = rows[np.lexsort((rows, starts[rows]))]
-        chosen = episodes[rows]
-        items = chosen.get_column(ITEM)
+        same = np.array_equal(opened, closed)
+        rows = opened if same else np.concatenate([opened, closed])
+        chosen = np.zeros(len(starts), dtype=bool)
+        chosen[rows] = True
+        first = episode.first
+        value = flags.value
+        # As ``_episodes``: the peak is the first bucket holding the episode's maximum ...
+        peak = np.maximum.reduceat(value, first)
+        at_peak = np.flatnonzero(value == peak[episode.of_row])
+        leading = np.ones(len(at_peak), dtype=bool)
+        leading[1:] = episode.of_row[at_peak[1:]] != episode.of_row[at_peak[:-1]]
+        peak_row = at_peak[leading][rows]
+        # ... and the excess a sum: one or two terms give the same bits in any order, more
+        # only in the order of the batch code's own summation, so those episodes (rare on
+        # sparse data) go through it.
+        excess = np.add.reduceat(flags.compared - flags.threshold, first)
+        long = chosen & (episode.last - first >= 2)
+        if long.any():
+            rows_of_long = flags.take(np.flatnonzero(long[episode.of_row]))
+            excess[long] = (
+                _episodes(
+                    self._flag_frame(rows_of_long),
+                    every_us=self._every_us,
+                    merge_gap=self._alert_params["merge_gap"],
+                    min_buckets=1,
+                    cooldown=0,
+                )
+                .get_column("excess")
+                .to_numpy()
+            )
+        slots = flags.slot[first[rows]]
+        items = self._labels[slots]
         # As alerts._finish, with each item's BLAKE2b hash computed once per stream; the
         # rows are already in its (start, item) order.
-        ids = _hex16(_combine(self._item_hashes(items.to_list()), starts[rows]))
+        finished = pl.DataFrame(
+            [
+                _hex16(_combine(self._item_hashes(slots), starts[rows])),
+                items,
+                _timestamps("start", starts[rows]),
+                _timestamps("end", ends[rows]),
+                pl.Series("buckets", (ends[rows] - starts[rows]) // self._every_us),
+                pl.Series("peak_demand", value[peak_row], dtype=pl.Int64),
+                _timestamps("peak_ts", flags.t[peak_row]),
+                pl.Series("threshold", flags.threshold[peak_row], nan_to_null=True),
+                pl.Series("score", flags.score[peak_row], nan_to_null=True),
+                pl.Series("excess", excess[rows], dtype=pl.Float64),
+            ]
+        )
         if self._suppliers is not None:
-            chosen = chosen.join(self._suppliers, on=ITEM, how="left", maintain_order="left")
+            finished = finished.join(self._suppliers, on=ITEM, how="left", maintain_order="left")
         else:
-            chosen = chosen.with_columns(supplier_id=pl.lit(None, dtype=pl.String))
-        finished = chosen.with_columns(ids).select(
-            *ALERT_COLUMNS[:4],
-            pl.col("buckets").cast(pl.Int64),
-            "peak_demand",
-            "peak_ts",
-            pl.col("threshold", "score", "excess").cast(pl.Float64),
-            pl.col("supplier_id").cast(pl.String),
+            finished = finished.hstack([pl.Series("supplier_id", [None] * len(rows), pl.String)])
+        if same:
+            return finished, finished
+        n_opened = len(opened)
+        return (
+            finished.head(n_opened) if n_opened else _empty_alerts_frame(),
+            finished.slice(n_opened) if len(closed) else _empty_alerts_frame(),
         )
 
-        def pick(which: np.ndarray) -> pl.DataFrame:
-            if len(which) == len(rows):
-                return finished
-            if not len(which):
-                return _empty_alerts_frame()
-            member = np.zeros(len(starts), dtype=bool)
-            member[which] = True
-            return finished.filter(pl.Series(member[rows]))
-
-        return pick(opened), pick(closed)
-
-    def _item_hashes(self, items: list[str]) -> np.ndarray:
-        """The alert-id hash of each item, cached (BLAKE2b per item is the costly part)."""
-        cache = self._hash_of
-        fresh = [item for item in dict.fromkeys(items) if item not in cache]
-        if fresh:
-            cache.update(zip(fresh, _item_hashes(fresh, self._params_key).tolist(), strict=True))
-        return np.fromiter((cache[item] for item in items), dtype=np.uint64, count=len(items))
+    def _item_hashes(self, slots: np.ndarray) -> np.ndarray:
+        """The alert-id hash of each slot's item, cached (BLAKE2b per item is the costly part)."""
+        missing = ~self._hashed[slots]
+        if missing.any():
+            fresh = np.unique(slots[missing])
+            self._hash[fresh] = _item_hashes(self._labels[fresh].to_list(), self._params_key)
+            self._hashed[fresh] = True
+        return self._hash[slots]
 
     # ----------------------------------------------------------------- checkpoints
+
+    def _flag_frame(self, flags: _Flagged) -> pl.DataFrame:
+        """Flagged buckets as the frame ``alerts._episodes`` reads and a checkpoint stores."""
+        return pl.DataFrame(
+            [
+                self._labels.gather(flags.slot),
+                _timestamps(TS, flags.t),
+                pl.Series("_t", flags.t, dtype=pl.Int64),
+                pl.Series("value", flags.value, dtype=pl.Int64),
+                pl.Series("compared", flags.compared, dtype=pl.Float64, nan_to_null=True),
+                pl.Series("threshold", flags.threshold, dtype=pl.Float64, nan_to_null=True),
+                pl.Series("score", flags.score, dtype=pl.Float64, nan_to_null=True),
+            ],
+            schema=_FLAG_SCHEMA,
+        )
+
+    def _episode_table(self) -> pl.DataFrame:
+        """Per item with a reported or opened episode: ``last_end``, ``opened`` (or null)."""
+        by_name = self._by_name
+        last_end, opened = self._last_end[by_name], self._opened_at[by_name]
+        known = (last_end != _NO_END) | (opened != _NEVER)
+        return pl.DataFrame(
+            {
+                ITEM: self._labels.gather(by_name[known]),
+                "last_end": last_end[known],
+                "opened": opened[known],
+            },
+            schema=_EPISODE_STATE,
+        ).with_columns(
+            pl.when(pl.col("last_end") != _NO_END).then(pl.col("last_end")).alias("last_end"),
+            pl.when(pl.col("opened") != _NEVER).then(pl.col("opened")).alias("opened"),
+        )
+
+    def _restore_episodes(self, flags: pl.DataFrame, episodes: pl.DataFrame, source: Path) -> None:
+        """Episode state from a checkpoint's tables (the item slots must be restored)."""
+        n = self._n
+        self._last_end = np.full(n, _NO_END, dtype=np.int64)
+        self._opened_at = np.full(n, _NEVER, dtype=np.int64)
+        self._hash = np.zeros(n, dtype=np.uint64)
+        self._hashed = np.zeros(n, dtype=bool)
+
+        def slots_of(table: pl.DataFrame, name: str) -> np.ndarray:
+            codes = table.get_column(ITEM).cast(self._codes, strict=False)
+            if codes.null_count():
+                raise CheckpointError(
+                    f"checkpoint {source}: table {name!r} names items missing from 'labels'"
+                )
+            return codes.to_physical().to_numpy().astype(np.int64)
+
+        slots = slots_of(episodes, "episodes")
+        self._last_end[slots] = episodes.get_column("last_end").fill_null(_NO_END).to_numpy()
+        self._opened_at[slots] = episodes.get_column("opened").fill_null(_NEVER).to_numpy()
+        held = _Flagged(
+            slots_of(flags, "flags"),
+            flags.get_column("_t").to_numpy(),
+            flags.get_column("value").to_numpy(),
+            *(flags.get_column(name).to_numpy() for name in ("compared", "threshold", "score")),
+        )
+        self._flags = held.take(np.lexsort((held.t, self._rank[held.slot])))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole state to one file, atomically, so that :meth:`load` resumes here.
@@ -1710,8 +1879,8 @@ class StreamProcessor:
         }
         tables = {
             "labels": self._labels.to_frame(),
-            "flags": self._flags,
-            "episodes": _episode_table(self._last_end, self._opened_at),
+            "flags": self._flag_frame(self._flags),
+            "episodes": self._episode_table(),
             "late": self.late_events,
         }
         if isinstance(self._initial, pl.DataFrame):
@@ -1804,8 +1973,9 @@ class StreamProcessor:
                 raise CheckpointError(f"checkpoint {source}: the item tables do not agree")
             processor._n = n
             processor._labels = labels
-            processor._slot_of = pl.DataFrame({ITEM: labels, _SLOT: np.arange(n, dtype=np.int64)})
+            processor._codes = pl.Enum(labels)
             processor._by_name = labels.arg_sort().to_numpy().astype(np.int64)
+            processor._rank = _ranks(processor._by_name)
             processor._first, processor._level = arrays["first"].copy(), arrays["level"].copy()
             processor._running = arrays["running"].copy()
             processor._open, processor._ring = arrays["open"].copy(), arrays["ring"].copy()
@@ -1814,14 +1984,7 @@ class StreamProcessor:
                     raise CheckpointError(
                         f"checkpoint {source}: table {name!r} has schema {dict(tables[name].schema)}"
                     )
-            processor._flags = tables["flags"]
-            episodes = tables["episodes"]
-            processor._last_end = {
-                item: end for item, end, _ in episodes.iter_rows() if end is not None
-            }
-            processor._opened_at = {
-                item: start for item, _, start in episodes.iter_rows() if start is not None
-            }
+            processor._restore_episodes(tables["flags"], tables["episodes"], source)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -1858,6 +2021,63 @@ class StreamProcessor:
 # --------------------------------------------------------------------------- helpers
 
 
+def _sliding_sums(values: np.ndarray, w: int, *, squared: bool = False) -> np.ndarray:
+    """Per row, the sum (of squares) of the ``w`` values before each column from ``w`` on.
+
+    Integer sums are exact in any order, so the first window's sum plus running differences
+    gives the bits of the batch core's running sums, without its row-long temporaries.
+    """
+    n, total = values.shape
+    head = values[:, :w]
+    out = np.empty((n, total - w), dtype=np.int64)
+    out[:, 0] = np.einsum("ij,ij->i", head, head) if squared else head.sum(axis=1)
+    if total - w > 1:
+        entering, leaving = values[:, w:-1], values[:, : total - w - 1]
+        step = entering * entering - leaving * leaving if squared else entering - leaving
+        np.cumsum(step, axis=1, out=out[:, 1:])
+        out[:, 1:] += out[:, :1]
+    return out
+
+
+def _zscore_series(columns: dict[str, np.ndarray]) -> list[pl.Series]:
+    """The detection columns of :meth:`StreamProcessor._zscore_rows` as the batch frame has them."""
+    floats = ("baseline", "spread", "threshold", "score")
+    return [
+        *(pl.Series(name, columns[name], nan_to_null=True) for name in floats),
+        pl.Series("history", columns["history"], dtype=pl.Int64),
+        pl.Series("sufficient", columns["sufficient"], dtype=pl.Boolean),
+        pl.Series("flagged", columns["flagged"], dtype=pl.Boolean),
+    ]
+
+
+def _flagged_of(
+    detected: pl.DataFrame, row_slots: np.ndarray, bucket_ts: np.ndarray, watched: np.ndarray
+) -> _Flagged:
+    """The flagged rows of a batch detector's output (rows aligned with the other arrays)."""
+    rows = np.flatnonzero(detected.get_column("flagged").to_numpy())
+    if not len(rows):
+        return _Flagged.empty()
+    index = pl.Series(rows)
+
+    def floats(name: str) -> np.ndarray:
+        # Nulls (no decision) become NaN, which the alert frames turn back into nulls.
+        return detected.get_column(name).gather(index).cast(pl.Float64).to_numpy()
+
+    value = watched[rows]
+    # As batch alerts: with smoothing the threshold applies to the signal.
+    compared = floats("signal") if "signal" in detected.columns else value.astype(np.float64)
+    return _Flagged(
+        row_slots[rows], bucket_ts[rows], value, compared, floats("threshold"), floats("score")
+    )
+
+
+def _ranks(by_name: np.ndarray) -> np.ndarray:
+    """Position of each slot in item_id order (the inverse of the ``by_name`` permutation)."""
+    rank = np.empty(len(by_name), dtype=np.int64)
+    rank[by_name] = np.arange(len(by_name), dtype=np.int64)
+    return rank
+
+
 def _initial_spec(initial: Any) -> int | pl.DataFrame:
     """Starting stock as one number for every item or a checked ``item_id``, ``initial`` table."""
     if initial is None:
@@ -1868,18 +2088,6 @@ def _initial_spec(initial: Any) -> int | pl.DataFrame:
         return _initial_from_frame(initial)
     # One number for every item; stock's own check refuses bools, floats and overflow.
     return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0])
-
-
-def _episode_table(last_end: dict[str, int], opened_at: dict[str, int]) -> pl.DataFrame:
-    items = sorted(set(last_end) | set(opened_at))
-    return pl.DataFrame(
-        {
-            ITEM: items,
-            "last_end": [last_end.get(item) for item in items],
-            "opened": [opened_at.get(item) for item in items],
-        },
-        schema=_EPISODE_STATE,
-    )
 
 
 @functools.cache
