@@ -688,8 +688,8 @@ with contextlib.chdir(work):
 
 On this project's 2-core, 23 GiB benchmark machine, `run_out_of_core` processed a
 `generate_dataset` data set of **200,000,000 events** (1,000 items, 25 day partitions) in
-**24 s** (8.2 M events/s) with a **peak RSS of 1.31 GiB**, streaming 35 M series rows to Parquet;
-the same run from `stockseries detect <folder>` took 21 s and 1.10 GiB. Memory is set by the
+**19 s** (10.5 M events/s) with a **peak RSS of 1.31 GiB**, streaming 35 M series rows to Parquet;
+the same run from `stockseries detect <folder>` took 13 s and 1.00 GiB. Memory is set by the
 events of one day, not by the size of the data set. Commands, versions and the in-memory
 comparison: [`benchmarks/OUT_OF_CORE.md`](../benchmarks/OUT_OF_CORE.md).""",
         ),
