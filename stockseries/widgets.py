@@ -444,20 +444,19 @@ class SpikeTuner:
             getattr(self, name).add_class(f"ss-tuner-{name.replace('_', '-')}")
         self.chart_output.add_class("ss-tuner-chart")
         self.pr_output.add_class("ss-tuner-pr")
+        settings = [
+            self.window,
+            self.k,
+            self.min_demand,
+            self.smooth,
+            self.merge_gap,
+            self.cooldown,
+        ]
         controls = widgets.HBox(
             [
                 widgets.VBox([self.items]),
                 widgets.VBox([self.every, self.method]),
-                widgets.VBox(
-                    [
-                        self.window,
-                        self.k,
-                        self.min_demand,
-                        self.smooth,
-                        self.merge_gap,
-                        self.cooldown,
-                    ]
-                ),
+                widgets.VBox(settings),
             ]
         )
         self.table.layout = widgets.Layout(overflow="auto", max_width="100%")
@@ -479,16 +478,7 @@ class SpikeTuner:
 
         self._debouncer = Debouncer(debounce, self.refresh)
         self.method.observe(self._on_method, names="value")
-        for control in (
-            self.items,
-            self.every,
-            self.window,
-            self.k,
-            self.min_demand,
-            self.smooth,
-            self.merge_gap,
-            self.cooldown,
-        ):
+        for control in (self.items, self.every, *settings):
             control.observe(self._on_change, names="value")
         self.refresh()
 
