@@ -34,12 +34,12 @@ from stockseries._duration import duration_us
 from stockseries._schema import ALERT_COLUMNS, ITEM, TS, TS_DTYPE
 from stockseries.series import SERIES_SCHEMA, _dense_column
 from stockseries.spikes import (
-    _INT64_SAFE,
     METHODS,
     _bucket_every,
     _fixed_level,
     _flagged_rows,
     _format_every,
+    _integer_moments_exact,
     _Layout,
     _layout,
     _prepare,
@@ -775,7 +775,7 @@ def _float_path_possible(values: np.ndarray, params: Mapping[str, Any]) -> bool:
     if params["method"] != "zscore" or not len(values):
         return False
     largest = float(max(int(values.max()), -int(values.min()))) * params["smooth"]
-    return bool(params["window"] ** 2 * largest * largest >= _INT64_SAFE)
+    return not _integer_moments_exact(params["window"], largest)
 
 
 # --------------------------------------------------------------------------- evaluation

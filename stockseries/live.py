@@ -66,10 +66,10 @@ from stockseries.generate import catalog as make_catalog
 from stockseries.generate import iter_frames, poisson_demand, random_deliveries
 from stockseries.sinks import Notifier
 from stockseries.spikes import (
-    _INT64_SAFE,
     _Baseline,
     _detect,
     _flags,
+    _integer_moments_exact,
     _scores,
     _thresholds,
     parse_every,
@@ -1484,7 +1484,7 @@ class StreamProcessor:
         w = int(self._detection["window"])
         values = x if in_context is None else np.where(in_context, x, 0)
         peak = max(int(values.max()), -int(values.min())) if values.size else 0
-        if w * w * peak * peak >= _INT64_SAFE:
+        if not _integer_moments_exact(w, peak):
             return None
         # Window sums of the previous w buckets of each new bucket (columns w and later).
         s1, s2 = _sliding_sums(values, w), _sliding_sums(values, w, squared=True)

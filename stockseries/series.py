@@ -17,7 +17,7 @@ scattered add (``np.add.at``) totals every bucket, and one cumulative sum gives 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -43,8 +43,8 @@ from stockseries.stock import (
     LEVEL,
     Initial,
     Int64Array,
-    _codes_by_hash_slice,
     _stock_levels,
+    codes_in,
     initial_levels,
     item_codes,
     running_sum_by_group,
@@ -553,27 +553,26 @@ def _dense_column(
         nothing = np.zeros(0, dtype=np.int64)
         return _DenseColumn(pl.Series(ITEM, [], pl.String), nothing, nothing, nothing, every_us)
     labels = frame[ITEM].unique().sort()
-    codes_of = _item_coder(labels)
     parts = [frame.slice(lo, _EVENT_CHUNK) for lo in range(0, frame.height, _EVENT_CHUNK)]
     first = np.full(len(labels), np.iinfo(np.int64).max, dtype=np.int64)
     last = np.iinfo(np.int64).min
     for part in parts:
         bucket = timestamps_us(part[TS]) // every_us
-        np.minimum.at(first, codes_of(part[ITEM]), bucket)
+        np.minimum.at(first, codes_in(part[ITEM], labels), bucket)
         last = max(last, int(bucket.max()))
     lengths = last - first + 1
     rows = int(lengths.sum())
     if rows > _MAX_DENSE_ROWS:
         raise ValueError(f"a dense series would have {rows:,} rows; use a wider every")
-    shift = np.cumsum(lengths) - lengths - first  # row of bucket b of item i: shift[i] + b
+    offsets = np.cumsum(lengths) - lengths
+    shift = offsets - first  # row of bucket b of item i: shift[i] + b
     values = np.zeros(rows, dtype=_total_dtype(frame, column))
     for part in parts:
         slot = timestamps_us(part[TS]) // every_us
-        slot += np.take(shift, codes_of(part[ITEM]))
+        slot += np.take(shift, codes_in(part[ITEM], labels))
         _add_events(values, slot, part, column)
     if column == LEVEL:
         # Levels are running sums that can exceed any per-bucket total: always int64.
-        offsets = np.cumsum(lengths) - lengths
         level = np.cumsum(values, out=values)
         before_item = np.zeros(len(lengths), dtype=np.int64)
         before_item[1:] = level[offsets[1:] - 1]
@@ -581,17 +580,6 @@ def _dense_column(
     else:
         initial_levels(initial, labels)
     return _DenseColumn(labels.rename(ITEM), first, lengths, values, every_us)
-
-
-def _item_coder(labels: pl.Series) -> Callable[[pl.Series], npt.NDArray[Any]]:
-    """A function giving the position in ``labels`` (all items, sorted) of each item."""
-    enum = pl.Enum(labels)
-
-    def codes_of(items: pl.Series) -> npt.NDArray[Any]:
-        codes = _codes_by_hash_slice(items, labels)
-        return codes if codes is not None else items.cast(enum).to_physical().to_numpy()
-
-    return codes_of
 
 
 def _total_dtype(frame: pl.DataFrame, column: str) -> type[np.signedinteger[Any]]:

@@ -83,6 +83,11 @@ _INT64_SAFE = 2**62
 _ROLLING_CHUNK = 1 << 16
 
 
+def _integer_moments_exact(window: int, peak: float) -> bool:
+    """Whether int64 window sums of squares of values up to ``|peak|`` stay exact."""
+    return window * window * peak * peak < _INT64_SAFE
+
+
 # --------------------------------------------------------------------------- params
 
 
@@ -431,7 +436,7 @@ def _rolling_moments(x: np.ndarray, layout: _Layout, window: int) -> _Baseline:
         return _Baseline(np.zeros(0), np.zeros(0), history)
     peak = float(np.abs(x).max()) if x.dtype.kind in "iuf" else math.inf
     whole = x.dtype.kind in "iu" or bool(np.all(np.floor(x) == x))
-    if not (whole and w * w * peak * peak < _INT64_SAFE):
+    if not (whole and _integer_moments_exact(w, peak)):
         mean, std = _rolling_reduce(x, layout, w, _mean_std)
         std[history < 2] = 0.0
         return _Baseline(mean, std, history)

@@ -266,10 +266,15 @@ def item_codes(items: pl.Series) -> tuple[npt.NDArray[np.unsignedinteger[Any]], 
     """Codes ``0..k-1`` of each event's item, numbered in sorted item_id order, and the ids."""
     # Single-threaded order-keeping unique is cheaper here than the parallel one.
     labels = items.unique(maintain_order=True).sort()
+    return codes_in(items, labels), labels
+
+
+def codes_in(items: pl.Series, labels: pl.Series) -> npt.NDArray[np.unsignedinteger[Any]]:
+    """The position of each of ``items`` in ``labels`` (every distinct item, sorted)."""
     codes = _codes_by_hash_slice(items, labels)
     if codes is None:
         codes = items.cast(pl.Enum(labels)).to_physical().to_numpy()
-    return codes, labels
+    return codes
 
 
 # Largest lookup table tried by _codes_by_hash_slice: 2**22 two-byte entries (8 MB).
