@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from stockseries._io import read_table, write_frame
+from stockseries.spikes.methods import METHODS, method_options, option_methods
 
 #: Exit status for bad input or bad arguments (argparse uses 2 as well).
 EXIT_BAD_INPUT = 2
@@ -77,12 +78,11 @@ def _detect_options(args: argparse.Namespace) -> dict[str, Any]:
         options["min_periods"] = args.min_periods
     if args.smooth != 1:
         options["smooth"] = args.smooth
-    for name in ("span", "half_life", "q", "level", "period"):
-        value = getattr(args, name)
-        if value is not None:
-            options[name] = value
-    if args.weekly:
-        options["weekly"] = True
+    for option in method_options():
+        value = getattr(args, option.name)
+        # Flags left unset (None, or False for switches) mean the method's own default.
+        if value is not None and value is not False:
+            options[option.name] = value
     return options
 
 
@@ -331,7 +331,7 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--method",
         default="zscore",
-        choices=("zscore", "mad", "ewma", "quantile", "threshold", "seasonal"),
+        choices=METHODS,
     )
     group.add_argument(
         "--window",
@@ -345,12 +345,13 @@ def _add_detection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--smooth", type=int, default=1, help="compare the mean of the last N buckets"
     )
-    group.add_argument("--span", type=float, default=None, help="ewma span in buckets")
-    group.add_argument("--half-life", type=float, default=None, help="ewma half-life (buckets)")
-    group.add_argument("--q", type=float, default=None, help="quantile method: q in (0, 1)")
-    group.add_argument("--level", type=float, default=None, help="threshold method: fixed level")
-    group.add_argument("--period", default=None, help="seasonal method: period, e.g. 1d")
-    group.add_argument("--weekly", action="store_true", help="seasonal: same weekday only")
+    for option in method_options():
+        help_text = f"{', '.join(option_methods(option.name))}: {option.help}"
+        if option.kind == "bool":
+            group.add_argument(option.flag, action="store_true", help=help_text)
+        else:
+            kind = {"int": int, "float": float, "level": float}.get(option.kind, str)
+            group.add_argument(option.flag, type=kind, default=None, help=help_text)
     episodes = parser.add_argument_group("alert episodes")
     episodes.add_argument("--merge-gap", type=int, default=0)
     episodes.add_argument("--min-buckets", type=int, default=1)

@@ -50,31 +50,22 @@ from stockseries._schema import (
     TS_DTYPE,
     timestamp_us,
 )
-from stockseries.alerts import (
-    Alerts,
-    _combine,
-    _empty_alerts,
-    _episodes,
-    _hex16,
-    _item_hashes,
-    _params_key,
-    _supplier_lookup,
-    alert_params,
-)
+from stockseries.alerts import Alerts, alert_params
+from stockseries.alerts._episodes import cut_episodes, empty_alerts, supplier_lookup
+from stockseries.alerts._ids import combine, hex16, item_hashes, params_key
 from stockseries.events import read_events
 from stockseries.generate import catalog as make_catalog
 from stockseries.generate import iter_frames, poisson_demand, random_deliveries
 from stockseries.sinks import Notifier
-from stockseries.spikes import (
-    _Baseline,
-    _detect,
-    _flags,
-    _integer_moments_exact,
-    _scores,
-    _thresholds,
-    parse_every,
-    spike_params,
+from stockseries.spikes import spike_params
+from stockseries.spikes._baselines import Baseline, integer_moments_exact
+from stockseries.spikes._decide import (
+    compute_flags,
+    compute_scores,
+    compute_thresholds,
+    detect_frame,
 )
+from stockseries.spikes.methods import detection_columns, history_needed
 from stockseries.stock import (
     _initial_from_frame,
     _initial_from_mapping,
@@ -569,7 +560,7 @@ class CheckpointError(ValueError):
 @functools.cache
 def _empty_alerts_frame() -> pl.DataFrame:
     # Cached: frames are immutable and a step without alerts should cost nothing.
-    return _empty_alerts(TS_DTYPE, pl.Int64())
+    return empty_alerts(TS_DTYPE, pl.Int64())
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -722,38 +713,9 @@ def _timestamps(name: str, us: np.ndarray) -> pl.Series:
     return pl.Series(name, us, dtype=pl.Int64).cast(TS_DTYPE)
 
 
-def _history_needed(detection: dict[str, Any], every_us: int) -> int:
-    """Closed buckets per item the detector must see again to decide the next bucket."""
-    method = detection["method"]
-    # A smoothed signal sums the last ``smooth`` buckets and its baseline skips the
-    # ``smooth - 1`` buckets averaged into the current one.
-    smoothing = 2 * (int(detection.get("smooth", 1)) - 1)
-    if method in ("zscore", "mad", "quantile"):
-        return int(detection["window"]) + smoothing
-    if method == "threshold":
-        return int(detection["min_periods"]) + smoothing
-    if method == "seasonal":
-        period = parse_every(detection["period"]) // timedelta(microseconds=1)
-        if period % every_us:
-            raise ValueError(
-                f"period={detection['period']} is not a whole number of buckets of "
-                f"{format_duration(every_us)}"
-            )
-        return int(detection["window"]) * (period // every_us) + smoothing
-    if method == "ewma":
-        if detection["half_life"]:
-            decay = math.exp(-math.log(2) / detection["half_life"])
-        else:
-            decay = 1 - 2 / (detection["span"] + 1)
-        # Older buckets weigh less than 2**-60 of the newest: beyond float64 resolution.
-        horizon = math.ceil(60 * math.log(2) / -math.log(decay)) if decay > 0 else 1
-        return max(int(detection["min_periods"]), horizon) + smoothing
-    raise AssertionError(f"unhandled method {method}")  # pragma: no cover
-
-
-def _detection_schema(detection: dict[str, Any], every_us: int) -> dict[str, pl.DataType]:
-    """Columns the batch detector adds, learnt from a two-bucket run (it also checks the
-    settings against a real series, e.g. a seasonal period)."""
+def _detection_schema(detection: Any, every_us: int) -> dict[str, pl.DataType]:
+    """Columns the batch detector adds (from the method table), after checking the settings
+    against a real two-bucket series (e.g. a seasonal period)."""
     level = detection.get("level")
     item = next(iter(level)) if isinstance(level, dict) and level else "probe"
     probe = pl.DataFrame(
@@ -763,8 +725,8 @@ def _detection_schema(detection: dict[str, Any], every_us: int) -> dict[str, pl.
             detection["column"]: pl.Series([0, 0], dtype=pl.Int64),
         }
     )
-    out = _detect(probe, detection)
-    return {name: dtype for name, dtype in out.schema.items() if name not in probe.columns}
+    detect_frame(probe, detection)
+    return detection_columns(detection)
 
 
 class StreamProcessor:
@@ -898,7 +860,7 @@ class StreamProcessor:
             min_demand=min_demand,
             **method_options,
         )
-        self._history = _history_needed(self._detection, self._every_us)
+        self._history = history_needed(self._detection, self._every_us)
         self._detection_columns = _detection_schema(self._detection, self._every_us)
         # The default detector has a fast path that sums only the new rows' windows.
         self._zscore_exact = (
@@ -921,10 +883,10 @@ class StreamProcessor:
             min_buckets=min_buckets,
             cooldown=cooldown,
         )
-        self._alert_params["detection"] = self._detection
-        self._params_key = _params_key(self._alert_params)
+        self._alert_params["detection"] = self._detection.to_dict()
+        self._params_key = params_key(self._alert_params)
         self._initial = _initial_spec(initial)
-        self._suppliers = None if suppliers is None else _supplier_lookup(suppliers)
+        self._suppliers = None if suppliers is None else supplier_lookup(suppliers)
         if not isinstance(corrections, bool):
             raise TypeError(f"corrections must be True or False, got {corrections!r}")
         self._corrections = corrections
@@ -1484,7 +1446,7 @@ class StreamProcessor:
         w = int(self._detection["window"])
         values = x if in_context is None else np.where(in_context, x, 0)
         peak = max(int(values.max()), -int(values.min())) if values.size else 0
-        if not _integer_moments_exact(w, peak):
+        if not integer_moments_exact(w, peak):
             return None
         # Window sums of the previous w buckets of each new bucket (columns w and later).
         s1, s2 = _sliding_sums(values, w), _sliding_sums(values, w, squared=True)
@@ -1506,11 +1468,11 @@ class StreamProcessor:
         if in_context is not None or w < 2:
             var[history < 2] = 0.0
         spread = np.sqrt(var)
-        base = _Baseline(center=mean, spread=spread, history=history)
-        threshold = _thresholds(x_new, base, self._detection["k"])
-        score = _scores(x_new, base)
+        base = Baseline(center=mean, spread=spread, history=history)
+        threshold = compute_thresholds(x_new, base, self._detection["k"])
+        score = compute_scores(x_new, base)
         sufficient = history >= self._detection["min_periods"]
-        flagged = _flags(x_new, threshold, sufficient, self._detection["min_demand"])
+        flagged = compute_flags(x_new, threshold, sufficient, self._detection["min_demand"])
         # As spikes._assemble: no decision (insufficient history) is NaN, null in the frame.
         floats = {"baseline": mean, "spread": spread, "threshold": threshold, "score": score}
         if not sufficient.all():
@@ -1555,7 +1517,7 @@ class StreamProcessor:
                 }
             )
             context = pl.concat([context, probe])
-        detected = _detect(context, self._detection).select(list(self._detection_columns))
+        detected = detect_frame(context, self._detection).select(list(self._detection_columns))
         if extra:
             detected = detected.head(detected.height - extra)
         return detected.filter(pl.Series(positions >= width))
@@ -1735,7 +1697,7 @@ class StreamProcessor:
         if long.any():
             rows_of_long = flags.take(np.flatnonzero(long[episode.of_row]))
             excess[long] = (
-                _episodes(
+                cut_episodes(
                     self._flag_frame(rows_of_long),
                     every_us=self._every_us,
                     merge_gap=self._alert_params["merge_gap"],
@@ -1751,7 +1713,7 @@ class StreamProcessor:
         # rows are already in its (start, item) order.
         finished = pl.DataFrame(
             [
-                _hex16(_combine(self._item_hashes(slots), starts[rows])),
+                hex16(combine(self._item_hashes(slots), starts[rows])),
                 items,
                 _timestamps("start", starts[rows]),
                 _timestamps("end", ends[rows]),
@@ -1780,7 +1742,7 @@ class StreamProcessor:
         missing = ~self._hashed[slots]
         if missing.any():
             fresh = np.unique(slots[missing])
-            self._hash[fresh] = _item_hashes(self._labels[fresh].to_list(), self._params_key)
+            self._hash[fresh] = item_hashes(self._labels[fresh].to_list(), self._params_key)
             self._hashed[fresh] = True
         return self._hash[slots]
 

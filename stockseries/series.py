@@ -101,7 +101,7 @@ _MAX_DENSE_ROWS = 200_000_000
 # dense=False reuses the dense computation (and drops the empty buckets) while the dense grid
 # is at most this many times the number of events; beyond that a group-by is cheaper.
 _SPARSE_VIA_DENSE_FACTOR = 4
-# _dense_column works through the events this many at a time: every per-event temporary
+# dense_column works through the events this many at a time: every per-event temporary
 # stays a few megabytes, whatever the input size.
 _EVENT_CHUNK = 1 << 18
 
@@ -537,9 +537,7 @@ class _DenseColumn:
         return pl.DataFrame([item_id, ts, pl.Series(column, values)])
 
 
-def _dense_column(
-    frame: pl.DataFrame, every_us: int, column: str, initial: Initial
-) -> _DenseColumn:
+def dense_column(frame: pl.DataFrame, every_us: int, column: str, initial: Initial) -> _DenseColumn:
     """``resample(frame, every_us, initial)[column]`` and its grid, in memory for one column.
 
     Two passes over the events, :data:`_EVENT_CHUNK` at a time, keep every per-event

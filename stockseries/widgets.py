@@ -35,6 +35,7 @@ from stockseries._frames import frame_of
 from stockseries._schema import ITEM, TS
 from stockseries.charts import AnyChart, demand_chart, pr_curve, to_svg
 from stockseries.report import TABLE_CSS, html_table, scores_html
+from stockseries.spikes.methods import METHOD_TABLE
 
 __all__ = [
     "DEFAULT_K_GRID",
@@ -46,9 +47,9 @@ __all__ = [
 ]
 
 #: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
-TUNER_METHODS = ("zscore", "mad", "ewma", "quantile", "seasonal")
+TUNER_METHODS = tuple(name for name, spec in METHOD_TABLE.items() if spec.tunable)
 #: Methods whose threshold is ``baseline + k * spread``; the others ignore ``k``.
-K_METHODS = frozenset({"zscore", "mad", "ewma", "seasonal"})
+K_METHODS = frozenset(name for name, spec in METHOD_TABLE.items() if spec.uses_k)
 #: ``k`` values of the precision/recall-versus-k curve (the current ``k`` is added).
 DEFAULT_K_GRID = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
 #: Bucket sizes offered when events are given (those finer than the native one are dropped).

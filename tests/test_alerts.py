@@ -23,10 +23,6 @@ from stockseries.alerts import (
     ALERT_COLUMNS,
     Alerts,
     TuneResult,
-    _episode_bounds,
-    _index_scores,
-    _label_index,
-    _TuneData,
     alert_id,
     alert_params,
     alerts,
@@ -35,11 +31,15 @@ from stockseries.alerts import (
     match_alerts,
     tune,
 )
+from stockseries.alerts._scoring import TuneData as _TuneData
+from stockseries.alerts._scoring import episode_bounds as _episode_bounds
+from stockseries.alerts._scoring import index_scores as _index_scores
+from stockseries.alerts._scoring import label_index as _label_index
 from stockseries.series import resample
 from stockseries.spikes import detect_spikes
 
 # The package exports the function `alerts`, which hides the module of the same name.
-alerts_module = importlib.import_module("stockseries.alerts")
+alerts_module = importlib.import_module("stockseries.alerts.lean")
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -377,7 +377,8 @@ def test_alert_id_start_forms(start: Any) -> None:
     k=st.floats(min_value=0.5, max_value=10, allow_nan=False),
 )
 def test_vectorised_ids_equal_alert_id(rows: list[tuple[str, int]], k: float) -> None:
-    from stockseries.alerts import _alert_ids, _params_key
+    from stockseries.alerts._ids import alert_ids as _alert_ids
+    from stockseries.alerts._ids import params_key as _params_key
 
     params = {"k": k, "window": 30}
     items = pl.Series([item for item, _ in rows], dtype=pl.String)

@@ -903,7 +903,7 @@ def test_dense_column_equals_the_resampled_column(
     original = series_module._EVENT_CHUNK
     series_module._EVENT_CHUNK = chunk
     try:
-        dense = series_module._dense_column(frame, every, column, initial)
+        dense = series_module.dense_column(frame, every, column, initial)
     finally:
         series_module._EVENT_CHUNK = original
     assert dense.values.tolist() == expected[column].to_list()
@@ -921,10 +921,10 @@ def test_dense_column_equals_the_resampled_column(
 )
 def test_dense_column_widens_totals_that_could_overflow_int32(quantity: int, dtype: str) -> None:
     frame = events([(0, "A", "order", quantity)] * 4 + [(MINUTE, "A", "order", 1)])
-    dense = series_module._dense_column(frame, MINUTE, "demand", None)
+    dense = series_module.dense_column(frame, MINUTE, "demand", None)
     assert dense.values.dtype == dtype
     assert dense.values.tolist() == [4 * quantity, 1]
-    level = series_module._dense_column(frame, MINUTE, "level", 7)
+    level = series_module.dense_column(frame, MINUTE, "level", 7)
     assert level.values.dtype == "int64"
     assert level.values.tolist() == [7 - 4 * quantity, 6 - 4 * quantity]
 
@@ -932,13 +932,13 @@ def test_dense_column_widens_totals_that_could_overflow_int32(quantity: int, dty
 def test_dense_column_of_many_items_uses_the_enum_codes() -> None:
     rows = [(i % 5 * MINUTE, f"sku-{i % 3_000}", "order", i % 9 + 1) for i in range(9_000)]
     frame = events(rows)
-    dense = series_module._dense_column(frame, MINUTE, "demand", None)
+    dense = series_module.dense_column(frame, MINUTE, "demand", None)
     assert dense.values.tolist() == resample(frame, "1m")["demand"].to_list()
 
 
 def test_dense_column_of_no_events_still_checks_initial() -> None:
-    dense = series_module._dense_column(events([]), MINUTE, "demand", None)
+    dense = series_module.dense_column(events([]), MINUTE, "demand", None)
     assert len(dense.values) == 0
     assert list(dense.item_batches(10)) == []
     with pytest.raises(TypeError, match="initial"):
-        series_module._dense_column(events([]), MINUTE, "level", 1.5)  # type: ignore[arg-type]
+        series_module.dense_column(events([]), MINUTE, "level", 1.5)  # type: ignore[arg-type]

@@ -1,0 +1,362 @@
+"""Baselines: what each method knows about a bucket's past, for all items at once.
+
+Every baseline uses only buckets *before* the current one (a spike must not raise
+its own bar). The functions here return a :class:`Baseline` (centre, spread,
+history and, for methods that ignore ``k``, a fixed threshold); :mod:`._decide`
+turns it into thresholds, scores and flags.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
+
+from stockseries.spikes._layout import Layout, bucket_every, window_sums
+from stockseries.spikes.methods import MAD_SCALE, parse_every
+
+__all__ = [
+    "INT64_SAFE",
+    "Baseline",
+    "baseline_of",
+    "capped_history",
+    "fixed_level",
+    "integer_moments_exact",
+    "lagged",
+    "rolling_moments",
+    "rolling_reduce",
+    "signal_baseline",
+]
+
+
+# Window sums of squares are computed with int64 cumulative sums, exact while
+# window * window * max|x|**2 stays below 2**62 (checked per call); beyond
+# that, or for columns with fractional values, a two-pass mean/std per window
+# is used instead (accurate to rounding: a flat window of 0.1s may get 1e-17).
+INT64_SAFE = 2**62
+ROLLING_CHUNK = 1 << 16
+
+
+def integer_moments_exact(window: int, peak: float) -> bool:
+    """Whether int64 window sums of squares of values up to ``|peak|`` stay exact."""
+    return window * window * peak * peak < INT64_SAFE
+
+
+@dataclass
+class Baseline:
+    """What a method knows about each bucket's past, before k and min_demand apply."""
+
+    center: np.ndarray  # float64 (NaN where there is no history)
+    spread: np.ndarray | None  # float64, None when the method has no spread
+    history: np.ndarray  # int64
+    threshold: np.ndarray | None = None  # fixed bar for methods that ignore k
+
+
+def rolling_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
+    """Mean and sample std of the previous ``window`` rows of the same item.
+
+    Whole numbers (the contract case: demand counts) use global int64
+    cumulative sums of ``x`` and ``x**2``, differenced ``window`` rows apart,
+    which gives every full window at once and exactly (a flat window has
+    spread exactly 0); the first ``window`` rows of each item (shorter
+    windows that would otherwise reach into the previous item) are patched
+    from the same sums. Fractional values would lose the variance to
+    cancellation in such sums, so they take a slower two-pass
+    mean/variance per window instead.
+    """
+    n = layout.n
+    w = window
+    history = capped_history(layout, w)
+    if n == 0:
+        return Baseline(np.zeros(0), np.zeros(0), history)
+    peak = float(np.abs(x).max()) if x.dtype.kind in "iuf" else math.inf
+    whole = x.dtype.kind in "iu" or bool(np.all(np.floor(x) == x))
+    if not (whole and integer_moments_exact(w, peak)):
+        mean, std = rolling_reduce(x, layout, w, mean_std)
+        std[history < 2] = 0.0
+        return Baseline(mean, std, history)
+
+    values = x.astype(np.int64, copy=False)
+    head_rows, head_pos = layout.head(w)
+    c1 = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(values, out=c1[1:])
+    squares = np.multiply(values, values)
+    c2 = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(squares, out=c2[1:])
+    # int64 wrap-around in the running sums is harmless: differences are exact
+    # modulo 2**64 and every window sum fits.
+    s1 = squares  # buffer reuse
+    s2 = np.zeros(n, dtype=np.int64)
+    if n > w:
+        np.subtract(c1[w:n], c1[: n - w], out=s1[w:])
+        np.subtract(c2[w:n], c2[: n - w], out=s2[w:])
+    h1 = c1[head_rows] - c1[head_rows - head_pos]
+    h2 = c2[head_rows] - c2[head_rows - head_pos]
+    del c1, c2
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Integer w*S2 - S1**2 is exact, so flat windows give exactly 0.
+        np.multiply(s2, w, out=s2)
+        s2 -= s1 * s1
+        var = np.multiply(s2, 1.0 / (w * (w - 1)) if w > 1 else 0.0)
+        mean = np.multiply(s1, 1.0 / w)
+        var[head_rows] = (head_pos * h2 - h1 * h1) / (head_pos * (head_pos - 1.0))
+        mean[head_rows] = h1 / head_pos
+    var[head_rows[head_pos < 2]] = 0.0
+    np.sqrt(var, out=var)
+    return Baseline(center=mean, spread=var, history=history)
+
+
+def mean_std(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    if has_nan:
+        return np.nanmean(matrix, axis=1), np.nanstd(matrix, axis=1, ddof=1)
+    if matrix.shape[1] < 2:
+        return matrix.mean(axis=1), np.zeros(len(matrix))
+    return matrix.mean(axis=1), matrix.std(axis=1, ddof=1)
+
+
+def rolling_reduce(
+    x: np.ndarray,
+    layout: Layout,
+    window: int,
+    reduce: Callable[[np.ndarray, bool], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
+    """Apply ``reduce`` to the matrix of previous-``window`` values, in row chunks.
+
+    ``reduce(matrix, has_nan)`` gets one row per bucket; rows near an item's
+    start have NaN where the window would reach into the previous item.
+    """
+    n, w = layout.n, window
+    if n == 0:
+        # NaN-aware reductions of no rows return no parts at all; the plain ones say how many.
+        return tuple(np.zeros(0) for _ in reduce(np.empty((0, w)), False))
+    xf = x.astype(np.float64)
+    views = sliding_window_view(xf, w) if n >= w else np.empty((0, w))
+    outputs: list[np.ndarray] | None = None
+    for lo in range(w, n, ROLLING_CHUNK):
+        hi = min(lo + ROLLING_CHUNK, n)
+        parts = reduce(views[lo - w : hi - w], False)
+        if outputs is None:
+            outputs = [np.full(n, np.nan) for _ in parts]
+        for out, part in zip(outputs, parts, strict=True):
+            out[lo:hi] = part
+    rows, pos = layout.head(w)
+    cols = np.arange(w)
+    matrix = xf[np.maximum(rows[:, None] - w + cols[None, :], 0)]
+    matrix[cols[None, :] < (w - pos)[:, None]] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no history yet
+        head_parts = reduce(matrix, True)
+    if outputs is None:
+        outputs = [np.full(n, np.nan) for _ in head_parts]
+    for out, part in zip(outputs, head_parts, strict=True):
+        out[rows] = part
+    return tuple(outputs)
+
+
+def median_mad(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    median = np.nanmedian if has_nan else np.median
+    center = median(matrix, axis=1)
+    mad = median(np.abs(matrix - center[:, None]), axis=1)
+    return center, mad
+
+
+def capped_history(layout: Layout, window: int) -> np.ndarray:
+    history = np.full(layout.n, window, dtype=np.int64)
+    rows, pos = layout.head(window)
+    history[rows] = pos
+    return history
+
+
+def baseline_of(
+    frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> Baseline:
+    method = params["method"]
+    window = params["window"]
+    if method == "zscore":
+        return rolling_moments(x, layout, window)
+    if method == "mad":
+        center, mad = rolling_reduce(x, layout, window, median_mad)
+        return Baseline(center, mad * MAD_SCALE, capped_history(layout, window))
+    if method == "quantile":
+        q = params["q"]
+
+        def median_quantile(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
+            quantile = np.nanquantile if has_nan else np.quantile
+            return quantile(matrix, [0.5, q], axis=1)  # type: ignore[no-any-return]
+
+        center, bar = rolling_reduce(x, layout, window, median_quantile)
+        return Baseline(center, bar - center, capped_history(layout, window), bar)
+    if method == "ewma":
+        return ewma_baseline(frame, layout, x, params)
+    if method == "seasonal":
+        return seasonal_baseline(frame, layout, x, params)
+    if method == "threshold":
+        return fixed_level(frame, layout, params["level"])
+    raise AssertionError(f"unhandled method {method}")  # pragma: no cover
+
+
+def ewma_baseline(
+    frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> Baseline:
+    decay = {"half_life": params["half_life"]} if params["half_life"] else {"span": params["span"]}
+    value = pl.Series("x", x, dtype=pl.Float64)
+    # ewm at the previous bucket: shift(1) within the item keeps the current bucket out.
+    stats = (
+        pl.DataFrame({"item_id": frame.get_column("item_id"), "x": value})
+        .select(
+            pl.col("x").ewm_mean(**decay, min_samples=1).shift(1).over("item_id").alias("mean"),
+            pl.col("x")
+            .ewm_std(**decay, bias=False, min_samples=1)
+            .shift(1)
+            .over("item_id")
+            .alias("std"),
+        )
+        .to_numpy()
+    )
+    center = np.ascontiguousarray(stats[:, 0], dtype=np.float64)
+    spread = np.ascontiguousarray(stats[:, 1], dtype=np.float64)
+    history = layout.positions()
+    # The ewm std of a single value is undefined; like zscore, call it 0.
+    spread[(history == 1) | ((history >= 1) & np.isnan(spread))] = 0.0
+    return Baseline(center, spread, history)
+
+
+def seasonal_baseline(
+    frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> Baseline:
+    if not (layout.lengths > 1).any():
+        # No item has two buckets: no bucket length to go by, and no history anyway.
+        return Baseline(np.full(layout.n, np.nan), np.zeros(layout.n), np.zeros(layout.n, np.int64))
+    ts = frame.get_column("ts").dt.epoch("us").to_numpy()
+    every = bucket_every(ts, layout)
+    period = parse_every(params["period"]) // timedelta(microseconds=1)
+    if period % every:
+        raise ValueError(
+            f"period={params['period']} is not a whole number of buckets "
+            f"({timedelta(microseconds=every)} each)"
+        )
+    lag = period // every
+    if lag < params["smooth"]:
+        raise ValueError(
+            f"period={params['period']} is shorter than smooth={params['smooth']} buckets: "
+            "the baseline would overlap the smoothed signal"
+        )
+    pos = layout.positions()
+    xf = x.astype(np.float64)
+    total = np.zeros(layout.n)
+    total_sq = np.zeros(layout.n)
+    count = np.zeros(layout.n, dtype=np.int64)
+    # A loop over the window's periods (a handful), each step vectorised over all rows.
+    for j in range(1, params["window"] + 1):
+        shift = j * lag
+        if shift >= layout.n:
+            break
+        ok = pos[shift:] >= shift
+        past = np.where(ok, xf[:-shift], 0.0)
+        total[shift:] += past
+        total_sq[shift:] += past * past
+        count[shift:] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        # count*S2 - S1**2 is exact for whole numbers, so flat history gives exactly 0.
+        var = (count * total_sq - total * total) / (count * (count - 1.0))
+    var[count < 2] = 0.0
+    np.maximum(var, 0.0, out=var)
+    return Baseline(mean, np.sqrt(var), count)
+
+
+def fixed_level(frame: pl.DataFrame, layout: Layout, level: Any) -> Baseline:
+    if isinstance(level, float):
+        bar = np.full(layout.n, level)
+    else:
+        items = frame.get_column("item_id").cast(pl.String)
+        present = items.unique().sort()
+        unknown = present.filter(~present.is_in(list(level)))
+        if len(unknown):
+            raise ValueError(
+                f"level has no entry for item(s) {unknown.head(5).to_list()}; "
+                "give a level for every item in the series"
+            )
+        bar = np.array(items.replace_strict(level, return_dtype=pl.Float64).to_numpy())
+    return Baseline(bar, None, layout.positions(), bar)
+
+
+def lagged(base: Baseline, layout: Layout, lag: int) -> Baseline:
+    """The baseline of ``lag`` rows earlier in the same item (none for the first ``lag`` rows)."""
+    rows, _ = layout.head(lag)
+
+    def shift(values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.empty_like(values)
+        out[lag:] = values[: len(values) - lag]
+        out[rows] = fill
+        return out
+
+    return Baseline(
+        center=shift(base.center, np.nan),
+        spread=None if base.spread is None else shift(base.spread, np.nan),
+        history=shift(base.history, 0),
+        threshold=None if base.threshold is None else shift(base.threshold, np.nan),
+    )
+
+
+def signal_baseline(
+    frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+) -> tuple[np.ndarray, Baseline]:
+    """The watched signal and its baseline.
+
+    With ``smooth = s > 1`` the signal is the mean of the last ``s`` buckets.
+    An item's first ``s − 1`` buckets have no full signal: they get NaN (and
+    no history), and the baseline runs over the remaining rows only. The
+    statistics are computed on the ``s``-bucket *sums* -- integers for counts,
+    so the exact zscore path applies -- and divided by ``s`` afterwards (every
+    method's statistics scale with the data).
+    """
+    smooth = params["smooth"]
+    if smooth == 1:
+        return x, baseline_of(frame, layout, x, params)
+    lag = smooth - 1
+    head_rows, _ = layout.head(lag)
+    full = np.ones(layout.n, dtype=bool)
+    full[head_rows] = False
+    sub_lengths = np.maximum(layout.lengths - lag, 0)
+    sub_lengths = sub_lengths[sub_lengths > 0]
+    sub_layout = Layout(int(sub_lengths.sum()), np.cumsum(sub_lengths) - sub_lengths, sub_lengths)
+    sums = window_sums(x, layout, smooth)[full]
+    sub_frame = frame.filter(pl.Series(full))
+    if params["method"] == "threshold":
+        sub = baseline_of(sub_frame, sub_layout, sums / smooth, params)
+    else:
+        sub = baseline_of(sub_frame, sub_layout, sums, params)
+        sub = Baseline(
+            sub.center / smooth,
+            None if sub.spread is None else sub.spread / smooth,
+            sub.history,
+            None if sub.threshold is None else sub.threshold / smooth,
+        )
+    if params["method"] in ("zscore", "mad", "quantile", "ewma"):
+        # The baseline must not see the buckets averaged into the current signal.
+        sub = lagged(sub, sub_layout, lag)
+
+    def spread_out(values: np.ndarray | None, fill: float) -> np.ndarray | None:
+        if values is None:
+            return None
+        out = np.full(layout.n, fill, dtype=values.dtype)
+        out[full] = values
+        return out
+
+    signal = spread_out(sums / smooth, np.nan)
+    base = Baseline(
+        center=spread_out(sub.center, np.nan),  # type: ignore[arg-type]
+        spread=spread_out(sub.spread, np.nan),
+        history=spread_out(sub.history, 0),  # type: ignore[arg-type]
+        threshold=spread_out(sub.threshold, np.nan),
+    )
+    return signal, base  # type: ignore[return-value]
