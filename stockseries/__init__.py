@@ -39,6 +39,14 @@ from stockseries.generate import (
     timed_orders,
 )
 from stockseries.live import CheckpointError, StepResult, StreamProcessor
+from stockseries.planning import (
+    RiskMonitor,
+    demand_forecast,
+    read_catalog,
+    reorder_points,
+    risk_alerts,
+    stockout_risk,
+)
 from stockseries.series import days_of_cover, resample, stockouts
 from stockseries.sinks import CallbackSink, FileSink, Notifier, NotifyResult, WebhookSink, notify
 from stockseries.spikes import detect_spikes
@@ -54,6 +62,7 @@ __all__ = [
     "FileSink",
     "Notifier",
     "NotifyResult",
+    "RiskMonitor",
     "Simulation",
     "StepResult",
     "StreamProcessor",
@@ -64,6 +73,7 @@ __all__ = [
     "alerts",
     "catalog",
     "days_of_cover",
+    "demand_forecast",
     "detect_alerts",
     "detect_spikes",
     "evaluate",
@@ -74,11 +84,15 @@ __all__ = [
     "notify",
     "poisson_demand",
     "random_deliveries",
+    "read_catalog",
     "read_events",
+    "reorder_points",
     "resample",
+    "risk_alerts",
     "scan_events",
     "simulate",
     "stock_levels",
+    "stockout_risk",
     "stockouts",
     "timed_orders",
     "tune",

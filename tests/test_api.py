@@ -49,6 +49,13 @@ EXPECTED = {
     "StreamProcessor",
     "StepResult",
     "CheckpointError",
+    # planning (when will it run out, how much to order)
+    "demand_forecast",
+    "reorder_points",
+    "stockout_risk",
+    "risk_alerts",
+    "RiskMonitor",
+    "read_catalog",
     "__version__",
 }
 
