@@ -6,7 +6,8 @@ and derives floats with the same operations whatever the caller.
 
 Demand model (documented in :mod:`stockseries.planning`): bucket demands are independent with
 the trailing window's mean ``m`` and variance ``v``; demand over ``h`` buckets has mean
-``h·m`` and standard deviation ``σ_h = sqrt(h · max(v, m))``. The floor ``v ≥ m`` (Poisson
+``h·m`` and standard deviation ``σ_h = sqrt(h · max(v, m) · (1 + h/n))`` (the last factor
+for the rate being estimated from ``n`` buckets). The floor ``v ≥ m`` (Poisson
 variance) keeps intermittent and slow items — whose few non-zero buckets can make the sample
 variance tiny or zero — from being planned as if their demand were certain.
 """
@@ -50,8 +51,15 @@ class Moments:
         return np.where(n > 1, np.maximum(v, 0.0), 0.0)
 
     def sigma_over(self, buckets: FloatArray) -> FloatArray:
-        """σ of demand over ``buckets`` buckets, with the Poisson floor."""
-        return np.sqrt(buckets * np.maximum(self.variance, self.mean))
+        """σ of the forecast error of demand over ``buckets`` buckets.
+
+        ``sqrt(h · max(v, m) · (1 + h / n))``: the Poisson floor, and the factor ``1 + h/n``
+        for the rate itself being estimated from ``n`` buckets (the variance of a sum of
+        ``h`` future buckets around ``h`` times a mean of ``n`` past ones) — without it a
+        short window under-protects, because running short costs more than holding extra.
+        """
+        n = np.maximum(self.n.astype(np.float64), 1.0)
+        return np.sqrt(buckets * np.maximum(self.variance, self.mean) * (1.0 + buckets / n))
 
 
 @dataclass(frozen=True)
