@@ -52,7 +52,8 @@ def reorder_points(
     The policy is periodic review, order-up-to (R, S), with a reorder point for items that
     cannot wait for the next review. With lead time ``L`` and review period ``R`` in buckets,
     the demand rate ``m`` and variance ``v`` of the trailing ``window``
-    (``σ_h = sqrt(h · max(v, m))`` over ``h`` buckets):
+    (``σ_h = sqrt(h · max(v, m) · (1 + h/n))`` over ``h`` buckets, ``n`` the buckets the rate
+    was estimated from):
 
     * ``safety_stock = z · σ_(L+R)``
     * ``order_up_to = m · (L + R) + safety_stock``

@@ -95,7 +95,7 @@ def stockout_risk(
     running out before a delivery ordered now can arrive.
 
     ``p_stockout = P(D_L > position)`` where ``D_L`` is demand over the lead time, normal with
-    mean ``m·L`` and ``σ_L = sqrt(L · max(v, m))`` (see :func:`reorder_points` for the model)
+    mean ``m·L`` and ``σ_L = sqrt(L · max(v, m) · (1 + L/n))`` (see :func:`reorder_points` for the model)
     and position = level + on order; 1 when the position is at or below 0. ``at_risk`` when
     ``p_stockout > 1 − service_level`` — equivalently, the position is below the cycle-service
     reorder point. ``cover`` is level / rate (0 when out of stock; null when nothing is

@@ -45,8 +45,9 @@ def test_cycle_service_formulas_by_hand() -> None:
     )
     row = plan.row(0, named=True)
     z = 1.6448536269514722
-    sigma_l = math.sqrt(2 * 10)  # variance 8/3 < mean 10: the Poisson floor applies
-    sigma_p = math.sqrt(3 * 10)
+    # variance 8/3 < mean 10: the Poisson floor applies; n = 4 buckets estimated the rate
+    sigma_l = math.sqrt(2 * 10 * (1 + 2 / 4))
+    sigma_p = math.sqrt(3 * 10 * (1 + 3 / 4))
     assert row["daily_rate"] == pytest.approx(10.0)
     assert row["lead_time_demand"] == pytest.approx(20.0)
     assert row["safety_stock"] == pytest.approx(z * sigma_p)
@@ -71,7 +72,7 @@ def test_safety_factor(service: str, level: float, expected_z: float) -> None:
         window="7d",
         review_period="7d",
     )
-    sigma_p = np.sqrt(10 * np.var([10, 30, 5, 15, 20, 0, 25], ddof=1))
+    sigma_p = np.sqrt(10 * np.var([10, 30, 5, 15, 20, 0, 25], ddof=1) * (1 + 10 / 7))
     assert plan["safety_stock"][0] == pytest.approx(expected_z * sigma_p, rel=1e-6, abs=1e-9)
 
 
@@ -80,7 +81,7 @@ def test_fill_rate_meets_the_loss_equation() -> None:
 
     series = daily_series({"A": [10, 30, 5, 15, 20, 0, 25]})
     plan = reorder_points(series, {"item_id": ["A"], "lead_time": ["3d"]}, 0.98, window="7d")
-    sigma_p = np.sqrt(4 * np.var([10, 30, 5, 15, 20, 0, 25], ddof=1))
+    sigma_p = np.sqrt(4 * np.var([10, 30, 5, 15, 20, 0, 25], ddof=1) * (1 + 4 / 7))
     z = plan["safety_stock"][0] / sigma_p
     shortage = sigma_p * float(_normal.loss(z))
     assert shortage == pytest.approx(0.02 * 15.0, rel=1e-6)  # (1 - β) · rate · R (R = 1 d)
