@@ -44,7 +44,11 @@ def write_sample(folder: Path = HERE) -> dict[str, Path]:
     sim = simulate(**SAMPLE)
     sim.events.write_parquet(paths["events.parquet"], compression="zstd", compression_level=9)
     sim.labels.write_csv(paths["labels.csv"], datetime_format=CSV_DATETIME_FORMAT)
-    sim.catalog.write_csv(paths["catalog.csv"])
+    durations = [n for n, t in sim.catalog.schema.items() if isinstance(t, pl.Duration)]
+    # Lead times and review periods as duration strings ("45m", "4h"), as read_catalog reads.
+    sim.catalog.with_columns(
+        pl.col(name).dt.total_minutes().cast(pl.String) + "m" for name in durations
+    ).write_csv(paths["catalog.csv"])
 
     small = simulate(**SMALL)
     # The small CSV carries the item descriptions too, to show optional columns passing through.

@@ -34,6 +34,8 @@ STREAM_IDS: Final = {
     "poisson_demand": 4,
     "inject_spikes": 5,
     "replenish": 6,
+    # Planning columns of catalog(); a high id keeps room for the simulator's own streams.
+    "lead_time": 20,
 }
 
 

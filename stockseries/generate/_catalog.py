@@ -7,9 +7,12 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from stockseries.generate._arguments import is_int, stream_rng
+from stockseries._duration import duration_us
+from stockseries.generate._arguments import duration_bounds, is_int, stream_rng
 from stockseries.generate._types import (
     RATE_SIGMA,
+    DurationLike,
+    IntArray,
 )
 
 PART_NAMES: Final = (
@@ -57,7 +60,14 @@ PART_NAMES: Final = (
 VARIANTS: Final = ("front", "rear", "heavy-duty", "compact", "premium", "economy", "left", "right")
 
 
-def catalog(n_items: int = 20, *, seed: int = 0, n_suppliers: int | None = None) -> pl.DataFrame:
+def catalog(
+    n_items: int = 20,
+    *,
+    seed: int = 0,
+    n_suppliers: int | None = None,
+    lead_time: DurationLike | tuple[DurationLike, DurationLike] | None = None,
+    review_period: DurationLike | None = None,
+) -> pl.DataFrame:
     """A deterministic item catalog: ids, descriptions, suppliers, popularity and rates.
 
     Parameters
@@ -69,6 +79,13 @@ def catalog(n_items: int = 20, *, seed: int = 0, n_suppliers: int | None = None)
     n_suppliers
         Number of suppliers ``"S00"``, ``"S01"``, …; items are spread evenly over them.
         Defaults to ``max(1, n_items // 5)``.
+    lead_time
+        Adds a ``lead_time`` column (``Duration``): one duration for every item, or a
+        ``(shortest, longest)`` range drawn per supplier (whole minutes, from a random stream
+        of its own, so the other columns do not change) — what
+        :func:`stockseries.reorder_points` plans with.
+    review_period
+        Adds a ``review_period`` column (``Duration``), the same for every item.
 
     Returns
     -------
@@ -88,6 +105,8 @@ def catalog(n_items: int = 20, *, seed: int = 0, n_suppliers: int | None = None)
     ['A000', 'A001', 'A002', 'A003']
     >>> round(cat["weight"].sum(), 12)
     1.0
+    >>> catalog(4, seed=1, lead_time="2d", review_period="1d")["lead_time"].to_list()[0]
+    datetime.timedelta(days=2)
     """
     if not is_int(n_items) or n_items < 1:
         raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
@@ -109,7 +128,7 @@ def catalog(n_items: int = 20, *, seed: int = 0, n_suppliers: int | None = None)
     rate = np.round(np.exp(rng.normal(-(RATE_SIGMA**2) / 2, RATE_SIGMA, size=n_items)), 3)
     rate = np.maximum(rate, 0.001)
     s_width = max(2, len(str(suppliers - 1)))
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "item_id": [f"A{i:0{width}d}" for i in range(n_items)],
             "description": names[:n_items],
@@ -125,3 +144,31 @@ def catalog(n_items: int = 20, *, seed: int = 0, n_suppliers: int | None = None)
             "rate": pl.Float64,
         },
     )
+    return with_lead_times(frame, supplier_of, suppliers, seed, lead_time, review_period)
+
+
+def with_lead_times(
+    frame: pl.DataFrame,
+    supplier_of: IntArray,
+    suppliers: int,
+    seed: int,
+    lead_time: DurationLike | tuple[DurationLike, DurationLike] | None,
+    review_period: DurationLike | None,
+) -> pl.DataFrame:
+    """The catalog with the optional ``lead_time`` / ``review_period`` columns."""
+    if lead_time is not None:
+        lo, hi = duration_bounds(lead_time, "lead_time")
+        minute = 60_000_000
+        per_supplier = stream_rng(seed, "lead_time").integers(
+            -(-lo // minute), max(hi // minute, -(-lo // minute)), endpoint=True, size=suppliers
+        )
+        lead = per_supplier[supplier_of] * minute if lo != hi else np.full(len(frame), lo)
+        frame = frame.with_columns(
+            lead_time=pl.Series(lead, dtype=pl.Int64).cast(pl.Duration("us"))
+        )
+    if review_period is not None:
+        review = duration_us(review_period, "review_period", allow_zero=True)
+        frame = frame.with_columns(
+            review_period=pl.lit(review, dtype=pl.Int64).cast(pl.Duration("us"))
+        )
+    return frame

@@ -69,8 +69,15 @@ def sold_before(orders: Sequence[Draws], k: int, start: int, end: int, when: Int
     return np.asarray(sold_at - cumulative[np.searchsorted(key[by_key], rows * span)])
 
 
+def draw_lead_times(rng: np.random.Generator, k: int) -> IntArray:
+    """Per-item delivery lead times (µs) of the replenishment policy: the first draw of its
+    random stream, so drawing them first keeps every later draw unchanged."""
+    return np.asarray(rng.integers(*LEAD_TIME_MINUTES, endpoint=True, size=k)) * US_PER_MINUTE
+
+
 def replenish_core(
     rng: np.random.Generator,
+    lead: IntArray,
     orders: Sequence[Draws],
     rates: FloatArray,
     mean_quantity: float,
@@ -82,13 +89,10 @@ def replenish_core(
 
     Per item: every 2–4 h a review orders what was sold since the previous review (rounded
     to whole cases, keeping the inventory position within one case of the target ``S``),
-    delivered after a fixed 30–90 min lead time. ``S`` covers the longest review cycle plus
+    delivered after the item's fixed lead time ``lead`` (30–90 min, :func:`draw_lead_times`). ``S`` covers the longest review cycle plus
     the lead time at the daily peak, so stock stays positive except when a spike eats it.
     """
     k = rates.shape[0]
-    lead: IntArray = (
-        np.asarray(rng.integers(*LEAD_TIME_MINUTES, endpoint=True, size=k)) * US_PER_MINUTE
-    )
     case: IntArray = np.asarray(rng.choice(np.array(CASE_SIZES, dtype=np.int64), size=k))
     lo, hi = REVIEW_WAIT_MINUTES
     cover_minutes = (hi * US_PER_MINUTE + lead) / US_PER_MINUTE

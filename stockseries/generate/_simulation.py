@@ -26,7 +26,7 @@ from stockseries.generate._arguments import (
 from stockseries.generate._build import events_frame
 from stockseries.generate._catalog import catalog
 from stockseries.generate._processes import poisson_core
-from stockseries.generate._replenish import replenish_core
+from stockseries.generate._replenish import REVIEW_WAIT_MINUTES, draw_lead_times, replenish_core
 from stockseries.generate._spikes import spike_capacity, spikes_core, window_grid
 from stockseries.generate._types import (
     EPOCH,
@@ -112,7 +112,8 @@ def simulate(
     (1–3 units per order, peak at 13:00 UTC), :func:`inject_spikes` and, with ``replenish``,
     deliveries: an initial stock delivery per item at ``start``, then a periodic-review
     order-up-to policy (a review every 2–4 h orders what was sold since the previous one,
-    in whole cases, delivered 30–90 min later). Stock levels therefore wander in a positive
+    in whole cases, delivered 30–90 min later; the returned catalog records each item's
+    ``lead_time`` and the longest ``review_period``, 4 h). Stock levels therefore wander in a positive
     band and can go negative when a spike drains an item before its next delivery.
     ``event_id`` is renumbered over the merged stream (``"E<seed>-…"``).
 
@@ -182,8 +183,11 @@ def simulate(
         spikes=None,
     )
     if replenish:
+        rng = stream_rng(seed, "replenish")
+        lead = draw_lead_times(rng, n_items)
         initial, deliveries = replenish_core(
-            stream_rng(seed, "replenish"),
+            rng,
+            lead,
             [demand, extra],
             rates,
             sum(quantity) / 2,
@@ -199,6 +203,15 @@ def simulate(
         parts = [(ORDER, demand), (ORDER, extra)]
     del demand, extra  # events_frame frees the parts once merged: keep no other reference
     events = events_frame(parts, cat, f"E{seed}-")
+    if replenish:
+        # The catalog tells planners what the simulated supplier does (issue: "the simulator
+        # draws deliveries with those lead times so the examples are consistent").
+        cat = cat.with_columns(
+            lead_time=pl.Series(lead, dtype=pl.Int64).cast(pl.Duration("us")),
+            review_period=pl.lit(
+                dt.timedelta(minutes=REVIEW_WAIT_MINUTES[1]), dtype=pl.Duration("us")
+            ),
+        )
     return Simulation(
         events=events,
         labels=labels,

@@ -56,8 +56,10 @@ def demand_forecast(
     weighted mean with ``half_life`` (default: a quarter of the window), as ``method="ewma"``
     detects with. With ``H`` buckets in the horizon and bucket variance ``v`` (the window's,
     or the exponentially weighted one): ``forecast = H · rate`` and
-    ``sigma = sqrt(H · max(v, rate))`` — buckets taken as independent, the variance floored at
-    the mean (Poisson) so that intermittent items are not forecast as certain. Vectorised over
+    ``sigma = sqrt(H · max(v, rate) · (1 + H/n))`` — buckets taken as independent, the
+    variance floored at the mean (Poisson) so that intermittent items are not forecast as
+    certain, and ``1 + H/n`` for the rate being estimated from ``n`` buckets (``"ewma"``
+    leaves that factor out: its effective sample size is not a bucket count). Vectorised over
     items: one grouped Polars query.
 
     Parameters
@@ -90,7 +92,7 @@ def demand_forecast(
     ...     "demand": [4, 6, 5, 5], "level": [96, 90, 85, 80],
     ... })
     >>> demand_forecast(series, "10h", window="4h").select("forecast", "sigma").row(0)
-    (50.0, 7.0710678118654755)
+    (50.0, 13.228756555322953)
     """
     if method not in FORECAST_METHODS:
         raise ValueError(f"method must be one of {FORECAST_METHODS}, got {method!r}")
@@ -102,7 +104,8 @@ def demand_forecast(
         width = window_buckets(duration_us(window, "window"), every_us)
         last = last_moments(frame.with_columns(level=pl.lit(0)), width, every_us)
         m = moments_of(last)
-        rate, variance, history = m.mean, m.variance, last["n"]
+        rate, history = m.mean, last["n"]
+        sigma = m.sigma_over(np.full_like(rate, buckets))
     else:
         life = (
             duration_us(half_life, "half_life") if half_life else duration_us(window, "window") // 4
@@ -111,7 +114,7 @@ def demand_forecast(
         rate = last["rate"].to_numpy()
         variance = last["variance"].fill_null(0.0).to_numpy()
         history = last["n"]
-    sigma = np.sqrt(buckets * np.maximum(variance, rate))
+        sigma = np.sqrt(buckets * np.maximum(variance, rate))
     out = last.select(ITEM, "last_ts").with_columns(
         as_of=pl.col("last_ts") + pl.duration(microseconds=every_us),
         horizon=pl.lit(horizon_us).cast(pl.Duration("us")),

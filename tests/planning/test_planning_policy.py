@@ -222,7 +222,7 @@ def test_forecast_methods() -> None:
     series = daily_series({"A": [4, 6, 5, 5]})
     mean = demand_forecast(series, "10d", window="4d").row(0, named=True)
     assert mean["forecast"] == pytest.approx(50.0)
-    assert mean["sigma"] == pytest.approx(math.sqrt(10 * 5.0))
+    assert mean["sigma"] == pytest.approx(math.sqrt(10 * 5.0 * (1 + 10 / 4)))
     ewma = demand_forecast(series, "10d", method="ewma", half_life="1d").row(0, named=True)
     assert 45 < ewma["forecast"] < 55 and ewma["history"] == 4
     with pytest.raises(ValueError, match="method must be one of"):
