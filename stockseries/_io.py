@@ -2,29 +2,192 @@
 
 Event files go through :func:`stockseries.read_events`, which validates them; the tables here
 are the project's own outputs, read back by the CLI.
+
+Every output goes through :class:`AtomicFile` (directly or via :func:`write_frame`): it is
+written to a temporary file in the destination's folder, flushed to disk, and renamed over the
+destination only when complete. A failure (full disk, a crash, Ctrl-C) leaves the previous file
+or none -- never a truncated one -- and removes the temporary file when the process survives to
+do so. An output that is a directory or one of the inputs is refused before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
 
 import polars as pl
 
 from stockseries._schema import TS_DTYPE, in_utc
+from stockseries._time import CSV_DATETIME_FORMAT
 
-#: ISO-8601 UTC with a ``Z`` suffix; fractional seconds only when present.
-CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+__all__ = [
+    "CSV_DATETIME_FORMAT",
+    "AtomicFile",
+    "OutputError",
+    "atomic_write",
+    "check_output",
+    "csv_record_batches",
+    "read_table",
+    "write_frame",
+]
+
+
+class OutputError(ValueError):
+    """An output path that must not be written: a directory, or one of the inputs."""
+
+
+def check_output(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Refuse an output ``path`` that is a directory or the same file as one of ``inputs``.
+
+    Examples
+    --------
+    >>> check_output(".")
+    Traceback (most recent call last):
+    ...
+    stockseries._io.OutputError: cannot write .: it is a directory; give a file name
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory; give a file name")
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source)
+        same = path.exists() and source.exists() and os.path.samefile(path, source)
+        if same or path.resolve() == source.resolve():
+            raise OutputError(
+                f"cannot write {path}: it is the input {source}; writing it would destroy the "
+                "input -- choose another output file"
+            )
+        if source.is_dir() and source.resolve() in path.resolve().parents:
+            raise OutputError(
+                f"cannot write {path}: it is inside the input folder {source}, whose files "
+                "would then be read as input -- choose an output outside it"
+            )
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_DEFAULT_PERMISSIONS = 0o666 & ~_umask()
+
+
+class AtomicFile:
+    """A file written under a temporary name in its folder and renamed into place when done.
+
+    Use it as a context manager (commit on success, abort on an exception) or call
+    :meth:`commit`/:meth:`abort` yourself for a file written piece by piece. ``temporary`` is
+    the path to write to; :meth:`commit` flushes it to disk (``fsync``) and renames it over
+    ``path``, so readers see the old file or the complete new one. The file gets the usual
+    permissions (``0o666`` less the umask) unless ``permissions`` says otherwise.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with AtomicFile(folder / "out.txt") as out:
+    ...     _ = out.temporary.write_text("complete")
+    >>> (folder / "out.txt").read_text(), sorted(p.name for p in folder.iterdir())
+    ('complete', ['out.txt'])
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        inputs: Iterable[str | Path | None] = (),
+        permissions: int | None = None,
+    ) -> None:
+        self.path = check_output(path, inputs)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
+        )
+        try:
+            # mkstemp makes the file owner-only; an output gets the usual umask permissions.
+            os.fchmod(descriptor, _DEFAULT_PERMISSIONS if permissions is None else permissions)
+        finally:
+            os.close(descriptor)
+        self.temporary = Path(name)
+        self._done = False
+
+    def open(self, mode: str = "wb", **kwargs: Any) -> IO[Any]:
+        """Open the temporary file (``"wb"`` by default)."""
+        return open(self.temporary, mode, **kwargs)
+
+    def commit(self) -> Path:
+        """Flush the temporary file to disk and rename it over ``path``."""
+        if self._done:
+            raise RuntimeError(f"{self.path} was already committed or aborted")
+        try:
+            with open(self.temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        _fsync_folder(self.path.parent)
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary file; ``path`` keeps what it had before."""
+        self._done = True
+        with contextlib.suppress(OSError):
+            self.temporary.unlink()
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is durable only once the folder's entry is on disk (not possible everywhere).
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def atomic_write(path: str | Path, data: bytes | str, *, permissions: int | None = None) -> Path:
+    """Write ``data`` (text is UTF-8) to ``path`` atomically; see :class:`AtomicFile`."""
+    with AtomicFile(path, permissions=permissions) as out:
+        out.temporary.write_bytes(data.encode() if isinstance(data, str) else data)
+    return out.path
+
 
 _WRITERS = {".csv", ".parquet", ".pq", ".ndjson", ".jsonl"}
 
 
-def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` to CSV, Parquet or NDJSON, chosen by the file extension.
+def write_frame(
+    frame: pl.DataFrame, path: str | Path, *, inputs: Iterable[str | Path | None] = ()
+) -> Path:
+    """Write ``frame`` to CSV, Parquet or NDJSON, chosen by the file extension, atomically.
 
     CSV timestamps are ISO-8601 UTC (``2024-01-01T00:00:00Z``); durations are written as
-    whole seconds so that any spreadsheet can read them.
+    whole seconds so that any spreadsheet can read them. The file appears complete or not at
+    all (:class:`AtomicFile`); ``path`` must not be a directory or one of ``inputs``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -33,10 +196,15 @@ def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
             f"cannot write {path}: unknown extension {suffix!r} "
             f"(use one of {', '.join(sorted(_WRITERS))})"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with AtomicFile(path, inputs=inputs) as out:
+        _write_by_suffix(frame, out.temporary, suffix)
+    return out.path
+
+
+def _write_by_suffix(frame: pl.DataFrame, path: Path, suffix: str) -> None:
     if suffix in {".parquet", ".pq"}:
         frame.write_parquet(path)
-        return path
+        return
     flat = frame.with_columns(
         pl.col(name).dt.total_seconds().alias(name)
         for name, dtype in frame.schema.items()
@@ -50,7 +218,6 @@ def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
             for name, dtype in flat.schema.items()
             if isinstance(dtype, pl.Datetime)
         ).write_ndjson(path)
-    return path
 
 
 def read_table(path: str | Path, *, datetime_columns: Iterable[str] = ()) -> pl.DataFrame:

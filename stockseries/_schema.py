@@ -6,9 +6,11 @@ the engine cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import polars as pl
+
+# The UTC helpers live in _time; re-exported here because every stage imports them from here.
+from stockseries._time import epoch_us as timestamp_us  # noqa: F401  (re-export)
+from stockseries._time import in_utc as in_utc
 
 TS = "ts"
 ITEM = "item_id"
@@ -20,23 +22,6 @@ DELIVERY = "delivery"
 KINDS = (ORDER, DELIVERY)
 
 TS_DTYPE = pl.Datetime("us", "UTC")
-
-
-def in_utc(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A Datetime column in UTC: naive values are taken as UTC, aware ones converted."""
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
-        return column.dt.replace_time_zone("UTC")
-    return column.dt.convert_time_zone("UTC")
-
-
-def timestamp_us(value: str | datetime) -> int:
-    """Microseconds since the epoch of an ISO string or datetime; naive values are UTC."""
-    series = pl.Series([value])
-    if series.dtype == pl.String:
-        series = series.str.to_datetime(time_unit="us", time_zone="UTC")
-    elif isinstance(series.dtype, pl.Datetime) and series.dtype.time_zone is None:
-        series = series.dt.replace_time_zone("UTC")
-    return int(series.dt.cast_time_unit("us").dt.convert_time_zone("UTC").cast(pl.Int64)[0])
 
 
 #: Required event columns and their canonical dtypes.

@@ -43,7 +43,8 @@ import altair as alt
 import polars as pl
 
 from stockseries._frames import frame_of
-from stockseries._schema import ITEM, TS, in_utc
+from stockseries._schema import ITEM, TS
+from stockseries._time import frame_in_utc
 
 #: Whatever an Altair chart function here may return.
 AnyChart: TypeAlias = (
@@ -85,23 +86,13 @@ def _frame(obj: Any, what: str) -> pl.DataFrame:
     df = frame_of(obj, what)
     if ITEM in df.columns and df.schema[ITEM] != pl.String:
         df = df.with_columns(pl.col(ITEM).cast(pl.String))
-    return _utc(df)
+    return frame_in_utc(df)
 
 
 def _require(df: pl.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{what} is missing column(s) {missing}; it has {df.columns}")
-
-
-def _utc(df: pl.DataFrame) -> pl.DataFrame:
-    """Naive datetimes are taken as UTC (the project rule); aware ones converted to it."""
-    exprs = [
-        in_utc(pl.col(name), dtype)
-        for name, dtype in df.schema.items()
-        if isinstance(dtype, pl.Datetime)
-    ]
-    return df.with_columns(exprs) if exprs else df
 
 
 def _item_list(items: str | Sequence[str] | None) -> list[str] | None:

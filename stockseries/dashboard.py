@@ -42,9 +42,9 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import to_polars
 from stockseries._schema import ITEM, TS, TS_DTYPE
+from stockseries._time import duration_us
 from stockseries.charts import AnyChart, demand_chart, level_chart
 from stockseries.live import (
     StepResult,
@@ -100,18 +100,6 @@ async def _next_frame(iterator: AsyncIterator[Any]) -> Any:
         return await anext(iterator)
     except StopAsyncIteration:
         return _END
-
-
-def _seconds(value: str | float | timedelta, name: str) -> float:
-    if isinstance(value, bool):
-        raise TypeError(
-            f"{name} must be a duration such as '1s' or a number of seconds, got {value!r}"
-        )
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        return float(value)
-    return duration_us(value, name) / 1e6
 
 
 def _history_buckets(history: int | str | timedelta, every_us: int) -> int:
@@ -260,7 +248,7 @@ class LiveDashboard:
         self._factory, self._source = _source_opener(source)
         self.processor = processor
         self._notifier = _notifier(sink)
-        self._refresh_s = _seconds(refresh, "refresh")
+        self._refresh_s = duration_us(refresh, "refresh", seconds=True) / 1e6
         self._every_us = duration_us(processor.params["every"])
         self._history = _history_buckets(history, self._every_us)
         self._items: list[str] | None = None if items is None else pinned

@@ -18,14 +18,12 @@ Two halves:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import html
 import io
 import json
 import math
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
@@ -39,6 +37,7 @@ import polars as pl
 
 from stockseries import _frames
 from stockseries._duration import duration_us, format_duration
+from stockseries._io import AtomicFile
 from stockseries._schema import (
     DELIVERY,
     EVENT_SCHEMA,
@@ -1849,28 +1848,17 @@ class StreamProcessor:
             tables["initial"] = self._initial
         if self._suppliers is not None:
             tables["suppliers"] = self._suppliers
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-                    archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
-                    for name, array in arrays.items():
-                        buffer = io.BytesIO()
-                        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                        archive.writestr(f"{name}.npy", buffer.getvalue())
-                    for name, frame in tables.items():
-                        buffer = io.BytesIO()
-                        frame.write_ipc(buffer)
-                        archive.writestr(f"{name}.arrow", buffer.getvalue())
-                # On disk before the rename: a crash leaves the old checkpoint or the new one.
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with AtomicFile(target) as out, out.open() as handle:
+            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
+                for name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                    archive.writestr(f"{name}.npy", buffer.getvalue())
+                for name, frame in tables.items():
+                    buffer = io.BytesIO()
+                    frame.write_ipc(buffer)
+                    archive.writestr(f"{name}.arrow", buffer.getvalue())
         return target
 
     @classmethod

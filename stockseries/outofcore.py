@@ -59,7 +59,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stockseries._io import CSV_DATETIME_FORMAT, write_frame
+from stockseries._io import CSV_DATETIME_FORMAT, AtomicFile, write_frame
 from stockseries._schema import (
     DELIVERY,
     EVENT_SCHEMA,
@@ -70,6 +70,7 @@ from stockseries._schema import (
     TS_DTYPE,
     timestamp_us,
 )
+from stockseries._time import format_duration, iso_utc
 from stockseries.alerts import Alerts
 from stockseries.events import (
     EpochUnit,
@@ -412,6 +413,10 @@ def _overlaps(
     return found
 
 
+def _iso_or_unknown(us: int | None) -> str:
+    return "?" if us is None else iso_utc(us)
+
+
 def _order_error(
     fmt: str,
     hive: bool,
@@ -421,7 +426,7 @@ def _order_error(
 ) -> ChunkOrderError:
     chunk, previous, frontier_us, _ = overlaps[0]
     needed_s = math.ceil(max(needed for *_, needed in overlaps) / 1e6)
-    needed_text = _compact(needed_s)
+    needed_text = format_duration(needed_s * 1_000_000)
     late = (
         _chunk_frame(fmt, chunk, hive, epoch_unit)
         .select((pl.col(TS).cast(pl.Int64) < frontier_us).sum())
@@ -430,9 +435,9 @@ def _order_error(
     )
     others = f" ({len(overlaps)} chunks overlap in all)" if len(overlaps) > 1 else ""
     message = (
-        f"chunk {chunk.name!r} goes back in time: it starts at {_iso(chunk.first_us)}, but the "
-        f"earlier chunk {previous.name!r} reaches {_iso(previous.last_us)}; with "
-        f"lateness={_seconds(lateness_us)} every bucket before {_iso(frontier_us)} is closed by "
+        f"chunk {chunk.name!r} goes back in time: it starts at {_iso_or_unknown(chunk.first_us)}, but the "
+        f"earlier chunk {previous.name!r} reaches {_iso_or_unknown(previous.last_us)}; with "
+        f"lateness={format_duration(lateness_us)} every bucket before {_iso_or_unknown(frontier_us)} is closed by "
         f"then, so {late:,} of its {chunk.rows:,} events would be late{others}. Chunks (hive "
         f"partition folders, or files) are read in order of their first event and may overlap "
         f"by at most the lateness: pass lateness='{needed_text}' or more, or "
@@ -446,27 +451,6 @@ def _order_error(
         late=int(late),
         needed=timedelta(seconds=needed_s),
     )
-
-
-def _iso(us: int | None) -> str:
-    if us is None:
-        return "?"
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _compact(seconds: int) -> str:
-    """``1141`` → ``"19m1s"``: a duration string the processor reads back."""
-    parts = []
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
-
-
-def _seconds(us: int) -> str:
-    return f"{us / 1e6:g}s"
 
 
 # --------------------------------------------------------------------------- writing series
@@ -487,11 +471,11 @@ class _SeriesWriter:
                 f"cannot write {path}: unknown extension {self.suffix!r} "
                 f"(use one of {', '.join(_SERIES_WRITERS)})"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Written under a hidden name and renamed at the end: a failed run leaves no
         # truncated file that looks complete.
-        self._partial = path.with_name(f".{path.name}.partial")
-        self._partial.unlink(missing_ok=True)  # left over by a killed run
+        self._file = AtomicFile(path)
+        self._partial = self._file.temporary
+        self._started = False
         self._parquet: pq.ParquetWriter | None = None
         self._arrow_schema: pa.Schema | None = None
         self._text: IO[bytes] | None = None
@@ -516,6 +500,7 @@ class _SeriesWriter:
         if self.suffix in (".parquet", ".pq"):
             table = frame.to_arrow()
             if self._parquet is None:
+                self._started = True
                 self._parquet = pq.ParquetWriter(self._partial, table.schema, compression="zstd")
                 self._arrow_schema = table.schema
             elif not table.schema.equals(self._arrow_schema):
@@ -524,6 +509,7 @@ class _SeriesWriter:
             return
         first = self._text is None
         if self._text is None:
+            self._started = True
             self._text = self._partial.open("wb")
         if self.suffix == ".csv":
             frame.write_csv(self._text, include_header=first, datetime_format=CSV_DATETIME_FORMAT)
@@ -538,16 +524,17 @@ class _SeriesWriter:
         """Finish the file (an empty one with the columns when no row came)."""
         self._drain()
         self._close_handles()
-        if self._partial.exists():
-            self._partial.replace(self.path)
+        if self._started:
+            self._file.commit()
         else:
+            self._file.abort()
             write_frame(pl.DataFrame(schema=self._schema or schema or {}), self.path)
 
     def abort(self) -> None:
         """Drop what was written."""
         self._buffer = []
         self._close_handles()
-        self._partial.unlink(missing_ok=True)
+        self._file.abort()
 
     def _close_handles(self) -> None:
         if self._parquet is not None:
@@ -805,7 +792,7 @@ def _peak_rss() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def _first_suppliers(source: str | os.PathLike[str]) -> pl.DataFrame | None:
+def first_suppliers(source: str | os.PathLike[str]) -> pl.DataFrame | None:
     """``item_id`` → first non-null ``supplier_id`` in file order, as the in-memory CLI takes
     it from the events; ``None`` when no file has a ``supplier_id``. Streams two columns of
     each file (files may differ in their optional columns)."""
@@ -889,7 +876,8 @@ def write_partitioned(
         folder.mkdir(parents=True, exist_ok=True)
         index = len(list(folder.glob("part-*.parquet")))
         path = folder / f"part-{index}.parquet"
-        part.write_parquet(path, compression="zstd", statistics=True)
+        with AtomicFile(path) as out:
+            part.write_parquet(out.temporary, compression="zstd", statistics=True)
         written.append(path)
     return written
 
@@ -1040,8 +1028,9 @@ def generate_dataset(
     finally:
         bar.close()
     all_labels = pl.concat(labels) if labels else pl.DataFrame()
-    all_labels.write_parquet(target / "labels.parquet")
-    items.write_parquet(target / "catalog.parquet")
+    for name, table in (("labels", all_labels), ("catalog", items)):
+        with AtomicFile(target / f"{name}.parquet") as out:
+            table.write_parquet(out.temporary)
     return GeneratedDataset(
         root=target,
         events=written,

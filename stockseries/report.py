@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from stockseries._frames import frame_of
+from stockseries._io import atomic_write
 from stockseries._schema import ITEM, TS
 
 __all__ = ["TABLE_CSS", "html_table", "scores_html", "write_report"]
@@ -411,7 +412,4 @@ def write_report(
         "from the network.</footer>",
         "</body></html>",
     ]
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n".join(page), encoding="utf-8")
-    return target
+    return atomic_write(path, "\n".join(page))

@@ -53,7 +53,6 @@ into an exception.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import html
@@ -61,7 +60,6 @@ import http.client
 import io
 import json
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -76,8 +74,9 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 from stockseries._frames import like_input, offending_rows, to_polars, unwrap_frame
-from stockseries._io import CSV_DATETIME_FORMAT
+from stockseries._io import CSV_DATETIME_FORMAT, atomic_write
 from stockseries._schema import ALERT_COLUMNS, in_utc
+from stockseries._time import iso_utc
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -246,18 +245,6 @@ def _jsonable(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(converted)
 
 
-def _iso(moment: datetime) -> str:
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    micros = utc.microsecond
-    if micros == 0:
-        fraction = ""
-    elif micros % 1000 == 0:
-        fraction = f".{micros // 1000:03d}"
-    else:
-        fraction = f".{micros:06d}"
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
-
-
 def _check_sent_at(sent_at: object) -> None:
     if not (
         sent_at is None or sent_at == "now" or isinstance(sent_at, datetime) or callable(sent_at)
@@ -272,13 +259,13 @@ def _resolve_sent_at(sent_at: SentAt) -> str | None:
     if sent_at is None:
         return None
     if sent_at == "now":
-        return _iso(datetime.now(UTC))
+        return iso_utc(datetime.now(UTC))
     if isinstance(sent_at, datetime):
-        return _iso(sent_at)
+        return iso_utc(sent_at)
     moment = sent_at()
     if not isinstance(moment, datetime):
         raise TypeError(f"sent_at() must return a datetime, got {type(moment).__name__}")
-    return _iso(moment)
+    return iso_utc(moment)
 
 
 def _groups(formatted: pl.DataFrame, sent_at: str | None) -> list[tuple[str | None, Payload]]:
@@ -669,7 +656,7 @@ class WebhookSink:
     ) -> None:
         assert self.dead_letter is not None
         record = {
-            "failed_at": _iso(datetime.now(UTC)),
+            "failed_at": iso_utc(datetime.now(UTC)),
             "sink": self.name,
             "supplier_id": supplier_id,
             "attempts": attempts,
@@ -735,21 +722,8 @@ def _save_state(path: Path, sent: SentIds) -> None:
         "version": _STATE_VERSION,
         "sent": {sink: list(ids) for sink, ids in sent.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            # dumps + one write is several times faster than json.dump's chunked writes.
-            handle.write(json.dumps(data, separators=(",", ":")) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    # dumps + one write is several times faster than json.dump's chunked writes.
+    atomic_write(path, json.dumps(data, separators=(",", ":")) + "\n", permissions=0o600)
 
 
 # --------------------------------------------------------------------------------------------

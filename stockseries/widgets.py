@@ -32,7 +32,9 @@ import ipywidgets as widgets
 import polars as pl
 
 from stockseries._frames import frame_of
+from stockseries._io import AtomicFile, atomic_write
 from stockseries._schema import ITEM, TS
+from stockseries._time import format_duration
 from stockseries.charts import AnyChart, demand_chart, pr_curve, to_svg
 from stockseries.report import TABLE_CSS, html_table, scores_html
 from stockseries.spikes.methods import METHOD_TABLE
@@ -191,14 +193,6 @@ def _show_text(output: widgets.Output, text: str) -> None:
     )
 
 
-def _format_every(td: timedelta) -> str:
-    seconds = int(td.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{td.total_seconds()}s"
-
-
 # -- the tuner --------------------------------------------------------------------------
 
 
@@ -334,14 +328,16 @@ class SpikeTuner:
             from stockseries.series import resample
 
             native = parse_every(every if every is not None else "1m")
-            base = frame_of(resample(self._events, every=_format_every(native)))
+            base = frame_of(
+                resample(self._events, every=format_duration(native // timedelta(microseconds=1)))
+            )
         else:
             base = frame_of(series)
             missing = [c for c in (ITEM, TS, "demand") if c not in base.columns]
             if missing:
                 raise ValueError(f"series is missing column(s) {missing}; it has {base.columns}")
             native = parse_every(every) if every is not None else _infer_every(base)
-        self._native = _format_every(native)
+        self._native = format_duration(native // timedelta(microseconds=1))
         self._by_every: dict[str, dict[str, pl.DataFrame]] = {
             self._native: _partition(base.sort(ITEM, TS))
         }
@@ -744,7 +740,7 @@ class SpikeTuner:
         """:meth:`export_params` as JSON text (also written to ``path`` when given)."""
         text = json.dumps(self.export_params(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            atomic_write(path, text + "\n")
         return text
 
     def export_alerts(self, path: str | Path | None = None) -> pl.DataFrame:
@@ -754,17 +750,19 @@ class SpikeTuner:
         """
         frame = frame_of(self.alerts)
         if path is not None:
-            target = Path(path)
-            suffix = target.suffix.lower()
+            suffix = Path(path).suffix.lower()
             if suffix == ".csv":
-                frame.write_csv(target)
+                with AtomicFile(path) as out:
+                    frame.write_csv(out.temporary)
             elif suffix == ".parquet":
-                frame.write_parquet(target)
+                with AtomicFile(path) as out:
+                    frame.write_parquet(out.temporary)
             elif suffix in (".ndjson", ".jsonl"):
-                frame.write_ndjson(target)
+                with AtomicFile(path) as out:
+                    frame.write_ndjson(out.temporary)
             else:
                 raise ValueError(
-                    f"unsupported extension {suffix!r} for {target}; use .csv, .parquet or .ndjson"
+                    f"unsupported extension {suffix!r} for {path}; use .csv, .parquet or .ndjson"
                 )
         return frame
 

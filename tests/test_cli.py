@@ -239,7 +239,8 @@ def test_detect_writes_what_the_three_step_pipeline_writes(
     resample → detect_spikes → alerts with the parameters the command line records."""
     from stockseries._io import write_frame
     from stockseries.alerts import alerts
-    from stockseries.cli import _detect_options, _suppliers, build_parser
+    from stockseries.cli import build_parser
+    from stockseries.cli._options import detect_options, suppliers
     from stockseries.events import read_events
     from stockseries.series import resample
     from stockseries.spikes import detect_spikes
@@ -249,7 +250,7 @@ def test_detect_writes_what_the_three_step_pipeline_writes(
     argv = ["detect", source, *options, "--initial", str(workdir / "initial.csv"), "-o", str(got)]
     assert main(argv) == 0
     args = build_parser().parse_args(argv)
-    detection = _detect_options(args)
+    detection = detect_options(args)
     events = read_events(source)
     found = alerts(
         detect_spikes(resample(events, "1m"), **detection),
@@ -258,7 +259,7 @@ def test_detect_writes_what_the_three_step_pipeline_writes(
         merge_gap=args.merge_gap,
         min_buckets=args.min_buckets,
         cooldown=args.cooldown,
-        suppliers=_suppliers(events, None),
+        suppliers=suppliers(events, None),
     )
     assert found.frame.height > 0
     write_frame(found.frame, want)

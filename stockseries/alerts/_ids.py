@@ -10,18 +10,16 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from stockseries._time import epoch_us as instant_us
 from stockseries.alerts.rules import EpisodeRules
 from stockseries.spikes.methods import format_every, parse_every, spike_params
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 def canonical(value: Any) -> Any:
@@ -45,16 +43,12 @@ def params_key(params: Mapping[str, Any] | None) -> str:
 
 
 def epoch_us(start: Any) -> int:
+    """Epoch microseconds of an episode start: an integer is taken as microseconds already."""
     if isinstance(start, bool):
         raise TypeError("start must be a datetime or epoch microseconds, not a bool")
     if isinstance(start, int | np.integer):
         return int(start)
-    if isinstance(start, np.datetime64):
-        return int(start.astype("datetime64[us]").astype(np.int64))
-    if isinstance(start, datetime):
-        aware = start if start.tzinfo is not None else start.replace(tzinfo=UTC)
-        return (aware - _EPOCH) // _US
-    raise TypeError(f"start must be a datetime or epoch microseconds, got {type(start).__name__}")
+    return instant_us(start, "start")
 
 
 # Ids must not change across runs, processes or library versions, so they are built from

@@ -9,18 +9,12 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
-from stockseries._schema import TS_DTYPE
+from stockseries._time import as_utc_us
 from stockseries.alerts.result import Alerts
 from stockseries.spikes._layout import Layout, bucket_every, prepare
 
 _US = timedelta(microseconds=1)
 _US_PER_DAY = 86_400_000_000
-
-
-def _utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
-        expr = expr.dt.replace_time_zone("UTC")
-    return expr.cast(TS_DTYPE)
 
 
 def intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
@@ -50,8 +44,8 @@ def intervals(obj: Any, what: str) -> tuple[pl.DataFrame, bool]:
     return (
         frame.select(
             pl.col("item_id").cast(pl.String),
-            _utc(pl.col("start"), frame.schema["start"]).alias("start"),
-            _utc(pl.col("end"), frame.schema["end"]).alias("end"),
+            as_utc_us(pl.col("start"), frame.schema["start"]).alias("start"),
+            as_utc_us(pl.col("end"), frame.schema["end"]).alias("end"),
             ids.alias("alert_id"),
         ),
         was_pandas,
@@ -240,7 +234,7 @@ def _covered(detected: pl.DataFrame, truth: pl.DataFrame) -> pl.Series:
     return (
         detected.select(
             pl.col("item_id").cast(pl.String),
-            _utc(pl.col("ts"), detected.schema["ts"]).alias("_ts"),
+            as_utc_us(pl.col("ts"), detected.schema["ts"]).alias("_ts"),
         )
         .with_row_index("_row")
         .join_asof(

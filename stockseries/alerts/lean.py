@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._schema import ITEM, TS, TS_DTYPE
+from stockseries._time import duration_us
 from stockseries.alerts._episodes import supplier_lookup
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts.result import Alerts, alerts

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from stockseries import _frames
+from stockseries._io import AtomicFile
 from stockseries.alerts._episodes import cut_episodes, finish
 from stockseries.alerts._ids import alert_params
 from stockseries.spikes._layout import Layout, bucket_every, prepare
@@ -97,14 +98,15 @@ class Alerts:
         """
         target = Path(path)
         suffix = target.suffix.lower()
-        if suffix == ".csv":
-            self.frame.write_csv(target)
-        elif suffix in (".parquet", ".pq"):
-            self.frame.write_parquet(target)
-        else:
+        if suffix not in (".csv", ".parquet", ".pq"):
             raise ValueError(
                 f"cannot tell the format of {str(path)!r}: use a .csv or .parquet path"
             )
+        with AtomicFile(target) as out:
+            if suffix == ".csv":
+                self.frame.write_csv(out.temporary)
+            else:
+                self.frame.write_parquet(out.temporary)
         return target
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -11,13 +10,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import to_polars
 from stockseries._schema import (
     ITEM,
 )
+from stockseries._time import duration_us, epoch_us
 from stockseries.generate._types import (
-    EPOCH,
     US_PER_HOUR,
     DurationLike,
     FloatArray,
@@ -45,31 +43,6 @@ def stream_rng(seed: int, stream: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([STREAM_IDS[stream], int(seed)]))
 
 
-def to_us(value: TimeLike, name: str) -> int:
-    """Microseconds since the Unix epoch; naive values are taken as UTC."""
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            raise ValueError(f"{name} is NaT")
-        return int(value.astype("datetime64[us]").astype(np.int64))
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(
-                f"{name}={value!r} is not an ISO-8601 timestamp (e.g. '2024-01-01T06:00:00Z')"
-            ) from None
-    if isinstance(value, dt.datetime):
-        if value != value:  # pandas.NaT is a datetime that is not equal to itself
-            raise ValueError(f"{name} is NaT")
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-        return int((aware - EPOCH) // dt.timedelta(microseconds=1))
-    if isinstance(value, dt.date):
-        return to_us(dt.datetime(value.year, value.month, value.day), name)
-    raise TypeError(
-        f"{name} must be an ISO string, datetime or numpy.datetime64, got {type(value).__name__}"
-    )
-
-
 def duration_bounds(
     value: DurationLike | tuple[DurationLike, DurationLike], name: str
 ) -> tuple[int, int]:
@@ -87,7 +60,7 @@ def duration_bounds(
 
 
 def parse_span(start: TimeLike, end: TimeLike) -> tuple[int, int]:
-    start_us, end_us = to_us(start, "start"), to_us(end, "end")
+    start_us, end_us = epoch_us(start, "start"), epoch_us(end, "end")
     if end_us <= start_us:
         raise ValueError(f"end ({end!r}) must be after start ({start!r})")
     return start_us, end_us

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import is_pandas
 from stockseries._schema import (
     TS,
 )
+from stockseries._time import duration_us
 from stockseries.generate._arguments import is_int
 from stockseries.generate._types import (
     DurationLike,

@@ -13,6 +13,7 @@ from stockseries._schema import (
     ORDER,
     TS,
 )
+from stockseries._time import epoch_us
 from stockseries.generate._arguments import (
     check_base_rate,
     check_span_days,
@@ -21,7 +22,6 @@ from stockseries.generate._arguments import (
     is_int,
     multiplier_range,
     stream_rng,
-    to_us,
 )
 from stockseries.generate._build import events_frame
 from stockseries.generate._catalog import catalog
@@ -156,7 +156,7 @@ def simulate(
     check_base_rate(base_rate)
     cat = catalog(n_items, seed=seed)
     cat = cat.with_columns((pl.col("rate") * float(base_rate)).alias("rate"))
-    start_us = to_us(start, "start")
+    start_us = epoch_us(start, "start")
     end_us = start_us + round(days * US_PER_DAY)
     amplitude, peak_us = daily_cycle(daily_amplitude, 13.0)
     rates = cat["rate"].to_numpy()

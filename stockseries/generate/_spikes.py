@@ -15,6 +15,7 @@ from stockseries._schema import (
     LABEL_COLUMNS,
     ORDER,
 )
+from stockseries._time import epoch_us
 from stockseries.generate._arguments import (
     check_catalog,
     daily_cycle,
@@ -25,7 +26,6 @@ from stockseries.generate._arguments import (
     quantity_range,
     resolve_rates,
     stream_rng,
-    to_us,
 )
 from stockseries.generate._build import events_frame, labels_frame
 from stockseries.generate._draws import Draws
@@ -155,10 +155,10 @@ def explicit_spikes(
         raise ValueError(f"spikes name items not in the catalog: {unknown[:5]}")
     # Spikes are few (one row per window), so per-row parsing is fine here.
     begin = np.array(
-        [to_us(r[1], f"spikes[{i}].start") for i, r in enumerate(records)], dtype=np.int64
+        [epoch_us(r[1], f"spikes[{i}].start") for i, r in enumerate(records)], dtype=np.int64
     )
     finish = np.array(
-        [to_us(r[2], f"spikes[{i}].end") for i, r in enumerate(records)], dtype=np.int64
+        [epoch_us(r[2], f"spikes[{i}].end") for i, r in enumerate(records)], dtype=np.int64
     )
     try:
         mult = np.array([float(r[3]) for r in records], dtype=np.float64)

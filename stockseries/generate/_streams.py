@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockseries._duration import duration_us
 from stockseries._frames import like_input
 from stockseries._schema import (
     DELIVERY,
     ORDER,
 )
+from stockseries._time import duration_us
 from stockseries.generate._arguments import (
     check_catalog,
     daily_cycle,

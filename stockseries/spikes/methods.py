@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
-from stockseries._duration import duration_us, format_duration
+from stockseries._time import duration_us, format_duration
 
 __all__ = [
     "DETECTION_COLUMNS",

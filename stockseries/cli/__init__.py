@@ -1,0 +1,85 @@
+"""The ``stockseries`` command line: batch jobs over event files.
+
+Every sub-command reads any supported event source (CSV, Parquet, NDJSON, a directory or a glob),
+writes CSV, Parquet or NDJSON chosen by the output extension, and turns bad input into a one-line
+message on stderr and exit status 2 — never a traceback.
+
+Each sub-command lives in its own module of this package and registers itself with
+:func:`stockseries.cli._registry.command`; :func:`build_parser` imports every module whose name
+does not start with ``_``. Shared options and helpers are in :mod:`stockseries.cli._options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from stockseries.cli._options import EXIT_BAD_INPUT, fail
+from stockseries.cli._registry import COMMANDS, Command
+
+__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
+
+
+def _load_commands() -> list[Command]:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return sorted(COMMANDS.values(), key=lambda command: (command.order, command.name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every registered sub-command."""
+    from stockseries import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="stockseries",
+        description="Inventory event streams: stock levels, per-item series, spike alerts.",
+    )
+    parser.add_argument("--version", action="version", version=f"stockseries {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in _load_commands():
+        p = sub.add_parser(command.name, help=command.help, description=command.description)
+        command.arguments(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stockseries`` console script; returns the exit status."""
+    import polars as pl
+
+    from stockseries.events import EventValidationError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        status: int = args.func(args)
+    except BrokenPipeError:
+        # The reader went away (``stockseries ... | head``): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain either.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("stockseries: interrupted", file=sys.stderr)
+        return 130
+    except (EventValidationError, ValueError, pl.exceptions.PolarsError) as exc:
+        return fail(str(exc))
+    except OSError as exc:  # missing file, full disk, permission denied ...
+        return fail(_os_message(exc))
+    return status
+
+
+def _os_message(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename is None:
+        return str(exc)
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}" if exc.strerror else str(exc)

@@ -1,0 +1,116 @@
+"""``stockseries detect`` and ``stockseries replay``: events → demand-spike alerts."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import polars as pl
+
+from stockseries.cli._options import (
+    add_detection_options,
+    add_events_input,
+    add_out_of_core_options,
+    detect_options,
+    episode_options,
+    is_out_of_core,
+    print_frame,
+    read_initial,
+    read_input_events,
+    replay_suppliers,
+    run_out_of_core,
+    suppliers,
+)
+from stockseries.cli._registry import command
+
+
+def _detect_arguments(p: argparse.ArgumentParser) -> None:
+    add_events_input(p)
+    p.add_argument("-o", "--output", required=True, help="alerts file")
+    add_detection_options(p)
+    add_out_of_core_options(p)
+
+
+def _detect_in_memory(args: argparse.Namespace) -> Any:
+    """Alerts of an in-memory run; never builds the dense series (see ``detect_alerts``)."""
+    from stockseries.alerts import detect_alerts
+
+    events = read_input_events(args)
+    return detect_alerts(
+        events,
+        args.every,
+        initial=read_initial(args.initial),
+        suppliers=suppliers(events, args.catalog),
+        **episode_options(args),
+        **detect_options(args),
+    )
+
+
+@command("detect", help="demand-spike alerts", arguments=_detect_arguments, order=40)
+def run_detect(args: argparse.Namespace) -> int:
+    """Write the alerts of a batch run (out of core for a folder)."""
+    from stockseries._io import check_output, write_frame
+
+    inputs = (args.events, args.initial, args.catalog)
+    check_output(args.output, inputs)
+    if is_out_of_core(args):
+        from stockseries.outofcore import first_suppliers
+
+        found = run_out_of_core(
+            args,
+            initial=read_initial(args.initial),
+            suppliers=(
+                suppliers(pl.DataFrame(), args.catalog)
+                if args.catalog
+                else first_suppliers(args.events)
+            ),
+            **detect_options(args),
+            **episode_options(args),
+        ).alerts
+    else:
+        found = _detect_in_memory(args)
+    write_frame(found.frame, args.output, inputs=inputs)
+    print(f"{len(found)} alert(s) written to {args.output}")
+    if len(found):
+        print_frame(found.frame.select("item_id", "start", "end", "peak_demand", "threshold"))
+    return 0
+
+
+def _replay_arguments(p: argparse.ArgumentParser) -> None:
+    add_events_input(p)
+    p.add_argument("--frame-size", type=int, default=10_000)
+    p.add_argument("--lateness", default="0s")
+    p.add_argument("--checkpoint", help="resume from / save state to this file")
+    p.add_argument("-o", "--output", required=True, help="alerts file")
+    add_detection_options(p)
+
+
+@command(
+    "replay",
+    help="run an event file through the incremental processor",
+    arguments=_replay_arguments,
+    order=70,
+)
+def run_replay(args: argparse.Namespace) -> int:
+    """Write the alerts of the incremental engine (the same as ``detect``'s)."""
+    from stockseries._io import check_output, write_frame
+    from stockseries.live import replay_file
+
+    inputs = (args.events, args.initial, args.catalog, args.checkpoint)
+    check_output(args.output, inputs)
+    source: Any = args.events
+    if args.epoch_unit is not None:
+        source = read_input_events(args)
+    found = replay_file(
+        source,
+        frame_size=args.frame_size,
+        every=args.every,
+        lateness=args.lateness,
+        checkpoint=args.checkpoint,
+        suppliers=replay_suppliers(args.events, args.catalog),
+        **detect_options(args),
+        **episode_options(args),
+    )
+    write_frame(found.frame, args.output, inputs=inputs)
+    print(f"{len(found)} alert(s) written to {args.output}")
+    return 0

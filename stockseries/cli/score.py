@@ -1,0 +1,85 @@
+"""``stockseries evaluate`` and ``stockseries tune``: alerts against labelled spikes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from stockseries.cli._options import (
+    add_events_input,
+    print_frame,
+    read_alerts,
+    read_input_events,
+    read_labels,
+)
+from stockseries.cli._registry import command
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("alerts")
+    p.add_argument("labels")
+    p.add_argument("-o", "--output", help="also write the scores here")
+
+
+@command(
+    "evaluate",
+    help="score alerts against labelled spike windows",
+    arguments=_evaluate_arguments,
+    order=50,
+)
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Print (and optionally write) precision, recall, F1 ... of an alerts file."""
+    from stockseries._io import write_frame
+    from stockseries.alerts import evaluate
+
+    scores = evaluate(read_alerts(args.alerts), read_labels(args.labels))
+    if args.output:
+        write_frame(scores, args.output, inputs=(args.alerts, args.labels))
+    print_frame(scores, rows=30)
+    return 0
+
+
+def _tune_arguments(p: argparse.ArgumentParser) -> None:
+    add_events_input(p)
+    p.add_argument("labels")
+    p.add_argument("--every", default="1m")
+    p.add_argument("--methods", nargs="+", default=["zscore"])
+    p.add_argument("--objective", default="f1")
+    p.add_argument("--target-recall", type=float, default=None)
+    p.add_argument("--max-false-per-day", type=float, default=None)
+    p.add_argument("-o", "--output", help="write every setting tried here")
+    p.add_argument("--params-out", help="write the best parameters as JSON here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command(
+    "tune",
+    help="search detector settings against labels",
+    arguments=_tune_arguments,
+    order=60,
+)
+def run_tune(args: argparse.Namespace) -> int:
+    """Search detector settings; print the best and optionally write trials and params."""
+    from stockseries._io import atomic_write, check_output, write_frame
+    from stockseries.alerts import tune
+    from stockseries.series import resample
+
+    inputs = (args.events, args.labels)
+    for output in (args.output, args.params_out):
+        if output is not None:
+            check_output(output, inputs)
+    series = resample(read_input_events(args), every=args.every)
+    options: dict[str, Any] = {"methods": tuple(args.methods), "objective": args.objective}
+    if args.target_recall is not None:
+        options["target_recall"] = args.target_recall
+    if args.max_false_per_day is not None:
+        options["max_false_per_day"] = args.max_false_per_day
+    result = tune(series, read_labels(args.labels), progress=not args.quiet, **options)
+    if args.output:
+        write_frame(result.trials, args.output, inputs=inputs)
+    print(f"tried {result.trials.height} settings; best:")
+    print(json.dumps(result.best, indent=2, default=str))
+    if args.params_out:
+        atomic_write(args.params_out, json.dumps(result.best, indent=2, default=str) + "\n")
+    return 0
