@@ -137,7 +137,7 @@ def _too_long(name: str, value: Any) -> str:
 
 
 def _parse(value: str, name: str) -> int:
-    text = value.strip().replace(" ", "")
+    text = value.strip()
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(count + unit for count, unit in parts) != text:
         raise ValueError(
