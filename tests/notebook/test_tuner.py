@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from stockseries.alerts import alerts, evaluate
 from stockseries.generate import simulate
+from stockseries.notebook import DEFAULT_K_GRID, Debouncer, SpikeTuner, chart_bundle, show_chart
 from stockseries.series import resample
 from stockseries.spikes import detect_spikes
-from stockseries.widgets import DEFAULT_K_GRID, Debouncer, SpikeTuner, chart_bundle, show_chart
 
 
 @pytest.fixture(scope="module")

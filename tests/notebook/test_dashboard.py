@@ -22,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from stockseries.dashboard import LiveDashboard
 from stockseries.generate import simulate
 from stockseries.live import (
     StreamProcessor,
@@ -31,6 +30,7 @@ from stockseries.live import (
     replay_source,
     run_stream,
 )
+from stockseries.notebook import LiveDashboard
 from stockseries.series import resample
 from stockseries.sinks import CallbackSink, Notifier
 from stockseries.spikes import detect_spikes
@@ -574,7 +574,7 @@ def test_an_episode_in_progress_is_listed_as_open() -> None:
 def test_a_chart_that_fails_to_draw_does_not_stop_the_pipeline(
     sim: Any, reference: tuple[pl.DataFrame, dict[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stockseries.dashboard as module
+    import stockseries.notebook.dashboard as module
 
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise ValueError("no room for the chart")

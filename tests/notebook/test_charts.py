@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockseries import charts
-from stockseries.charts import (
+from stockseries.notebook import (
     DEMAND_TITLE,
     LEVEL_TITLE,
+    OUTCOME_COLORS,
     TIME_TITLE,
     alert_timeline,
     classify,
@@ -25,8 +25,10 @@ from stockseries.charts import (
     evaluation_chart,
     level_chart,
     pr_curve,
+    render,
     to_svg,
 )
+from stockseries.notebook._chartdata import downsample
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -277,7 +279,7 @@ def test_downsample_bounds_points_and_keeps_extremes(lengths, max_points):
         for j, n in enumerate(lengths)
     ]
     df = pl.concat(frames)
-    out, factor = charts._downsample(df, max_points, {"demand": pl.col("demand").max()})
+    out, factor = downsample(df, max_points, {"demand": pl.col("demand").max()})
     per_item = out.group_by("item_id").len()
     assert per_item["len"].max() <= max_points
     assert factor == (1 if max(lengths) <= max_points else -(-max(lengths) // max_points))
@@ -393,7 +395,7 @@ def test_evaluation_chart_colours_outcomes():
     spec = chart.to_dict()
     assert spec["title"]["subtitle"] == "1 true positive, 1 false positive, 1 missed label"
     colour = spec["layer"][0]["encoding"]["color"]
-    assert colour["scale"]["domain"] == list(charts.OUTCOME_COLORS)
+    assert colour["scale"]["domain"] == list(OUTCOME_COLORS)
     assert spec["layer"][0]["encoding"]["y"]["sort"] == ["A", "B", "C"]
     assert spec["layer"][0]["encoding"]["x"]["title"] == TIME_TITLE
     assert to_svg(chart).startswith("<svg")
@@ -483,7 +485,7 @@ def restore_renderer():
     ],
 )
 def test_enable_offline_choice(monkeypatch, restore_renderer, requested, has_anywidget, expected):
-    monkeypatch.setattr(charts, "find_spec", lambda name: object() if has_anywidget else None)
+    monkeypatch.setattr(render, "find_spec", lambda name: object() if has_anywidget else None)
     assert enable_offline(requested) == expected
     assert alt.renderers.active == expected
     if expected == "jupyter":
@@ -502,7 +504,7 @@ def test_enable_offline_svg_renders_without_network(restore_renderer, found):
     [("html", ValueError), ("jupyter", ImportError)],
 )
 def test_enable_offline_rejects(monkeypatch, restore_renderer, requested, error):
-    monkeypatch.setattr(charts, "find_spec", lambda name: None)
+    monkeypatch.setattr(render, "find_spec", lambda name: None)
     with pytest.raises(error):
         enable_offline(requested)
 

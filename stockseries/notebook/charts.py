@@ -1,0 +1,391 @@
+"""Altair views of per-item series and detections: demand and stock level.
+
+Every function takes polars or pandas frames (or an :class:`~stockseries.alerts.Alerts`
+object where alerts are expected), returns an Altair chart and never displays it: put it
+last in a notebook cell, compose it with ``|``/``&``, or save it.
+
+Large series
+------------
+Vega-Lite carries the data inside the chart spec, so a month of one-minute buckets
+(43,200 rows per item) would make a heavy page and trips Altair's 5,000-row
+``MaxRowsError``. The per-item time-series charts therefore draw at most ``max_points``
+points per item: consecutive buckets are grouped into equal windows (the same window
+length for every item of a chart) and each window keeps
+
+* ``demand``: the **max**, so a spike stays as tall as it was,
+* ``level``: the **min** (stock-outs stay visible) and the max, drawn as a band,
+* ``baseline``, ``spread``, ``threshold``: the mean; ``flagged``: any.
+
+The chart subtitle says when this happened ("each point: max of 44 buckets"). Each
+panel's data is then at most ``max_points`` rows, well under Altair's default limit, so
+no other data transformer (``json`` files, ``vegafusion``) is needed.
+
+Hover tooltips on a line need one transparent point per bucket; ``tooltips=False`` drops
+them for static output (SVG), where they only add size.
+
+Time is UTC everywhere: the time axes use a UTC scale and tooltips show UTC text.
+
+Display and rendering live in :mod:`stockseries.notebook.render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from stockseries._schema import ITEM, TS
+from stockseries.notebook._chartdata import (
+    ALERT_COLOR,
+    BAND_COLOR,
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_POINTS,
+    DEMAND_COLOR,
+    DEMAND_TITLE,
+    LEVEL_TITLE,
+    STOCKOUT_COLOR,
+    THRESHOLD_COLOR,
+    TIME_TITLE,
+    AnyChart,
+    alerts_frame,
+    as_frame,
+    check_positive,
+    downsample,
+    pick_items,
+    rank_by,
+    require,
+    severity_column,
+    stack_panels,
+    time_x,
+    time_x2,
+    tooltips_for,
+    vega_rows,
+    window_note,
+    with_utc_text,
+)
+
+
+def demand_chart(
+    detected: Any,
+    alerts: Any = None,
+    *,
+    items: str | Sequence[str] | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    width: int = 700,
+    height: int = 160,
+    tooltips: bool = True,
+) -> alt.LayerChart | alt.VConcatChart:
+    """Demand per bucket with the detector's normal band, threshold and alerts.
+
+    Parameters
+    ----------
+    detected
+        Detection frame (output of :func:`stockseries.spikes.detect_spikes`), or a bare
+        series frame (then only demand is drawn). Needs ``item_id``, ``ts``, ``demand``;
+        uses ``baseline``, ``threshold``, ``score`` and ``flagged`` when present.
+    alerts
+        Alerts (object or frame). Alert spans are shaded and peaks marked with a
+        triangle carrying every alert field as tooltip. Without alerts, flagged buckets
+        are marked instead.
+    items
+        One item id or several (small multiples, stacked). ``None``: every item when
+        there are at most ``max_items``, else the ``max_items`` items with the most
+        severe alerts (by ``excess``), then by detection score.
+    max_points
+        Upper bound on points drawn per item; longer series are reduced by window
+        (demand keeps the window max, see the module notes). Above 5,000 Altair's
+        default data transformer raises ``MaxRowsError`` (enable ``"vegafusion"``).
+    max_items
+        Cap on small multiples when ``items`` is ``None``.
+    width, height
+        Size of each item's panel in pixels.
+    tooltips
+        Hover tooltip per drawn bucket (transparent points); ``False`` for static output.
+
+    Returns
+    -------
+    alt.LayerChart or alt.VConcatChart
+        One layered chart for one item, a vertical stack for several.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from stockseries.notebook import demand_chart
+    >>> ts = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 1),
+    ...                        "1m", time_zone="UTC", eager=True)
+    >>> frame = pl.DataFrame({"item_id": "A", "ts": ts, "demand": [1] * ts.len()})
+    >>> spec = demand_chart(frame).to_dict()
+    >>> spec["layer"][0]["encoding"]["y"]["title"]
+    'Demand (units / bucket)'
+    """
+    df = as_frame(detected, "detected")
+    require(df, [ITEM, TS, "demand"], "detected")
+    check_positive("max_points", max_points, 2)
+    check_positive("max_items", max_items, 1)
+    df = df.sort(ITEM, TS)
+    alert_df = alerts_frame(alerts) if alerts is not None else None
+
+    ranking = rank_by(alert_df, severity_column(alert_df, None)) if alert_df is not None else []
+    ranking += rank_by(df, "score" if "score" in df.columns else "demand")
+    available = df[ITEM].unique(maintain_order=True).to_list()
+    chosen = pick_items(available, items, ranking, max_items, "detection frame")
+
+    df = df.filter(pl.col(ITEM).is_in(chosen))
+    reduced, factor = downsample(
+        df,
+        max_points,
+        {
+            "demand": pl.col("demand").max(),
+            "baseline": pl.col("baseline").mean(),
+            "spread": pl.col("spread").mean(),
+            "threshold": pl.col("threshold").mean(),
+            "score": pl.col("score").max(),
+            "flagged": pl.col("flagged").any(),
+        },
+    )
+    keep = [
+        c
+        for c in (ITEM, TS, "demand", "baseline", "threshold", "score", "flagged")
+        if c in reduced.columns
+    ]
+    reduced = with_utc_text(reduced.select(keep), [TS])
+    if alert_df is not None:
+        alert_df = with_utc_text(
+            alert_df.filter(pl.col(ITEM).is_in(chosen)), ["start", "end", "peak_ts"]
+        )
+
+    panels = []
+    for item in chosen:
+        rows = reduced.filter(pl.col(ITEM) == item)
+        item_alerts = alert_df.filter(pl.col(ITEM) == item) if alert_df is not None else None
+        panels.append(
+            _demand_panel(
+                item, rows, item_alerts, factor, width=width, height=height, tooltips=tooltips
+            )
+        )
+    return stack_panels(panels)
+
+
+def _demand_panel(
+    item: str,
+    rows: pl.DataFrame,
+    alerts: pl.DataFrame | None,
+    factor: int,
+    *,
+    width: int,
+    height: int,
+    tooltips: bool,
+) -> alt.LayerChart:
+    y_title = DEMAND_TITLE
+    base = alt.Chart(vega_rows(rows)).encode(x=time_x(TS))
+    layers: list[alt.Chart] = []
+    if "baseline" in rows.columns and "threshold" in rows.columns:
+        layers.append(
+            base.mark_area(opacity=0.3, color=BAND_COLOR).encode(
+                y=alt.Y("baseline:Q", title=y_title), y2=alt.Y2("threshold:Q")
+            )
+        )
+        layers.append(
+            base.mark_line(color=THRESHOLD_COLOR, strokeDash=[4, 3], strokeWidth=1).encode(
+                y=alt.Y("threshold:Q", title=y_title)
+            )
+        )
+    layers.append(
+        base.mark_line(color=DEMAND_COLOR, strokeWidth=1.2).encode(
+            y=alt.Y("demand:Q", title=y_title)
+        )
+    )
+    # A transparent point per bucket: a line mark has one tooltip for the whole line.
+    point_tips = tooltips_for(
+        rows.drop(ITEM),
+        {"ts": "bucket start", "demand": "demand (max)" if factor > 1 else "demand"},
+    )
+    if tooltips:
+        layers.append(
+            base.mark_circle(opacity=0, size=40).encode(
+                y=alt.Y("demand:Q", title=y_title), tooltip=point_tips
+            )
+        )
+    n_alerts = 0
+    if alerts is not None:
+        n_alerts = alerts.height
+        alert_data = vega_rows(alerts)
+        layers.append(
+            alt.Chart(alert_data)
+            .mark_rect(opacity=0.18, color=ALERT_COLOR)
+            .encode(x=time_x("start"), x2=time_x2("end"))
+        )
+        if "peak_ts" in alerts.columns and "peak_demand" in alerts.columns:
+            layers.append(
+                alt.Chart(alert_data)
+                .mark_point(shape="triangle-down", filled=True, size=80, color=THRESHOLD_COLOR)
+                .encode(
+                    x=time_x("peak_ts"),
+                    y=alt.Y("peak_demand:Q", title=y_title),
+                    tooltip=tooltips_for(alerts),
+                )
+            )
+    elif "flagged" in rows.columns:
+        layers.append(
+            base.transform_filter(alt.datum.flagged)
+            .mark_circle(color=THRESHOLD_COLOR, size=30)
+            .encode(y=alt.Y("demand:Q", title=y_title), tooltip=point_tips)
+        )
+    subtitle = [f"{n_alerts} alert{'s' if n_alerts != 1 else ''}"] if alerts is not None else []
+    subtitle += window_note(factor, "max demand")
+    return alt.LayerChart(layer=layers).properties(
+        width=width,
+        height=height,
+        title=alt.TitleParams(text=f"Demand — {item}", subtitle=subtitle, anchor="start"),
+    )
+
+
+def level_chart(
+    series: Any,
+    stockouts: Any = None,
+    *,
+    items: str | Sequence[str] | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    width: int = 700,
+    height: int = 140,
+    tooltips: bool = True,
+) -> alt.LayerChart | alt.VConcatChart:
+    """Stock level over time with the zero line and stock-out intervals shaded.
+
+    Parameters
+    ----------
+    series
+        Series frame (output of :func:`stockseries.series.resample`): ``item_id``,
+        ``ts``, ``level``.
+    stockouts
+        Optional stock-out intervals (output of :func:`stockseries.series.stockouts`):
+        ``item_id``, ``start``, ``end`` (null while ongoing: shaded to the series end).
+    items
+        One item id or several. ``None``: every item when there are at most
+        ``max_items``, else those with the longest total stock-out, then the lowest level.
+    max_points, max_items, width, height, tooltips
+        As in :func:`demand_chart`; a reduced level keeps the window min as the line
+        and the min–max range as a band.
+
+    Returns
+    -------
+    alt.LayerChart or alt.VConcatChart
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from stockseries.notebook import level_chart
+    >>> ts = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 0, 9),
+    ...                        "1m", time_zone="UTC", eager=True)
+    >>> frame = pl.DataFrame({"item_id": "A", "ts": ts, "level": range(5, -5, -1)})
+    >>> level_chart(frame).to_dict()["layer"][-1]["encoding"]["y"]["title"]
+    'Stock level (units)'
+    """
+    df = as_frame(series, "series")
+    require(df, [ITEM, TS, "level"], "series")
+    check_positive("max_points", max_points, 2)
+    check_positive("max_items", max_items, 1)
+    df = df.sort(ITEM, TS)
+    outs = as_frame(stockouts, "stockouts") if stockouts is not None else None
+    if outs is not None:
+        require(outs, [ITEM, "start", "end"], "stockouts")
+
+    ranking: list[str] = []
+    if outs is not None and outs.height:
+        spans = outs.join(
+            df.group_by(ITEM).agg(pl.col(TS).max().alias("_last")), on=ITEM, how="left"
+        )
+        spans = spans.with_columns(
+            _length=(pl.coalesce("end", "_last") - pl.col("start")).dt.total_seconds()
+        )
+        ranking = (
+            spans.group_by(ITEM)
+            .agg(pl.col("_length").sum())
+            .sort(["_length", ITEM], descending=[True, False])[ITEM]
+            .to_list()
+        )
+    ranking += rank_by(df, "level", descending=False)
+    available = df[ITEM].unique(maintain_order=True).to_list()
+    chosen = pick_items(available, items, ranking, max_items, "series frame")
+
+    df = df.filter(pl.col(ITEM).is_in(chosen)).select(ITEM, TS, "level")
+    reduced, factor = downsample(
+        df,
+        max_points,
+        {"level": pl.col("level").min(), "level_max": pl.col("level").max()},
+    )
+    reduced = with_utc_text(reduced, [TS])
+    last_ts = df.group_by(ITEM).agg(pl.col(TS).max().alias("_last"))
+    if outs is not None:
+        outs = outs.filter(pl.col(ITEM).is_in(chosen))
+        outs = (
+            outs.join(last_ts, on=ITEM, how="left")
+            .with_columns(_shade_end=pl.coalesce("end", "_last"))
+            .drop("_last")
+        )
+        outs = with_utc_text(outs, ["start", "end"])
+
+    panels = []
+    for item in chosen:
+        rows = reduced.filter(pl.col(ITEM) == item)
+        item_outs = outs.filter(pl.col(ITEM) == item) if outs is not None else None
+        panels.append(
+            _level_panel(
+                item, rows, item_outs, factor, width=width, height=height, tooltips=tooltips
+            )
+        )
+    return stack_panels(panels)
+
+
+def _level_panel(
+    item: str,
+    rows: pl.DataFrame,
+    outs: pl.DataFrame | None,
+    factor: int,
+    *,
+    width: int,
+    height: int,
+    tooltips: bool,
+) -> alt.LayerChart:
+    y = alt.Y("level:Q", title=LEVEL_TITLE)
+    base = alt.Chart(vega_rows(rows)).encode(x=time_x(TS))
+    layers: list[alt.Chart] = []
+    subtitle: list[str] = []
+    if outs is not None:
+        tips = tooltips_for(outs.drop(ITEM, "_shade_end"))
+        layers.append(
+            alt.Chart(vega_rows(outs))
+            .mark_rect(opacity=0.2, color=STOCKOUT_COLOR)
+            .encode(x=time_x("start"), x2=time_x2("_shade_end"), tooltip=tips)
+        )
+        subtitle.append(f"{outs.height} stock-out{'s' if outs.height != 1 else ''} shaded")
+    if factor > 1:
+        layers.append(
+            base.mark_area(opacity=0.25, color=DEMAND_COLOR).encode(y=y, y2=alt.Y2("level_max:Q"))
+        )
+    layers.append(
+        alt.Chart(alt.InlineData(values=[{"zero": 0}]))
+        .mark_rule(color="black", strokeWidth=1)
+        .encode(y=alt.Y("zero:Q", title=LEVEL_TITLE))
+    )
+    tips = tooltips_for(
+        rows.drop(ITEM), {"ts": "bucket start", "level": "level (min)" if factor > 1 else "level"}
+    )
+    if tooltips:
+        layers.append(base.mark_circle(opacity=0, size=40).encode(y=y, tooltip=tips))
+    layers.append(
+        base.mark_line(color=DEMAND_COLOR, strokeWidth=1.2, interpolate="step-after").encode(y=y)
+    )
+    subtitle += window_note(factor, "min level (band: min–max)")
+    return alt.LayerChart(layer=layers).properties(
+        width=width,
+        height=height,
+        title=alt.TitleParams(text=f"Stock level — {item}", subtitle=subtitle, anchor="start"),
+    )
+
+
+__all__ = ["DEMAND_TITLE", "LEVEL_TITLE", "TIME_TITLE", "AnyChart", "demand_chart", "level_chart"]
