@@ -30,12 +30,15 @@ __all__ = [
 ITEM, TS, DEMAND, LEVEL = "item_id", "ts", "demand", "level"
 #: Optional column: the start of the item's history when the frame holds only its tail.
 FIRST = "first_ts"
+#: Series columns carried along when present.
+OPTIONAL = ("supplier_id", "description")
 
 
 def series_frame(
-    series: Any, needed: tuple[str, ...] = (ITEM, TS, DEMAND, LEVEL)
+    series: Any, needed: tuple[str, ...] = (ITEM, TS, DEMAND, LEVEL), *, ordered: bool = True
 ) -> tuple[pl.DataFrame, bool]:
-    """The series as polars, sorted by item and time, with the columns planning reads."""
+    """The series as polars with the columns planning reads; sorted by item and time when
+    ``ordered`` (per-bucket work needs it; the per-item summaries do not)."""
     try:
         frame, was_pandas = to_polars(unwrap_frame(series))
     except TypeError:
@@ -59,14 +62,18 @@ def series_frame(
             if dtype.time_zone is None
             else as_us.dt.convert_time_zone("UTC")
         )
-    return frame.with_columns(pl.col(ITEM).cast(pl.String)).sort(ITEM, TS), was_pandas
+    frame = frame.select(*needed, *(c for c in OPTIONAL if c in frame.columns))
+    if frame.schema[ITEM] != pl.String:
+        frame = frame.with_columns(pl.col(ITEM).cast(pl.String))
+    return (frame.sort(ITEM, TS) if ordered else frame), was_pandas
 
 
 def bucket_us(frame: pl.DataFrame, every: str | timedelta | None) -> int:
-    """The bucket width: given, or the smallest step between buckets of one item."""
+    """The bucket width: given, or the smallest step between distinct bucket starts (buckets
+    are epoch-aligned, so any two neighbours anywhere in the series show it)."""
     if every is not None:
         return duration_us(every, "every")
-    step = frame.select(pl.col(TS).diff().over(ITEM).dt.total_microseconds().min()).item()
+    step = frame.select(pl.col(TS).unique().sort().diff().dt.total_microseconds().min()).item()
     if step is None or step <= 0:
         raise ValueError(
             "cannot tell the bucket width from a series with one bucket per item; pass every="
@@ -87,22 +94,57 @@ def last_moments(frame: pl.DataFrame, width: int, every_us: int) -> pl.DataFrame
     """Per item: last bucket, its level and the moments of the last ``width`` buckets.
 
     History counts from the item's first row, or from its ``first_ts`` column when the
-    frame holds only the tail of the series (the live monitor)."""
-    span = width * every_us
-    last = pl.col(TS).max()
-    in_window = pl.col(TS) > last - pl.duration(microseconds=span)
-    demand = pl.col(DEMAND).cast(pl.Int64)
-    first = pl.col(FIRST).min() if FIRST in frame.columns else pl.col(TS).min()
-    history = (last - first).dt.total_microseconds() // every_us + 1
-    return frame.group_by(ITEM, maintain_order=True).agg(
-        last.alias("last_ts"),
-        pl.col(LEVEL).last().alias(LEVEL),
-        *_moment_columns(
-            pl.min_horizontal(history, pl.lit(width)),
-            demand.filter(in_window).sum(),
-            (demand * demand).filter(in_window).sum(),
-        ),
+    frame holds only the tail of the series (the live monitor). The series contract (sorted
+    by item, then time) makes this a few NumPy passes: item boundaries from one comparison,
+    window sums as differences of running sums found by one ``searchsorted``; an unsorted
+    frame is sorted first.
+    """
+    if not _item_time_sorted(frame):
+        frame = frame.sort(ITEM, TS)
+    items = frame[ITEM]
+    bounds = np.flatnonzero(items.ne_missing(items.shift(1)).fill_null(True).to_numpy())
+    ends = np.append(bounds[1:], len(frame)) - 1
+    ts = frame[TS].dt.epoch("us").to_numpy()
+    demand = frame[DEMAND].cast(pl.Int64).to_numpy()
+    sums = np.concatenate(([0], np.cumsum(demand)))
+    squares = np.concatenate(([0], np.cumsum(demand * demand)))
+    # Rows of one item are consecutive and time-ordered: a (segment, time) key is sorted.
+    segment = np.repeat(
+        np.arange(len(bounds), dtype=np.int64), np.diff(np.append(bounds, len(frame)))
     )
+    offset = ts - ts.min() if len(ts) else ts
+    scale = int(offset.max()) + 1 if len(ts) else 1
+    key = segment * scale + offset
+    last_ts = ts[ends]
+    lows = np.searchsorted(
+        key, np.arange(len(bounds)) * scale + (last_ts - ts.min() - width * every_us), "right"
+    )
+    lows = np.maximum(lows, bounds)  # a window reaching before the item's first row
+    first_ts = (
+        frame[FIRST].dt.epoch("us").to_numpy()[bounds] if FIRST in frame.columns else ts[bounds]
+    )
+    history = (last_ts - first_ts) // every_us + 1
+    return pl.DataFrame(
+        {
+            ITEM: items.gather(bounds),
+            "last_ts": pl.Series(last_ts).cast(pl.Datetime("us", "UTC")),
+            LEVEL: frame[LEVEL].gather(ends),
+            "n": np.minimum(history, width).astype(np.int64),
+            "s": sums[ends + 1] - sums[lows],
+            "ss": squares[ends + 1] - squares[lows],
+        }
+    )
+
+
+def _item_time_sorted(frame: pl.DataFrame) -> bool:
+    if len(frame) < 2:
+        return True
+    same = pl.col(ITEM) == pl.col(ITEM).shift(1)
+    check = frame.select(
+        ok=((pl.col(ITEM) >= pl.col(ITEM).shift(1)) | pl.col(ITEM).shift(1).is_null()).all()
+        & (~same | (pl.col(TS) > pl.col(TS).shift(1))).all()
+    )
+    return bool(check.item())
 
 
 def rolling_moments(frame: pl.DataFrame, width: int, every_us: int) -> pl.DataFrame:

@@ -96,7 +96,7 @@ def demand_forecast(
     """
     if method not in FORECAST_METHODS:
         raise ValueError(f"method must be one of {FORECAST_METHODS}, got {method!r}")
-    frame, was_pandas = series_frame(series, (ITEM, TS, DEMAND))
+    frame, was_pandas = series_frame(series, (ITEM, TS, DEMAND), ordered=method == "mean")
     every_us = bucket_us(frame, every)
     horizon_us = duration_us(horizon, "horizon")
     buckets = horizon_us / every_us

@@ -112,7 +112,7 @@ def reorder_points(
     >>> plan.select("daily_rate", "lead_time_demand", "order_quantity", "order_now").row(0)
     (10.0, 20.0, 0, False)
     """
-    frame, was_pandas = series_frame(series)
+    frame, was_pandas = series_frame(series, ordered=False)
     settings = plan_settings(service_level, service, window, min_periods)
     inputs = Inputs(
         frame,

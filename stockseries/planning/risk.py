@@ -118,7 +118,7 @@ def stockout_risk(
     >>> risk.select("item_id", "cover", "at_risk").rows()
     [('A', datetime.timedelta(days=1, seconds=43200), True), ('B', datetime.timedelta(days=47), False)]
     """
-    frame, was_pandas = series_frame(series)
+    frame, was_pandas = series_frame(series, ordered=False)
     settings = plan_settings(service_level, service, window, min_periods)
     inputs = Inputs(
         frame, bucket_us(frame, every), settings, catalog_frame(catalog), lead_time, None

@@ -239,3 +239,35 @@ def test_exported() -> None:
         "read_catalog",
     ):
         assert getattr(ss, name) is getattr(ss.planning, name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["b", "a", "c"]), st.integers(0, 30), st.integers(0, 9)),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    width=st.integers(2, 12),
+)
+def test_window_moments_match_a_plain_computation(rows: list, width: int) -> None:
+    """Sparse, unsorted series: the NumPy window sums equal a per-item Python loop."""
+    from stockseries.planning._window import last_moments
+
+    frame = pl.DataFrame(
+        {
+            "item_id": [r[0] for r in rows],
+            "ts": [T0 + timedelta(hours=r[1]) for r in rows],
+            "demand": [r[2] for r in rows],
+            "level": [r[2] * 10 for r in rows],
+        }
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    got = {r["item_id"]: r for r in last_moments(frame, width, 3_600_000_000).iter_rows(named=True)}
+    for item in {r[0] for r in rows}:
+        mine = sorted((h, d) for i, h, d in rows if i == item)
+        last_h = mine[-1][0]
+        window = [d for h, d in mine if h > last_h - width]
+        expect = (min(last_h - mine[0][0] + 1, width), sum(window), sum(d * d for d in window))
+        assert (got[item]["n"], got[item]["s"], got[item]["ss"]) == expect
+        assert got[item]["level"] == mine[-1][1] * 10
