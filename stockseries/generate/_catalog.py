@@ -7,7 +7,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
+from stockseries._time import duration_us
 from stockseries.generate._arguments import duration_bounds, is_int, stream_rng
 from stockseries.generate._types import (
     RATE_SIGMA,

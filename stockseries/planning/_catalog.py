@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import to_polars, unwrap_frame
+from stockseries._time import duration_us
 
 __all__ = ["CatalogError", "catalog_frame", "lead_times", "normalise_catalog", "read_catalog"]
 

@@ -123,8 +123,8 @@ def plan_table(inputs: Inputs, on_order: Any) -> pl.DataFrame:
         at_risk=pl.col("p_stockout") > 1.0 - inputs.settings.service_level,
     )
     return out.with_columns(
-        order_by=pl.max_horizontal(
-            pl.col("as_of"), pl.col("projected_stockout") - pl.col("lead_time")
+        order_by=pl.when(pl.col("projected_stockout").is_not_null()).then(
+            pl.max_horizontal(pl.col("as_of"), pl.col("projected_stockout") - pl.col("lead_time"))
         ),
     )
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from stockseries._duration import duration_us, format_duration
+from stockseries._time import duration_us, format_duration
 
 __all__ = ["PlanSettings", "plan_settings"]
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import to_polars, unwrap_frame
+from stockseries._time import duration_us
 from stockseries.planning._maths import Moments
 
 __all__ = [

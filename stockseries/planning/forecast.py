@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import like_input
+from stockseries._time import duration_us
 from stockseries.planning._window import (
     DEMAND,
     ITEM,

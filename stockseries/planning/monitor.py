@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._frames import like_input, to_polars, unwrap_frame
+from stockseries._time import duration_us
 from stockseries.planning._catalog import catalog_frame, lead_times
 from stockseries.planning._settings import plan_settings
 from stockseries.planning._window import (

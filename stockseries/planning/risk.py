@@ -10,6 +10,7 @@ import polars as pl
 
 from stockseries._frames import like_input
 from stockseries.alerts import alert_id
+from stockseries.planning import _normal
 from stockseries.planning._catalog import catalog_frame
 from stockseries.planning._maths import policy, stockout_probability
 from stockseries.planning._message import risk_message
@@ -145,8 +146,10 @@ def risk_alerts(
     the trailing window ending there; nothing on order is known historically). An episode is
     a run of consecutive at-risk buckets of one item; its figures — level, cover, reorder
     point (``threshold``), suggested ``order_quantity`` and ``order_by`` — are those of its
-    first bucket, when the purchaser should have been told, and ``score`` is the highest
-    ``p_stockout`` of the run. ``alert_id`` hashes the item, the start, the kind and the
+    first bucket, when the purchaser should have been told; ``threshold`` is the level below
+    which the bucket is at risk (expected lead-time demand + ``Φ⁻¹(service_level)·σ_L``),
+    ``excess`` how far below it the level was, and ``score`` the highest ``p_stockout`` of
+    the run. ``alert_id`` hashes the item, the start, the kind and the
     settings, so the sinks deliver each episode once (:func:`stockseries.notify`), and the
     live :class:`~stockseries.planning.RiskMonitor` issues the same ids.
 
@@ -191,9 +194,11 @@ def judged_rows(
     with np.errstate(divide="ignore", invalid="ignore"):
         cover = np.where(level <= 0, 0.0, np.round(level / figures.rate * every / 1e6) * 1e6)
     enough = m.n >= min_periods
+    # The bar of the risk decision: below it P(out within the lead time) > 1 - service level.
+    risk_point = figures.lead_time_demand + _normal.ppf(settings.service_level) * m.sigma_over(lead)
     return rows.with_columns(
         p_stockout=pl.Series(p),
-        reorder_point=pl.Series(figures.reorder_point),
+        reorder_point=pl.Series(risk_point),
         order_quantity=pl.Series(np.ceil(np.maximum(figures.order_up_to - level, 0.0))).cast(
             pl.Int64
         ),
