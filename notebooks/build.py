@@ -52,12 +52,48 @@ def read_source(source: Path) -> nbformat.NotebookNode:
     return nb
 
 
+# Run after the last cell, then removed: pictures of every panel in its final state (a live
+# dashboard's picture taken when it was displayed would show an empty panel).
+_FINAL_PICTURES = """\
+import sys
+from IPython.display import display
+if "stockseries._display" in sys.modules:
+    display(sys.modules["stockseries._display"].final_pictures(), raw=True)"""
+PICTURE_MIME = "application/vnd.stockseries.pictures+json"
+
+
+def _final_pictures(nb: nbformat.NotebookNode) -> None:
+    """Drop the pictures cell and put its pictures into the panels' stored outputs."""
+    last = nb.cells.pop()
+    pictures: dict = {}
+    for output in last.get("outputs", []):
+        pictures.update(output.get("data", {}).get(PICTURE_MIME, {}))
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if view and view.get("model_id") in pictures:
+                found = pictures[view["model_id"]]
+                output["data"].update(found["data"])
+                output.setdefault("metadata", {}).update(found["metadata"])
+
+
 def build(source: Path) -> Path:
-    """Execute ``source`` in ``notebooks/`` and write the stored notebook."""
+    """Execute ``source`` in ``notebooks/`` and write the stored notebook.
+
+    Widget state is not stored: the stored outputs carry a picture beside each widget view
+    (see notebooks/README.md), which is what untrusted and static views show.
+    """
     nb = read_source(source)
+    nb.cells.append(nbformat.v4.new_code_cell(_FINAL_PICTURES))
     NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(HERE)}},
     ).execute()
+    _final_pictures(nb)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.pop("id", None)
         cell.metadata.pop("execution", None)
