@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from stockseries.generate._catalog import catalog
 from stockseries.generate._merge import merge_streams
+from stockseries.generate._realism import Realism
 from stockseries.generate._replay import iter_frames
 from stockseries.generate._simulation import Simulation, simulate
 from stockseries.generate._spikes import inject_spikes
@@ -35,6 +36,7 @@ from stockseries.generate._types import SPIKE_GAP as SPIKE_GAP
 from stockseries.generate._types import SPIKE_WARMUP as SPIKE_WARMUP
 
 __all__ = [
+    "Realism",
     "Simulation",
     "catalog",
     "inject_spikes",

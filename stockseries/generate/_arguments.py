@@ -32,6 +32,7 @@ STREAM_IDS: Final = {
     "poisson_demand": 4,
     "inject_spikes": 5,
     "replenish": 6,
+    "realism": 7,
     # Planning columns of catalog(); a high id keeps room for the simulator's own streams.
     "lead_time": 20,
 }
