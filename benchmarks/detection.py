@@ -308,7 +308,11 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 def summary_rows(results: Sequence[MethodResult], n_windows: int) -> list[list[str]]:
     rows = []
     for r in results:
-        default = "n/a" if r.default is None else f"{r.default[0]}/{r.default[1]}, {r.default[2]}"
+        default = (
+            f"n/a ({r.default_note})"
+            if r.default is None
+            else f"{r.default[0]}/{r.default[1]}, {r.default[2]}"
+        )
         if r.splits:
             hit, windows, false = r.summed()
             n = len(r.splits)
