@@ -143,6 +143,19 @@ def initial_levels(initial: Initial, labels: pl.Series) -> Int64Array:
     return joined[INITIAL].fill_null(0).to_numpy().astype(np.int64, copy=False)
 
 
+def starting_stock(initial: Initial) -> int | pl.DataFrame:
+    """``initial`` checked once, for repeated :func:`initial_levels` calls: one number for
+    every item, or an ``item_id``, ``initial`` table (what a live engine keeps)."""
+    if initial is None:
+        return 0
+    if isinstance(initial, Mapping):
+        return _initial_from_mapping(initial)
+    if isinstance(initial, pl.DataFrame | pl.LazyFrame) or is_pandas(initial):
+        return _initial_from_frame(initial)
+    # One number for every item; initial_levels refuses bools, floats and overflow.
+    return int(initial_levels(initial, pl.Series([""], dtype=pl.String))[0])
+
+
 def _initial_from_mapping(initial: Mapping[Any, Any]) -> pl.DataFrame:
     bad_keys = [key for key in initial if not isinstance(key, str)]
     if bad_keys:

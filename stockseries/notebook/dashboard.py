@@ -34,7 +34,7 @@ import contextlib
 import html
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,12 +45,9 @@ import polars as pl
 from stockseries._frames import to_polars
 from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries._time import duration_us
-from stockseries.live import (
-    StepResult,
-    StreamProcessor,
-    _empty_alerts_frame,
-    _notifier,
-)
+from stockseries.live.processor import StreamProcessor
+from stockseries.live.results import StepResult, empty_alerts_frame
+from stockseries.live.run import FrameReader, as_notifier, run_loop
 from stockseries.notebook._chartdata import AnyChart
 from stockseries.notebook.charts import demand_chart, level_chart
 from stockseries.notebook.render import Renderer, show_chart, show_text
@@ -86,20 +83,6 @@ _COUNTER_CSS = """
 .ss-dash-cells .label { color: #666; }
 .ss-dash-state-running { color: #2ca02c; } .ss-dash-state-error { color: #b00020; }
 """
-
-
-class _End:
-    """The source is exhausted."""
-
-
-_END = _End()
-
-
-async def _next_frame(iterator: AsyncIterator[Any]) -> Any:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return _END
 
 
 def _history_buckets(history: int | str | timedelta, every_us: int) -> int:
@@ -250,7 +233,7 @@ class LiveDashboard:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self._factory, self._source = _source_opener(source)
         self.processor = processor
-        self._notifier = _notifier(sink)
+        self._notifier = as_notifier(sink)
         self._refresh_s = duration_us(refresh, "refresh", seconds=True) / 1e6
         self._every_us = duration_us(processor.params["every"])
         self._history = _history_buckets(history, self._every_us)
@@ -269,8 +252,7 @@ class LiveDashboard:
 
     def _reset_state(self) -> None:
         """Run state, kept series and alerts, counters."""
-        self._iterator: AsyncIterator[Any] | None = None
-        self._fetch: asyncio.Future[Any] | None = None
+        self._reader: FrameReader | None = None
         self._delivery: asyncio.Future[Any] | None = None
         self._stop_requested = False
         self.task: asyncio.Task[None] | None = None
@@ -284,7 +266,7 @@ class LiveDashboard:
         self._no_series = pl.DataFrame(schema={ITEM: pl.String(), TS: TS_DTYPE})
         self._series_schema_known = False
         self._pending_rows = 0
-        self._alerts = self._open = _empty_alerts_frame()
+        self._alerts = self._open = empty_alerts_frame()
         self._new_alerts: list[pl.DataFrame] = []
         self._series_changed = False
         self._delivered = 0
@@ -370,7 +352,7 @@ class LiveDashboard:
                 "start() needs a running asyncio event loop (a Jupyter kernel has one); "
                 "in a script use asyncio.run(dashboard.run())"
             ) from None
-        if self._iterator is None:
+        if self._reader is None or self._reader.exhausted:
             self._open_source()
         self._stop_requested = False
         self.error = None
@@ -443,44 +425,28 @@ class LiveDashboard:
             raise TypeError(
                 f"the source factory returned {type(source).__name__}, not an async iterable"
             )
-        self._iterator = aiter(source)
+        self._reader = FrameReader(source)
 
     async def _close_source(self) -> None:
-        fetch, self._fetch = self._fetch, None
-        if fetch is not None and not fetch.done():
-            fetch.cancel()
-            await asyncio.gather(fetch, return_exceptions=True)
-        iterator, self._iterator = self._iterator, None
-        closer = getattr(iterator, "aclose", None)
-        if closer is not None:
-            await closer()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.aclose()
 
     async def _drive(self, previous: asyncio.Task[None] | None) -> None:
-        idle = self.processor.params["idle_timeout"]
         try:
             if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)
             await self._settle_delivery()
-            while True:
-                if self._fetch is None:
-                    assert self._iterator is not None
-                    self._fetch = asyncio.ensure_future(_next_frame(self._iterator))
-                wait = max(0.0, self._next_redraw - time.monotonic())
-                if idle is not None:
-                    wait = min(wait, max(idle, 1e-3))
-                done, _ = await asyncio.wait({self._fetch}, timeout=wait)
-                if done:
-                    fetch, self._fetch = self._fetch, None
-                    frame = fetch.result()
-                    if frame is _END:
-                        break
-                    await self._handle(self.processor.push(frame))
-                elif idle is not None:
-                    await self._handle(self.processor.tick())
-                if time.monotonic() >= self._next_redraw:
-                    self._redraw(final=False)
-            self._iterator = None
-            await self._handle(self.processor.flush())
+            assert self._reader is not None
+            # The live engine's one run loop; it wakes up for redraws besides idle ticks.
+            await run_loop(
+                self._reader,
+                self.processor,
+                self._handle,
+                wake_in=lambda: max(0.0, self._next_redraw - time.monotonic()),
+                on_wake=self._redraw_when_due,
+            )
+            self._reader = None
             self._pause("finished")
         except asyncio.CancelledError:
             if self.task is asyncio.current_task():  # not superseded by a new start
@@ -494,6 +460,10 @@ class LiveDashboard:
                 await self._close_source()
             self._pause("error")
         self._redraw(final=True)
+
+    def _redraw_when_due(self) -> None:
+        if time.monotonic() >= self._next_redraw:
+            self._redraw(final=False)
 
     async def _handle(self, step: StepResult) -> None:
         """Record what a step made new, then hand its closed alerts to the sink."""

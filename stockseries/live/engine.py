@@ -1,0 +1,173 @@
+"""The live engine's parts, wired together, and its position in event time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from stockseries._schema import EVENT_SCHEMA, ITEM
+from stockseries.alerts._ids import params_key
+from stockseries.live.buckets import OpenBuckets
+from stockseries.live.checkpoint import (
+    ARRAYS,
+    STATS,
+    Checkpoint,
+    State,
+    check_array,
+    check_first,
+)
+from stockseries.live.closing import BucketCloser
+from stockseries.live.detection import LiveDetector
+from stockseries.live.episodes import EPISODE_SCHEMA, FLAG_SCHEMA, EpisodeTracker
+from stockseries.live.history import RetainedHistory
+from stockseries.live.intake import Intake
+from stockseries.live.registry import NEVER, ItemRegistry
+from stockseries.live.results import COUNTS
+from stockseries.spikes.methods import Detection
+from stockseries.stock import initial_levels
+
+__all__ = ["Engine"]
+
+
+@dataclass(eq=False)
+class Engine:
+    """One stream's state: the parts of the engine and how far event time has come.
+
+    ``max_us`` is the largest accepted event time, ``watermark_us`` that minus the lateness
+    (advanced by idle ticks), ``last_activity`` the wall clock at the last push that
+    accepted events.
+    """
+
+    registry: ItemRegistry
+    buckets: OpenBuckets
+    history: RetainedHistory
+    detector: LiveDetector
+    closer: BucketCloser
+    episodes: EpisodeTracker
+    intake: Intake
+    stats: dict[str, int]
+    max_us: int | None = None
+    watermark_us: int | None = None
+    last_activity: float | None = field(default=None)
+
+    @staticmethod
+    def build(
+        *,
+        every_us: int,
+        detection: Detection,
+        alert_params: dict[str, Any],
+        initial: int | pl.DataFrame,
+        suppliers: pl.DataFrame | None,
+        corrections: bool,
+    ) -> Engine:
+        """A fresh engine: no items, no events, nothing closed."""
+        registry = ItemRegistry()
+        # Per item: bucket of the first event, stock at the end of the last closed bucket,
+        # stock after the last applied event.
+        registry.add("first", np.int64, fill=NEVER)
+        registry.add("level", np.int64, fill=lambda fresh: initial_levels(initial, fresh))
+        registry.add("running", np.int64, fill=lambda fresh: initial_levels(initial, fresh))
+        detector = LiveDetector(detection, every_us, registry)
+        buckets = OpenBuckets(registry, every_us)
+        history = RetainedHistory(
+            registry,
+            detector.width,
+            detection["column"],
+            every_us=every_us,
+            all_columns=corrections,
+        )
+        closer = BucketCloser(registry, buckets, history, detector, every_us)
+        episodes = EpisodeTracker(
+            registry,
+            every_us=every_us,
+            merge_gap=alert_params["merge_gap"],
+            min_buckets=alert_params["min_buckets"],
+            cooldown=alert_params["cooldown"],
+            params_key=params_key(alert_params),
+            suppliers=suppliers,
+        )
+        stats = dict.fromkeys(STATS, 0)
+        intake = Intake(
+            registry,
+            buckets,
+            history,
+            closer,
+            detection=detection,
+            corrections=corrections,
+            stats=stats,
+        )
+        return Engine(registry, buckets, history, detector, closer, episodes, intake, stats)
+
+    def advance(self, top_us: int, lateness_us: int, now: float | None) -> None:
+        """Event time reached ``top_us``: move the watermark, note the activity."""
+        self.max_us = top_us if self.max_us is None else max(self.max_us, top_us)
+        mark = self.max_us - lateness_us
+        self.watermark_us = mark if self.watermark_us is None else max(self.watermark_us, mark)
+        if now is not None:
+            self.last_activity = now
+
+    def late_events(self) -> pl.DataFrame | None:
+        """Every late event so far, as one frame (None when there is none)."""
+        late = self.intake.late
+        if not late:
+            return None
+        if len(late) > 1:
+            late[:] = [pl.concat(late, how="diagonal_relaxed")]
+        return late[0]
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def snapshot(
+        self,
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, pl.DataFrame]]:
+        """The checkpoint members of the state: header ``state``, arrays and tables."""
+        registry = self.registry
+        state = {
+            "max_us": self.max_us,
+            "watermark_us": self.watermark_us,
+            "closed": self.closer.closed,
+            "base": self.buckets.base,
+            "next_due": self.episodes.next_due,
+            "items": registry.n,
+            "stats": self.stats,
+        }
+        late = self.late_events()
+        tables = {
+            "labels": registry.labels.to_frame(),
+            "flags": self.episodes.flag_frame(),
+            "episodes": self.episodes.table(),
+            "late": late if late is not None else pl.DataFrame(schema=EVENT_SCHEMA),
+        }
+        return state, {name: registry.used(name) for name in ARRAYS}, tables
+
+    def restore(self, saved: Checkpoint, every_us: int) -> None:
+        """Take the state of a checkpoint made with this engine's settings, checked first."""
+        state = State.of(saved.header, every_us, saved)
+        n, width = state.items, self.history.width
+        shapes = {
+            "first": (n,),
+            "level": (n,),
+            "running": (n,),
+            "ring": (n, width, len(self.history.columns)),
+            "open": (len(COUNTS), n, None),
+        }
+        arrays = {name: check_array(saved, name, shape) for name, shape in shapes.items()}
+        labels = saved.tables["labels"].get_column(ITEM)
+        if labels.dtype != pl.String or labels.null_count() or labels.n_unique() != n:
+            raise saved.error("the item tables do not agree")
+        check_first(arrays["first"], state, every_us, saved)
+        for name, schema in (("flags", FLAG_SCHEMA), ("episodes", EPISODE_SCHEMA)):
+            if dict(saved.tables[name].schema) != schema:
+                raise saved.error(f"table {name!r} has schema {dict(saved.tables[name].schema)}")
+        self.registry.restore(labels, arrays)
+        self.max_us, self.watermark_us = state.max_us, state.watermark_us
+        self.closer.closed, self.buckets.base = state.closed, state.base
+        self.stats.update(state.stats)
+        self.episodes.restore(
+            saved.tables["flags"], saved.tables["episodes"], state.next_due, saved
+        )
+        late = saved.tables.get("late")
+        self.intake.late[:] = [late] if late is not None and late.height else []
