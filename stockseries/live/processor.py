@@ -387,9 +387,8 @@ class StreamProcessor:
 
         The file is a zip archive: ``header.json`` (format name, version, parameters,
         counters), the per-item arrays as NumPy ``.npy`` members and the tables (item ids,
-        pending episode buckets, late events, starting stock, suppliers) as Arrow IPC,
-        with a SHA-256 of the whole archive as its comment. It is written to a temporary
-        file in the same folder and renamed over ``path``. ``origin`` (JSON-able) records
+        pending episode buckets, late events, starting stock, suppliers) as Arrow IPC.
+        It is written to a temporary file in the same folder and renamed over ``path``. ``origin`` (JSON-able) records
         what the input was, e.g. a file's fingerprint; it comes back as :attr:`origin`.
         """
         state, arrays, tables = self._engine.snapshot()
