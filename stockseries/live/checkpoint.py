@@ -10,6 +10,7 @@ sizes an allocation before it is checked.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from stockseries.spikes.methods import spike_params
 
 __all__ = [
     "ARRAYS",
+    "CHECKSUM",
     "FORMAT",
     "MAX_US",
     "MIN_US",
@@ -47,6 +49,10 @@ __all__ = [
 ]
 
 FORMAT = "stockseries.live.checkpoint"
+#: How the archive's integrity is recorded: the archive comment is the SHA-256 (hex) of
+#: every byte before it. Checkpoints without it (older ones) are read without the check.
+CHECKSUM = "sha256-of-archive-in-comment"
+_DIGEST_SIZE = 64
 VERSION = 1
 STATS = ("frames", "events", "late", "corrected", "buckets", "alerts_opened", "alerts_closed")
 ARRAYS = ("first", "level", "running", "open", "ring")
@@ -69,10 +75,20 @@ class Checkpoint:
     header: dict[str, Any]
     arrays: dict[str, np.ndarray]
     tables: dict[str, pl.DataFrame]
+    intact: bool | None = None  # the archive's checksum matches (None: none recorded)
 
     def error(self, message: str) -> CheckpointError:
         """A :class:`CheckpointError` naming the file."""
         return CheckpointError(f"checkpoint {self.source}: {message}")
+
+    def verify(self) -> None:
+        """Refuse an archive whose recorded checksum does not match its bytes.
+
+        Called once the contents are checked, so that a specific complaint (a table that
+        names unknown items, say) wins over the generic one.
+        """
+        if self.intact is False:
+            raise self.error("is corrupt (the archive fails its SHA-256 checksum)")
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,8 @@ class State:
     """The engine's position, from a checkpoint header, checked for plausibility.
 
     Either no event was seen (every time ``None``) or: all times are event times of years 1
-    to 9999, and the frontier ``closed`` (in buckets) is where the watermark and the last
-    event put it — at least ``watermark // every`` and at most one past the larger of the
+    to 9999, the watermark is at least the last event minus the lateness, and the frontier
+    ``closed`` (in buckets) is where the watermark and the last event put it — at least ``watermark // every`` and at most one past the larger of the
     watermark's bucket and the last event's (what :meth:`flush` closes). A crafted
     watermark far in the future is refused here rather than closing billions of buckets.
     """
@@ -95,7 +111,7 @@ class State:
     stats: dict[str, int]
 
     @staticmethod
-    def of(header: dict[str, Any], every_us: int, fail: Checkpoint) -> State:
+    def of(header: dict[str, Any], every_us: int, lateness_us: int, fail: Checkpoint) -> State:
         """The checked state of a header (``fail`` names the file in errors)."""
         state = header.get("state")
         if not isinstance(state, dict):
@@ -112,7 +128,7 @@ class State:
         bad += [k for k, v in counters.items() if isinstance(v, bool)]
         if not isinstance(stats, dict) or bad:
             raise fail.error(f"state counters {bad or ['stats']} are not non-negative integers")
-        _check_times(times, every_us, fail)
+        _check_times(times, every_us, lateness_us, fail)
         return State(
             max_us=times["max_us"],
             watermark_us=times["watermark_us"],
@@ -128,7 +144,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_times(times: dict[str, int | None], every_us: int, fail: Checkpoint) -> None:
+def _check_times(
+    times: dict[str, int | None], every_us: int, lateness_us: int, fail: Checkpoint
+) -> None:
     top, mark, closed = times["max_us"], times["watermark_us"], times["closed"]
     if top is None:
         if mark is not None or closed is not None:
@@ -140,6 +158,10 @@ def _check_times(times: dict[str, int | None], every_us: int, fail: Checkpoint) 
         us = value * every_us if name in ("closed", "base") and value is not None else value
         if us is not None and not MIN_US <= us <= MAX_US:
             raise fail.error(f"state {name!r} = {value} is outside the years 1 to 9999")
+    if mark < top - lateness_us:
+        raise fail.error(
+            f"state 'watermark_us' = {mark} is below the last event ({top} µs) minus the lateness"
+        )
     low, high = mark // every_us, max(mark // every_us, top // every_us + 1)
     if not low <= closed <= high:
         raise fail.error(
@@ -173,9 +195,12 @@ def write_checkpoint(
     """Write a checkpoint to a temporary file in the same folder, fsync, rename over ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    header = {**header, "checksum": CHECKSUM}
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "w+b") as handle:
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+                # The archive's comment, its last bytes, becomes the SHA-256 of the rest.
+                archive.comment = b"0" * _DIGEST_SIZE
                 archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
                 for name, array in arrays.items():
                     buffer = io.BytesIO()
@@ -185,6 +210,7 @@ def write_checkpoint(
                     buffer = io.BytesIO()
                     frame.write_ipc(buffer)
                     archive.writestr(f"{name}.arrow", buffer.getvalue())
+            _seal(handle)
             # On disk before the rename: a crash leaves the old checkpoint or the new one.
             handle.flush()
             os.fsync(handle.fileno())
@@ -203,7 +229,8 @@ def read_checkpoint(source: Path) -> Checkpoint:
     Arrow IPC — is a :class:`CheckpointError`; so is a missing member.
     """
     try:
-        with zipfile.ZipFile(source) as archive:
+        data = source.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             bad = archive.testzip()
             if bad is not None:
                 raise CheckpointError(
@@ -231,7 +258,25 @@ def read_checkpoint(source: Path) -> Checkpoint:
     missing = [n for n in ARRAYS if n not in arrays] + [n for n in TABLES if n not in tables]
     if missing:
         raise CheckpointError(f"checkpoint {source} lacks member(s) {', '.join(missing)}")
-    return Checkpoint(source, header, arrays, tables)
+    intact = None
+    if header.get("checksum") == CHECKSUM:
+        body, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
+        intact = hashlib.sha256(body).hexdigest().encode() == digest
+    return Checkpoint(source, header, arrays, tables, intact)
+
+
+def _seal(handle: Any) -> None:
+    """Write the SHA-256 of a just-written archive over its placeholder comment."""
+    size = handle.tell()
+    handle.seek(0)
+    digest = hashlib.sha256()
+    left = size - _DIGEST_SIZE
+    while left:
+        chunk = handle.read(min(left, 1 << 20))
+        digest.update(chunk)
+        left -= len(chunk)
+    handle.seek(size - _DIGEST_SIZE)
+    handle.write(digest.hexdigest().encode())
 
 
 def _header(archive: zipfile.ZipFile, source: Path) -> dict[str, Any]:

@@ -143,9 +143,9 @@ class Engine:
         }
         return state, {name: registry.used(name) for name in ARRAYS}, tables
 
-    def restore(self, saved: Checkpoint, every_us: int) -> None:
+    def restore(self, saved: Checkpoint, every_us: int, lateness_us: int) -> None:
         """Take the state of a checkpoint made with this engine's settings, checked first."""
-        state = State.of(saved.header, every_us, saved)
+        state = State.of(saved.header, every_us, lateness_us, saved)
         n, width = state.items, self.history.width
         shapes = {
             "first": (n,),

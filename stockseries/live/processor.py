@@ -443,11 +443,12 @@ class StreamProcessor:
                 suppliers=saved.tables.get("suppliers"),
                 clock=clock,
             )
-            processor._engine.restore(saved, processor._every_us)
+            processor._engine.restore(saved, processor._every_us, processor._lateness_us)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
             raise saved.error(f"inconsistent ({type(exc).__name__}: {exc})") from exc
+        saved.verify()
         origin = saved.header.get("origin")
         processor._origin = origin if isinstance(origin, dict) else None
         if processor._engine.max_us is not None:

@@ -234,3 +234,101 @@ def test_checkpoint_keeps_late_events_and_corrections_state(tmp_path: Path) -> N
     assert_frame_equal(restored.push(late).corrections, processor.push(late).corrections)
     processor.save(tmp_path / "b.ckpt")
     assert_frame_equal(StreamProcessor.load(tmp_path / "b.ckpt").late_events, late)
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+def _real_checkpoint(path: Path) -> Path:
+    """A checkpoint with items, open buckets, pending episodes, late events and suppliers."""
+    events = sustained_spikes(100, seed=3)
+    processor = StreamProcessor(
+        window=10, k=2.0, merge_gap=3, min_buckets=2, lateness="30s", suppliers={"item-0": "S"}
+    )
+    processor.push(events.filter(pl.col("ts") < T0 + timedelta(minutes=47)))
+    processor.push(make_events(5, minutes=2, seed=1))  # late by then
+    return processor.save(path)
+
+
+def test_three_hundred_bit_flips_all_raise_checkpoint_error(tmp_path: Path) -> None:
+    original = _real_checkpoint(tmp_path / "state.ckpt").read_bytes()
+    StreamProcessor.load(tmp_path / "state.ckpt")  # the unspoilt file loads
+    rng = np.random.default_rng(13)
+    spoilt = tmp_path / "spoilt.ckpt"
+    outcomes: dict[str, int] = {}
+    for position in rng.integers(0, len(original) * 8, size=300).tolist():
+        data = bytearray(original)
+        data[position // 8] ^= 1 << (position % 8)
+        spoilt.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError) as caught:
+            StreamProcessor.load(spoilt)
+        reason = str(caught.value)
+        outcomes["checksum" if "checksum" in reason else "decoding"] = (
+            outcomes.get("checksum" if "checksum" in reason else "decoding", 0) + 1
+        )
+    assert sum(outcomes.values()) == 300
+
+
+def _rewrite_state(path: Path, **state: Any) -> None:
+    """Change header fields as a crafted file would, its checksum left out (older format)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(members["header.json"])
+    header.pop("checksum")
+    header["state"].update(state)
+    members["header.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({"watermark_us": 2**62}, "'watermark_us' = 4611686018427387904 is outside the years"),
+        ({"watermark_us": 2**40}, "below the last event"),
+        ({"max_us": 2**62, "watermark_us": 2**62}, "outside the years 1 to 9999"),
+        ({"closed": 10}, "does not match the watermark"),
+        ({"watermark_us": "soon"}, "not an integer or null"),
+        ({"watermark_us": True}, "not an integer or null"),
+        ({"max_us": None}, "no event time"),
+        ({"items": -1}, "not non-negative integers"),
+        ({"items": 10**6}, "array 'first' has shape"),
+        ({"stats": {"events": 1}}, "not non-negative integers"),
+        ({"next_due": 1.5}, "not non-negative integers"),
+    ],
+)
+def test_crafted_checkpoint_headers_are_refused(
+    tmp_path: Path, state: dict[str, Any], match: str
+) -> None:
+    path = _real_checkpoint(tmp_path / "state.ckpt")
+    _rewrite_state(path, **state)
+    with pytest.raises(CheckpointError, match=match):
+        StreamProcessor.load(path)
+
+
+def test_crafted_first_buckets_are_refused(tmp_path: Path) -> None:
+    path = _real_checkpoint(tmp_path / "state.ckpt")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    first = np.load(io.BytesIO(members["first.npy"]))
+    first[0] = -(2**60)  # closing would start 2**60 buckets back
+    buffer = io.BytesIO()
+    np.save(buffer, first)
+    members["first.npy"] = buffer.getvalue()
+    header = json.loads(members["header.json"])
+    header.pop("checksum")
+    members["header.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(CheckpointError, match="'first' names buckets outside"):
+        StreamProcessor.load(path)
+
+
+def test_an_older_checkpoint_without_checksum_still_loads(tmp_path: Path) -> None:
+    path = _real_checkpoint(tmp_path / "state.ckpt")
+    before = StreamProcessor.load(path)
+    _rewrite_state(path)
+    after = StreamProcessor.load(path)
+    assert after.stats == before.stats and after.params == before.params
