@@ -80,7 +80,16 @@ def _replay_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
     p.add_argument("--frame-size", type=int, default=10_000)
     p.add_argument("--lateness", default="0s")
-    p.add_argument("--checkpoint", help="resume from / save state to this file")
+    p.add_argument(
+        "--checkpoint",
+        help="resume from / save state to this file; a checkpoint remembers the events it "
+        "consumed and refuses an input that does not begin with them",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="ignore an existing --checkpoint and start over (e.g. after the input changed)",
+    )
     p.add_argument("-o", "--output", required=True, help="alerts file")
     add_detection_options(p)
 
@@ -107,6 +116,7 @@ def run_replay(args: argparse.Namespace) -> int:
         every=args.every,
         lateness=args.lateness,
         checkpoint=args.checkpoint,
+        restart=args.restart,
         suppliers=replay_suppliers(args.events, args.catalog),
         **detect_options(args),
         **episode_options(args),
