@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from stockseries import outofcore
 from stockseries._schema import SERIES_COLUMNS
 from stockseries._time import format_duration
 from stockseries.alerts import alerts
@@ -37,6 +36,7 @@ from stockseries.outofcore import (
     generate_dataset,
     run_out_of_core,
     write_partitioned,
+    writer,
 )
 from stockseries.series import resample
 from stockseries.spikes import detect_spikes
@@ -113,7 +113,7 @@ SETTINGS: list[dict[str, Any]] = [
 def test_same_series_and_alerts_as_in_memory(
     sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, settings_: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr(outofcore, "_ROWS_PER_GROUP", 5_000)  # several row groups
+    monkeypatch.setattr(writer, "ROWS_PER_GROUP", 5_000)  # several row groups
     events = sim.events.select("ts", "item_id", "kind", "quantity")
     source = layout(kind, events, tmp_path / "events")
     out = tmp_path / "series.parquet"
@@ -338,7 +338,7 @@ def test_no_events_is_a_clear_error(tmp_path: Path, make: Any, error: type, matc
 def test_validation_errors_name_the_chunk(
     sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outofcore, "_ROWS_PER_GROUP", 100)  # rows reach the file early
+    monkeypatch.setattr(writer, "ROWS_PER_GROUP", 100)  # rows reach the file early
     events = sim.events.select("ts", "item_id", "kind", "quantity")
     broken = events.with_columns(
         pl.when(pl.int_range(pl.len()) == events.height - 3)
