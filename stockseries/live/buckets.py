@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stockseries._duration import format_duration
+from stockseries._time import format_duration
 from stockseries.live.registry import ItemRegistry
 from stockseries.live.results import COUNTS
 

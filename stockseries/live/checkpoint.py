@@ -9,12 +9,9 @@ sizes an allocation before it is checked.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from stockseries._io import AtomicFile
 from stockseries.spikes.methods import spike_params
 
 __all__ = [
@@ -192,33 +190,23 @@ def write_checkpoint(
     arrays: dict[str, np.ndarray],
     tables: dict[str, pl.DataFrame],
 ) -> Path:
-    """Write a checkpoint to a temporary file in the same folder, fsync, rename over ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """Write a checkpoint to a temporary file in the same folder, fsync, rename over ``target``
+    (a crash leaves the old checkpoint or the new one)."""
     header = {**header, "checksum": CHECKSUM}
-    try:
-        with os.fdopen(fd, "w+b") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-                # The archive's comment, its last bytes, becomes the SHA-256 of the rest.
-                archive.comment = b"0" * _DIGEST_SIZE
-                archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
-                for name, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                    archive.writestr(f"{name}.npy", buffer.getvalue())
-                for name, frame in tables.items():
-                    buffer = io.BytesIO()
-                    frame.write_ipc(buffer)
-                    archive.writestr(f"{name}.arrow", buffer.getvalue())
-            _seal(handle)
-            # On disk before the rename: a crash leaves the old checkpoint or the new one.
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with AtomicFile(target) as out, out.open("w+b") as handle:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            # The archive's comment, its last bytes, becomes the SHA-256 of the rest.
+            archive.comment = b"0" * _DIGEST_SIZE
+            archive.writestr("header.json", json.dumps(header, indent=2, sort_keys=True))
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                archive.writestr(f"{name}.npy", buffer.getvalue())
+            for name, frame in tables.items():
+                buffer = io.BytesIO()
+                frame.write_ipc(buffer)
+                archive.writestr(f"{name}.arrow", buffer.getvalue())
+        _seal(handle)
     return target
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from stockseries._duration import duration_us, format_duration
 from stockseries._schema import EVENT_SCHEMA
+from stockseries._time import duration_us, format_duration
 from stockseries.alerts import alert_params
 from stockseries.alerts._episodes import supplier_lookup
 from stockseries.alerts.rules import EpisodeRules

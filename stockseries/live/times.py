@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from stockseries._duration import duration_us
 from stockseries._schema import TS, TS_DTYPE
+from stockseries._time import duration_us
 
 __all__ = ["frame_max_us", "seconds_us", "timestamps", "us_to_datetime"]
 
