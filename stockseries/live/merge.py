@@ -95,74 +95,99 @@ async def merge_sources(
     """
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         raise ValueError(f"queue_size must be a positive integer, got {queue_size!r}")
-    n = len(sources)
-    if n == 0:
+    if not sources:
         return
-    queues: list[asyncio.Queue[Any]] = [asyncio.Queue(queue_size) for _ in range(n)]
-    tasks = [asyncio.create_task(pump(s, q)) for s, q in zip(sources, queues, strict=True)]
+    merge = _Merge(sources, queue_size)
     try:
-        head_max = np.zeros(n, dtype=np.int64)  # last timestamp each source has sent
-        active = np.ones(n, dtype=bool)  # not finished
-        known = np.zeros(n, dtype=bool)  # has sent at least one event
-        horizon: int | None = None
-        pending: pl.DataFrame | None = None
-        need = list(range(n))
-        arrived: list[pl.DataFrame] = []
-
-        def receive(i: int, item: Any) -> None:
-            if isinstance(item, End):
-                active[i] = False
-            elif isinstance(item, Failure):
-                raise item.error
-            elif not isinstance(item, pl.DataFrame) or TS not in item.columns:
-                raise TypeError(
-                    f"source {i} yielded {type(item).__name__}; "
-                    "expected a polars event frame with a 'ts' column"
-                )
-            elif item.height:  # an empty frame says nothing about time
-                last = frame_max_us(item)
-                head_max[i] = max(int(head_max[i]), last) if known[i] else last
-                known[i] = True
-                arrived.append(item.with_columns(pl.lit(i, pl.Int32).alias("_source")))
-
         while True:
-            arrived.clear()
-            # Wait for the sources that hold the horizon back, then take without waiting
-            # whatever the others queued meanwhile: the horizon moves in large steps.
-            while need:
-                for i, item in await _take(queues, need):
-                    receive(i, item)
-                for i in np.flatnonzero(active).tolist():
-                    while active[i]:
-                        try:
-                            receive(i, queues[i].get_nowait())
-                        except asyncio.QueueEmpty:
-                            break
-                stuck = active & ~known
-                if horizon is not None:
-                    stuck |= active & (head_max <= horizon)
-                need = np.flatnonzero(stuck).tolist()
-            parts = ([pending] if pending is not None else []) + arrived
-            if not active.any():
+            await merge.receive()
+            parts = merge.held()
+            if not merge.active.any():
                 if parts:
                     yield _ordered(pl.concat(parts, how="diagonal_relaxed"))
                 return
-            if not parts:
-                continue
-            buffered = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
-            horizon = int(head_max[active].min())
-            ts_us = pl.col(TS).cast(pl.Int64)
-            ready = buffered.filter(ts_us <= horizon)
-            pending = buffered.filter(ts_us > horizon)
-            if pending.height == 0:
-                pending = None
-            need = np.flatnonzero(active & (head_max <= horizon)).tolist()
-            if ready.height:
-                yield _ordered(ready)
+            if parts:
+                ready = merge.release(parts)
+                if ready is not None:
+                    yield ready
     finally:
-        for task in tasks:
+        await merge.close()
+
+
+class _Merge:
+    """The state of one :func:`merge_sources`: a pump and a queue per source, what each
+    source has sent, and the events held back until every source has passed them."""
+
+    def __init__(self, sources: tuple[AsyncIterable[pl.DataFrame], ...], queue_size: int) -> None:
+        n = len(sources)
+        self.queues: list[asyncio.Queue[Any]] = [asyncio.Queue(queue_size) for _ in range(n)]
+        self.tasks = [
+            asyncio.create_task(pump(s, q)) for s, q in zip(sources, self.queues, strict=True)
+        ]
+        self.head_max = np.zeros(n, dtype=np.int64)  # last timestamp each source has sent
+        self.active = np.ones(n, dtype=bool)  # not finished
+        self.known = np.zeros(n, dtype=bool)  # has sent at least one event
+        self.horizon: int | None = None
+        self.pending: pl.DataFrame | None = None
+        self.need = list(range(n))
+        self.arrived: list[pl.DataFrame] = []
+
+    async def receive(self) -> None:
+        """Wait for the sources that hold the horizon back, then take without waiting
+        whatever the others queued meanwhile: the horizon moves in large steps."""
+        self.arrived = []
+        active, known, head_max = self.active, self.known, self.head_max
+        while self.need:
+            for i, item in await _take(self.queues, self.need):
+                self._take(i, item)
+            for i in np.flatnonzero(active).tolist():
+                while active[i]:
+                    try:
+                        self._take(i, self.queues[i].get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+            stuck = active & ~known
+            if self.horizon is not None:
+                stuck |= active & (head_max <= self.horizon)
+            self.need = np.flatnonzero(stuck).tolist()
+
+    def _take(self, i: int, item: Any) -> None:
+        if isinstance(item, End):
+            self.active[i] = False
+        elif isinstance(item, Failure):
+            raise item.error
+        elif not isinstance(item, pl.DataFrame) or TS not in item.columns:
+            raise TypeError(
+                f"source {i} yielded {type(item).__name__}; "
+                "expected a polars event frame with a 'ts' column"
+            )
+        elif item.height:  # an empty frame says nothing about time
+            last = frame_max_us(item)
+            self.head_max[i] = max(int(self.head_max[i]), last) if self.known[i] else last
+            self.known[i] = True
+            self.arrived.append(item.with_columns(pl.lit(i, pl.Int32).alias("_source")))
+
+    def held(self) -> list[pl.DataFrame]:
+        """The events held back before and those that just arrived."""
+        return ([self.pending] if self.pending is not None else []) + self.arrived
+
+    def release(self, parts: list[pl.DataFrame]) -> pl.DataFrame | None:
+        """Move the horizon to the least recent source and emit the events up to it."""
+        buffered = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+        active, head_max = self.active, self.head_max
+        self.horizon = horizon = int(head_max[active].min())
+        ts_us = pl.col(TS).cast(pl.Int64)
+        ready = buffered.filter(ts_us <= horizon)
+        pending = buffered.filter(ts_us > horizon)
+        self.pending = pending if pending.height else None
+        self.need = np.flatnonzero(active & (head_max <= horizon)).tolist()
+        return _ordered(ready) if ready.height else None
+
+    async def close(self) -> None:
+        """Cancel the pumps (which close their sources)."""
+        for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
