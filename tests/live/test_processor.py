@@ -19,12 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from stockseries.alerts.rules import EpisodeRules
 from stockseries.events import EventValidationError, validate_events
 from stockseries.generate import iter_frames, simulate
 from stockseries.live import (
     StreamProcessor,
 )
 from stockseries.series import resample
+from stockseries.spikes.methods import METHOD_TABLE, METHODS, spike_params
 from stockseries.stock import stock_levels
 
 from .helpers import (
@@ -512,3 +514,39 @@ def test_reprs_are_small_and_deterministic() -> None:
     assert repr(processor).startswith("StreamProcessor(every='1m', method='zscore', items=5")
     assert "events" in processor._repr_html_()
     assert processor.params["window"] == 4 and processor.params["lateness"] == "0s"
+
+
+def _table_detection(name: str) -> Any:
+    """The method's defaults, made small enough for a short stream."""
+    spec = METHOD_TABLE[name]
+    options: dict[str, Any] = {o.name: 5.0 for o in spec.options if o.kind == "level"}
+    if spec.window is not None:
+        options["window"] = 2 if spec.window_unit == "periods" else 10
+    if any(o.name == "period" for o in spec.options):
+        options["period"] = "20m"
+    return spike_params(name, **options)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_of_the_table_runs_live_from_records(name: str) -> None:
+    """Records in, the method table only: a method added to the table works live too."""
+    events = simulate(5, days=0.1, seed=11).events
+    detection, rules = _table_detection(name), EpisodeRules(merge_gap=1, min_buckets=2)
+    frames = cut(events, list(range(0, events.height, 97)))
+    run = feed(StreamProcessor("1m", detection, rules, lateness="0s"), frames)
+    detected, found = batch(events, every="1m", **detection, **rules)
+    assert_frame_equal(run.series, detected, check_exact=False, rel_tol=1e-9)
+    assert_frame_equal(run.closed, found, check_exact=False, rel_tol=1e-9)
+
+
+def test_records_and_keywords_make_the_same_processor() -> None:
+    by_keywords = StreamProcessor("1m", "mad", window=20, k=2.5, merge_gap=2, cooldown=3)
+    by_records = StreamProcessor(
+        "1m", spike_params("mad", window=20, k=2.5), EpisodeRules(merge_gap=2, cooldown=3)
+    )
+    assert by_records.params == by_keywords.params
+    assert StreamProcessor("1m", method="mad", window=20, k=2.5).params["method"] == "mad"
+    with pytest.raises(TypeError, match="record or as keywords"):
+        StreamProcessor("1m", spike_params("mad"), window=30)
+    with pytest.raises(TypeError, match="record or as keywords"):
+        StreamProcessor("1m", None, EpisodeRules(), merge_gap=2)
