@@ -39,6 +39,7 @@ from stockseries._schema import (
     TS_DTYPE,
     in_utc,
 )
+from stockseries.events import as_event_frame
 from stockseries.stock import (
     LEVEL,
     Initial,
@@ -50,7 +51,6 @@ from stockseries.stock import (
     running_sum_by_group,
     signed_quantity,
     timestamps_us,
-    validated_events,
 )
 
 __all__ = [
@@ -165,7 +165,7 @@ def resample(
     ['A', 'A', 'B']
     """
     every_us = duration_us(every, "every")
-    frame, was_pandas = validated_events(events)
+    frame, was_pandas = as_event_frame(events)
     return like_input(_resample(frame, every_us, initial, dense=dense), was_pandas)
 
 
@@ -229,7 +229,7 @@ def stockouts(series_or_events: Any, every: str | timedelta = "1m", initial: Ini
     """
     columns = _column_names(series_or_events)
     if {KIND, QUANTITY} <= columns:
-        frame, was_pandas = validated_events(series_or_events)
+        frame, was_pandas = as_event_frame(series_or_events)
         steps = _event_steps(frame, initial)
         end_of_data = frame[TS].max() if frame.height else None
     elif {ITEM, TS, LEVEL, DEMAND, SUPPLY} <= columns:

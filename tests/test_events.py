@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockseries import events as events_module
 from stockseries._io import csv_record_batches
 from stockseries.events import (
     KNOWN_KIND,
@@ -33,6 +32,7 @@ from stockseries.events import (
     scan_events,
     validate_events,
 )
+from stockseries.events import _files as events_module
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 CANONICAL = ["ts", "item_id", "kind", "quantity"]
@@ -698,7 +698,7 @@ def test_parquet_footer_settles_what_it_proves(
     tmp_path: Path, make: Any, settled: set[tuple[str, str]]
 ) -> None:
     path = make(tmp_path / "events.parquet")
-    raw, proven = events_module._read_parquet([str(path)], False)
+    raw, proven = events_module.read_parquet([str(path)], False)
     assert proven == settled
     # the frame is the plain read, whatever the footer settles; so are the events read
     assert raw.equals(pl.read_parquet(path))
@@ -717,7 +717,7 @@ def test_parquet_footer_never_settles_a_broken_rule(
     tmp_path: Path, column: str, value: Any, unsettled: tuple[str, str]
 ) -> None:
     path = write_parquet(tmp_path / "events.parquet", good_with(column, value))
-    raw, proven = events_module._read_parquet([str(path)], False)
+    raw, proven = events_module.read_parquet([str(path)], False)
     assert unsettled not in proven
     assert raw.equals(pl.read_parquet(path))
 
@@ -727,15 +727,15 @@ def test_parquet_directory_settles_only_when_every_file_proves_it(tmp_path: Path
     folder.mkdir()
     pyarrow_file(folder / "a.parquet", GOOD_TABLE)
     files = [str(folder / "a.parquet")]
-    assert events_module._read_parquet(files, True)[1] == SETTLE_BOTH
+    assert events_module.read_parquet(files, True)[1] == SETTLE_BOTH
     pyarrow_file(folder / "b.parquet", GOOD_TABLE, write_statistics=False)
     files.append(str(folder / "b.parquet"))
-    raw, proven = events_module._read_parquet(files, True)
+    raw, proven = events_module.read_parquet(files, True)
     assert proven == {("kind", KNOWN_KIND)}
     assert raw.equals(pl.read_parquet(folder))
     pyarrow_file(folder / "c.parquet", GOOD_TABLE, use_dictionary=False)
     files.append(str(folder / "c.parquet"))
-    assert events_module._read_parquet(files, True)[1] == set()
+    assert events_module.read_parquet(files, True)[1] == set()
     assert read_events(folder).height == 12
 
 
@@ -763,7 +763,7 @@ def test_parquet_footer_proves_nothing_about_a_column_read_as_no_kind_or_quantit
     tmp_path: Path, make: Any, settled: set[tuple[str, str]]
 ) -> None:
     path = make(tmp_path / "events.parquet")
-    raw, proven = events_module._read_parquet([str(path)], False)
+    raw, proven = events_module.read_parquet([str(path)], False)
     assert proven == settled
     assert raw.equals(pl.read_parquet(path))
     with pytest.raises(EventValidationError) as caught:
@@ -779,7 +779,7 @@ def test_parquet_kind_check_that_fails_falls_back_to_the_data(
 
     monkeypatch.setattr(pl, "collect_all", refuse)
     good = pyarrow_file(tmp_path / "good.parquet", GOOD_TABLE)
-    raw, proven = events_module._read_parquet([str(good)], False)
+    raw, proven = events_module.read_parquet([str(good)], False)
     assert proven == {("quantity", POSITIVE_INTEGER)}
     assert raw.equals(pl.read_parquet(good))
     assert read_events(good).equals(read_events(to_frame(GOOD)))

@@ -14,12 +14,13 @@ from stockseries._time import duration_us
 from stockseries.alerts._episodes import supplier_lookup
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts.result import Alerts, alerts
+from stockseries.events import as_event_frame
 from stockseries.series import SERIES_SCHEMA, dense_column
 from stockseries.spikes._baselines import fixed_level, integer_moments_exact
 from stockseries.spikes._decide import flagged_rows
 from stockseries.spikes._layout import layout_of
 from stockseries.spikes.methods import spike_params
-from stockseries.stock import Initial, validated_events
+from stockseries.stock import Initial
 
 # detect_alerts runs detection on runs of whole items of about this many dense rows: large
 # enough that per-run overhead is negligible, small enough that the run's detection
@@ -128,7 +129,7 @@ def detect_alerts(
     alert_params(None, every=every, **rules)  # refuse bad episode rules before the work
     if suppliers is not None:
         supplier_lookup(suppliers)
-    frame, _ = validated_events(events)
+    frame, _ = as_event_frame(events)
     flagged = _flagged_buckets(frame, every_us, params, initial, _BATCH_ROWS)
     return alerts(flagged, params=params, every=every, suppliers=suppliers, **rules)
 

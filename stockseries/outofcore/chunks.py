@@ -12,7 +12,7 @@ import polars as pl
 
 from stockseries._schema import EVENT_SCHEMA, TS
 from stockseries._time import format_duration, iso_utc
-from stockseries.events import EpochUnit, EventValidationError, _scan, scan_events
+from stockseries.events import EpochUnit, EventValidationError, scan_events, scan_files
 from stockseries.outofcore.results import ChunkOrderError
 
 __all__ = [
@@ -69,7 +69,7 @@ def chunk_frame(fmt: str, chunk: Chunk, hive: bool, epoch_unit: EpochUnit | None
     parts = []
     for name in chunk.files:
         try:
-            lazy = scan_events(_scan(fmt, [name], hive, lenient=True), epoch_unit=epoch_unit)
+            lazy = scan_events(scan_files(fmt, [name], hive, lenient=True), epoch_unit=epoch_unit)
         except EventValidationError as exc:
             raise located(exc, chunk, name) from None
         parts.append(lazy.select(REQUIRED))

@@ -15,7 +15,13 @@ import polars as pl
 from stockseries._io import write_frame
 from stockseries._schema import ITEM, TS
 from stockseries.alerts import Alerts
-from stockseries.events import EpochUnit, EventValidationError, _resolve, _scan, validate_events
+from stockseries.events import (
+    EpochUnit,
+    EventValidationError,
+    resolve_source,
+    scan_files,
+    validate_events,
+)
 from stockseries.outofcore.chunks import (
     Chunk,
     chunk_frame,
@@ -144,7 +150,7 @@ def run_out_of_core(
     outputs = [Path(p) for p in (series_out, alerts_out) if p is not None]
     _refuse_outputs_inside(source, outputs)
 
-    fmt, files, hive = _resolve(source)
+    fmt, files, hive = resolve_source(source)
     chunks = plan(fmt, group_files(source, files), hive, epoch_unit)
     overlaps = find_overlaps(chunks, every_us, lateness_us)
     if overlaps and on_late == "raise":
@@ -310,10 +316,10 @@ def first_suppliers(source: str | os.PathLike[str]) -> pl.DataFrame | None:
     """``item_id`` → first non-null ``supplier_id`` in file order, as the in-memory CLI takes
     it from the events; ``None`` when no file has a ``supplier_id``. Streams two columns of
     each file (files may differ in their optional columns)."""
-    fmt, files, hive = _resolve(source)
+    fmt, files, hive = resolve_source(source)
     parts = []
     for name in files:
-        lazy = _scan(fmt, [name], hive, lenient=True)
+        lazy = scan_files(fmt, [name], hive, lenient=True)
         if {ITEM, "supplier_id"} <= set(lazy.collect_schema().names()):
             parts.append(lazy.select(pl.col(ITEM).cast(pl.String), "supplier_id"))
     if not parts:
