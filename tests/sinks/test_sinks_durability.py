@@ -228,9 +228,7 @@ def test_relative_and_absolute_file_paths_are_one_sink(
     assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 2
 
 
-def test_url_credentials_become_an_authorization_header(
-    tmp_path: Path, receiver: Receiver
-) -> None:
+def test_url_credentials_become_an_authorization_header(tmp_path: Path, receiver: Receiver) -> None:
     url = receiver.base.replace("http://", "http://bot:s%40cret@") + "/hook"
     dead = tmp_path / "dead.ndjson"
     sink = WebhookSink(url, dead_letter=dead)
