@@ -240,7 +240,7 @@ class PlanPanel:
         self.message = widgets.HTML()
         self.table = widgets.Output()
         self.risk = widgets.Output()
-        self.chart = widgets.Output()
+        self.item_chart = widgets.Output()
         for control in (self.service_level, self.window, self.lead_time, self.item):
             control.observe(lambda _change: self.refresh(), names="value")
         controls = widgets.HBox([self.service_level, self.window, self.lead_time])
@@ -249,7 +249,7 @@ class PlanPanel:
                 controls,
                 self.message,
                 self.table,
-                widgets.HBox([self.risk, widgets.VBox([self.item, self.chart])]),
+                widgets.HBox([self.risk, widgets.VBox([self.item, self.item_chart])]),
             ]
         )
         self.plan = pl.DataFrame()
@@ -291,12 +291,26 @@ class PlanPanel:
         )
         show_chart(self.risk, risk_chart(risk, self.service_level.value))
         if self.item.value is not None:
-            show_chart(self.chart, plan_chart(self._series, plan, self.item.value))
+            show_chart(self.item_chart, plan_chart(self._series, plan, self.item.value))
 
-    def _ipython_display_(self) -> None:  # pragma: no cover - needs a front end
-        from IPython.display import display
+    @property
+    def chart(self) -> alt.LayerChart | None:
+        """The selected item's :func:`plan_chart` (what the panel's picture shows)."""
+        if self.item.value is None or self.plan.is_empty():
+            return None
+        return plan_chart(self._series, self.plan, self.item.value)
 
-        display(self.widget)
+    def picture_caption(self) -> list[str]:
+        """Title lines of the panel's picture (and its text in a stored notebook)."""
+        return [
+            f"PlanPanel: service level {self.service_level.value:.3f}, window {self.window.value}",
+            self.message.value.replace("<b>", "").replace("</b>", ""),
+        ]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from stockseries._display import panel_bundle
+
+        return panel_bundle(self, self.widget, **kwargs)
 
     def __repr__(self) -> str:
         return f"PlanPanel(items={self.plan.height}, service_level={self.service_level.value:.3f})"

@@ -59,3 +59,10 @@ def test_panel_recomputes_on_change_and_explains_errors(planned) -> None:
     panel.window.value = "soon"
     assert "Cannot plan" in panel.message.value and "window" in panel.message.value
     assert repr(panel).startswith("PlanPanel(items=4")
+
+
+def test_panel_bundle_carries_a_picture(planned) -> None:
+    series, catalog, _ = planned
+    data, _ = PlanPanel(series, catalog, window="6h")._repr_mimebundle_()
+    assert {"application/vnd.jupyter.widget-view+json", "image/png"} <= set(data)
+    assert data["text/plain"].startswith("PlanPanel: service level 0.950")
