@@ -99,12 +99,12 @@ def last_moments(frame: pl.DataFrame, width: int, every_us: int) -> pl.DataFrame
     window sums as differences of running sums found by one ``searchsorted``; an unsorted
     frame is sorted first.
     """
-    if not _item_time_sorted(frame):
+    bounds, ts = _runs(frame)
+    if not _ordered(frame, bounds, ts):
         frame = frame.sort(ITEM, TS)
+        bounds, ts = _runs(frame)
     items = frame[ITEM]
-    bounds = np.flatnonzero(items.ne_missing(items.shift(1)).fill_null(True).to_numpy())
     ends = np.append(bounds[1:], len(frame)) - 1
-    ts = frame[TS].dt.epoch("us").to_numpy()
     demand = frame[DEMAND].cast(pl.Int64).to_numpy()
     sums = np.concatenate(([0], np.cumsum(demand)))
     squares = np.concatenate(([0], np.cumsum(demand * demand)))
@@ -136,15 +136,21 @@ def last_moments(frame: pl.DataFrame, width: int, every_us: int) -> pl.DataFrame
     )
 
 
-def _item_time_sorted(frame: pl.DataFrame) -> bool:
-    if len(frame) < 2:
-        return True
-    same = pl.col(ITEM) == pl.col(ITEM).shift(1)
-    check = frame.select(
-        ok=((pl.col(ITEM) >= pl.col(ITEM).shift(1)) | pl.col(ITEM).shift(1).is_null()).all()
-        & (~same | (pl.col(TS) > pl.col(TS).shift(1))).all()
-    )
-    return bool(check.item())
+def _runs(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions where a new item starts (one string comparison) and times in µs."""
+    items = frame[ITEM]
+    bounds = np.flatnonzero(items.ne_missing(items.shift(1)).fill_null(True).to_numpy())
+    return bounds, frame[TS].dt.epoch("us").to_numpy()
+
+
+def _ordered(frame: pl.DataFrame, bounds: np.ndarray, ts: np.ndarray) -> bool:
+    """Each item's rows are one run, runs in item order, times rising within a run."""
+    firsts = frame[ITEM].gather(bounds)
+    if not (firsts.is_sorted() and firsts.is_unique().all()):
+        return False
+    rising = np.diff(ts) > 0
+    rising[bounds[1:] - 1] = True  # a new item may start earlier in time
+    return bool(rising.all())
 
 
 def rolling_moments(frame: pl.DataFrame, width: int, every_us: int) -> pl.DataFrame:
