@@ -44,10 +44,10 @@ from stockseries.stock import (
     LEVEL,
     Initial,
     Int64Array,
-    _stock_levels,
     codes_in,
     initial_levels,
     item_codes,
+    levels_of_validated,
     running_sum_by_group,
     signed_quantity,
     timestamps_us,
@@ -611,7 +611,7 @@ def _add_events(
 
 
 def _event_steps(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
-    levels = _stock_levels(frame, initial)
+    levels = levels_of_validated(frame, initial)
     signed = signed_quantity(levels) if levels.height else np.zeros(0, dtype=np.int64)
     return (
         levels.select(

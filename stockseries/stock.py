@@ -103,7 +103,7 @@ def stock_levels(events: Any, initial: Initial = None) -> Any:
     [('A', 'delivery', 5), ('A', 'order', 2), ('B', 'order', -1)]
     """
     frame, was_pandas = as_event_frame(events)
-    return like_input(_stock_levels(frame, initial), was_pandas)
+    return like_input(levels_of_validated(frame, initial), was_pandas)
 
 
 # --------------------------------------------------------------------------- edge helpers
@@ -211,8 +211,8 @@ def _listing(values: Any) -> str:
 # --------------------------------------------------------------------------- engine
 
 
-def _stock_levels(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
-    """Core of :func:`stock_levels` on a validated polars frame."""
+def levels_of_validated(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
+    """Core of :func:`stock_levels` on a validated polars frame (shared with the series)."""
     if frame.is_empty():
         initial_levels(initial, frame[ITEM])  # still refuse a malformed ``initial``
         return frame.drop(LEVEL, strict=False).with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
