@@ -101,13 +101,17 @@ class Realism:
         Largest relative change of an item's demand per week; each item's weekly growth is
         uniform in ``[-trend, trend]``.
     drops_per_item_day : float
-        Labelled drops (holidays, outages) per regular item per day of the span.
+        Labelled drops (holidays, outages) per regular item per day of the span (0.2: about
+        one every five days, so an item spends roughly a tenth of its time in a drop).
     drop_multiplier : (float, float)
         Range of the demand multiplier inside a drop, in ``[0, 1)`` (0 = no demand at all).
     drop_duration : (duration, duration)
-        Range of a drop's length (whole minutes).
+        Range of a drop's length (whole minutes). Holidays and outages last hours to a day;
+        a drop of an hour in the night trough is invisible in any bucket (there was little
+        demand to lose), so the default starts at 4 h.
     warmup : duration
-        No spike or drop starts before ``start + warmup`` (history for the detectors).
+        No spike or drop starts before ``start + warmup``: one week by default, the history a
+        weekly profile needs (``detect_spikes(method="profile")``).
 
     Examples
     --------
@@ -121,10 +125,10 @@ class Realism:
     slow_share: float = 0.2
     slow_rate: tuple[float, float] = (0.002, 0.02)
     trend: float = 0.1
-    drops_per_item_day: float = 0.5
+    drops_per_item_day: float = 0.2
     drop_multiplier: tuple[float, float] = (0.0, 0.3)
-    drop_duration: tuple[DurationLike, DurationLike] = ("1h", "4h")
-    warmup: DurationLike = "1d"
+    drop_duration: tuple[DurationLike, DurationLike] = ("4h", "1d")
+    warmup: DurationLike = "7d"
     _checked: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

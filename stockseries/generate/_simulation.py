@@ -175,7 +175,7 @@ def simulate(
     Simulation(events=..., items=3, spikes=3, span=2024-01-01 → 2024-01-02)
     >>> sim.events["kind"].unique().sort().to_list()
     ['delivery', 'order']
-    >>> real = simulate(10, days=14.0, seed=1, realism=True)
+    >>> real = simulate(10, days=21.0, seed=1, realism=True)
     >>> real.labels.columns
     ['item_id', 'start', 'end', 'multiplier', 'direction']
     >>> sorted(real.labels["direction"].unique())
