@@ -195,7 +195,9 @@ class PlanPanel:
 
     A thin shell: every change recomputes :func:`stockseries.reorder_points` and
     :func:`stockseries.stockout_risk` on the given series and shows the at-risk table, the
-    risk ranking and the selected item's :func:`plan_chart`.
+    risk ranking and the selected item's :func:`plan_chart`. *Lead time*, when filled in,
+    replaces every item's lead time (a what-if: "if the supplier took 3 d"); empty, the
+    catalog's lead times apply.
 
     Examples
     --------
@@ -257,14 +259,16 @@ class PlanPanel:
 
     def refresh(self) -> None:
         """Recompute the plan with the controls' values and redraw."""
+        what_if = self.lead_time.value.strip() or None
+        catalog = self._catalog_with(what_if)
         settings = {
             "service_level": self.service_level.value,
             "window": self.window.value,
-            "lead_time": self.lead_time.value or None,
+            "lead_time": what_if,
         }
         try:
-            plan = reorder_points(self._series, self._catalog, **settings)
-            risk = stockout_risk(self._series, self._catalog, **settings)
+            plan = reorder_points(self._series, catalog, **settings)
+            risk = stockout_risk(self._series, catalog, **settings)
         except (ValueError, TypeError) as err:
             self.message.value = f"<b>Cannot plan:</b> {err}"
             return
@@ -292,6 +296,13 @@ class PlanPanel:
         show_chart(self.risk, risk_chart(risk, self.service_level.value))
         if self.item.value is not None:
             show_chart(self.item_chart, plan_chart(self._series, plan, self.item.value))
+
+    def _catalog_with(self, lead_time: str | None) -> Any:
+        """The catalog, without its lead times when the panel overrides them."""
+        if lead_time is None or self._catalog is None:
+            return self._catalog
+        frame = as_frame(self._catalog, "catalog")
+        return frame.drop("lead_time", strict=False)
 
     @property
     def chart(self) -> alt.LayerChart | None:

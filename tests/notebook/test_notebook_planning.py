@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import polars as pl
 import pytest
@@ -56,6 +57,8 @@ def test_panel_recomputes_on_change_and_explains_errors(planned) -> None:
     before = panel.plan["safety_stock"].sum()
     panel.service_level.value = 0.99
     assert panel.plan["safety_stock"].sum() > before
+    panel.lead_time.value = "3d"
+    assert set(panel.plan["lead_time"].to_list()) == {timedelta(days=3)}
     panel.window.value = "soon"
     assert "Cannot plan" in panel.message.value and "window" in panel.message.value
     assert repr(panel).startswith("PlanPanel(items=4")
