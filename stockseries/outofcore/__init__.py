@@ -49,15 +49,23 @@ and :mod:`~stockseries.outofcore.results`.
 
 from __future__ import annotations
 
-from stockseries.outofcore.datasets import WriteMode, generate_dataset, write_partitioned
+from stockseries.outofcore.datasets import (
+    ITEM_BUCKET,
+    PartitionBy,
+    WriteMode,
+    generate_dataset,
+    write_partitioned,
+)
 from stockseries.outofcore.pipeline import OnLate, first_suppliers, run_out_of_core
 from stockseries.outofcore.results import ChunkOrderError, GeneratedDataset, OutOfCoreResult
 
 __all__ = [
+    "ITEM_BUCKET",
     "ChunkOrderError",
     "GeneratedDataset",
     "OnLate",
     "OutOfCoreResult",
+    "PartitionBy",
     "WriteMode",
     "first_suppliers",
     "generate_dataset",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,22 +18,42 @@ from stockseries.events import validate_events
 from stockseries.outofcore.chunks import REQUIRED
 from stockseries.outofcore.results import GeneratedDataset
 
-__all__ = ["US_PER_DAY", "WriteMode", "check_target", "generate_dataset", "write_partitioned"]
+__all__ = [
+    "ITEM_BUCKET",
+    "US_PER_DAY",
+    "PartitionBy",
+    "WriteMode",
+    "check_target",
+    "generate_dataset",
+    "write_partitioned",
+]
 
 WriteMode = Literal["error", "append"]
+PartitionBy = Literal["day", "item"]
+#: Hive key of data sets written with ``write_partitioned(..., by="item")``.
+ITEM_BUCKET = "item_bucket"
 US_PER_DAY = 86_400_000_000
 _PARTITION_KEY = "day"
 
 
 def write_partitioned(
-    events: Any, root: str | os.PathLike[str], *, mode: WriteMode = "error"
+    events: Any,
+    root: str | os.PathLike[str],
+    *,
+    mode: WriteMode = "error",
+    by: PartitionBy = "day",
+    buckets: int = 16,
 ) -> list[Path]:
-    """Write events as a Parquet data set partitioned by UTC day (hive layout).
+    """Write events as a Parquet data set partitioned by UTC day or by item (hive layout).
 
-    Each day goes to ``root/day=YYYY-MM-DD/part-N.parquet``, sorted by ``ts`` (stable), with
-    every column of ``events``; the ``day`` column comes back from the folder name when the
-    data set is read (:func:`stockseries.events.read_events` or
-    :func:`run_out_of_core`).
+    With ``by="day"`` each day goes to ``root/day=YYYY-MM-DD/part-N.parquet``, sorted by ``ts``
+    (stable), with every column of ``events``; the ``day`` column comes back from the folder
+    name when the data set is read (:func:`stockseries.events.read_events` or
+    :func:`run_out_of_core`). With ``by="item"`` each item goes to one of ``buckets`` folders
+    ``root/item_bucket=K/`` (K = CRC-32 of the UTF-8 item id modulo ``buckets``: stable across
+    runs, machines and versions, so appends keep items together). Every such folder holds whole
+    items, which :mod:`stockseries.distributed` processes without a shuffle
+    (:func:`run_out_of_core` needs day folders: item buckets overlap in time).
 
     Parameters
     ----------
@@ -43,6 +64,10 @@ def write_partitioned(
     mode : {"error", "append"}, default "error"
         ``"error"``: ``root`` must not exist or be empty. ``"append"``: add new part files next
         to existing ones (a partition with two parts is read as one chunk).
+    by : {"day", "item"}, default "day"
+        Partition key: the UTC day of ``ts``, or a bucket of ``item_id``.
+    buckets : int, default 16
+        Number of item buckets (``by="item"`` only).
 
     Returns
     -------
@@ -69,19 +94,19 @@ def write_partitioned(
     frame = validate_events(events)
     if not isinstance(frame, pl.DataFrame):  # pandas in: the files are the same either way
         frame = pl.from_pandas(frame)
-    if _PARTITION_KEY in frame.columns:
+    key = _partition_key(by, buckets)
+    if key in frame.columns:
         raise ValueError(
-            f"events have a {_PARTITION_KEY!r} column, which would clash with the partition key "
+            f"events have a {key!r} column, which would clash with the partition key "
             f"read back from the folder names; rename or drop it"
         )
     frame = frame.sort(TS, maintain_order=True)
     written: list[Path] = []
-    day = pl.col(TS).dt.date().dt.to_string("%Y-%m-%d").alias(_PARTITION_KEY)
-    parts = frame.with_columns(day).partition_by(
-        _PARTITION_KEY, as_dict=True, maintain_order=True, include_key=False
+    parts = frame.with_columns(_partition_values(frame, by, buckets)).partition_by(
+        key, as_dict=True, maintain_order=True, include_key=False
     )
-    for (name, *_), part in parts.items():
-        folder = target / f"{_PARTITION_KEY}={name}"
+    for (name, *_), part in sorted(parts.items(), key=lambda kv: kv[0]):
+        folder = target / f"{key}={name}"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(list(folder.glob("part-*.parquet")))
         path = folder / f"part-{index}.parquet"
@@ -89,6 +114,25 @@ def write_partitioned(
             part.write_parquet(out.temporary, compression="zstd", statistics=True)
         written.append(path)
     return written
+
+
+def _partition_key(by: PartitionBy, buckets: int) -> str:
+    if by == "day":
+        return _PARTITION_KEY
+    if by != "item":
+        raise ValueError(f"by must be 'day' or 'item', got {by!r}")
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+        raise ValueError(f"buckets must be an integer >= 1, got {buckets!r}")
+    return ITEM_BUCKET
+
+
+def _partition_values(frame: pl.DataFrame, by: PartitionBy, buckets: int) -> pl.Expr:
+    if by == "day":
+        return pl.col(TS).dt.date().dt.to_string("%Y-%m-%d").alias(_PARTITION_KEY)
+    # CRC-32 per distinct item (not Polars' hash, which may change between versions).
+    items = frame.get_column(ITEM).unique()
+    numbers = pl.Series([zlib.crc32(item.encode()) % buckets for item in items], dtype=pl.Int64)
+    return pl.col(ITEM).replace_strict(items, numbers).alias(ITEM_BUCKET)
 
 
 def check_target(root: Path, mode: WriteMode) -> None:

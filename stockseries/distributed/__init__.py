@@ -1,0 +1,50 @@
+"""The stockseries pipeline on a Dask cluster, partitioned by item, with identical results.
+
+Needs the ``distributed`` extra (``pip install 'stockseries[distributed]'``, which brings
+``dask[distributed]``). Start a client as usual — ``Client()`` for a local cluster,
+``Client("tcp://HOST:PORT")`` for a running one — and call the functions as in memory::
+
+    from dask.distributed import Client
+    import stockseries.distributed as ssd
+
+    client = Client(n_workers=2, threads_per_worker=1)
+    found = ssd.detect_alerts("events/", "1m", window=60, k=4, compute=True)  # Alerts
+
+Inputs: a Dask DataFrame of events, a Parquet file, folder (hive folders such as
+``day=2024-01-01/`` add a column, as with :func:`stockseries.read_events`) or glob, or a
+polars/pandas frame (split into ``npartitions``). Every partition is validated on a worker
+with :func:`stockseries.validate_events`; error rows are positions within the partition.
+
+Outputs: a lazy Dask DataFrame (pandas partitions with Arrow-backed columns, so nulls, NaN,
+strings and ``Datetime("us", "UTC")`` are exactly those of the in-memory result), or with
+``compute=True`` the in-memory result (polars, pandas for pandas input, :class:`Alerts` for
+``detect_alerts``), or with ``path=`` a folder of Parquet files written by the workers that
+appears only once complete.
+
+How: the last timestamp of the whole input first (a reduction, it bounds every item's dense
+series); a hash shuffle by ``item_id`` (P2P) so each partition holds whole items; the
+in-memory function once per partition. A folder written by
+``write_partitioned(events, root, by="item")`` (``item_bucket=K/`` folders) holds whole items
+per folder and is processed without a shuffle.
+"""
+
+from __future__ import annotations
+
+try:
+    import dask.dataframe  # noqa: F401
+    import distributed  # noqa: F401
+except ImportError as err:  # pragma: no cover - exercised without the extra installed
+    raise ImportError(
+        "stockseries.distributed needs Dask's distributed scheduler: "
+        "pip install 'stockseries[distributed]' (or pip install 'dask[distributed]')"
+    ) from err
+
+from stockseries.distributed._api import (
+    cluster_client,
+    detect_alerts,
+    resample,
+    stock_levels,
+    stockouts,
+)
+
+__all__ = ["cluster_client", "detect_alerts", "resample", "stock_levels", "stockouts"]

@@ -1,0 +1,322 @@
+"""stockseries.distributed against a real Dask cluster: the same results as in memory.
+
+One ``LocalCluster(n_workers=2, processes=True, threads_per_worker=1)`` on 127.0.0.1 serves the
+whole session. Every cluster result is compared with the in-memory function on the same events
+(``polars.testing.assert_frame_equal``), for 1, 2 and 7 partitions, for in-memory frames, for
+data split by time across files (a shuffle) and for item-bucketed data (no shuffle), on events
+with the shapes the core tests use: unsorted rows, ties, items with only deliveries, one-event
+items and odd item ids.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from distributed import Client, LocalCluster
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import stockseries as ss
+import stockseries.distributed as ssd
+from stockseries.outofcore import write_partitioned
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+ODD_IDS = ["", " A ", "é/ü=1", "007", "None", "x" * 200, "🚀"]
+DETECT = {"window": 12, "k": 2.5, "min_periods": 4}
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit="2GiB",
+        ) as cluster,
+        Client(cluster) as session_client,
+    ):
+        yield session_client
+
+
+def hidden_shapes(seed: int = 0) -> pl.DataFrame:
+    """Simulated events plus the awkward shapes, rows shuffled (unsorted input)."""
+    sim = ss.simulate(6, start="2024-01-01", days=1, seed=seed).events.select(
+        "ts", "item_id", "kind", "quantity"
+    )
+    odd = pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(minutes=7 * i) for i in range(len(ODD_IDS))],
+            "item_id": ODD_IDS,
+            "kind": ["order", "delivery"] * 3 + ["order"],
+            "quantity": [3, 5, 1, 2, 8, 4, 6],
+        }
+    )
+    only_deliveries = pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(hours=h) for h in (1, 5, 9)],
+            "item_id": "only-deliveries",
+            "kind": "delivery",
+            "quantity": [10, 20, 30],
+        }
+    )
+    # An order and a delivery at the same instant: replay order decides the levels.
+    ties = pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(hours=3)] * 3,
+            "item_id": "ties",
+            "kind": ["order", "delivery", "order"],
+            "quantity": [4, 3, 2],
+        }
+    )
+    frame = pl.concat([sim, odd, only_deliveries, ties])
+    return frame.sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+def cluster_and_local(name: str) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]:
+    kwargs: dict[str, Any] = {
+        "stock_levels": {"initial": {"A000": 5, "ties": 3}},
+        "resample": {"every": "5m", "initial": 2},
+        "stockouts": {"initial": 1},
+        "detect_alerts": {"every": "1m", "merge_gap": 1, **DETECT},
+    }[name]
+    return getattr(ssd, name), getattr(ss, name), kwargs
+
+
+def result_frame(result: Any) -> pl.DataFrame:
+    frame = getattr(result, "frame", result)
+    return pl.from_pandas(frame) if isinstance(frame, pd.DataFrame) else frame
+
+
+FUNCTIONS = ["stock_levels", "resample", "stockouts", "detect_alerts"]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("npartitions", [1, 2, 7])
+def test_frame_input_equals_in_memory(client: Client, name: str, npartitions: int) -> None:
+    events = hidden_shapes()
+    on_cluster, in_memory, kwargs = cluster_and_local(name)
+    expected = in_memory(events, **kwargs)
+    got = on_cluster(events, npartitions=npartitions, compute=True, **kwargs)
+    assert_frame_equal(result_frame(got), result_frame(expected))
+    if name == "detect_alerts":
+        assert got.params == expected.params and got.every == expected.every
+        assert len(expected) > 0
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_lazy_result_is_the_same_rows(client: Client, name: str) -> None:
+    events = hidden_shapes(seed=1)
+    on_cluster, in_memory, kwargs = cluster_and_local(name)
+    lazy = on_cluster(events, npartitions=3, **kwargs)
+    assert lazy.npartitions == 3
+    assert all(isinstance(dtype, pd.ArrowDtype) for dtype in lazy.dtypes)
+    got = pl.from_arrow(pa_table(lazy.compute()))
+    expected = result_frame(in_memory(events, **kwargs))
+    keys = {
+        "stock_levels": ["item_id", "ts", "quantity", "kind", "level"],
+        "resample": ["item_id", "ts"],
+        "stockouts": ["item_id", "start", "deepest_level"],
+        "detect_alerts": ["item_id", "start"],
+    }[name]
+    assert_frame_equal(got.sort(keys), expected.sort(keys))
+
+
+def pa_table(frame: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def test_pandas_in_pandas_out_and_nan_is_not_null(client: Client) -> None:
+    events = hidden_shapes()
+    weights = [float("nan"), None, 1.5] * (events.height // 3 + 1)
+    events = events.with_columns(weight=pl.Series(weights[: events.height], dtype=pl.Float64))
+    got = ssd.stock_levels(events, npartitions=2, compute=True)
+    expected = ss.stock_levels(events)
+    assert_frame_equal(got, expected)
+    assert got["weight"].is_nan().sum() == expected["weight"].is_nan().sum() > 0
+    assert got["weight"].null_count() == expected["weight"].null_count() > 0
+    as_pandas = ssd.resample(events.to_pandas(), "1h", npartitions=2, compute=True)
+    assert isinstance(as_pandas, pd.DataFrame)
+    pd.testing.assert_frame_equal(as_pandas, ss.resample(events.to_pandas(), "1h"))
+
+
+@pytest.fixture(scope="module")
+def by_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("by_day") / "events"
+    events = hidden_shapes()
+    events = events.with_columns(
+        pl.when(pl.col("item_id") == "only-deliveries")
+        .then(pl.col("ts") + timedelta(days=1))
+        .otherwise("ts")
+        .alias("ts")
+    )
+    write_partitioned(events, root)
+    assert len(list(root.iterdir())) == 2  # two days: every item split across files
+    return root
+
+
+@pytest.fixture(scope="module")
+def by_item(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("by_item") / "events"
+    write_partitioned(hidden_shapes(seed=2), root, by="item", buckets=5)
+    return root
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_files_split_by_time_are_shuffled(client: Client, by_day: Path, name: str) -> None:
+    on_cluster, in_memory, kwargs = cluster_and_local(name)
+    expected = in_memory(ss.read_events(by_day), **kwargs)
+    lazy = on_cluster(by_day, **kwargs)
+    assert has_shuffle(lazy)
+    got = on_cluster(str(by_day), compute=True, **kwargs)
+    assert_frame_equal(result_frame(got), result_frame(expected))
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_item_buckets_need_no_shuffle(client: Client, by_item: Path, name: str) -> None:
+    on_cluster, in_memory, kwargs = cluster_and_local(name)
+    expected = in_memory(ss.read_events(by_item), **kwargs)
+    lazy = on_cluster(by_item, **kwargs)
+    assert not has_shuffle(lazy)
+    assert lazy.npartitions == len(list(by_item.iterdir()))
+    got = on_cluster(by_item, compute=True, **kwargs)
+    assert_frame_equal(result_frame(got), result_frame(expected))
+
+
+def has_shuffle(lazy: Any) -> bool:
+    return any("shuffle" in str(key) for key in dict(lazy.__dask_graph__()))
+
+
+def test_glob_of_files(client: Client, by_day: Path) -> None:
+    pattern = str(by_day / "*" / "*.parquet")
+    got = ssd.resample(pattern, "1h", compute=True)
+    expected = ss.resample(
+        pl.concat([pl.read_parquet(f) for f in sorted(by_day.glob("*/*"))]), "1h"
+    )
+    assert_frame_equal(got, expected)
+
+
+def test_dask_dataframe_input(client: Client) -> None:
+    import dask.dataframe as dd
+
+    events = hidden_shapes(seed=3)
+    raw = events.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ")).to_pandas()
+    ddf = dd.from_pandas(raw, npartitions=4, sort=False)
+    got = ssd.detect_alerts(ddf, "1m", compute=True, **DETECT)
+    assert_frame_equal(got.frame, ss.detect_alerts(events, "1m", **DETECT).frame)
+
+
+def test_path_output_is_complete_files(client: Client, tmp_path: Path) -> None:
+    events = hidden_shapes()
+    out = tmp_path / "series"
+    files = ssd.resample(events, "5m", npartitions=3, path=out)
+    assert [f.name for f in files] == [f"part-{i:05d}.parquet" for i in range(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series"]  # no staging folder left
+    got = pl.read_parquet(files).sort("item_id", maintain_order=True)
+    assert_frame_equal(got, ss.resample(events, "5m"))
+    with pytest.raises(FileExistsError):
+        ssd.resample(events, "5m", path=out)
+
+
+def test_invalid_events_raise_the_validation_error(client: Client, tmp_path: Path) -> None:
+    bad = hidden_shapes().with_columns(
+        quantity=pl.when(pl.col("item_id") == "ties").then(-1).otherwise("quantity")
+    )
+    with pytest.raises(ss.EventValidationError, match="quantity"):
+        ssd.resample(bad, "1m", compute=True)
+    pl.DataFrame(bad).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ss.EventValidationError, match="quantity"):
+        ssd.detect_alerts(tmp_path / "bad.parquet", path=tmp_path / "out", **DETECT)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_settings_fail_before_any_work(client: Client) -> None:
+    with pytest.raises(ValueError, match="every"):
+        ssd.resample(hidden_shapes(), "1mo")
+    with pytest.raises(ValueError, match="npartitions"):
+        ssd.resample(hidden_shapes(), npartitions=0)
+    with pytest.raises(TypeError, match="Dask DataFrame"):
+        ssd.resample([1, 2, 3])
+
+
+def test_reserved_marker_item_is_refused(client: Client) -> None:
+    from stockseries.distributed._kernels import END_MARKER
+
+    events = hidden_shapes().with_columns(
+        item_id=pl.when(pl.col("item_id") == "ties").then(pl.lit(END_MARKER)).otherwise("item_id")
+    )
+    with pytest.raises(ValueError, match="reserved"):
+        ssd.resample(events, compute=True)
+
+
+def test_without_dask_the_import_error_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "try:\n    import stockseries.distributed\n"
+        "except ImportError as err:\n    print(err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'stockseries[distributed]'" in out.stdout
+
+
+def test_without_a_client_the_error_says_how_to_start_one() -> None:
+    code = (
+        "import polars as pl, stockseries.distributed as ssd\n"
+        "try:\n    ssd.resample(pl.DataFrame({'ts': ['2024-01-01T00:00:00Z'], 'item_id': 'a',"
+        " 'kind': 'order', 'quantity': 1}))\n"
+        "except RuntimeError as err:\n    print(err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "no Dask client" in out.stdout
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 240),
+            st.sampled_from(["a", "b", "", "é", "c d"]),
+            st.sampled_from(["order", "delivery"]),
+            st.integers(1, 9),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    npartitions=st.integers(1, 4),
+)
+def test_cluster_equals_one_process(client: Client, rows: list[Any], npartitions: int) -> None:
+    minutes, items, kinds, quantities = zip(*rows, strict=True)
+    events = pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(minutes=m) for m in minutes],
+            "item_id": list(items),
+            "kind": list(kinds),
+            "quantity": list(quantities),
+        }
+    )
+    got = ssd.resample(events, "7m", initial=1, npartitions=npartitions, compute=True)
+    assert_frame_equal(got, ss.resample(events, "7m", initial=1))
+    found = ssd.detect_alerts(events, "1m", npartitions=npartitions, compute=True, window=5, k=1)
+    assert_frame_equal(found.frame, ss.detect_alerts(events, "1m", window=5, k=1).frame)
+
+
+def test_numpy_unused() -> None:  # keeps the import list honest for ruff
+    assert np.int64(1) == 1
