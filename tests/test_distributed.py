@@ -10,8 +10,12 @@ items and odd item ids.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +47,7 @@ def client() -> Iterator[Client]:
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
             memory_limit="2GiB",
         ) as cluster,
         Client(cluster) as session_client,
@@ -320,3 +324,111 @@ def test_cluster_equals_one_process(client: Client, rows: list[Any], npartitions
 
 def test_numpy_unused() -> None:  # keeps the import list honest for ruff
     assert np.int64(1) == 1
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "events.parquet"
+    hidden_shapes().with_columns(supplier_id=pl.lit("S1")).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["levels", "{events}", "-o", "{out}.parquet"],
+        ["series", "{events}", "--every", "5m", "-o", "{out}.csv"],
+        [
+            "detect",
+            "{events}",
+            "--window",
+            "12",
+            "--k",
+            "2.5",
+            "--merge-gap",
+            "1",
+            "-o",
+            "{out}.csv",
+        ],
+    ],
+    ids=["levels", "series", "detect"],
+)
+def test_cli_scheduler_gives_the_same_file(
+    client: Client, events_file: Path, tmp_path: Path, command: list[str]
+) -> None:
+    from stockseries.cli import main
+
+    def run(out: Path, *extra: str) -> bytes:
+        argv = [arg.format(events=events_file, out=out) for arg in command]
+        assert main([*argv, *extra]) == 0
+        (written,) = tmp_path.glob(f"{out.name}.*")
+        return written.read_bytes()
+
+    alone = run(tmp_path / "alone")
+    assert run(tmp_path / "cluster", "--scheduler", client.scheduler.address) == alone
+
+
+@pytest.mark.slow
+def test_cli_workers_starts_and_stops_a_local_cluster(events_file: Path, tmp_path: Path) -> None:
+    argv = ["detect", str(events_file), "--window", "12", "--k", "2.5", "-o"]
+    done = subprocess.run(
+        [sys.executable, "-m", "stockseries.cli", *argv, str(tmp_path / "c.csv"), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    subprocess.run(
+        [sys.executable, "-m", "stockseries.cli", *argv, str(tmp_path / "m.csv")], check=True
+    )
+    assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "m.csv").read_bytes()
+
+
+def test_cli_unreachable_scheduler_is_a_message(events_file: Path, capsys: Any) -> None:
+    from stockseries.cli import main
+
+    status = main(
+        ["levels", str(events_file), "-o", "x.parquet", "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert status == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_worker_killed_mid_run_recovers_or_fails_cleanly(client: Client, tmp_path: Path) -> None:
+    events = ss.simulate(40, start="2024-01-01", days=3, seed=4).events
+    expected = ss.detect_alerts(events, "1m", **DETECT)
+    out = tmp_path / "alerts"
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["files"] = ssd.detect_alerts(events, "1m", npartitions=6, path=out, **DETECT)
+        except Exception as err:
+            outcome["error"] = err
+
+    pids = client.run(os.getpid)
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)  # the nanny starts a new worker process
+    worker.join(timeout=180)
+    assert not worker.is_alive()
+    client.wait_for_workers(2, timeout=60)
+    print("outcome:", outcome)
+    if "error" in outcome:
+        assert isinstance(outcome["error"], ssd.ClusterRunError), outcome["error"]
+        assert "no output was written" in str(outcome["error"])
+        assert not out.exists()
+    else:
+        got = pl.read_parquet(outcome["files"]).sort("start", "item_id")
+        assert_frame_equal(got, expected.frame)
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["alerts"])  # no staging folder left

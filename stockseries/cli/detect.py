@@ -21,6 +21,7 @@ from stockseries.cli._options import (
     run_out_of_core,
     suppliers,
 )
+from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._registry import command
 
 
@@ -29,6 +30,7 @@ def _detect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="alerts file")
     add_detection_options(p)
     add_out_of_core_options(p)
+    add_cluster_options(p)
 
 
 def _detect_in_memory(args: argparse.Namespace) -> Any:
@@ -49,6 +51,8 @@ def _detect_in_memory(args: argparse.Namespace) -> Any:
 @command("detect", help="demand-spike alerts", arguments=_detect_arguments, order=40)
 def run_detect(args: argparse.Namespace) -> int:
     """Write the alerts of a batch run (out of core for a folder)."""
+    if on_cluster(args):
+        return run_on_cluster(args)
     from stockseries._io import check_output, write_frame
 
     inputs = (args.events, args.initial, args.catalog)

@@ -12,6 +12,7 @@ from stockseries.cli._options import (
     read_input_events,
     run_out_of_core,
 )
+from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._registry import command
 
 
@@ -19,6 +20,7 @@ def _levels_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    add_cluster_options(p)
 
 
 @command(
@@ -29,6 +31,8 @@ def _levels_arguments(p: argparse.ArgumentParser) -> None:
 )
 def run_levels(args: argparse.Namespace) -> int:
     """Write every event with the item's running stock level."""
+    if on_cluster(args):
+        return run_on_cluster(args)
     from stockseries._io import write_frame
     from stockseries.stock import stock_levels
 
@@ -45,11 +49,14 @@ def _series_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
     p.add_argument("--sparse", action="store_true", help="only non-empty buckets")
     add_out_of_core_options(p)
+    add_cluster_options(p)
 
 
 @command("series", help="dense per-item time series", arguments=_series_arguments, order=30)
 def run_series(args: argparse.Namespace) -> int:
     """Write the per-item bucketed series (out of core for a folder)."""
+    if on_cluster(args):
+        return run_on_cluster(args)
     from stockseries._io import check_output, write_frame
     from stockseries._schema import SERIES_COLUMNS
     from stockseries.series import resample

@@ -46,5 +46,13 @@ from stockseries.distributed._api import (
     stock_levels,
     stockouts,
 )
+from stockseries.distributed._outputs import ClusterRunError
 
-__all__ = ["cluster_client", "detect_alerts", "resample", "stock_levels", "stockouts"]
+__all__ = [
+    "ClusterRunError",
+    "cluster_client",
+    "detect_alerts",
+    "resample",
+    "stock_levels",
+    "stockouts",
+]

@@ -21,7 +21,11 @@ from distributed import Client, as_completed
 
 from stockseries.distributed._arrow import polars_of
 
-__all__ = ["collect", "write_parts"]
+__all__ = ["ClusterRunError", "collect", "write_parts"]
+
+
+class ClusterRunError(RuntimeError):
+    """The cluster lost work (a worker died, the client restarted the cluster...)."""
 
 
 def collect(result: dd.DataFrame, client: Client, *, progress: bool, what: str) -> pl.DataFrame:
@@ -79,5 +83,13 @@ def _gather(result: dd.DataFrame, client: Client, *, progress: bool, what: str) 
             for _ in as_completed(futures):
                 bar.update(1)
         return list(client.gather(futures))
+    except (ValueError, TypeError, KeyError):
+        raise  # the input or a setting: the same error as in memory
+    except Exception as err:
+        raise ClusterRunError(
+            f"{what} failed on the cluster ({type(err).__name__}: {err}); nothing was returned "
+            "and no output was written. A worker that died is restarted by its nanny: run it "
+            "again."
+        ) from err
     finally:
         client.cancel(futures)
