@@ -401,15 +401,24 @@ def test_cli_unreachable_scheduler_is_a_message(events_file: Path, capsys: Any) 
 # --------------------------------------------------------------------------- failures
 
 
-def test_worker_killed_mid_run_recovers_or_fails_cleanly(client: Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize("from_files", [True, False], ids=["parquet-folder", "scattered-frame"])
+def test_worker_killed_mid_run_recovers_or_fails_cleanly(
+    client: Client, tmp_path: Path, from_files: bool
+) -> None:
+    """Files can be read again, so a run over files recovers; a scattered frame is gone with
+    its worker, so that run fails with a clear error. Never a partial output either way."""
     events = ss.simulate(40, start="2024-01-01", days=3, seed=4).events
     expected = ss.detect_alerts(events, "1m", **DETECT)
+    source = tmp_path / "events"
+    write_partitioned(events, source)  # from files, lost partitions can be read again
     out = tmp_path / "alerts"
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["files"] = ssd.detect_alerts(events, "1m", npartitions=6, path=out, **DETECT)
+            outcome["files"] = ssd.detect_alerts(
+                source if from_files else events, "1m", npartitions=6, path=out, **DETECT
+            )
         except Exception as err:
             outcome["error"] = err
 
@@ -423,7 +432,6 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(client: Client, tmp_pat
     worker.join(timeout=180)
     assert not worker.is_alive()
     client.wait_for_workers(2, timeout=60)
-    print("outcome:", outcome)
     if "error" in outcome:
         assert isinstance(outcome["error"], ssd.ClusterRunError), outcome["error"]
         assert "no output was written" in str(outcome["error"])
@@ -431,4 +439,5 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(client: Client, tmp_pat
     else:
         got = pl.read_parquet(outcome["files"]).sort("start", "item_id")
         assert_frame_equal(got, expected.frame)
-    assert [p.name for p in tmp_path.iterdir()] in ([], ["alerts"])  # no staging folder left
+    # No staging folder left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["events"], ["alerts", "events"])

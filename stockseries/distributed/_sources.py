@@ -45,8 +45,12 @@ class EventPartitions:
     by_item: bool
 
 
-def event_partitions(source: Any, npartitions: int | None = None) -> EventPartitions:
-    """Turn any supported ``source`` into validated, position-stamped event partitions."""
+def event_partitions(source: Any, npartitions: int | None, client: Any) -> EventPartitions:
+    """Turn any supported ``source`` into validated, position-stamped event partitions.
+
+    An in-memory frame is validated here, split into ``npartitions`` and scattered to the
+    workers through ``client`` (rather than embedded in the task graph).
+    """
     if isinstance(source, dd.DataFrame):
         meta = _validated_part(source._meta)
         frame = source.map_partitions(_validated_part, meta=meta)
@@ -54,7 +58,7 @@ def event_partitions(source: Any, npartitions: int | None = None) -> EventPartit
     if isinstance(source, str | os.PathLike):
         return _file_partitions(source)
     if isinstance(source, pl.DataFrame | pl.LazyFrame) or is_pandas(source):
-        return _frame_partitions(source, npartitions or 1)
+        return _frame_partitions(source, npartitions or 1, client)
     raise TypeError(
         "events must be a Dask DataFrame, a Parquet file, folder or glob, or a polars/pandas "
         f"frame; got {type(source).__name__}"
@@ -72,7 +76,7 @@ def _stamped(frame: pl.DataFrame, number: int) -> pl.DataFrame:
     return frame.with_columns(seq)
 
 
-def _frame_partitions(source: Any, npartitions: int) -> EventPartitions:
+def _frame_partitions(source: Any, npartitions: int, client: Any) -> EventPartitions:
     if npartitions < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     frame = validate_events(source)
@@ -81,11 +85,8 @@ def _frame_partitions(source: Any, npartitions: int) -> EventPartitions:
     size = max(1, -(-frame.height // npartitions))
     parts = [pandas_of(_stamped(frame.slice(i * size, size), i)) for i in range(npartitions)]
     meta = parts[0].iloc[:0]
-    return EventPartitions(dd.from_map(_identity, parts, meta=meta), by_item=False)
-
-
-def _identity(part: pd.DataFrame) -> pd.DataFrame:
-    return part
+    futures = client.scatter(parts)
+    return EventPartitions(dd.from_delayed(futures, meta=meta, verify_meta=False), by_item=False)
 
 
 # --------------------------------------------------------------------------- files
