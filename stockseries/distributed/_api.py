@@ -20,7 +20,7 @@ from stockseries._frames import is_pandas
 from stockseries._schema import ITEM, TS
 from stockseries.alerts import Alerts
 from stockseries.distributed._arrow import pandas_of, polars_of
-from stockseries.distributed._kernels import Task, run_local, run_partition
+from stockseries.distributed._kernels import Task, pack, run_local, run_partition
 from stockseries.distributed._outputs import collect, write_parts
 from stockseries.distributed._sources import SEQ, event_partitions
 from stockseries.stock import Initial
@@ -56,6 +56,7 @@ def stock_levels(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
+    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.stock_levels` on a Dask cluster.
 
@@ -76,6 +77,9 @@ def stock_levels(
         files. The folder appears only once every file is written.
     progress : bool, default False
         A tqdm bar over finished partitions while computing or writing.
+    shuffle : {"p2p", "tasks"}, default "p2p"
+        Dask's shuffle by item: peer-to-peer (spills to disk, memory bounded as data grows) or
+        the task-based one (faster for small data, holds it in memory).
 
     Returns
     -------
@@ -84,7 +88,7 @@ def stock_levels(
         order. Computed: the rows of :func:`stockseries.stock_levels`, in its order.
     """
     task = Task("stock_levels", {"initial": initial})
-    run = _Run(events, task, client, npartitions, needs_end=False)
+    run = _Run(events, task, client, npartitions, needs_end=False, shuffle=shuffle)
     if path is not None:
         return run.write(path, progress, drop=[SEQ])
     if not compute:
@@ -104,6 +108,7 @@ def resample(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
+    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.resample` on a Dask cluster.
 
@@ -117,7 +122,7 @@ def resample(
         Computed: the frame of :func:`stockseries.resample`, sorted the same way.
     """
     task = Task("resample", {"every": every, "initial": initial, "dense": dense})
-    run = _Run(events, task, client, npartitions, needs_end=True)
+    run = _Run(events, task, client, npartitions, needs_end=True, shuffle=shuffle)
     if path is not None:
         return run.write(path, progress)
     if not compute:
@@ -135,6 +140,7 @@ def stockouts(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
+    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.stockouts` of events on a Dask cluster (exact, event granularity).
 
@@ -143,7 +149,7 @@ def stockouts(
     small enough to take to :func:`stockseries.stockouts` directly.
     """
     task = Task("stockouts", {"every": every, "initial": initial})
-    run = _Run(events, task, client, npartitions, needs_end=True)
+    run = _Run(events, task, client, npartitions, needs_end=True, shuffle=shuffle)
     if path is not None:
         return run.write(path, progress)
     if not compute:
@@ -167,6 +173,7 @@ def detect_alerts(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
+    shuffle: str = "p2p",
     **detector_options: Any,
 ) -> Any:
     """:func:`stockseries.detect_alerts` on a Dask cluster: the same alerts, ids included.
@@ -191,7 +198,9 @@ def detect_alerts(
         "column": column,
         **detector_options,
     }
-    run = _Run(events, Task("detect_alerts", kwargs), client, npartitions, needs_end=True)
+    run = _Run(
+        events, Task("detect_alerts", kwargs), client, npartitions, needs_end=True, shuffle=shuffle
+    )
     if path is not None:
         return run.write(path, progress)
     if not compute:
@@ -213,7 +222,10 @@ class _Run:
         npartitions: int | None,
         *,
         needs_end: bool,
+        shuffle: str,
     ) -> None:
+        if shuffle not in ("p2p", "tasks"):
+            raise ValueError(f"shuffle must be 'p2p' or 'tasks', got {shuffle!r}")
         if npartitions is not None and npartitions < 1:
             raise ValueError(f"npartitions must be >= 1, got {npartitions}")
         self.client = cluster_client(client)
@@ -226,10 +238,12 @@ class _Run:
         self.probe = _probe(empty, task)
         meta = pandas_of(_frame_of(self.probe).clear())
         end = source.frame[TS].max() if needs_end else None
-        items = source.frame
-        if not source.by_item:
+        packed = pack(source.frame._meta, task)
+        items = source.frame.map_partitions(pack, task, meta=packed, enforce_metadata=False)
+        single = items.npartitions == 1 and npartitions in (None, 1)
+        if not (source.by_item or single):
             items = items.shuffle(
-                on=ITEM, npartitions=npartitions or items.npartitions, shuffle_method="p2p"
+                on=ITEM, npartitions=npartitions or items.npartitions, shuffle_method=shuffle
             )
         self.result: dd.DataFrame = items.map_partitions(
             run_partition, end, task, meta=meta, enforce_metadata=False

@@ -22,14 +22,14 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
-from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, TS, TS_DTYPE
+from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
 from stockseries.alerts import Alerts, detect_alerts
 from stockseries.distributed._arrow import pandas_of, polars_of
 from stockseries.distributed._sources import SEQ
 from stockseries.series import resample, stockouts
 from stockseries.stock import stock_levels
 
-__all__ = ["END_MARKER", "Task", "run_local", "run_partition"]
+__all__ = ["END_MARKER", "Task", "pack", "run_local", "run_partition"]
 
 #: Item id of the end-of-data marker event (refused as a real item id).
 END_MARKER = "\x00stockseries:end-of-data\x00"
@@ -41,6 +41,14 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "detect_alerts": detect_alerts,
 }
 _NEEDS_END = frozenset({"resample", "stockouts", "detect_alerts"})
+# The columns each function reads: the others stay behind instead of crossing the shuffle
+# (stock_levels carries every column through, so it keeps them all).
+_EVENT_COLUMNS = (TS, ITEM, KIND, QUANTITY, SEQ)
+_READS = {
+    "resample": _EVENT_COLUMNS,
+    "stockouts": _EVENT_COLUMNS,
+    "detect_alerts": (*_EVENT_COLUMNS, "supplier_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,23 @@ def _without_marker(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col(ITEM) != END_MARKER)
 
 
-def run_partition(part: pd.DataFrame, end: Any, task: Task) -> pd.DataFrame:
-    """:func:`run_local` on one Dask partition (pandas in and out, Polars inside)."""
+def pack(part: pd.DataFrame, task: Task) -> pd.DataFrame:
+    """What crosses the shuffle: the columns ``task`` reads, ``kind`` as a boolean (is order).
+
+    ``kind`` is validated, so the boolean loses nothing; it is a byte per event instead of a
+    string, which makes the shuffle markedly cheaper.
+    """
     frame = polars_of(part)
+    reads = _READS.get(task.name)
+    if reads is not None:
+        frame = frame.select(name for name in frame.columns if name in reads)
+    return pandas_of(frame.with_columns(pl.col(KIND) == ORDER))
+
+
+def run_partition(part: pd.DataFrame, end: Any, task: Task) -> pd.DataFrame:
+    """:func:`run_local` on one packed Dask partition (pandas in and out, Polars inside)."""
+    kind = pl.when(pl.col(KIND)).then(pl.lit(ORDER)).otherwise(pl.lit(DELIVERY)).alias(KIND)
+    frame = polars_of(part).with_columns(kind)
     if frame.height and (frame.get_column(ITEM) == END_MARKER).any():
         raise ValueError(f"item_id {END_MARKER!r} is reserved by stockseries.distributed")
     frame = frame.sort(SEQ)
