@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._options import (
     add_detection_options,
     add_events_input,
@@ -21,7 +22,6 @@ from stockseries.cli._options import (
     run_out_of_core,
     suppliers,
 )
-from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._registry import command
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._options import (
     add_events_input,
     add_out_of_core_options,
@@ -12,7 +13,6 @@ from stockseries.cli._options import (
     read_input_events,
     run_out_of_core,
 )
-from stockseries.cli._cluster import add_cluster_options, on_cluster, run_on_cluster
 from stockseries.cli._registry import command
 
 
