@@ -401,12 +401,12 @@ def test_cli_unreachable_scheduler_is_a_message(events_file: Path, capsys: Any) 
 # --------------------------------------------------------------------------- failures
 
 
-@pytest.mark.parametrize("from_files", [True, False], ids=["parquet-folder", "scattered-frame"])
+@pytest.mark.parametrize("from_files", [True, False], ids=["parquet-folder", "frame"])
 def test_worker_killed_mid_run_recovers_or_fails_cleanly(
     client: Client, tmp_path: Path, from_files: bool
 ) -> None:
-    """Files can be read again, so a run over files recovers; a scattered frame is gone with
-    its worker, so that run fails with a clear error. Never a partial output either way."""
+    """Either the run recovers (the lost partitions are read or computed again) with the same
+    result, or it fails with a clear error. Never a partial output."""
     events = ss.simulate(40, start="2024-01-01", days=3, seed=4).events
     expected = ss.detect_alerts(events, "1m", **DETECT)
     source = tmp_path / "events"

@@ -231,7 +231,7 @@ class _Run:
         self.client = cluster_client(client)
         self.task = task
         self.was_pandas = is_pandas(events)
-        source = event_partitions(events, npartitions, self.client)
+        source = event_partitions(events, npartitions)
         # Settings are checked here, before any work on the cluster, by running the function
         # on the end marker alone; the result also gives the output's columns and dtypes.
         empty = polars_of(source.frame._meta)

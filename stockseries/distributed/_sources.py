@@ -48,8 +48,7 @@ class EventPartitions:
 def event_partitions(source: Any, npartitions: int | None, client: Any) -> EventPartitions:
     """Turn any supported ``source`` into validated, position-stamped event partitions.
 
-    An in-memory frame is validated here, split into ``npartitions`` and scattered to the
-    workers through ``client`` (rather than embedded in the task graph).
+    An in-memory frame is validated here and split into ``npartitions``.
     """
     if isinstance(source, dd.DataFrame):
         meta = _validated_part(source._meta)
@@ -58,7 +57,7 @@ def event_partitions(source: Any, npartitions: int | None, client: Any) -> Event
     if isinstance(source, str | os.PathLike):
         return _file_partitions(source)
     if isinstance(source, pl.DataFrame | pl.LazyFrame) or is_pandas(source):
-        return _frame_partitions(source, npartitions or 1, client)
+        return _frame_partitions(source, npartitions or 1)
     raise TypeError(
         "events must be a Dask DataFrame, a Parquet file, folder or glob, or a polars/pandas "
         f"frame; got {type(source).__name__}"
@@ -76,7 +75,7 @@ def _stamped(frame: pl.DataFrame, number: int) -> pl.DataFrame:
     return frame.with_columns(seq)
 
 
-def _frame_partitions(source: Any, npartitions: int, client: Any) -> EventPartitions:
+def _frame_partitions(source: Any, npartitions: int) -> EventPartitions:
     if npartitions < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     frame = validate_events(source)
@@ -85,8 +84,13 @@ def _frame_partitions(source: Any, npartitions: int, client: Any) -> EventPartit
     size = max(1, -(-frame.height // npartitions))
     parts = [pandas_of(_stamped(frame.slice(i * size, size), i)) for i in range(npartitions)]
     meta = parts[0].iloc[:0]
-    futures = client.scatter(parts)
-    return EventPartitions(dd.from_delayed(futures, meta=meta, verify_meta=False), by_item=False)
+    # The parts travel inside the task graph rather than scattered: a graph can be run again
+    # when a worker dies, scattered data would be lost with it.
+    return EventPartitions(dd.from_map(_identity, parts, meta=meta), by_item=False)
+
+
+def _identity(part: pd.DataFrame) -> pd.DataFrame:
+    return part
 
 
 # --------------------------------------------------------------------------- files
