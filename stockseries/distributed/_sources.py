@@ -45,7 +45,7 @@ class EventPartitions:
     by_item: bool
 
 
-def event_partitions(source: Any, npartitions: int | None, client: Any) -> EventPartitions:
+def event_partitions(source: Any, npartitions: int | None) -> EventPartitions:
     """Turn any supported ``source`` into validated, position-stamped event partitions.
 
     An in-memory frame is validated here and split into ``npartitions``.
