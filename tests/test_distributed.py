@@ -441,3 +441,20 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(
         assert_frame_equal(got, expected.frame)
     # No staging folder left behind.
     assert sorted(p.name for p in tmp_path.iterdir()) in (["events"], ["alerts", "events"])
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["polars-series", "dask-series"])
+def test_tune_on_the_cluster_equals_tune(client: Client, lazy: bool) -> None:
+    sim = ss.simulate(12, start="2024-01-01", days=1, seed=3)
+    series = ss.resample(sim.events, "1m")
+    grid = {"windows": (30, 60), "ks": (3.0, 5.0), "min_demands": (0, 2), "smooths": (1, 5)}
+    expected = ss.tune(series, sim.labels, progress=False, **grid)
+    source = ssd.resample(sim.events, "1m", npartitions=3) if lazy else series
+    got = ssd.tune(source, sim.labels, npartitions=3, **grid)
+    assert_frame_equal(got.trials, expected.trials)
+    assert got.best == expected.best
+    assert got.alert_params == expected.alert_params
+    assert got.objective == expected.objective

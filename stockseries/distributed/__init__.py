@@ -26,6 +26,10 @@ series); a hash shuffle by ``item_id`` (P2P) so each partition holds whole items
 in-memory function once per partition. A folder written by
 ``write_partitioned(events, root, by="item")`` (``item_bucket=K/`` folders) holds whole items
 per folder and is processed without a shuffle.
+
+:func:`tune` runs the per-item work of :func:`stockseries.tune` (signals, baselines, episodes
+of every setting) on the workers and adds up the per-setting counts on the client: the same
+trials, ranks and best setting.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from stockseries.distributed._api import (
     stockouts,
 )
 from stockseries.distributed._outputs import ClusterRunError
+from stockseries.distributed._tune import tune
 
 __all__ = [
     "ClusterRunError",
@@ -55,4 +60,5 @@ __all__ = [
     "resample",
     "stock_levels",
     "stockouts",
+    "tune",
 ]
