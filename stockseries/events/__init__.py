@@ -71,6 +71,8 @@ from stockseries.events._api import read_events, scan_events, validate_events
 # Shared with the out-of-core reader and other stages (not part of the documented API).
 from stockseries.events._files import resolve_source as resolve_source
 from stockseries.events._files import scan_files as scan_files
+from stockseries.events._options import ReadOptions as ReadOptions
+from stockseries.events._options import parse_pairs as parse_pairs
 from stockseries.events._rules import (
     KNOWN_KIND,
     MISSING_COLUMN,
@@ -78,8 +80,11 @@ from stockseries.events._rules import (
     NOT_NULL,
     PARSEABLE_TIMESTAMP,
     POSITIVE_INTEGER,
+    READABLE_RECORD,
     ROW_RULES,
+    BrokenRule,
     EventValidationError,
+    ReadError,
     ValidatedEvents,
 )
 from stockseries.events._rules import (
@@ -106,8 +111,11 @@ __all__ = [
     "NOT_NULL",
     "PARSEABLE_TIMESTAMP",
     "POSITIVE_INTEGER",
+    "READABLE_RECORD",
     "ROW_RULES",
+    "BrokenRule",
     "EventValidationError",
+    "ReadError",
     "ValidatedEvents",
     "as_event_frame",
     "read_events",

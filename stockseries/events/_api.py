@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 
 import polars as pl
@@ -14,19 +15,23 @@ from stockseries._schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
+from stockseries.events._bad import with_bad_records
 from stockseries.events._casts import canonical_exprs, is_number
 from stockseries.events._files import (
     read_files,
-    read_parquet,
+    read_parquet_files,
     read_valid_csv,
     resolve_source,
     scan_files,
 )
+from stockseries.events._options import ReadOptions
+from stockseries.events._records import record_lines
 from stockseries.events._rules import (
     REQUIRED_COLUMNS,
     SHOWN_ROWS,
     EpochUnit,
     EventSource,
+    EventValidationError,
     ValidatedEvents,
     check_epoch_unit,
     column_order,
@@ -41,29 +46,66 @@ def read_events(
     *,
     strict: Literal[True] = ...,
     epoch_unit: EpochUnit | None = ...,
+    columns: Mapping[str, str] | None = ...,
+    kinds: Mapping[str, str | Sequence[str]] | None = ...,
+    delimiter: str = ...,
+    ts_format: str | None = ...,
+    tz: str | None = ...,
 ) -> pl.DataFrame: ...
 
 
 @overload
 def read_events(
-    source: pd.DataFrame, *, strict: Literal[True] = ..., epoch_unit: EpochUnit | None = ...
+    source: pd.DataFrame,
+    *,
+    strict: Literal[True] = ...,
+    epoch_unit: EpochUnit | None = ...,
+    columns: Mapping[str, str] | None = ...,
+    kinds: Mapping[str, str | Sequence[str]] | None = ...,
+    delimiter: str = ...,
+    ts_format: str | None = ...,
+    tz: str | None = ...,
 ) -> pd.DataFrame: ...
 
 
 @overload
 def read_events(
-    source: EventSource, *, strict: Literal[False], epoch_unit: EpochUnit | None = ...
+    source: EventSource,
+    *,
+    strict: Literal[False],
+    epoch_unit: EpochUnit | None = ...,
+    columns: Mapping[str, str] | None = ...,
+    kinds: Mapping[str, str | Sequence[str]] | None = ...,
+    delimiter: str = ...,
+    ts_format: str | None = ...,
+    tz: str | None = ...,
 ) -> ValidatedEvents: ...
 
 
 @overload
 def read_events(
-    source: EventSource, *, strict: bool, epoch_unit: EpochUnit | None = ...
+    source: EventSource,
+    *,
+    strict: bool,
+    epoch_unit: EpochUnit | None = ...,
+    columns: Mapping[str, str] | None = ...,
+    kinds: Mapping[str, str | Sequence[str]] | None = ...,
+    delimiter: str = ...,
+    ts_format: str | None = ...,
+    tz: str | None = ...,
 ) -> pl.DataFrame | pd.DataFrame | ValidatedEvents: ...
 
 
 def read_events(
-    source: EventSource, *, strict: bool = True, epoch_unit: EpochUnit | None = None
+    source: EventSource,
+    *,
+    strict: bool = True,
+    epoch_unit: EpochUnit | None = None,
+    columns: Mapping[str, str] | None = None,
+    kinds: Mapping[str, str | Sequence[str]] | None = None,
+    delimiter: str = ",",
+    ts_format: str | None = None,
+    tz: str | None = None,
 ) -> pl.DataFrame | pd.DataFrame | ValidatedEvents:
     """Read inventory events into the canonical event frame, validating every row.
 
@@ -80,6 +122,19 @@ def read_events(
         :class:`ValidatedEvents` that separates valid from rejected rows.
     epoch_unit : {"s", "ms", "us", "ns"}, optional
         What numbers in ``ts`` count since 1970-01-01 UTC. Required when ``ts`` is numeric.
+    columns : mapping, optional
+        Canonical name → the input's name, e.g. ``{"ts": "timestamp", "item_id": "sku",
+        "kind": "type", "quantity": "qty"}``.
+    kinds : mapping, optional
+        Canonical kind → the input's value(s), e.g. ``{"order": "sale", "delivery":
+        ["receipt", "return"]}``.
+    delimiter : str, default ","
+        CSV field separator.
+    ts_format : str, optional
+        Format of timestamp strings (chrono/strftime, e.g. ``"%d/%m/%Y %H:%M"``).
+    tz : str, optional
+        IANA zone of naive timestamps (default: naive is UTC). See
+        :mod:`stockseries.events._options` for gaps and ambiguous local times.
 
     Returns
     -------
@@ -90,7 +145,11 @@ def read_events(
     Raises
     ------
     EventValidationError
-        A rule is broken (see the module documentation for the rules and their order).
+        A rule is broken (see the module documentation for the rules and their order); every
+        broken rule is listed (``.summary``), with file lines for CSV/NDJSON input. Records a
+        reader cannot parse (a ragged CSV row, a line that is not JSON, bytes that are not
+        UTF-8) break the rule ``record: must be a readable record``; with ``strict=False`` they
+        are rejected rows like any other.
     FileNotFoundError
         The path does not exist, or a directory or glob holds no event files.
     ValueError
@@ -119,22 +178,31 @@ def read_events(
     [datetime.datetime(1970, 1, 1, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))]
     """
     check_epoch_unit(epoch_unit)
+    options = ReadOptions(dict(columns or {}), dict(kinds or {}), delimiter, ts_format, tz)
     if not isinstance(source, str | os.PathLike):
         raw, was_pandas = frame_to_polars(source)
+        raw = options.apply(raw)
         return finish_validation(raw, was_pandas, strict=strict, epoch_unit=epoch_unit)
     fmt, files, hive = resolve_source(source)
-    if fmt == "csv":
+    if fmt == "csv" and options.is_default:
         valid = read_valid_csv(files, epoch_unit)
         if valid is not None:
             events, raw_schema = valid
             if strict:
                 return events
             return ValidatedEvents(events, rejected_rows(pl.DataFrame(schema=raw_schema)))
+    records = None
     if fmt == "parquet":
-        raw, settled = read_parquet(files, hive)
+        raw, settled = read_parquet_files(files, hive)
     else:
-        raw, settled = read_files(fmt, files, hive), frozenset()
-    return finish_validation(raw, False, strict=strict, epoch_unit=epoch_unit, settled=settled)
+        (raw, records), settled = read_files(fmt, files, hive, options.delimiter), frozenset()
+    raw = options.apply(raw)
+    try:
+        if records is not None and records.bad:
+            return with_bad_records(raw, records, strict=strict, epoch_unit=epoch_unit)
+        return finish_validation(raw, False, strict=strict, epoch_unit=epoch_unit, settled=settled)
+    except EventValidationError as exc:
+        raise exc.located(record_lines(fmt, files, exc.positions(), options.delimiter)) from None
 
 
 @overload

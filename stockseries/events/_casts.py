@@ -60,7 +60,7 @@ _SAMPLE_SIZE = 1024
 
 
 # A zone designator after a time: such values go to Arrow's zoned cast, the rest to the naive one.
-_ZONED = r"[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d*)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+ZONED_PATTERN = r"[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d*)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
 _HOUR_ONLY = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2})(Z|[+-]\d{2}(?::?\d{2})?)?$"
@@ -99,7 +99,7 @@ def _ts_expr(dtype: pl.DataType, epoch_unit: EpochUnit | None) -> pl.Expr:
         return _epoch_expr(column, dtype, epoch_unit)
     if _is_text(dtype):
         return column.cast(pl.String).map_batches(
-            partial(_parse_timestamps, epoch_unit=epoch_unit),
+            partial(parse_timestamps, epoch_unit=epoch_unit),
             return_dtype=TS_DTYPE,
             is_elementwise=True,
         )
@@ -123,7 +123,7 @@ def _epoch_expr(column: pl.Expr, dtype: pl.DataType, unit: EpochUnit) -> pl.Expr
     return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
 
 
-def _parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.Series:
+def parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.Series:
     """Parse timestamp strings to UTC; null where a string is not a timestamp.
 
     Arrow's ISO-8601 cast is an order of magnitude faster than chrono formats, but it takes a
@@ -136,7 +136,7 @@ def _parse_timestamps(texts: pl.Series, *, epoch_unit: EpochUnit | None) -> pl.S
     sample = texts.sample(min(len(texts), _SAMPLE_SIZE), seed=0).drop_nulls()
     if epoch_unit is not None or sample.str.contains(NUMBER_PATTERN).any():
         return _parse_numbers_and_iso(texts, epoch_unit)
-    zoned = sample.str.contains(_ZONED)
+    zoned = sample.str.contains(ZONED_PATTERN)
     if zoned.all() or not zoned.any():
         parsed = _parse_iso_fast(texts, zoned=bool(zoned.any()))
         if parsed is not None:
@@ -162,7 +162,7 @@ def _parse_numbers_and_iso(texts: pl.Series, epoch_unit: EpochUnit | None) -> pl
 
 
 def _parse_iso_by_shape(texts: pl.Series) -> pl.Series:
-    zoned = texts.str.contains(_ZONED).fill_null(False)
+    zoned = texts.str.contains(ZONED_PATTERN).fill_null(False)
     return _assemble(
         texts,
         [

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     pass
 
 from stockseries.events._casts import canonical_exprs, is_number
+from stockseries.events._records import TextRecords, read_records
 from stockseries.events._rules import (
     KNOWN_KIND,
     POSITIVE_INTEGER,
     REQUIRED_COLUMNS,
     EpochUnit,
+    ReadError,
     column_order,
 )
 from stockseries.events._validate import all_valid
@@ -101,15 +103,32 @@ def _one_format(files: list[str], source: str) -> str:
     return formats.pop()
 
 
-def scan_files(fmt: str, files: list[str], hive: bool, *, lenient: bool = False) -> pl.LazyFrame:
+def scan_files(
+    fmt: str, files: list[str], hive: bool, *, lenient: bool = False, delimiter: str = ","
+) -> pl.LazyFrame:
+    """A lazy scan of event files; quantities inferred as floats are read as text instead,
+    so that integers above 2**53 keep every digit."""
     if fmt == "parquet":
         return pl.scan_parquet(files, hive_partitioning=hive)
     if fmt == "csv":
         overrides = dict(_CSV_TEXT_COLUMNS)
         if lenient:
             overrides[QUANTITY] = pl.String()
-        return pl.scan_csv(files, schema_overrides=overrides)
-    return pl.scan_ndjson(files)
+        scan = pl.scan_csv(files, schema_overrides=overrides, separator=delimiter)
+        if not lenient and _float_quantity(scan):
+            overrides[QUANTITY] = pl.String()
+            scan = pl.scan_csv(files, schema_overrides=overrides, separator=delimiter)
+        return scan
+    # JSON numbers of one column may mix 3 and 2.0; as text, 2**53 + 1 stays exact.
+    return pl.scan_ndjson(files, schema_overrides={QUANTITY: pl.String()})
+
+
+def _float_quantity(scan: pl.LazyFrame) -> bool:
+    try:
+        schema = scan.collect_schema()
+    except pl.exceptions.PolarsError:
+        return False
+    return QUANTITY in schema and schema[QUANTITY].is_float()
 
 
 def read_valid_csv(
@@ -136,6 +155,8 @@ def read_valid_csv(
         epoch_unit is None and is_number(schema[TS])
     ):
         return None
+    if not schema[QUANTITY].is_integer():
+        return None  # floats lose digits above 2**53: the whole-file read takes them as text
     convert = canonical_exprs(schema, epoch_unit)
     order = column_order(schema.names())
     texts = (
@@ -252,15 +273,56 @@ def _dictionary_kinds(footer: pq.FileMetaData) -> bool:
     )
 
 
-def read_files(fmt: str, files: list[str], hive: bool) -> pl.DataFrame:
-    """CSV or NDJSON files read whole (Parquet goes through :func:`read_parquet`)."""
+def read_files(
+    fmt: str, files: list[str], hive: bool, delimiter: str = ","
+) -> tuple[pl.DataFrame, TextRecords | None]:
+    """CSV or NDJSON files read whole (Parquet goes through :func:`read_parquet`).
+
+    Returns the frame, or -- when Polars cannot parse some record -- the good records as text
+    with the bad ones listed (:func:`~stockseries.events._records.read_records`).
+    """
     try:
-        return scan_files(fmt, files, hive).collect()
+        return scan_files(fmt, files, hive, delimiter=delimiter).collect(), None
     except pl.exceptions.PolarsError:
         pass
     # Types were inferred from the first rows and a later value does not fit (quantity "2.5"
-    # after a hundred integers). Re-read as text, which always succeeds, so that validation
-    # can name the offending rows.
-    if fmt == "csv":
-        return pl.scan_csv(files, infer_schema=False).collect()
-    return pl.scan_ndjson(files, infer_schema_length=None).collect()
+    # after a hundred integers), or the files' columns differ. Re-read as text, file by file,
+    # so that validation can name the offending rows.
+    try:
+        parts = [
+            pl.scan_csv(name, infer_schema=False, separator=delimiter).collect()
+            if fmt == "csv"
+            else pl.scan_ndjson(name, infer_schema_length=None).collect()
+            for name in files
+        ]
+        return pl.concat(parts, how="diagonal_relaxed"), None
+    except (pl.exceptions.PolarsError, OSError):
+        pass
+    records = read_records(fmt, files, delimiter)
+    return records.frame, records
+
+
+def read_parquet_files(
+    files: list[str], hive: bool
+) -> tuple[pl.DataFrame, frozenset[tuple[str, str]]]:
+    """:func:`read_parquet`, and when the files differ in their optional columns or ``ts``
+    unit, each file on its own (concatenated column by name, types widened) -- as the out of
+    core reader does. A file that is no Parquet file raises naming it."""
+    try:
+        return read_parquet(files, hive)
+    except (pl.exceptions.PolarsError, OSError, pa.ArrowException):
+        pass
+    parts = []
+    for name in files:
+        try:
+            parts.append(pl.scan_parquet(name, hive_partitioning=hive).collect())
+        except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as exc:
+            raise ReadError(
+                f"cannot read {name}: not a readable Parquet file ({exc})", path=name
+            ) from None
+    try:
+        return pl.concat(parts, how="diagonal_relaxed"), frozenset()
+    except pl.exceptions.PolarsError as exc:
+        raise ReadError(
+            f"cannot combine the Parquet files {', '.join(files[:3])}: {exc}", path=files[0]
+        ) from None

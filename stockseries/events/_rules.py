@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, get_args
 
 import polars as pl
@@ -48,6 +49,10 @@ KNOWN_KIND = "must be one of " + ", ".join(repr(kind) for kind in KINDS)
 
 
 POSITIVE_INTEGER = "must be an integer > 0"
+#: Broken by a file no reader can open (:class:`ReadError`).
+READABLE_FILE = "must be a readable file"
+#: Broken by a record a reader cannot parse (column ``record``): ragged CSV, non-JSON line.
+READABLE_RECORD = "must be a readable record"
 
 
 #: Row-level ``(column, rule)`` pairs in the order they are checked and reported.
@@ -86,6 +91,12 @@ class EventValidationError(ValueError):
     rows : polars.DataFrame
         The first (at most 5) offending rows with their values as read, after a ``row`` column
         holding their 0-based input position.
+    summary : tuple of BrokenRule
+        Every broken rule, in :data:`ROW_RULES` order (the first is the one above): column,
+        rule, count, the first offending positions and a note such as ``did you mean
+        'order'?``. All of them are found in one pass, so one run diagnoses a whole file.
+    locations : dict
+        0-based position → ``"file line N"`` (1-based) for rows read from CSV/NDJSON files.
 
     Examples
     --------
@@ -110,6 +121,8 @@ class EventValidationError(ValueError):
         *,
         total: int | None = None,
         hint: str = "",
+        summary: tuple[BrokenRule, ...] = (),
+        locations: Mapping[int, str] | None = None,
     ) -> None:
         self.column = column
         self.rule = rule
@@ -117,20 +130,139 @@ class EventValidationError(ValueError):
         self.rows = rows
         self.total = total
         self.hint = hint
-        super().__init__(_error_message(column, rule, count, rows, total, hint))
+        self.summary = summary or (
+            BrokenRule(column, rule, count, tuple(rows[ROW].to_list()) if ROW in rows else ()),
+        )
+        self.locations = dict(locations or {})
+        super().__init__(
+            _error_message(column, rule, count, rows, total, hint, self.summary, self.locations)
+        )
+
+    def located(self, locations: Mapping[int, str]) -> EventValidationError:
+        """The same error with file lines for the positions it shows."""
+        return EventValidationError(
+            self.column,
+            self.rule,
+            self.count,
+            self.rows,
+            total=self.total,
+            hint=self.hint,
+            summary=self.summary,
+            locations=locations,
+        )
+
+    def positions(self) -> list[int]:
+        """Every 0-based position the error shows (for looking up their file lines)."""
+        shown = set(self.rows[ROW].to_list()) if ROW in self.rows else set()
+        for broken in self.summary:
+            shown.update(broken.rows)
+        return sorted(shown)
+
+    def summary_frame(self) -> pl.DataFrame:
+        """One row per broken rule: ``rule``, ``column``, ``count``, ``first`` offending rows
+        (file lines when known, else 0-based positions) and ``note``."""
+        return pl.DataFrame(
+            {
+                "rule": [broken.rule for broken in self.summary],
+                "column": [broken.column for broken in self.summary],
+                "count": [broken.offending for broken in self.summary],
+                "first": [_where(broken.rows, self.locations) for broken in self.summary],
+                "note": [broken.note for broken in self.summary],
+            },
+            schema={
+                "rule": pl.String,
+                "column": pl.String,
+                "count": pl.Int64,
+                "first": pl.String,
+                "note": pl.String,
+            },
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default pickling would call __init__ with the message only.
         return (
             _rebuild_error,
-            (self.column, self.rule, self.count, self.rows, self.total, self.hint),
+            (
+                self.column,
+                self.rule,
+                self.count,
+                self.rows,
+                self.total,
+                self.hint,
+                self.summary,
+                self.locations,
+            ),
         )
 
 
+class ReadError(EventValidationError):
+    """A file cannot be read at all (empty, not Parquet, not the format its name says).
+
+    Attributes ``path`` and (where known, 1-based) ``line`` say where; ``column`` is
+    ``"(file)"`` and ``rule`` is ``"must be a readable file"``. Records that cannot be read
+    inside an otherwise readable file are not this error but rows breaking
+    ``record: must be a readable record``.
+    """
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        ValueError.__init__(self, message)
+        self.path, self.line = path, line
+        self.column, self.rule, self.count = "(file)", READABLE_FILE, 0
+        self.rows, self.total, self.hint = pl.DataFrame(), None, ""
+        self.summary = (BrokenRule(self.column, self.rule, 0, (), message),)
+        self.locations = {}
+
+    def located(self, locations: Mapping[int, str]) -> EventValidationError:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_read_error, (str(self), self.path, self.line))
+
+
+def _rebuild_read_error(message: str, path: str, line: int | None) -> ReadError:
+    return ReadError(message, path=path, line=line)
+
+
+class BrokenRule(NamedTuple):
+    """One broken rule of an :class:`EventValidationError`'s summary."""
+
+    column: str
+    rule: str
+    offending: int
+    rows: tuple[int, ...] = ()
+    note: str = ""
+
+
+def _where(rows: tuple[int, ...], locations: Mapping[int, str]) -> str:
+    if not rows:
+        return ""
+    if all(row in locations for row in rows):
+        return _join_lines([locations[row] for row in rows])
+    return "rows " + ", ".join(str(row) for row in rows)
+
+
+def _join_lines(places: list[str]) -> str:
+    """``a.csv line 3, a.csv line 5`` → ``a.csv lines 3, 5``."""
+    files = {place.rsplit(" line ", 1)[0] for place in places}
+    if len(files) == 1 and all(" line " in place for place in places):
+        numbers = ", ".join(place.rsplit(" line ", 1)[1] for place in places)
+        return f"{files.pop()} line{'s' if len(places) > 1 else ''} {numbers}"
+    return ", ".join(places)
+
+
 def _rebuild_error(
-    column: str, rule: str, count: int, rows: pl.DataFrame, total: int | None, hint: str
+    column: str,
+    rule: str,
+    count: int,
+    rows: pl.DataFrame,
+    total: int | None,
+    hint: str,
+    summary: tuple[BrokenRule, ...] = (),
+    locations: Mapping[int, str] | None = None,
 ) -> EventValidationError:
-    return EventValidationError(column, rule, count, rows, total=total, hint=hint)
+    return EventValidationError(
+        column, rule, count, rows, total=total, hint=hint, summary=summary, locations=locations
+    )
 
 
 class ValidatedEvents(NamedTuple):
@@ -190,8 +322,16 @@ def column_order(columns: list[str]) -> list[str]:
 
 
 def _error_message(
-    column: str, rule: str, count: int, rows: pl.DataFrame, total: int | None, hint: str
+    column: str,
+    rule: str,
+    count: int,
+    rows: pl.DataFrame,
+    total: int | None,
+    hint: str,
+    summary: tuple[BrokenRule, ...] = (),
+    locations: Mapping[int, str] | None = None,
 ) -> str:
+    locations = locations or {}
     if rule == MISSING_COLUMN:
         every = "all rows lack it" if total is None else f"all {_rows(total)} lack it"
         lines = [f"events are missing required column {column!r} (rule {rule!r}; {every})"]
@@ -203,9 +343,22 @@ def _error_message(
             shown = [name for name in (*REQUIRED_COLUMNS, "event_id") if name in rows.columns]
             for record in rows.head(SHOWN_ROWS).iter_rows(named=True):
                 values = ", ".join(f"{name}={_show(record[name])}" for name in shown)
-                lines.append(f"  row {record[ROW]}: {values}")
+                where = locations.get(record[ROW])
+                at = f" ({where})" if where else ""
+                lines.append(f"  row {record[ROW]}{at}: {values}")
             if count > rows.height:
                 lines.append(f"  ... and {count - rows.height} more")
+    first_note = summary[0].note if summary else ""
+    if first_note:
+        lines.append(first_note)
+    if len(summary) > 1:
+        lines.append(f"every broken rule ({len(summary)}):")
+        for broken in summary:
+            where = _where(broken.rows, locations)
+            note = f"; {broken.note}" if broken.note else ""
+            lines.append(
+                f"  {broken.column}: {broken.rule} -- {_rows(broken.offending)}, first at {where}{note}"
+            )
     if hint:
         lines.append(hint)
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -33,6 +35,7 @@ from stockseries.events._rules import (
     REQUIRED_COLUMNS,
     ROW_RULES,
     SHOWN_ROWS,
+    BrokenRule,
     EpochUnit,
     EventValidationError,
     ValidatedEvents,
@@ -103,18 +106,27 @@ def split_valid(
         converted.select(bad_quantity).to_series(),
     )
     if strict:
-        (column, rule), mask, count = next(
-            (rule, mask, count)
-            for rule, mask, count in zip(ROW_RULES, masks, counts, strict=True)
+        summary = tuple(
+            BrokenRule(
+                column,
+                rule,
+                count,
+                tuple(mask.arg_true().head(SHOWN_ROWS).to_list()),
+                _note(raw, column, rule, mask),
+            )
+            for (column, rule), mask, count in zip(ROW_RULES, masks, counts, strict=True)
             if count
         )
+        first = summary[0]
+        mask = masks[ROW_RULES.index((first.column, first.rule))]
         raise EventValidationError(
-            column,
-            rule,
-            count,
+            first.column,
+            first.rule,
+            first.offending,
             offending_rows(raw, mask).head(SHOWN_ROWS),
             total=raw.height,
             hint="(pass strict=False to keep the valid rows and get the rejected ones back)",
+            summary=summary,
         )
 
     flags = pl.DataFrame([mask.alias(f"rule{i}") for i, mask in enumerate(masks)])
@@ -295,3 +307,36 @@ def already_valid(frame: Any) -> pl.DataFrame | None:
         frame.get_column(QUANTITY) > 0
     ).all()
     return frame if valid else None
+
+
+def suggest(value: str, choices: Sequence[str]) -> str | None:
+    """The choice ``value`` most likely meant (case, spaces, a typo), or None.
+
+    Examples
+    --------
+    >>> suggest("Order", ["order", "delivery"]), suggest("delivry", ["order", "delivery"])
+    ('order', 'delivery')
+    >>> suggest("refund", ["order", "delivery"]) is None
+    True
+    """
+    folded = {choice.casefold(): choice for choice in choices}
+    key = value.strip().casefold()
+    if key in folded:
+        return folded[key]
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None
+
+
+def _note(raw: pl.DataFrame, column: str, rule: str, mask: pl.Series) -> str:
+    """``did you mean`` for unknown kinds that are near misses of a known one."""
+    if rule != KNOWN_KIND or raw.schema[KIND] != pl.String:
+        return ""
+    values = raw[KIND].filter(mask).drop_nulls().unique(maintain_order=True).head(20)
+    hints = []
+    for value in values.to_list():
+        match = suggest(value, KINDS)
+        if match is not None:
+            hints.append(f"{value!r}: did you mean {match!r}?")
+    if not hints:
+        return ""
+    return "; ".join(hints[:5]) + " (map kinds with kinds={'order': ...} / --kinds order=...)"
