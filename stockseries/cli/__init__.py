@@ -18,6 +18,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from stockseries.cli._options import EXIT_BAD_INPUT, fail
 from stockseries.cli._registry import COMMANDS, Command
@@ -43,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stockseries {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in _load_commands():
-        p = sub.add_parser(command.name, help=command.help, description=command.description)
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description or command.help,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         command.arguments(p)
         p.set_defaults(func=command.run)
     return parser
@@ -71,11 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stockseries: interrupted", file=sys.stderr)
         return 130
-    except (EventValidationError, ValueError, pl.exceptions.PolarsError) as exc:
+    except EventValidationError as exc:
+        return fail(_validation_message(exc))
+    except (ValueError, pl.exceptions.PolarsError) as exc:
         return fail(str(exc))
     except OSError as exc:  # missing file, full disk, permission denied ...
         return fail(_os_message(exc))
     return status
+
+
+def _validation_message(exc: Any) -> str:
+    """The error with the command line's way out instead of the API's."""
+    text = str(exc)
+    if exc.hint.startswith("(pass strict=False"):
+        text = text.replace(
+            exc.hint, "(--rejected FILE keeps the valid rows and writes the others there)"
+        )
+    return text
 
 
 def _os_message(exc: OSError) -> str:

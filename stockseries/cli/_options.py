@@ -7,7 +7,10 @@ A command that reads events calls :func:`add_events_input` when it builds its ar
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,17 @@ from stockseries.spikes.methods import METHODS, method_options, option_methods
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "MAX_COUNT",
     "add_detection_options",
     "add_events_input",
     "add_out_of_core_options",
+    "check_output_path",
+    "count",
     "detect_options",
     "episode_options",
     "fail",
     "is_out_of_core",
+    "number",
     "print_frame",
     "read_alerts",
     "read_initial",
@@ -33,6 +40,7 @@ __all__ = [
     "replay_suppliers",
     "run_out_of_core",
     "suppliers",
+    "warn_short_history",
 ]
 
 #: Exit status for bad input or bad arguments (argparse uses 2 as well).
@@ -53,20 +61,89 @@ def add_events_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "events", help="event file (.csv/.parquet/.ndjson), a folder of them or a glob"
     )
-    parser.add_argument(
+    group = parser.add_argument_group("reading EVENTS")
+    group.add_argument(
         "--epoch-unit",
         choices=("s", "ms", "us", "ns"),
         default=None,
         help="unit of integer epoch timestamps in EVENTS (ISO-8601 needs none)",
     )
+    group.add_argument(
+        "--columns",
+        metavar="NAME=COLUMN,...",
+        default=None,
+        help="the file's names for the event columns, e.g. "
+        "ts=timestamp,item_id=sku,kind=type,quantity=qty",
+    )
+    group.add_argument(
+        "--kinds",
+        metavar="KIND=VALUE,...",
+        default=None,
+        help="the file's values for the kinds order and delivery, e.g. "
+        "order=sale,delivery=receipt (repeat a kind for several values)",
+    )
+    group.add_argument("--delimiter", default=",", help="CSV field separator")
+    group.add_argument(
+        "--ts-format",
+        default=None,
+        help="format of the timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: ISO-8601)",
+    )
+    group.add_argument(
+        "--tz",
+        default=None,
+        help="IANA time zone of naive timestamps, e.g. Europe/Paris (default: naive is UTC)",
+    )
+    group.add_argument(
+        "--rejected",
+        metavar="FILE",
+        default=None,
+        help="keep going past invalid rows: write them here with a reason each "
+        "(default: stop and report every broken rule)",
+    )
 
 
 def read_input_events(args: argparse.Namespace) -> pl.DataFrame:
-    """The validated events named by :func:`add_events_input`'s options."""
-    from stockseries.events import read_events
+    """The validated events named by :func:`add_events_input`'s options.
 
-    events: pl.DataFrame = read_events(args.events, epoch_unit=args.epoch_unit)
-    return events
+    With ``--rejected FILE`` the invalid rows go to that file (with a ``reason`` column) and a
+    line on stderr says how many; otherwise the first invalid input stops the command.
+    """
+    from stockseries._io import write_frame
+    from stockseries.events import parse_pairs, read_events
+
+    columns = parse_pairs(args.columns, "--columns") if args.columns else {}
+    for name, values in columns.items():
+        if len(values) > 1:
+            raise ValueError(f"--columns names {name} twice ({', '.join(values)})")
+    options: dict[str, Any] = {
+        "epoch_unit": args.epoch_unit,
+        "columns": {name: values[0] for name, values in columns.items()},
+        "kinds": parse_pairs(args.kinds, "--kinds") if args.kinds else {},
+        "delimiter": args.delimiter,
+        "ts_format": args.ts_format,
+        "tz": args.tz,
+    }
+    if args.rejected is None:
+        events: pl.DataFrame = read_events(args.events, **options)
+        return events
+    check_output_path(args.rejected, (args.events,))
+    result = read_events(args.events, strict=False, **options)
+    write_frame(result.rejected, args.rejected, inputs=(args.events,))
+    if result.rejected.height:
+        print(
+            f"stockseries: {result.rejected.height:,} invalid row(s) written to "
+            f"{args.rejected}; going on with {result.events.height:,} valid event(s)",
+            file=sys.stderr,
+        )
+    valid: pl.DataFrame = result.events
+    return valid
+
+
+def check_output_path(path: str, inputs: tuple[str | None, ...]) -> None:
+    """Refuse an output that is a directory or one of the inputs (before any work)."""
+    from stockseries._io import check_output
+
+    check_output(path, inputs)
 
 
 def read_initial(path: str | None) -> pl.DataFrame | None:
@@ -80,7 +157,8 @@ def read_initial(path: str | None) -> pl.DataFrame | None:
             f"--initial {path}: missing column(s) {', '.join(sorted(missing))}; "
             "expected a table with columns item_id,initial"
         )
-    return table.select(pl.col("item_id").cast(pl.String), pl.col("initial").cast(pl.Int64))
+    # The API checks ``initial`` (integers only: 2.5 is refused, never truncated).
+    return table.select(pl.col("item_id").cast(pl.String), "initial")
 
 
 def read_labels(path: str) -> pl.DataFrame:
@@ -125,41 +203,92 @@ def replay_suppliers(source: str, catalog_path: str | None) -> pl.DataFrame | No
     return suppliers(scan.select("item_id", "supplier_id").collect(), None)
 
 
+# --------------------------------------------------------------------------- numbers
+
+#: The largest count (buckets, rows, items) an option accepts: far beyond any real setting,
+#: and small enough that no buffer sized by it can overflow.
+MAX_COUNT = 10**9
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to :data:`MAX_COUNT`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not minimum <= value <= MAX_COUNT:
+            raise argparse.ArgumentTypeError(
+                f"{value} is out of range (from {minimum} to {MAX_COUNT:,})"
+            )
+        return value
+
+    parse.__name__ = "count"  # what argparse calls it in messages
+    return parse
+
+
+def number(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 # --------------------------------------------------------------------------- detection
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """Bucket size, detector and alert-episode options (``detect``, ``replay``)."""
     group = parser.add_argument_group("detection")
-    group.add_argument("--every", default="1m", help="bucket size, e.g. 90s, 1m, 7m, 1h, 1d")
-    group.add_argument(
-        "--method",
-        default="zscore",
-        choices=METHODS,
-    )
+    group.add_argument("--every", default="1m", help="bucket size, e.g. 90s, 1m, 15min, 1h30m, 1d")
+    group.add_argument("--method", default="zscore", choices=METHODS, help="detector")
     group.add_argument(
         "--window",
-        type=int,
+        type=count(1),
         default=None,
         help="baseline length in buckets (default: 60; seasonal: 7 periods; threshold: none)",
     )
-    group.add_argument("--k", type=float, default=3.0, help="threshold multiplier")
-    group.add_argument("--min-periods", type=int, default=None)
-    group.add_argument("--min-demand", type=float, default=0)
+    group.add_argument("--k", type=number, default=3.0, help="threshold multiplier (> 0)")
     group.add_argument(
-        "--smooth", type=int, default=1, help="compare the mean of the last N buckets"
+        "--min-periods",
+        type=count(0),
+        default=None,
+        help="buckets of history needed before a bucket can be flagged (default: the window)",
+    )
+    group.add_argument(
+        "--min-demand", type=number, default=0, help="never flag a bucket below this demand"
+    )
+    group.add_argument(
+        "--smooth", type=count(1), default=1, help="compare the mean of the last N buckets"
     )
     for option in method_options():
         help_text = f"{', '.join(option_methods(option.name))}: {option.help}"
         if option.kind == "bool":
             group.add_argument(option.flag, action="store_true", help=help_text)
         else:
-            kind = {"int": int, "float": float, "level": float}.get(option.kind, str)
+            kind = {"int": count(1), "float": number, "level": number}.get(option.kind, str)
             group.add_argument(option.flag, type=kind, default=None, help=help_text)
     episodes = parser.add_argument_group("alert episodes")
-    episodes.add_argument("--merge-gap", type=int, default=0)
-    episodes.add_argument("--min-buckets", type=int, default=1)
-    episodes.add_argument("--cooldown", type=int, default=0)
+    episodes.add_argument(
+        "--merge-gap",
+        type=count(0),
+        default=0,
+        help="join flagged runs separated by at most this many quiet buckets",
+    )
+    episodes.add_argument(
+        "--min-buckets", type=count(1), default=1, help="shortest episode that raises an alert"
+    )
+    episodes.add_argument(
+        "--cooldown",
+        type=count(0),
+        default=0,
+        help="quiet buckets after an episode before the same item alerts again",
+    )
     parser.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
     parser.add_argument("--catalog", help="CSV/Parquet with item_id,supplier_id")
 
@@ -254,3 +383,23 @@ def print_frame(frame: pl.DataFrame, rows: int = 10) -> None:
     """Print a small table on stdout."""
     with pl.Config(tbl_rows=rows, tbl_cols=12, tbl_width_chars=120, tbl_hide_dataframe_shape=True):
         print(frame)
+
+
+def warn_short_history(args: argparse.Namespace, events: pl.DataFrame, alerts: int) -> None:
+    """Say why there are no alerts when the data is shorter than the detector's warm-up."""
+    if alerts or events.is_empty():
+        return
+    from stockseries._time import duration_us
+    from stockseries.spikes import spike_params
+
+    needed = int(spike_params(**detect_options(args))["min_periods"])
+    every = duration_us(args.every)
+    span = events.select(pl.col("ts").max() - pl.col("ts").min()).item()
+    buckets = int(span // timedelta(microseconds=every)) + 1
+    if buckets <= needed:
+        print(
+            f"stockseries: warning: 0 alerts: no bucket had enough history (needs {needed} "
+            f"buckets of {args.every}, data has {buckets}); try a smaller --window or "
+            "--min-periods, or a shorter --every",
+            file=sys.stderr,
+        )

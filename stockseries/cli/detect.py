@@ -12,6 +12,7 @@ from stockseries.cli._options import (
     add_detection_options,
     add_events_input,
     add_out_of_core_options,
+    count,
     detect_options,
     episode_options,
     is_out_of_core,
@@ -21,6 +22,7 @@ from stockseries.cli._options import (
     replay_suppliers,
     run_out_of_core,
     suppliers,
+    warn_short_history,
 )
 from stockseries.cli._registry import command
 
@@ -38,7 +40,7 @@ def _detect_in_memory(args: argparse.Namespace) -> Any:
     from stockseries.alerts import detect_alerts
 
     events = read_input_events(args)
-    return detect_alerts(
+    found = detect_alerts(
         events,
         args.every,
         initial=read_initial(args.initial),
@@ -46,6 +48,8 @@ def _detect_in_memory(args: argparse.Namespace) -> Any:
         **episode_options(args),
         **detect_options(args),
     )
+    warn_short_history(args, events, len(found))
+    return found
 
 
 @command("detect", help="demand-spike alerts", arguments=_detect_arguments, order=40)
@@ -55,7 +59,7 @@ def run_detect(args: argparse.Namespace) -> int:
         return run_on_cluster(args)
     from stockseries._io import check_output, write_frame
 
-    inputs = (args.events, args.initial, args.catalog)
+    inputs = (args.events, args.initial, args.catalog, args.rejected)
     check_output(args.output, inputs)
     if is_out_of_core(args):
         from stockseries.outofcore import first_suppliers
@@ -82,8 +86,10 @@ def run_detect(args: argparse.Namespace) -> int:
 
 def _replay_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
-    p.add_argument("--frame-size", type=int, default=10_000)
-    p.add_argument("--lateness", default="0s")
+    p.add_argument(
+        "--frame-size", type=count(1), default=10_000, help="events pushed to the engine at a time"
+    )
+    p.add_argument("--lateness", default="0s", help="how late an event may arrive, e.g. 30s")
     p.add_argument(
         "--checkpoint",
         help="resume from / save state to this file; a checkpoint remembers the events it "
@@ -109,10 +115,11 @@ def run_replay(args: argparse.Namespace) -> int:
     from stockseries._io import check_output, write_frame
     from stockseries.live import replay_file
 
-    inputs = (args.events, args.initial, args.catalog, args.checkpoint)
+    inputs = (args.events, args.initial, args.catalog, args.checkpoint, args.rejected)
     check_output(args.output, inputs)
     source: Any = args.events
-    if args.epoch_unit is not None:
+    custom = (args.columns, args.kinds, args.ts_format, args.tz, args.rejected)
+    if args.epoch_unit is not None or args.delimiter != "," or any(custom):
         source = read_input_events(args)
     found = replay_file(
         source,

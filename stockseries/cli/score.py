@@ -8,17 +8,21 @@ from typing import Any
 
 from stockseries.cli._options import (
     add_events_input,
+    number,
     print_frame,
     read_alerts,
     read_input_events,
     read_labels,
 )
 from stockseries.cli._registry import command
+from stockseries.spikes.methods import METHOD_TABLE
 
 
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("alerts")
-    p.add_argument("labels")
+    p.add_argument("alerts", help="alerts file written by detect or replay")
+    p.add_argument(
+        "labels", help="labelled spike windows (item_id,start,end), e.g. simulate --labels"
+    )
     p.add_argument("-o", "--output", help="also write the scores here")
 
 
@@ -40,14 +44,36 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Methods ``tune`` can search, and what it can maximise.
+TUNABLE = tuple(name for name, spec in METHOD_TABLE.items() if spec.tunable)
+OBJECTIVES = ("f1", "precision", "recall")
+
+
 def _tune_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
-    p.add_argument("labels")
-    p.add_argument("--every", default="1m")
-    p.add_argument("--methods", nargs="+", default=["zscore"])
-    p.add_argument("--objective", default="f1")
-    p.add_argument("--target-recall", type=float, default=None)
-    p.add_argument("--max-false-per-day", type=float, default=None)
+    p.add_argument("labels", help="labelled spike windows (item_id,start,end)")
+    p.add_argument("--every", default="1m", help="bucket size, e.g. 1m, 15min, 1h")
+    p.add_argument(
+        "--methods", nargs="+", default=["zscore"], choices=TUNABLE, help="methods to search"
+    )
+    p.add_argument(
+        "--objective",
+        default="f1",
+        choices=OBJECTIVES,
+        help="what the best setting maximises",
+    )
+    p.add_argument(
+        "--target-recall",
+        type=number,
+        default=None,
+        help="among settings with at least this recall, pick the fewest false alerts",
+    )
+    p.add_argument(
+        "--max-false-per-day",
+        type=number,
+        default=None,
+        help="false alerts per item-day allowed (alone: the highest recall within it)",
+    )
     p.add_argument("-o", "--output", help="write every setting tried here")
     p.add_argument("--params-out", help="write the best parameters as JSON here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -78,8 +104,17 @@ def run_tune(args: argparse.Namespace) -> int:
     result = tune(series, read_labels(args.labels), progress=not args.quiet, **options)
     if args.output:
         write_frame(result.trials, args.output, inputs=inputs)
-    print(f"tried {result.trials.height} settings; best:")
+    print(f"tried {result.trials.height} settings; best: {_best_scores(result)}")
     print(json.dumps(result.best, indent=2, default=str))
     if args.params_out:
         atomic_write(args.params_out, json.dumps(result.best, indent=2, default=str) + "\n")
     return 0
+
+
+def _best_scores(result: Any) -> str:
+    """The best trial's scores, e.g. ``f1=0.912, precision=0.950, ...``."""
+    row = result.best_trial
+    return ", ".join(
+        f"{key}={'n/a' if row.get(key) is None else format(row[key], '.3f')}"
+        for key in ("f1", "precision", "recall", "false_per_day")
+    )

@@ -18,8 +18,8 @@ from stockseries.cli._registry import command
 
 def _levels_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    p.add_argument("-o", "--output", required=True, help="output file (.csv/.parquet/.ndjson)")
+    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial (integers)")
     add_cluster_options(p)
 
 
@@ -37,16 +37,16 @@ def run_levels(args: argparse.Namespace) -> int:
     from stockseries.stock import stock_levels
 
     levels = stock_levels(read_input_events(args), initial=read_initial(args.initial))
-    write_frame(levels, args.output, inputs=(args.events, args.initial))
+    write_frame(levels, args.output, inputs=(args.events, args.initial, args.rejected))
     print(f"wrote {levels.height:,} events with running stock levels to {args.output}")
     return 0
 
 
 def _series_arguments(p: argparse.ArgumentParser) -> None:
     add_events_input(p)
-    p.add_argument("--every", default="1m")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
+    p.add_argument("--every", default="1m", help="bucket size, e.g. 90s, 1m, 15min, 1h30m, 1d")
+    p.add_argument("-o", "--output", required=True, help="output file (.csv/.parquet/.ndjson)")
+    p.add_argument("--initial", help="CSV/Parquet with columns item_id,initial (integers)")
     p.add_argument("--sparse", action="store_true", help="only non-empty buckets")
     add_out_of_core_options(p)
     add_cluster_options(p)
@@ -81,7 +81,7 @@ def run_series(args: argparse.Namespace) -> int:
         initial=read_initial(args.initial),
         dense=not args.sparse,
     )
-    write_frame(series, args.output, inputs=(args.events, args.initial))
+    write_frame(series, args.output, inputs=(args.events, args.initial, args.rejected))
     items = series["item_id"].n_unique()
     print(f"wrote {series.height:,} {args.every} buckets for {items} items to {args.output}")
     return 0
