@@ -33,6 +33,7 @@ __all__ = [
     "check_output",
     "csv_record_batches",
     "read_table",
+    "write_by_suffix",
     "write_frame",
 ]
 
@@ -189,7 +190,7 @@ def write_frame(
     whole seconds so that any spreadsheet can read them. The file appears complete or not at
     all (:class:`AtomicFile`); ``path`` must not be a directory or one of ``inputs``.
     """
-    path = Path(path)
+    path = check_output(path, inputs)
     suffix = path.suffix.lower()
     if suffix not in _WRITERS:
         raise ValueError(
@@ -197,11 +198,13 @@ def write_frame(
             f"(use one of {', '.join(sorted(_WRITERS))})"
         )
     with AtomicFile(path, inputs=inputs) as out:
-        _write_by_suffix(frame, out.temporary, suffix)
+        write_by_suffix(frame, out.temporary, suffix)
     return out.path
 
 
-def _write_by_suffix(frame: pl.DataFrame, path: Path, suffix: str) -> None:
+def write_by_suffix(frame: pl.DataFrame, path: Path, suffix: str) -> None:
+    """Write ``frame`` to ``path`` in the format of ``suffix`` (not atomically: see
+    :func:`write_frame`)."""
     if suffix in {".parquet", ".pq"}:
         frame.write_parquet(path)
         return

@@ -49,6 +49,8 @@ KNOWN_KIND = "must be one of " + ", ".join(repr(kind) for kind in KINDS)
 
 
 POSITIVE_INTEGER = "must be an integer > 0"
+#: Broken by an item whose quantities add up beyond 64-bit stock arithmetic (engines only).
+SUM_FITS = "must add up to less than 2**62 per item"
 #: Broken by a file no reader can open (:class:`ReadError`).
 READABLE_FILE = "must be a readable file"
 #: Broken by a record a reader cannot parse (column ``record``): ragged CSV, non-JSON line.

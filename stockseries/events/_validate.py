@@ -35,6 +35,7 @@ from stockseries.events._rules import (
     REQUIRED_COLUMNS,
     ROW_RULES,
     SHOWN_ROWS,
+    SUM_FITS,
     BrokenRule,
     EpochUnit,
     EventValidationError,
@@ -207,7 +208,7 @@ def check_frame_level(
                 offending_rows(raw, None).head(SHOWN_ROWS),
                 total=n,
                 hint=f"columns present: {', '.join(map(repr, raw.columns)) or 'none'}; "
-                f"required: {', '.join(REQUIRED_COLUMNS)}",
+                f"required: {', '.join(REQUIRED_COLUMNS)}{_near_column(name, raw.columns)}",
             )
     if epoch_unit is None and is_number(raw.schema[TS]):
         raise EventValidationError(
@@ -278,9 +279,48 @@ def as_event_frame(events: Any) -> tuple[pl.DataFrame, bool]:
     """
     fast = already_valid(events)
     if fast is not None:
+        check_sums_fit(fast)
         return fast, False
     raw, was_pandas = frame_to_polars(events)
-    return split_valid(raw, strict=True, epoch_unit=None)[0], was_pandas
+    frame = split_valid(raw, strict=True, epoch_unit=None)[0]
+    check_sums_fit(frame)
+    return frame, was_pandas
+
+
+#: Largest total quantity of one item the engines accept: demand sums, running stock and
+#: levels with a starting stock of the same size all stay inside 64-bit integers.
+MAX_ITEM_TOTAL = 2**62
+
+
+def check_sums_fit(frame: pl.DataFrame) -> None:
+    """Refuse events whose quantities could overflow 64-bit stock arithmetic.
+
+    Checked arithmetic, chosen over a wider type: stock, demand and supply stay ``Int64``
+    (what every output and peer expects), and an item whose quantities add up to more than
+    :data:`MAX_ITEM_TOTAL` (4.6e18) raises a clear error naming it instead of wrapping around.
+    One vectorised sum settles the common case; only a suspicious total is looked at per item.
+    """
+    if frame.is_empty() or float(frame[QUANTITY].cast(pl.Float64).sum()) < MAX_ITEM_TOTAL:
+        return
+    totals = (
+        frame.group_by(ITEM, maintain_order=True)
+        .agg(pl.col(QUANTITY).cast(pl.Float64).sum().alias("total"))
+        .filter(pl.col("total") >= MAX_ITEM_TOTAL)
+    )
+    if totals.is_empty():
+        return
+    items = totals[ITEM].to_list()
+    rows = offending_rows(frame, frame[ITEM].is_in(items)).head(SHOWN_ROWS)
+    raise EventValidationError(
+        QUANTITY,
+        SUM_FITS,
+        int(frame[ITEM].is_in(items).sum()),
+        rows,
+        total=frame.height,
+        hint=f"item(s) {', '.join(map(repr, items[:5]))}: quantities add up to "
+        f"{totals['total'][0]:.3g}; stock arithmetic is 64-bit (at most {MAX_ITEM_TOTAL:.3g} "
+        "per item) -- check the unit of the quantities",
+    )
 
 
 def already_valid(frame: Any) -> pl.DataFrame | None:
@@ -340,3 +380,14 @@ def _note(raw: pl.DataFrame, column: str, rule: str, mask: pl.Series) -> str:
     if not hints:
         return ""
     return "; ".join(hints[:5]) + " (map kinds with kinds={'order': ...} / --kinds order=...)"
+
+
+def _near_column(name: str, columns: Sequence[str]) -> str:
+    """``; did you mean 'itemid'? ...`` for a required column spelt differently in the input."""
+    near = suggest(name, columns) or suggest(name.replace("_", ""), columns)
+    if near is None:
+        return ""
+    return (
+        f"; did you mean {near!r}? (map it with columns={{{name!r}: {near!r}}}, on the "
+        f"command line --columns {name}={near})"
+    )
