@@ -21,6 +21,7 @@ from stockseries._schema import (
     QUANTITY,
     TS,
 )
+from stockseries._time import in_utc
 
 if TYPE_CHECKING:
     pass
@@ -320,6 +321,13 @@ def read_parquet_files(
             raise ReadError(
                 f"cannot read {name}: not a readable Parquet file ({exc})", path=name
             ) from None
+    # Timestamps in different units or zones: each file's to UTC microseconds first.
+    parts = [
+        part.with_columns(in_utc(pl.col(TS), part.schema[TS]).dt.cast_time_unit("us"))
+        if TS in part.columns and isinstance(part.schema[TS], pl.Datetime)
+        else part
+        for part in parts
+    ]
     try:
         return pl.concat(parts, how="diagonal_relaxed"), frozenset()
     except pl.exceptions.PolarsError as exc:
