@@ -37,3 +37,13 @@ def test_python_blocks_run(block: str, tmp_path: Path, monkeypatch: pytest.Monke
     exec(compile(block, str(README), "exec"), {})
     if "notifications.ndjson" in block:
         assert (tmp_path / "notifications.ndjson").exists()
+
+
+def test_cli_reference_matches_the_cli() -> None:
+    """The README shows `stockseries`, `--version` and every sub-command's `--help` as the CLI
+    prints them (issue 13). After changing the CLI: python -m stockseries.cli._readme README.md"""
+    from stockseries.cli._readme import BEGIN, END, render
+
+    text = README.read_text()
+    block = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert block == render(), "run: python -m stockseries.cli._readme README.md"
