@@ -45,8 +45,9 @@ checked in this fixed order (:data:`ROW_RULES`):
 5. ``quantity``: must be an integer > 0 (null, ``2.5``, ``"abc"``, ``0`` and ``-1`` break it;
    integral values such as ``3.0`` or ``"3"`` are accepted)
 
-With ``strict=True`` the first rule in that order that any row breaks raises an
-:class:`EventValidationError`. With ``strict=False`` you get a :class:`ValidatedEvents` with the
+With ``strict=True`` an :class:`EventValidationError` is raised naming the first rule in that
+order that any row breaks, and listing every broken rule (``.summary``: count, first rows, file
+lines for CSV/NDJSON, "did you mean" for near-miss kinds), so one run diagnoses a whole file. With ``strict=False`` you get a :class:`ValidatedEvents` with the
 valid events and the rejected rows; each rejected row carries the first rule it breaks. Row
 positions (the ``row`` column) are 0-based positions in the input; for a directory or glob the
 files are read in sorted path order and positions count through their concatenation. A pandas
