@@ -12,7 +12,7 @@ import polars as pl
 import stockseries as ss
 from stockseries import charts
 
-charts.enable_offline()  # charts render as inline SVG: no network needed
+charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %% [markdown]
 # ## 1. Generate events

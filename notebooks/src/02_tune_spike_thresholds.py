@@ -10,7 +10,7 @@ import stockseries as ss
 from stockseries import charts
 from stockseries.widgets import SpikeTuner
 
-charts.enable_offline()  # charts render as inline SVG: no network needed
+charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %%
 train = ss.simulate(20, start="2024-01-01", days=2, seed=1)

@@ -17,7 +17,7 @@ from stockseries import charts
 DATA = Path("..") / "data"
 work = Path(tempfile.mkdtemp())
 
-charts.enable_offline()  # charts render as inline SVG: no network needed
+charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %%
 events = ss.read_events(DATA / "events_small.csv")

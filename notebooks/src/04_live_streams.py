@@ -33,7 +33,7 @@ from stockseries.live import (
 # a five-hour baseline of 5-minute buckets
 SETTINGS: dict[str, Any] = {"every": "5m", "window": 60, "k": 6.0}
 
-charts.enable_offline()  # charts render as inline SVG: no network needed
+charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %% [markdown]
 # ## 1. Async sources

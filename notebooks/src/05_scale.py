@@ -28,7 +28,7 @@ work = Path(tempfile.mkdtemp())
 # settings tuned in notebook 02
 PARAMS: dict[str, Any] = dict(method="zscore", window=120, k=6.0, min_demand=4, smooth=10)
 
-charts.enable_offline()  # charts render as inline SVG: no network needed
+charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %% [markdown]
 # ## 1. A day-partitioned Parquet data set

@@ -42,6 +42,7 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
+from stockseries._display import panel_bundle
 from stockseries._frames import to_polars
 from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries._time import duration_us
@@ -719,11 +720,9 @@ class LiveDashboard:
     # -- display ----------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.panel._repr_mimebundle_(**kwargs)
-        data = bundle[0] if isinstance(bundle, tuple) else bundle
-        # The container's own text is a long, changing repr of every child.
-        data["text/plain"] = repr(self)
-        return bundle
+        # the widget view, plus a picture of the panel for untrusted and static views; the
+        # text is repr(self), not the container's long, changing repr of every child
+        return panel_bundle(self, self.panel, **kwargs)
 
     def __repr__(self) -> str:
         s = self.processor.stats

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import altair as alt
 import ipywidgets as widgets
 
+from stockseries._display import STATIC_RENDERER
 from stockseries.notebook._chartdata import AnyChart
 
 Renderer = Literal["svg", "altair"]
@@ -61,8 +62,10 @@ def enable_offline(renderer: str = "auto") -> str:
 
     * ``"jupyter"``: Altair's ``JupyterChart`` widget with the JavaScript bundled by
       vl-convert (interactive: tooltips, zoom). Needs the ``anywidget`` package.
-    * ``"svg"``: static SVG rendered in the kernel by vl-convert. Works in every
-      frontend and in exported notebooks; no tooltips.
+    * ``"static"``: a PNG picture rendered in the kernel by vl-convert
+      (:data:`stockseries._display.STATIC_RENDERER`). Shows in every frontend, in untrusted
+      notebooks and in static exports; no tooltips.
+    * ``"svg"``: static inline SVG (not shown by JupyterLab in untrusted notebooks).
 
     JupyterLab 4's built-in Vega renderer only knows Vega-Lite 5 and older MIME types,
     so Altair 6's ``"mimetype"``/``"jupyterlab"`` renderers show nothing there.
@@ -70,8 +73,8 @@ def enable_offline(renderer: str = "auto") -> str:
     Parameters
     ----------
     renderer
-        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"svg"``),
-        ``"jupyter"`` or ``"svg"``.
+        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"static"``),
+        ``"jupyter"``, ``"static"`` or ``"svg"``.
 
     Returns
     -------
@@ -87,21 +90,24 @@ def enable_offline(renderer: str = "auto") -> str:
     'svg'
     >>> _ = alt.renderers.enable(before)
     """
-    choices = ("auto", "jupyter", "svg")
+    choices = ("auto", "jupyter", "static", "svg")
     if renderer not in choices:
         raise ValueError(f"renderer must be one of {choices}, got {renderer!r}")
     has_anywidget = find_spec("anywidget") is not None
     if renderer == "jupyter" and not has_anywidget:
         raise ImportError(
             "the offline 'jupyter' renderer needs anywidget (pip install anywidget); "
-            "enable_offline('svg') works without it"
+            "enable_offline('static') works without it"
         )
-    chosen = "jupyter" if renderer == "jupyter" or (renderer == "auto" and has_anywidget) else "svg"
-    if chosen == "jupyter":
+    if renderer == "auto":
+        renderer = "jupyter" if has_anywidget else "static"
+    if renderer == "jupyter":
         alt.renderers.enable("jupyter", offline=True)
+    elif renderer == "static":
+        alt.renderers.enable(STATIC_RENDERER)
     else:
         alt.renderers.enable("svg")
-    return chosen
+    return renderer
 
 
 def chart_bundle(

@@ -27,6 +27,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
+from stockseries._display import panel_bundle
 from stockseries._frames import frame_of
 from stockseries._io import AtomicFile, atomic_write
 from stockseries._schema import ITEM, TS
@@ -669,7 +670,8 @@ class SpikeTuner:
     # -- display --
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.panel._repr_mimebundle_(**kwargs)
+        # the widget view, plus a picture of the panel for untrusted and static views
+        return panel_bundle(self, self.panel, **kwargs)
 
     def __repr__(self) -> str:
         n_alerts = "?" if self.alerts is None else len(frame_of(self.alerts))
