@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stockseries._display import STATIC_RENDERER
 from stockseries.notebook import (
     DEMAND_TITLE,
     LEVEL_TITLE,
@@ -478,8 +479,9 @@ def restore_renderer():
 @pytest.mark.parametrize(
     ("requested", "has_anywidget", "expected"),
     [
-        ("auto", False, "svg"),
+        ("auto", False, "static"),
         ("auto", True, "jupyter"),
+        ("static", True, "static"),
         ("svg", True, "svg"),
         ("jupyter", True, "jupyter"),
     ],
@@ -487,9 +489,17 @@ def restore_renderer():
 def test_enable_offline_choice(monkeypatch, restore_renderer, requested, has_anywidget, expected):
     monkeypatch.setattr(render, "find_spec", lambda name: object() if has_anywidget else None)
     assert enable_offline(requested) == expected
-    assert alt.renderers.active == expected
+    assert alt.renderers.active == {"static": STATIC_RENDERER}.get(expected, expected)
     if expected == "jupyter":
         assert alt.renderers.options == {"offline": True}
+
+
+def test_enable_offline_static_is_a_picture_and_a_description(restore_renderer, found):
+    enable_offline("static")
+    data, metadata = alert_timeline(found)._repr_mimebundle_()
+    assert sorted(data) == ["image/png", "text/plain"]
+    assert data["text/plain"].startswith('Chart "Alert timeline')
+    assert metadata["image/png"]["width"] > 0
 
 
 def test_enable_offline_svg_renders_without_network(restore_renderer, found):

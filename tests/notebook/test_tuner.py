@@ -350,9 +350,12 @@ def test_export_alerts_rejects_unknown_extension(tuner: SpikeTuner, tmp_path: An
 
 def test_display(svg_tuner: SpikeTuner) -> None:
     tuner = svg_tuner
-    bundle = tuner._repr_mimebundle_()
+    bundle, metadata = tuner._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == tuner.panel.model_id
+    # a picture of the panel for untrusted notebooks and static exports, and a short text
+    assert bundle["image/png"] and metadata["image/png"]["width"] > 0
+    assert bundle["text/plain"] == repr(tuner)
     assert repr(tuner).startswith("SpikeTuner(items=3, method='zscore', window=60, k=3.0, alerts=")
     assert "ss-tuner" in tuner.panel._dom_classes
     assert "ss-tuner-k" in tuner.k._dom_classes
