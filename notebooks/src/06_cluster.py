@@ -89,7 +89,7 @@ series.npartitions, dict(series.dtypes.astype(str))
 # %%
 # NBVAL_IGNORE_OUTPUT
 series = series.persist()
-progress(series)
+progress(series, notebook=False)  # a text bar, so the stored notebook shows it too
 
 # %%
 hourly = pl.from_pandas(series.compute()).sort("item_id", "ts")
