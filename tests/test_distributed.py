@@ -126,7 +126,11 @@ def test_lazy_result_is_the_same_rows(client: Client, name: str) -> None:
     on_cluster, in_memory, kwargs = cluster_and_local(name)
     lazy = on_cluster(events, npartitions=3, **kwargs)
     assert lazy.npartitions == 3
-    assert all(isinstance(dtype, pd.ArrowDtype) for dtype in lazy.dtypes)
+    arrow_backed = (pd.ArrowDtype, pd.StringDtype)
+    assert all(isinstance(dtype, arrow_backed) for dtype in lazy.dtypes)
+    assert all(
+        dtype.storage == "pyarrow" for dtype in lazy.dtypes if isinstance(dtype, pd.StringDtype)
+    )
     got = pl.from_arrow(pa_table(lazy.compute()))
     expected = result_frame(in_memory(events, **kwargs))
     keys = {
