@@ -168,6 +168,7 @@ def test_kill_mid_notify_then_rerun_repeats_at_most_the_send_in_flight(
     received = receiver.ids()
     assert set(received) == {f"a{i:04d}" for i in range(n)}  # zero lost
     repeats = sum(count - 1 for count in received.values())
+    print(f"kills={done} alerts={n} lost=0 repeated={repeats}")  # shown with -s
     assert repeats <= done, f"{repeats} repeated sends for {done} kills"
     # And the state holds everything: another run sends nothing.
     again = _child(tmp_path, n, url, state)
