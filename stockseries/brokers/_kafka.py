@@ -1,0 +1,663 @@
+"""Kafka (or any Kafka-protocol broker) through ``confluent-kafka``: source, alert sink, publishing.
+
+The client is imported when first used, so ``stockseries`` imports without the ``brokers``
+extra. Every blocking client call runs in a worker thread (:func:`asyncio.to_thread`): the
+event loop — a notebook kernel's included — is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import polars as pl
+
+from stockseries._schema import ITEM
+from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
+from stockseries.brokers.formats import decode, encode_arrow, encode_json
+from stockseries.brokers.locate import by_message, locate, skip_released
+from stockseries.brokers.retry import BrokerUnavailableError, with_backoff
+
+__all__ = [
+    "KafkaSink",
+    "KafkaSource",
+    "ensure_topics",
+    "kafka_source",
+    "partition_of",
+    "publish_kafka",
+]
+
+log = logging.getLogger("stockseries.brokers")
+
+_DLQ_SUFFIX = ".dead-letter"
+
+
+def _client() -> Any:
+    try:
+        import confluent_kafka
+        import confluent_kafka.admin  # noqa: F401  (the submodule is not imported by the package)
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "Kafka needs confluent-kafka: pip install 'stockseries[brokers]'"
+        ) from exc
+    return confluent_kafka
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (the Java client's default partitioner), as an unsigned 32-bit int."""
+    m, seed = 0x5BD1E995, 0x9747B28C
+    length = len(data)
+    h = (seed ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = length - length % 4
+    extra = length % 4
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_of(items: Iterable[str], partitions: int) -> dict[str, int]:
+    """Partition of each item id: ``murmur2(item_id) mod partitions`` as Kafka's Java clients.
+
+    Examples
+    --------
+    >>> partition_of(["A000", "A001"], 4)
+    {'A000': 1, 'A001': 0}
+    """
+    return {item: (murmur2(item.encode()) & 0x7FFFFFFF) % partitions for item in items}
+
+
+def _config(brokers: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"bootstrap.servers": brokers, **dict(extra or {})}
+
+
+def _metadata(brokers: str, config: Mapping[str, Any] | None, timeout: float) -> Any:
+    """Cluster metadata, retried with back-off until ``timeout`` (then a clear error)."""
+    admin = _client().admin.AdminClient(_config(brokers, config))
+
+    def attempt() -> Any:
+        return admin.list_topics(timeout=min(2.0, timeout))
+
+    return with_backoff(attempt, what=f"Kafka brokers {brokers}", timeout=timeout), admin
+
+
+def ensure_topics(
+    brokers: str,
+    topics: Mapping[str, int],
+    *,
+    config: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, int]:
+    """Create the missing topics (name → partitions); return every topic's partition count."""
+    kafka = _client()
+    metadata, admin = _metadata(brokers, config, timeout)
+    missing = [
+        kafka.admin.NewTopic(name, partitions, 1)
+        for name, partitions in topics.items()
+        if name not in metadata.topics
+    ]
+    if missing:
+        for name, future in admin.create_topics(missing).items():
+            try:
+                future.result(timeout)
+            except kafka.KafkaException as exc:
+                if exc.args[0].code() != kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+            log.info("created topic %s", name)
+        metadata = admin.list_topics(timeout=timeout)
+    return {name: len(metadata.topics[name].partitions) for name in topics}
+
+
+class _DeadLetters:
+    """Bad messages go to ``<topic>.dead-letter`` (or a given topic) with the reason in headers."""
+
+    def __init__(self, brokers: str, topic: str | None, config: Mapping[str, Any] | None):
+        self._brokers, self._topic, self._config = brokers, topic, config
+        self._producer: Any = None
+        self.count = 0
+
+    def send(
+        self, source_topic: str, partition: int, offset: int, key: Any, value: Any, reason: str
+    ) -> None:
+        if self._producer is None:
+            self._producer = _client().Producer(
+                _config(self._brokers, {"linger.ms": 5, **dict(self._config or {})})
+            )
+        topic = self._topic or source_topic + _DLQ_SUFFIX
+        headers = {
+            "stockseries-reason": reason.encode(),
+            "stockseries-source": f"{source_topic}/{partition}/{offset}".encode(),
+        }
+        self._producer.produce(topic, value=value, key=key, headers=headers)
+        self._producer.poll(0)
+        self.count += 1
+        log.warning(
+            "dead-lettered %s/%d/%d to %s: %s", source_topic, partition, offset, topic, reason
+        )
+
+    def flush(self, timeout: float = 30.0) -> None:
+        if self._producer is not None:
+            left = self._producer.flush(timeout)
+            if left:
+                raise BrokerUnavailableError(
+                    f"{left} dead-letter message(s) not acknowledged after {timeout:g} s"
+                )
+
+
+class KafkaSource:
+    """Validated event frames from Kafka topics, in event-time order across partitions.
+
+    Use :func:`kafka_source` to make one; iterate it with ``async for`` (or hand it to
+    :func:`stockseries.live.run_stream`, a :class:`~stockseries.dashboard.LiveDashboard` or
+    :func:`stockseries.brokers.consume`, which adds checkpoints and exactly-once state).
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        *,
+        brokers: str,
+        group_id: str,
+        partitions: Sequence[int] | None = None,
+        start: Mapping[str, Mapping[int, Position]] | None = None,
+        from_beginning: bool = True,
+        max_messages: int = 100_000,
+        max_wait: float = 0.5,
+        idle_timeout: float | None = 5.0,
+        dead_letter: str | None = None,
+        epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
+        connect_timeout: float = 30.0,
+        config: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not topics:
+            raise ValueError("kafka_source needs at least one topic")
+        if max_messages < 1 or max_wait <= 0:
+            raise ValueError("max_messages must be >= 1 and max_wait > 0")
+        self.topics = list(dict.fromkeys(topics))
+        self.brokers, self.group_id = brokers, group_id
+        self._partitions = None if partitions is None else list(partitions)
+        self._start = {t: dict(p) for t, p in (start or {}).items()}
+        self._from_beginning = from_beginning
+        self._max_messages, self._max_wait = max_messages, max_wait
+        self._epoch_unit = epoch_unit
+        self._connect_timeout = connect_timeout
+        self._config = dict(config or {})
+        self._merge = EventTimeMerge(idle_timeout, clock)
+        self._codes: dict[tuple[str, int], int] = {}
+        self._names: list[tuple[str, int]] = []
+        self._skips: dict[int, Position] = {}
+        self._dead = _DeadLetters(brokers, dead_letter, config)
+        self._consumer: Any = None
+        self._positions: dict[str, dict[int, Position]] = {}
+        self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
+
+    def __repr__(self) -> str:
+        return (
+            f"KafkaSource(topics={self.topics}, brokers={self.brokers!r}, "
+            f"group_id={self.group_id!r}, messages={self.stats['messages']})"
+        )
+
+    # ----------------------------------------------------------------- positions
+
+    @property
+    def positions(self) -> dict[str, dict[int, Position]]:
+        """Per topic and partition, where the events yielded so far end (what to resume from)."""
+        return {t: dict(p) for t, p in self._positions.items()}
+
+    def resume_from(self, positions: Mapping[str, Mapping[int, Position]]) -> None:
+        """Start from ``positions`` (a checkpoint's); call before iterating."""
+        if self._consumer is not None:
+            raise RuntimeError("resume_from must be called before the source is iterated")
+        self._start = {t: dict(p) for t, p in positions.items()}
+
+    def _snapshot(self) -> None:
+        out: dict[str, dict[int, Position]] = {t: dict(p) for t, p in self._start.items()}
+        for code, position in self._merge.positions().items():
+            topic, part = self._names[code]
+            out.setdefault(topic, {})[part] = position
+        self._positions = out
+
+    def _code(self, topic: str, partition: int) -> int:
+        key = (topic, partition)
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self._names)
+            self._names.append(key)
+        return code
+
+    def _resume_at(self, topic: str, partition: int) -> Position | None:
+        code = self._code(topic, partition)
+        parked = self._merge.parked(code)
+        if parked is not None:
+            return parked
+        return self._start.get(topic, {}).get(partition)
+
+    # ----------------------------------------------------------------- connecting
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        kafka = _client()
+        codes = []
+        for tp in partitions:
+            code = self._code(tp.topic, tp.partition)
+            codes.append(code)
+            where = self._resume_at(tp.topic, tp.partition)
+            if where is None:
+                tp.offset = kafka.OFFSET_BEGINNING if self._from_beginning else kafka.OFFSET_END
+            else:
+                tp.offset = where.offset
+                if where.skip:
+                    self._skips[code] = where
+        consumer.assign(partitions)
+        self._merge.assign(codes)
+        log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in partitions))
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self._merge.revoke(self._code(tp.topic, tp.partition) for tp in partitions)
+        for tp in partitions:
+            self._skips.pop(self._code(tp.topic, tp.partition), None)
+        consumer.unassign()
+        log.info("revoked %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in partitions))
+
+    def _connect(self) -> None:
+        kafka = _client()
+        metadata, _ = _metadata(self.brokers, self._config, self._connect_timeout)
+        missing = [t for t in self.topics if t not in metadata.topics]
+        if missing:
+            raise BrokerUnavailableError(
+                f"topic(s) {', '.join(missing)} do not exist on Kafka brokers {self.brokers}"
+            )
+        settings = {
+            "group.id": self.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest" if self._from_beginning else "latest",
+            "partition.assignment.strategy": "range",
+            "fetch.min.bytes": 1,
+            **self._config,
+        }
+        self._consumer = kafka.Consumer(_config(self.brokers, settings))
+        if self._partitions is None:
+            self._consumer.subscribe(
+                self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
+        else:
+            wanted = [
+                kafka.TopicPartition(topic, part)
+                for topic in self.topics
+                for part in self._partitions
+                if part in metadata.topics[topic].partitions
+            ]
+            self._on_assign(self._consumer, wanted)
+
+    # ----------------------------------------------------------------- reading
+
+    def _ingest(self, messages: list[Any]) -> None:
+        values: list[Any] = []
+        codes: list[int] = []
+        offsets: list[int] = []
+        kept: list[Any] = []
+        read_through: dict[int, int] = {}
+        kafka = _client()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != kafka.KafkaError._PARTITION_EOF:
+                    self.stats["errors"] += 1
+                    if error.fatal():
+                        raise BrokerUnavailableError(f"Kafka consumer failed: {error}")
+                    log.warning("Kafka: %s", error)
+                continue
+            code = self._code(message.topic(), message.partition())
+            offset = message.offset()
+            values.append(message.value())
+            codes.append(code)
+            offsets.append(offset)
+            kept.append(message)
+            read_through[code] = offset
+        if not values:
+            return
+        self.stats["messages"] += len(values)
+        decoded = decode(values, epoch_unit=self._epoch_unit)
+        for index, reason in by_message(decoded.rejected):
+            message = kept[index]
+            self._dead.send(
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                message.key(),
+                message.value(),
+                reason,
+            )
+        self.stats["dead_lettered"] = self._dead.count
+        rows = locate(decoded.events, codes, offsets)
+        if self._skips:
+            rows = skip_released(rows, self._skips, read_through)
+        self._merge.add(rows, read_through)
+
+    def _emit(self, final: bool = False) -> pl.DataFrame | None:
+        out = self._merge.release(final=final)
+        self._snapshot()
+        if out is None:
+            return None
+        self.stats["events"] += out.height
+        return EventTimeMerge.strip(out)
+
+    async def frames(self, *, heartbeat: bool = False) -> AsyncIterator[pl.DataFrame]:
+        """Yield event frames; with ``heartbeat`` also an empty frame after every quiet poll."""
+        if self._consumer is None:
+            await asyncio.to_thread(self._connect)
+        consumer = self._consumer
+        while True:
+            messages = await asyncio.to_thread(consumer.consume, self._max_messages, self._max_wait)
+            self._ingest(messages)
+            frame = self._emit()
+            if frame is not None:
+                yield frame
+            elif heartbeat:
+                yield _EMPTY
+
+    def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
+        return self.frames()
+
+    def drain(self) -> pl.DataFrame | None:
+        """Release every held-back event (end of stream); ``None`` if there is none."""
+        return self._emit(final=True)
+
+    @property
+    def held(self) -> int:
+        """Events read but held back until the other partitions catch up."""
+        return self._merge.held
+
+    def prepare_commit(self) -> None:
+        """Make sure every dead-lettered message is on the broker (before a checkpoint)."""
+        self._dead.flush()
+
+    def commit(self, positions: Mapping[str, Mapping[int, Position]] | None = None) -> None:
+        """Commit ``positions`` (default: :attr:`positions`) to the group, for lag monitoring.
+
+        Only called after the checkpoint holding the same positions is on disk: the
+        checkpoint, not the group's offsets, is where a restarted consumer resumes from.
+        """
+        if self._consumer is None:
+            return
+        kafka = _client()
+        chosen = self.positions if positions is None else positions
+        offsets = [
+            kafka.TopicPartition(topic, part, where.offset)
+            for topic, parts in chosen.items()
+            for part, where in parts.items()
+            if (topic, part) in self._codes and self._merge.parked(self._codes[topic, part]) is None
+        ]
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except kafka.KafkaException as exc:
+                log.warning("offset commit failed (the checkpoint holds them): %s", exc)
+
+    def close(self) -> None:
+        """Leave the group and close the client."""
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        self._dead.flush()
+
+    def describe(self) -> dict[str, Any]:
+        """What this source reads, for checkpoints and logs."""
+        return {
+            "kind": "kafka",
+            "brokers": self.brokers,
+            "topics": self.topics,
+            "group": self.group_id,
+        }
+
+
+_EMPTY = pl.DataFrame()
+
+
+def kafka_source(
+    topics: str | Sequence[str],
+    *,
+    brokers: str,
+    group_id: str,
+    partitions: Sequence[int] | None = None,
+    start: Mapping[str, Mapping[int, Position]] | None = None,
+    from_beginning: bool = True,
+    max_messages: int = 100_000,
+    max_wait: float = 0.5,
+    idle_timeout: float | None = 5.0,
+    dead_letter: str | None = None,
+    epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
+    connect_timeout: float = 30.0,
+    config: Mapping[str, Any] | None = None,
+) -> KafkaSource:
+    """Async source of validated event frames read from Kafka topics (``confluent-kafka``).
+
+    Messages are JSON events (one per message, keyed by ``item_id``) or Arrow IPC batches
+    (see :mod:`stockseries.brokers.formats`), told apart per message. Every poll waits at
+    most ``max_wait`` seconds for at most ``max_messages`` messages (in a worker thread, so
+    the event loop never blocks); the valid events go into event-time order across the
+    assigned partitions (:mod:`stockseries.brokers.eventtime`: the watermark is the minimum
+    over the partitions of their latest event time; a partition quiet for ``idle_timeout``
+    seconds stops holding it back) and come out as one frame per poll. Bad messages go to
+    the dead-letter topic (``dead_letter``, default ``<topic>.dead-letter``) with the reason in
+    the ``stockseries-reason`` header; they never stop the stream.
+
+    Parameters
+    ----------
+    topics
+        Topic or topics (e.g. ``["orders", "deliveries"]``, co-partitioned by ``item_id``).
+    brokers
+        Bootstrap servers, ``"host:port[,host:port]"``.
+    group_id
+        Consumer group. Consumers of one group split the partitions between them.
+    partitions
+        Read these partition numbers of every topic (``assign``, no group rebalancing);
+        default: join the group (``subscribe``; partitions are assigned by range, so the
+        same partition of every topic lands on the same consumer).
+    start
+        Positions to resume from (topic → partition → :class:`Position`), normally from a
+        checkpoint; partitions without one start at the beginning (``from_beginning``) or
+        at the end. The group's committed offsets are not used: only a checkpoint says what
+        the state holds.
+    connect_timeout
+        Seconds to keep retrying (with back-off) when no broker answers at start, before
+        :class:`~stockseries.brokers.BrokerUnavailableError`.
+    config
+        Extra ``librdkafka`` settings.
+
+    Examples
+    --------
+    >>> source = kafka_source(["orders", "deliveries"], brokers="127.0.0.1:9092", group_id="g")
+    >>> source
+    KafkaSource(topics=['orders', 'deliveries'], brokers='127.0.0.1:9092', group_id='g', messages=0)
+    """
+    names = [topics] if isinstance(topics, str) else list(topics)
+    return KafkaSource(
+        names,
+        brokers=brokers,
+        group_id=group_id,
+        partitions=partitions,
+        start=start,
+        from_beginning=from_beginning,
+        max_messages=max_messages,
+        max_wait=max_wait,
+        idle_timeout=idle_timeout,
+        dead_letter=dead_letter,
+        epoch_unit=epoch_unit,
+        connect_timeout=connect_timeout,
+        config=config,
+    )
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def publish_kafka(
+    events: pl.DataFrame,
+    *,
+    brokers: str,
+    topic: str,
+    format: Literal["json", "arrow"] = "json",
+    batch_size: int = 10_000,
+    partitions: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> int:
+    """Put validated ``events`` on ``topic`` keyed by ``item_id``; return the number of messages.
+
+    The partition of an event is ``murmur2(item_id)`` like Kafka's Java clients, so one item
+    always lands on one partition. JSON sends one message per event; Arrow one message per
+    partition and ``batch_size`` events. The topic is created (``partitions``, default 1)
+    when missing. Waits until every message is acknowledged.
+    """
+    kafka = _client()
+    counts = ensure_topics(brokers, {topic: partitions or 1}, config=config, timeout=timeout)
+    n_parts = counts[topic]
+    where = partition_of(events.get_column(ITEM).unique().to_list(), n_parts)
+    part = events.get_column(ITEM).replace_strict(where, return_dtype=pl.Int32)
+    producer = kafka.Producer(
+        _config(
+            brokers,
+            {
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "enable.idempotence": True,
+                "queue.buffering.max.messages": 1_000_000,
+                **dict(config or {}),
+            },
+        )
+    )
+    failures: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    sent = 0
+    if format == "json":
+        keys, values = encode_json(events)
+        for key, value, p in zip(keys, values, part.to_list(), strict=True):
+            _produce(producer, topic, value, key, p, delivered)
+            sent += 1
+    elif format == "arrow":
+        tagged = events.with_columns(part.alias(PART))
+        for (p,), group in tagged.group_by(PART, maintain_order=True):
+            body = group.drop(PART)
+            for offset in range(0, body.height, batch_size):
+                _produce(
+                    producer,
+                    topic,
+                    encode_arrow(body.slice(offset, batch_size)),
+                    None,
+                    p,
+                    delivered,
+                )
+                sent += 1
+    else:
+        raise ValueError(f"format must be 'json' or 'arrow', got {format!r}")
+    left = producer.flush(timeout)
+    if left or failures:
+        raise BrokerUnavailableError(
+            f"{left + len(failures)} of {sent} message(s) not delivered to {topic} on {brokers}"
+            + (f": {failures[0]}" if failures else "")
+        )
+    return sent
+
+
+def _produce(
+    producer: Any,
+    topic: str,
+    value: bytes,
+    key: bytes | None,
+    part: int,
+    callback: Callable[[Any, Any], None],
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, partition=part, on_delivery=callback)
+            return
+        except BufferError:  # local queue full: let the client send, then retry
+            producer.poll(0.05)
+
+
+# --------------------------------------------------------------------------- alert sink
+
+
+class KafkaSink:
+    """Alert sink that puts one message per alert on a topic, keyed by ``alert_id``.
+
+    A sink in the sense of :mod:`stockseries.sinks`: use it through a
+    :class:`~stockseries.sinks.Notifier` (``state=`` file) for the same idempotency by
+    ``alert_id`` as the other sinks. The message value is the alert as JSON (the payload's
+    alert dict plus ``supplier_id``); the key is the ``alert_id``, so a compacted topic or any
+    consumer can drop repeats of an at-least-once delivery. ``send`` returns once the broker
+    acknowledged every message, and raises otherwise.
+
+    Examples
+    --------
+    >>> KafkaSink("127.0.0.1:9092", "alerts")
+    KafkaSink(brokers='127.0.0.1:9092', topic='alerts')
+    """
+
+    def __init__(
+        self,
+        brokers: str,
+        topic: str,
+        *,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.brokers, self.topic, self.timeout = brokers, topic, timeout
+        self.name = name or f"kafka:{topic}"
+        self._config = dict(config or {})
+        self._producer: Any = None
+
+    def send(self, supplier_id: str | None, payload: Mapping[str, Any]) -> None:
+        """Send every alert of ``payload``; raise if any is not acknowledged."""
+        if self._producer is None:
+            self._producer = _client().Producer(
+                _config(self.brokers, {"enable.idempotence": True, "linger.ms": 5, **self._config})
+            )
+        failures: list[str] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        alerts = list(payload.get("alerts", []))
+        for alert in alerts:
+            body = {**alert, "supplier_id": supplier_id}
+            self._producer.produce(
+                self.topic,
+                key=str(alert["alert_id"]).encode(),
+                value=json.dumps(body, separators=(",", ":")).encode(),
+                on_delivery=delivered,
+            )
+        left = self._producer.flush(self.timeout)
+        if left or failures:
+            raise BrokerUnavailableError(
+                f"{left + len(failures)} of {len(alerts)} alert(s) not acknowledged by "
+                f"{self.brokers} (topic {self.topic})" + (f": {failures[0]}" if failures else "")
+            )
+
+    def __repr__(self) -> str:
+        return f"KafkaSink(brokers={self.brokers!r}, topic={self.topic!r})"

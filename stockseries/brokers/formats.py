@@ -1,0 +1,217 @@
+"""Message formats on a broker: one JSON event per message, or Arrow IPC batches.
+
+* **JSON** (``"json"``): one UTF-8 JSON object per message, the event's columns as keys
+  (``{"ts": "2024-01-01T00:00:05Z", "item_id": "A001", "kind": "order", "quantity": 2}``),
+  keyed by ``item_id``. This is what most existing producers send. ``ts`` is an ISO-8601
+  string (``Z`` or an offset; naive = UTC) or, with ``epoch_unit``, a number.
+* **Arrow** (``"arrow"``): one Arrow IPC *stream* per message holding many events (one
+  record batch, the event columns), for throughput. A message starts with the IPC
+  continuation marker ``0xFFFFFFFF``, which is how :func:`decode` tells the formats apart.
+
+:func:`decode` turns the values of a batch of messages into validated event rows plus the
+rejected ones, each with the index of the message it came from and a reason — the reasons
+are :func:`stockseries.events.read_events`' own (``"quantity: must be an integer > 0"``) or
+the decoder's (``"not valid JSON: ..."``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+import pyarrow as pa
+
+from stockseries._schema import ITEM, TS
+from stockseries.events import EventValidationError, read_events
+
+__all__ = [
+    "ARROW_MAGIC",
+    "MESSAGE",
+    "Decoded",
+    "Format",
+    "decode",
+    "encode_arrow",
+    "encode_json",
+]
+
+Format = Literal["json", "arrow"]
+
+#: Column added to decoded rows: the index of the message (in the decoded batch) it came from.
+MESSAGE = "__message"
+
+#: First bytes of an Arrow IPC stream (the continuation marker).
+ARROW_MAGIC = b"\xff\xff\xff\xff"
+
+_ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded batch of messages.
+
+    Attributes
+    ----------
+    events
+        Valid events in canonical form plus a ``__message`` column (Int64, the index of
+        the source message in the batch), in message order and, within a message, in the
+        message's row order.
+    rejected
+        ``(message index, reason)`` per rejected message or row, in message order.
+    """
+
+    events: pl.DataFrame
+    rejected: list[tuple[int, str]]
+
+
+def encode_json(events: pl.DataFrame) -> tuple[list[bytes], list[bytes]]:
+    """Keys (``item_id``) and values (one compact JSON object per event) of an event frame.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from stockseries.events import EventValidationError, read_events
+    >>> events = read_events(pl.DataFrame({"ts": ["2024-01-01T00:00:05Z"], "item_id": ["A"],
+    ...                                    "kind": ["order"], "quantity": [2]}))
+    >>> keys, values = encode_json(events)
+    >>> keys, values
+    ([b'A'], [b'{"ts":"2024-01-01T00:00:05Z","item_id":"A","kind":"order","quantity":2}'])
+    """
+    text = events.with_columns(pl.col(TS).dt.to_string(_ISO))
+    buffer = io.BytesIO()
+    text.write_ndjson(buffer)
+    values = buffer.getvalue().splitlines()
+    keys = [key.encode() for key in events.get_column(ITEM).to_list()]
+    return keys, values
+
+
+def encode_arrow(events: pl.DataFrame) -> bytes:
+    """One Arrow IPC stream (a single record batch) holding every event of ``events``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from stockseries.events import EventValidationError, read_events
+    >>> events = read_events(pl.DataFrame({"ts": ["2024-01-01T00:00:05Z"], "item_id": ["A"],
+    ...                                    "kind": ["order"], "quantity": [2]}))
+    >>> blob = encode_arrow(events)
+    >>> blob[:4] == ARROW_MAGIC, decode([blob]).events.height
+    (True, 1)
+    """
+    table = events.to_arrow().combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def decode(
+    values: Sequence[bytes | None], *, epoch_unit: Literal["s", "ms", "us", "ns"] | None = None
+) -> Decoded:
+    """Decode and validate a batch of message values (JSON and Arrow may be mixed).
+
+    Nothing is dropped: every message either contributes rows to ``events`` or appears in
+    ``rejected`` with a reason (an Arrow message may do both: its bad rows are rejected).
+
+    Examples
+    --------
+    >>> good = b'{"ts": "2024-01-01T00:00:05Z", "item_id": "A", "kind": "order", "quantity": 2}'
+    >>> out = decode([good, b"not json", good.replace(b"2}", b"-1}")])
+    >>> out.events.select("item_id", "quantity", "__message").rows()
+    [('A', 2, 0)]
+    >>> [(i, reason.split(":")[0]) for i, reason in out.rejected]
+    [(1, 'not valid JSON'), (2, 'quantity')]
+    """
+    rejected: list[tuple[int, str]] = []
+    json_rows: list[int] = []
+    json_values: list[bytes] = []
+    arrow_parts: list[pl.DataFrame] = []
+    for index, value in enumerate(values):
+        if not value:
+            rejected.append((index, "empty message"))
+        elif value[:4] == ARROW_MAGIC:
+            try:
+                part = pl.from_arrow(pa.ipc.open_stream(value).read_all())
+            except (pa.ArrowInvalid, OSError, ValueError) as exc:
+                rejected.append((index, f"not a valid Arrow IPC stream: {exc}"))
+                continue
+            assert isinstance(part, pl.DataFrame)
+            arrow_parts.append(part.with_columns(pl.lit(index, pl.Int64).alias(MESSAGE)))
+        else:
+            json_rows.append(index)
+            json_values.append(value)
+    parts: list[pl.DataFrame] = []
+    if json_values:
+        frame = _json_frame(json_values, json_rows, rejected)
+        if frame is not None:
+            parts.append(frame)
+    parts.extend(arrow_parts)
+    if not parts:
+        return Decoded(_empty(), sorted(rejected))
+    raw = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    try:
+        checked = read_events(raw, strict=False, epoch_unit=epoch_unit)
+    except (EventValidationError, ValueError) as exc:
+        # A rule that concerns the whole batch (e.g. no message has a ``ts``): every
+        # message that got this far carries it.
+        messages = raw.get_column(MESSAGE).unique(maintain_order=True).to_list()
+        rejected.extend((int(message), str(exc)) for message in messages)
+        return Decoded(_empty(), sorted(rejected))
+    if len(checked.rejected):
+        bad = checked.rejected.select(MESSAGE, "reason").rows()
+        rejected.extend((int(message), str(reason)) for message, reason in bad)
+    events = checked.events
+    if len(parts) > 1:
+        events = events.sort(MESSAGE, maintain_order=True)
+    return Decoded(events, sorted(rejected))
+
+
+def _json_frame(
+    values: list[bytes], rows: list[int], rejected: list[tuple[int, str]]
+) -> pl.DataFrame | None:
+    """Parse JSON objects in one vectorised read; fall back to one by one if that fails."""
+    try:
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(values)), infer_schema_length=None)
+        if frame.height == len(values):
+            return frame.with_columns(pl.Series(MESSAGE, rows, dtype=pl.Int64))
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        pass
+    # Some value is not one JSON object on one line: find out which, message by message.
+    good: list[dict[str, Any]] = []
+    good_rows: list[int] = []
+    for row, value in zip(rows, values, strict=True):
+        try:
+            parsed = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            rejected.append((row, f"not valid JSON: {exc}"))
+            continue
+        if not isinstance(parsed, dict):
+            rejected.append((row, f"not a JSON object: {type(parsed).__name__}"))
+            continue
+        good.append(parsed)
+        good_rows.append(row)
+    if not good:
+        return None
+    try:
+        frame = pl.read_ndjson(
+            io.BytesIO(b"\n".join(json.dumps(v).encode() for v in good)),
+            infer_schema_length=None,
+        )
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        # Mixed types in a column: read everything as text and let validation judge.
+        frame = pl.DataFrame(
+            [{k: None if v is None else str(v) for k, v in row.items()} for row in good]
+        )
+    return frame.with_columns(pl.Series(MESSAGE, good_rows, dtype=pl.Int64))
+
+
+def _empty() -> pl.DataFrame:
+    empty = read_events(
+        pl.DataFrame(
+            schema={TS: pl.String, ITEM: pl.String, "kind": pl.String, "quantity": pl.Int64}
+        )
+    )
+    return empty.with_columns(pl.lit(None, pl.Int64).alias(MESSAGE)).clear()

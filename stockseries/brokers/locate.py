@@ -1,0 +1,60 @@
+"""Where decoded rows came from: partition, offset and rank within their message."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from stockseries._schema import TS
+from stockseries.brokers.eventtime import OFFSET, PART, ROW, Position
+from stockseries.brokers.formats import MESSAGE
+
+__all__ = ["by_message", "locate", "skip_released"]
+
+
+def by_message(rejected: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """One ``(message, reasons)`` per rejected message (an Arrow message may have several).
+
+    Examples
+    --------
+    >>> by_message([(0, "a"), (2, "b"), (2, "c")])
+    [(0, 'a'), (2, 'b; c')]
+    """
+    grouped: dict[int, list[str]] = {}
+    for index, reason in rejected:
+        grouped.setdefault(index, []).append(reason)
+    return [(index, "; ".join(reasons)) for index, reasons in grouped.items()]
+
+
+def locate(events: pl.DataFrame, codes: list[int], offsets: list[int]) -> pl.DataFrame:
+    """Replace ``__message`` by ``__part``, ``__offset`` and ``__row``.
+
+    ``__row`` ranks the rows of one message by event time (stable), the order in which the
+    event-time merge releases them; a message of one row (JSON) has rank 0.
+    """
+    index = events.get_column(MESSAGE)
+    located = events.drop(MESSAGE).with_columns(
+        pl.Series(PART, codes, dtype=pl.Int32).gather(index),
+        pl.Series(OFFSET, offsets, dtype=pl.Int64).gather(index),
+    )
+    if index.n_unique() == index.len():
+        return located.with_columns(pl.lit(0, pl.Int64).alias(ROW))
+    return located.with_columns(
+        pl.col(TS).rank("ordinal").over(PART, OFFSET).cast(pl.Int64).sub(1).alias(ROW)
+    )
+
+
+def skip_released(
+    rows: pl.DataFrame, skips: dict[int, Position], read_through: dict[int, int]
+) -> pl.DataFrame:
+    """Drop the rows of resumed messages that the checkpointed state already holds.
+
+    ``skips`` (partition → position) is consumed: a partition's entry goes once its first
+    message after the resume has been read.
+    """
+    for code, where in list(skips.items()):
+        if code not in read_through:
+            continue
+        here = (pl.col(PART) == code) & (pl.col(OFFSET) == where.offset)
+        rows = rows.filter(~(here & (pl.col(ROW) < where.skip)))
+        del skips[code]
+    return rows

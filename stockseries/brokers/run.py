@@ -1,0 +1,303 @@
+"""Consume a broker source with exactly-once state: checkpoints carry the offsets.
+
+:func:`consume` drives a :class:`~stockseries.live.StreamProcessor` from a
+:class:`~stockseries.brokers.KafkaSource` or :class:`~stockseries.brokers.RedisSource` and,
+every ``checkpoint_every`` seconds, writes one checkpoint file holding the processor's state
+*and* the source positions that state reflects (:mod:`stockseries.brokers.checkpoint`); only
+then are the offsets committed to the broker (Kafka group offsets / Redis ``XACK``), for
+monitoring. A restarted consumer resumes from the checkpoint and re-reads exactly what came
+after it.
+
+Guarantees
+----------
+* **State (stock levels, series, detection, episodes): effectively once.** Every event is
+  applied exactly once to the state that survives a crash: the state and the positions are
+  written together atomically, and a restart reads from those positions (skipping the
+  already-applied rows of a partly applied Arrow message). The broker's own committed
+  offsets are never used to resume.
+* **Alerts: at least once, deduplicated by ``alert_id``.** Alerts closed after the last
+  checkpoint are closed again after a restart, with the same ``alert_id`` (a deterministic
+  hash of item, start and parameters). Sinks behind a :class:`~stockseries.sinks.Notifier`
+  with a ``state`` file skip ids they already delivered; :class:`KafkaSink` keys messages by
+  ``alert_id`` and :class:`RedisStreamSink` refuses an id it has already added, so a
+  consumer of the alerts can always drop repeats.
+* **Stopping** (``stop`` event, ``stop_when_idle``, Ctrl-C/SIGTERM in the CLI): the held-back
+  events are released, a checkpoint is written *before* the final flush (so a later run
+  continues the stream instead of starting after a forced close), then the processor is
+  flushed and every output written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from stockseries._schema import ITEM
+from stockseries.alerts import Alerts, alert_params
+from stockseries.brokers.checkpoint import load_checkpoint, save_checkpoint
+from stockseries.brokers.eventtime import Position
+from stockseries.live import StepResult, StreamProcessor
+from stockseries.spikes import parse_every
+
+__all__ = ["BrokerSource", "ConsumeResult", "consume"]
+
+log = logging.getLogger("stockseries.brokers")
+
+_NOT_DETECTION = frozenset(
+    ("every", "lateness", "idle_timeout", "corrections", "merge_gap", "min_buckets", "cooldown")
+)
+
+
+class BrokerSource(Protocol):
+    """What :func:`consume` needs from a source (both broker sources have it)."""
+
+    @property
+    def positions(self) -> dict[str, dict[int, Position]]: ...
+
+    def frames(self, *, heartbeat: bool = False) -> Any: ...
+
+    def drain(self) -> pl.DataFrame | None: ...
+
+    def prepare_commit(self) -> None: ...
+
+    def commit(self, positions: Mapping[str, Mapping[int, Position]] | None = None) -> Any: ...
+
+    def close(self) -> Any: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def resume_from(self, positions: Mapping[str, Mapping[int, Position]]) -> None: ...
+
+
+@dataclass
+class ConsumeResult:
+    """What a :func:`consume` run leaves.
+
+    Attributes
+    ----------
+    alerts
+        Every alert closed so far — with a checkpoint, including those of earlier runs
+        (restored from it) — deduplicated by ``alert_id``.
+    levels
+        ``item_id``, ``level``: the stock after the last event of every item seen.
+    processor
+        The processor (flushed unless ``flush=False``).
+    stats
+        Counts: frames, events, checkpoints, and the source's own.
+    """
+
+    alerts: Alerts
+    levels: pl.DataFrame
+    processor: StreamProcessor
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"ConsumeResult(alerts={len(self.alerts)}, items={self.levels.height}, "
+            f"events={self.stats.get('events', 0)}, checkpoints={self.stats.get('checkpoints', 0)})"
+        )
+
+
+class _Outputs:
+    """Running outputs of a consumer: last level per item, alerts so far (by ``alert_id``)."""
+
+    def __init__(self, levels: pl.DataFrame | None, alerts: pl.DataFrame | None) -> None:
+        self.levels = (
+            levels
+            if levels is not None
+            else pl.DataFrame(schema={ITEM: pl.String, "level": pl.Int64})
+        )
+        self.alerts: list[pl.DataFrame] = [] if alerts is None or not alerts.height else [alerts]
+        self.empty: pl.DataFrame | None = None if alerts is None else alerts.clear()
+
+    def add(self, step: StepResult) -> pl.DataFrame:
+        levels = step.levels
+        if isinstance(levels, pl.DataFrame) and levels.height:
+            last = levels.group_by(ITEM).agg(pl.col("level").last())
+            self.levels = pl.concat([self.levels, last], how="vertical_relaxed").unique(
+                ITEM, keep="last", maintain_order=False
+            )
+        closed = step.alerts_closed
+        if not isinstance(closed, pl.DataFrame):
+            closed = pl.from_pandas(closed)
+        if self.empty is None:
+            self.empty = closed.clear()
+        if closed.height:
+            self.alerts.append(closed)
+        return closed
+
+    def alert_frame(self) -> pl.DataFrame | None:
+        if not self.alerts:
+            return self.empty
+        frame = pl.concat(self.alerts, how="diagonal_relaxed")
+        frame = frame.unique("alert_id", keep="first", maintain_order=True)
+        self.alerts = [frame]
+        return frame.sort("start", ITEM, maintain_order=True)
+
+
+def _alerts(frame: pl.DataFrame, processor: StreamProcessor) -> Alerts:
+    """The alert frame with the parameters its ids were made of."""
+    params = dict(processor.params)
+    every = parse_every(params["every"])
+    detection = {k: v for k, v in params.items() if k not in _NOT_DETECTION}
+    recorded = alert_params(
+        detection,
+        every=every,
+        merge_gap=params["merge_gap"],
+        min_buckets=params["min_buckets"],
+        cooldown=params["cooldown"],
+    )
+    return Alerts(frame, recorded, every)
+
+
+async def consume(
+    source: Any,
+    processor: StreamProcessor,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: float = 5.0,
+    sink: Any = None,
+    on_step: Callable[[StepResult], Any] | None = None,
+    stop: asyncio.Event | None = None,
+    stop_when_idle: float | None = None,
+    on_checkpoint: Callable[[ConsumeResult], Any] | None = None,
+    flush: bool = True,
+) -> ConsumeResult:
+    """Drive ``processor`` from a broker ``source`` with checkpoints; return the outputs.
+
+    Parameters
+    ----------
+    source
+        A :class:`~stockseries.brokers.KafkaSource` or :class:`~stockseries.brokers.RedisSource`.
+    processor
+        A fresh processor with the job's settings. When ``checkpoint`` exists the state is
+        restored from it instead (its settings must equal ``processor``'s, else
+        :class:`~stockseries.live.CheckpointError`) and ``source`` resumes from its positions.
+    checkpoint
+        File for state + positions (+ running levels and alerts), written every
+        ``checkpoint_every`` seconds when something changed, and at the end.
+    sink
+        Where closed alerts go: a :class:`~stockseries.sinks.Notifier` or a sink with ``send``.
+        Deliveries run in a worker thread.
+    on_step
+        Called (function or coroutine function) with every non-empty step.
+    stop
+        Set it to stop cleanly (the CLI sets it on Ctrl-C/SIGTERM).
+    stop_when_idle
+        Stop once no event came for this many seconds.
+    on_checkpoint
+        Called after each checkpoint with the outputs so far (the CLI rewrites its files).
+    flush
+        Flush the processor at the end (close every bucket, end every episode).
+    """
+    outputs = _Outputs(None, None)
+    target = None if checkpoint is None else Path(checkpoint)
+    if target is not None and target.exists():
+        restored = load_checkpoint(target, expect=_settings(processor))
+        processor = restored.processor
+        source.resume_from(restored.positions)
+        outputs = _Outputs(restored.levels, restored.alerts)
+        log.info("resumed from %s", target)
+    notifier = _notifier(sink)
+    stats = {"frames": 0, "events": 0, "checkpoints": 0}
+    last_event = last_save = time.monotonic()
+    dirty = False
+
+    async def handle(step: StepResult) -> None:
+        closed = outputs.add(step)
+        if on_step is not None and _has_content(step):
+            outcome = on_step(step)
+            if asyncio.iscoroutine(outcome):
+                await outcome
+        if closed.height and notifier is not None:
+            await asyncio.to_thread(notifier.notify, closed)
+
+    def result() -> ConsumeResult:
+        merged = {**stats, **getattr(source, "stats", {})}
+        frame = outputs.alert_frame()
+        if frame is None:  # no step yet: an idle tick is a no-op that has the alert schema
+            frame = processor.tick().alerts_closed
+        return ConsumeResult(_alerts(frame, processor), outputs.levels, processor, merged)
+
+    async def save() -> None:
+        if target is None:
+            return
+        await asyncio.to_thread(source.prepare_commit)
+        positions = source.positions
+        await asyncio.to_thread(
+            save_checkpoint,
+            target,
+            processor,
+            positions,
+            source=source.describe(),
+            levels=outputs.levels,
+            alerts=outputs.alert_frame(),
+        )
+        stats["checkpoints"] += 1
+        await asyncio.to_thread(source.commit, positions)
+        if on_checkpoint is not None:
+            outcome = on_checkpoint(result())
+            if asyncio.iscoroutine(outcome):
+                await outcome
+
+    frames = source.frames(heartbeat=True)
+    try:
+        async for frame in frames:
+            now = time.monotonic()
+            if frame.height:
+                step = processor.push(frame)
+                stats["frames"] += 1
+                stats["events"] += frame.height
+                last_event, dirty = now, True
+            else:
+                step = processor.tick()
+            await handle(step)
+            if dirty and now - last_save >= checkpoint_every:
+                await save()
+                last_save, dirty = time.monotonic(), False
+            if stop is not None and stop.is_set():
+                break
+            if stop_when_idle is not None and now - last_event >= stop_when_idle:
+                log.info("no event for %.1f s: stopping", now - last_event)
+                break
+        rest = source.drain()
+        if rest is not None and rest.height:
+            stats["events"] += rest.height
+            await handle(processor.push(rest))
+        await save()
+        if flush:
+            await handle(processor.flush())
+    finally:
+        await frames.aclose()
+        await asyncio.to_thread(source.close)
+    return result()
+
+
+def _settings(processor: StreamProcessor) -> dict[str, Any]:
+    """Settings a checkpoint must match: the processor's, without the wall-clock ones."""
+    return {k: v for k, v in processor.params.items() if k != "idle_timeout"}
+
+
+def _has_content(step: StepResult) -> bool:
+    return any(
+        len(part)
+        for part in (step.levels, step.series, step.alerts_opened, step.alerts_closed, step.late)
+    )
+
+
+def _notifier(sink: Any) -> Any:
+    if sink is None or callable(getattr(sink, "notify", None)):
+        return sink
+    if callable(getattr(sink, "send", None)):
+        from stockseries.sinks import Notifier
+
+        return Notifier(sink)
+    raise TypeError(f"sink must be a Notifier or a sink with send(), got {type(sink).__name__}")
