@@ -39,7 +39,7 @@ _DLQ_SUFFIX = ".dead-letter"
 def _client() -> Any:
     try:
         import confluent_kafka
-        import confluent_kafka.admin  # noqa: F401  (the submodule is not imported by the package)
+        import confluent_kafka.admin  # the package does not import the submodule
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(
             "Kafka needs confluent-kafka: pip install 'stockseries[brokers]'"
@@ -85,7 +85,8 @@ def partition_of(items: Iterable[str], partitions: int) -> dict[str, int]:
 
 
 def _config(brokers: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {"bootstrap.servers": brokers, **dict(extra or {})}
+    # The client's own log lines go to the ``stockseries.brokers`` logger, not to stderr.
+    return {"bootstrap.servers": brokers, "logger": log, **dict(extra or {})}
 
 
 def _metadata(brokers: str, config: Mapping[str, Any] | None, timeout: float) -> Any:
@@ -131,7 +132,13 @@ class _DeadLetters:
     def __init__(self, brokers: str, topic: str | None, config: Mapping[str, Any] | None):
         self._brokers, self._topic, self._config = brokers, topic, config
         self._producer: Any = None
+        self._topics: set[str] = set()
+        self._failures: list[str] = []
         self.count = 0
+
+    def _delivered(self, error: Any, _message: Any) -> None:
+        if error is not None:
+            self._failures.append(str(error))
 
     def send(
         self, source_topic: str, partition: int, offset: int, key: Any, value: Any, reason: str
@@ -141,11 +148,16 @@ class _DeadLetters:
                 _config(self._brokers, {"linger.ms": 5, **dict(self._config or {})})
             )
         topic = self._topic or source_topic + _DLQ_SUFFIX
+        if topic not in self._topics:
+            ensure_topics(self._brokers, {topic: 1}, config=self._config)
+            self._topics.add(topic)
         headers = {
             "stockseries-reason": reason.encode(),
             "stockseries-source": f"{source_topic}/{partition}/{offset}".encode(),
         }
-        self._producer.produce(topic, value=value, key=key, headers=headers)
+        self._producer.produce(
+            topic, value=value, key=key, headers=headers, on_delivery=self._delivered
+        )
         self._producer.poll(0)
         self.count += 1
         log.warning(
@@ -155,9 +167,11 @@ class _DeadLetters:
     def flush(self, timeout: float = 30.0) -> None:
         if self._producer is not None:
             left = self._producer.flush(timeout)
-            if left:
+            failures, self._failures = self._failures, []
+            if left or failures:
                 raise BrokerUnavailableError(
-                    f"{left} dead-letter message(s) not acknowledged after {timeout:g} s"
+                    f"{left + len(failures)} dead-letter message(s) not delivered"
+                    + (f": {failures[0]}" if failures else f" after {timeout:g} s")
                 )
 
 

@@ -51,6 +51,7 @@ __all__ = ["BrokerSource", "ConsumeResult", "consume"]
 
 log = logging.getLogger("stockseries.brokers")
 
+_SUPPLIER = "supplier_id"
 _NOT_DETECTION = frozenset(
     ("every", "lateness", "idle_timeout", "corrections", "merge_gap", "min_buckets", "cooldown")
 )
@@ -107,13 +108,21 @@ class ConsumeResult:
 
 
 class _Outputs:
-    """Running outputs of a consumer: last level per item, alerts so far (by ``alert_id``)."""
+    """Running outputs of a consumer: last level (and first supplier) per item, alerts so far.
+
+    Alerts of a processor made without ``suppliers`` get their ``supplier_id`` from the
+    events themselves (the item's first non-null ``supplier_id``), as ``stockseries detect``
+    does, so the live alerts equal batch's. An alert that closes before its item's first
+    event with a supplier goes to the sink without one (pass ``suppliers=`` to the processor
+    — ``--catalog`` on the command line — to route every alert); the returned and written
+    alerts are filled in at the end.
+    """
 
     def __init__(self, levels: pl.DataFrame | None, alerts: pl.DataFrame | None) -> None:
         self.levels = (
             levels
             if levels is not None
-            else pl.DataFrame(schema={ITEM: pl.String, "level": pl.Int64})
+            else pl.DataFrame(schema={ITEM: pl.String, "level": pl.Int64, _SUPPLIER: pl.String})
         )
         self.alerts: list[pl.DataFrame] = [] if alerts is None or not alerts.height else [alerts]
         self.empty: pl.DataFrame | None = None if alerts is None else alerts.clear()
@@ -121,26 +130,54 @@ class _Outputs:
     def add(self, step: StepResult) -> pl.DataFrame:
         levels = step.levels
         if isinstance(levels, pl.DataFrame) and levels.height:
-            last = levels.group_by(ITEM).agg(pl.col("level").last())
-            self.levels = pl.concat([self.levels, last], how="vertical_relaxed").unique(
-                ITEM, keep="last", maintain_order=False
+            supplier = (
+                pl.col(_SUPPLIER).drop_nulls().first()
+                if _SUPPLIER in levels.columns
+                else pl.lit(None, pl.String)
+            )
+            last = levels.group_by(ITEM).agg(pl.col("level").last(), supplier.alias("new"))
+            self.levels = self.levels.join(
+                last, on=ITEM, how="full", coalesce=True, suffix="_new"
+            ).select(
+                ITEM,
+                pl.coalesce("level_new", "level").alias("level"),
+                pl.coalesce(_SUPPLIER, "new").cast(pl.String).alias(_SUPPLIER),
             )
         closed = step.alerts_closed
         if not isinstance(closed, pl.DataFrame):
             closed = pl.from_pandas(closed)
         if self.empty is None:
             self.empty = closed.clear()
+        closed = self.with_suppliers(closed)
         if closed.height:
             self.alerts.append(closed)
         return closed
 
+    def with_suppliers(self, alerts: pl.DataFrame) -> pl.DataFrame:
+        """Fill unknown ``supplier_id`` from the events seen so far."""
+        if (
+            not alerts.height
+            or _SUPPLIER not in alerts.columns
+            or not alerts[_SUPPLIER].null_count()
+        ):
+            return alerts
+        known = self.levels.select(ITEM, pl.col(_SUPPLIER).alias("known"))
+        return (
+            alerts.join(known, on=ITEM, how="left", maintain_order="left")
+            .with_columns(pl.coalesce(_SUPPLIER, "known").alias(_SUPPLIER))
+            .drop("known")
+        )
+
     def alert_frame(self) -> pl.DataFrame | None:
         if not self.alerts:
             return self.empty
-        frame = pl.concat(self.alerts, how="diagonal_relaxed")
+        frame = self.with_suppliers(pl.concat(self.alerts, how="diagonal_relaxed"))
         frame = frame.unique("alert_id", keep="first", maintain_order=True)
         self.alerts = [frame]
         return frame.sort("start", ITEM, maintain_order=True)
+
+    def level_frame(self) -> pl.DataFrame:
+        return self.levels.select(ITEM, "level").sort(ITEM)
 
 
 def _alerts(frame: pl.DataFrame, processor: StreamProcessor) -> Alerts:
@@ -208,7 +245,8 @@ async def consume(
         log.info("resumed from %s", target)
     notifier = _notifier(sink)
     stats = {"frames": 0, "events": 0, "checkpoints": 0}
-    last_event = last_save = time.monotonic()
+    last_event: float | None = None  # idle time counts from the first poll (connected)
+    last_save = time.monotonic()
     dirty = False
 
     async def handle(step: StepResult) -> None:
@@ -225,7 +263,7 @@ async def consume(
         frame = outputs.alert_frame()
         if frame is None:  # no step yet: an idle tick is a no-op that has the alert schema
             frame = processor.tick().alerts_closed
-        return ConsumeResult(_alerts(frame, processor), outputs.levels, processor, merged)
+        return ConsumeResult(_alerts(frame, processor), outputs.level_frame(), processor, merged)
 
     async def save() -> None:
         if target is None:
@@ -259,13 +297,18 @@ async def consume(
                 last_event, dirty = now, True
             else:
                 step = processor.tick()
+                last_event = now if last_event is None else last_event
             await handle(step)
             if dirty and now - last_save >= checkpoint_every:
                 await save()
                 last_save, dirty = time.monotonic(), False
             if stop is not None and stop.is_set():
                 break
-            if stop_when_idle is not None and now - last_event >= stop_when_idle:
+            if (
+                stop_when_idle is not None
+                and last_event is not None
+                and now - last_event >= stop_when_idle
+            ):
                 log.info("no event for %.1f s: stopping", now - last_event)
                 break
         rest = source.drain()

@@ -35,6 +35,8 @@ The package's modules, one idea each:
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockseries.live.checkpoint import CheckpointError
 from stockseries.live.merge import merge_sources
 from stockseries.live.processor import StreamProcessor
@@ -55,3 +57,14 @@ __all__ = [
     "replay_source",
     "run_stream",
 ]
+
+#: Broker sources live in :mod:`stockseries.brokers` (optional clients); named here too.
+_BROKER_NAMES = ("kafka_source", "redis_source")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BROKER_NAMES:
+        from stockseries import brokers
+
+        return getattr(brokers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

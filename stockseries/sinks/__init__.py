@@ -75,6 +75,8 @@ into an exception.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stockseries._schema import ALERT_COLUMNS
 from stockseries.sinks._payload import payloads
 from stockseries.sinks.base import (
@@ -109,3 +111,14 @@ __all__ = [
     "notify",
     "payloads",
 ]
+
+#: Broker alert sinks live in :mod:`stockseries.brokers` (optional clients); named here too.
+_BROKER_SINKS = ("KafkaSink", "RedisStreamSink")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BROKER_SINKS:
+        from stockseries import brokers
+
+        return getattr(brokers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
