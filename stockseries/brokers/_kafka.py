@@ -79,7 +79,7 @@ def partition_of(items: Iterable[str], partitions: int) -> dict[str, int]:
     Examples
     --------
     >>> partition_of(["A000", "A001"], 4)
-    {'A000': 1, 'A001': 0}
+    {'A000': 0, 'A001': 1}
     """
     return {item: (murmur2(item.encode()) & 0x7FFFFFFF) % partitions for item in items}
 

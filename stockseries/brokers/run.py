@@ -229,7 +229,7 @@ async def consume(
     stop
         Set it to stop cleanly (the CLI sets it on Ctrl-C/SIGTERM).
     stop_when_idle
-        Stop once no event came for this many seconds.
+        Stop once no message came for this many seconds (counted from the first poll).
     on_checkpoint
         Called after each checkpoint with the outputs so far (the CLI rewrites its files).
     flush
@@ -246,6 +246,7 @@ async def consume(
     notifier = _notifier(sink)
     stats = {"frames": 0, "events": 0, "checkpoints": 0}
     last_event: float | None = None  # idle time counts from the first poll (connected)
+    seen_messages = 0
     last_save = time.monotonic()
     dirty = False
 
@@ -290,6 +291,10 @@ async def consume(
     try:
         async for frame in frames:
             now = time.monotonic()
+            # Activity = messages read (events may be held back for event-time order).
+            messages = getattr(source, "stats", {}).get("messages", 0)
+            if messages != seen_messages or last_event is None:
+                seen_messages, last_event = messages, now
             if frame.height:
                 step = processor.push(frame)
                 stats["frames"] += 1
@@ -297,7 +302,6 @@ async def consume(
                 last_event, dirty = now, True
             else:
                 step = processor.tick()
-                last_event = now if last_event is None else last_event
             await handle(step)
             if dirty and now - last_save >= checkpoint_every:
                 await save()

@@ -62,7 +62,7 @@ def test_kafka_consumed_equals_batch(kafka: str, sim: ss.Simulation, fmt: str, t
     )
     result = asyncio.run(
         asyncio.wait_for(
-            consume(source, StreamProcessor(**SETTINGS), stop_when_idle=0.5,
+            consume(source, StreamProcessor(**SETTINGS), stop_when_idle=2.0,
                     checkpoint=tmp_path / "state.zip"),
             60,
         )
@@ -82,7 +82,7 @@ def test_redis_consumed_equals_batch(redis_url: str, sim: ss.Simulation, fmt: st
     publish_redis(deliveries, url=redis_url, stream=streams[1], format=fmt)
     source = redis_source(streams, url=redis_url, group="g", max_wait=0.1)
     result = asyncio.run(
-        asyncio.wait_for(consume(source, StreamProcessor(**SETTINGS), stop_when_idle=0.5), 60)
+        asyncio.wait_for(consume(source, StreamProcessor(**SETTINGS), stop_when_idle=2.0), 60)
     )
     alerts, levels = _expected(sim.events)
     assert_frame_equal(result.alerts.frame, alerts)
@@ -113,7 +113,7 @@ def test_kafka_bad_messages_go_to_the_dead_letter_topic(kafka: str) -> None:
     producer.flush(10)
     source = kafka_source(topic, brokers=kafka, group_id=_name(), partitions=[0], max_wait=0.1)
     result = asyncio.run(
-        asyncio.wait_for(consume(source, StreamProcessor("1m"), stop_when_idle=0.5), 60)
+        asyncio.wait_for(consume(source, StreamProcessor("1m"), stop_when_idle=2.0), 60)
     )
     assert result.stats["events"] == 2  # the stream went on past every bad message
     assert source.stats["dead_lettered"] == len(BAD)
@@ -145,7 +145,7 @@ def test_redis_bad_entries_go_to_the_dead_letter_stream(redis_url: str) -> None:
         client.xadd(stream, {"event": value})
     source = redis_source(stream, url=redis_url, group="g", max_wait=0.1)
     result = asyncio.run(
-        asyncio.wait_for(consume(source, StreamProcessor("1m"), stop_when_idle=0.5), 60)
+        asyncio.wait_for(consume(source, StreamProcessor("1m"), stop_when_idle=2.0), 60)
     )
     assert result.stats["events"] == 2
     dead = client.xrange(f"{stream}.dead-letter")
