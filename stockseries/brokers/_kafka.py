@@ -292,12 +292,19 @@ class KafkaSource:
 
     def _connect(self) -> None:
         kafka = _client()
-        metadata, _ = _metadata(self.brokers, self._config, self._connect_timeout)
-        missing = [t for t in self.topics if t not in metadata.topics]
-        if missing:
-            raise BrokerUnavailableError(
-                f"topic(s) {', '.join(missing)} do not exist on Kafka brokers {self.brokers}"
-            )
+        admin = kafka.admin.AdminClient(_config(self.brokers, self._config))
+
+        def topics_exist() -> Any:
+            metadata = admin.list_topics(timeout=min(2.0, self._connect_timeout))
+            missing = [t for t in self.topics if t not in metadata.topics]
+            if missing:
+                raise LookupError(f"topic(s) {', '.join(missing)} do not exist")
+            return metadata
+
+        # Brokers that do not answer yet and topics not created yet are both waited for.
+        metadata = with_backoff(
+            topics_exist, what=f"Kafka brokers {self.brokers}", timeout=self._connect_timeout
+        )
         settings = {
             "group.id": self.group_id,
             "enable.auto.commit": False,

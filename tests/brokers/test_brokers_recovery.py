@@ -1,0 +1,240 @@
+"""Crashes, restarts and scale-out against real brokers: the state stays exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import stockseries as ss
+from stockseries.brokers import (
+    BrokerUnavailableError,
+    consume,
+    kafka_source,
+    publish_kafka,
+    publish_redis,
+    redis_source,
+)
+from stockseries.cli import main
+from stockseries.live import StreamProcessor
+
+from .conftest import free_port, kafka_server, redis_server_process
+
+FLAGS = ["--every", "1m", "--window", "30", "--k", "4"]
+
+
+@pytest.fixture(scope="module")
+def sim() -> ss.Simulation:
+    return ss.simulate(10, start="2024-01-01", days=0.5, seed=11)
+
+
+def _name() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _batch(events: pl.DataFrame, tmp: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    path = tmp / "events.parquet"
+    events.write_parquet(path)
+    assert main(["detect", str(path), *FLAGS, "-o", str(tmp / "batch.csv")]) == 0
+    levels = ss.stock_levels(events).group_by("item_id").agg(pl.col("level").last()).sort("item_id")
+    return pl.read_csv(tmp / "batch.csv"), levels
+
+
+def _live(*args: str) -> list[str]:
+    return [sys.executable, "-m", "stockseries.cli", "live", *args, *FLAGS]
+
+
+def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_cli_live_alerts_equal_detect(kafka: str, sim: ss.Simulation, tmp_path: Path) -> None:
+    batch, levels = _batch(sim.events, tmp_path)
+    topic = f"events-{_name()}"
+    path = str(tmp_path / "events.parquet")
+    assert main(["publish", path, "--kafka", kafka, "--topic", topic, "--partitions", "2"]) == 0
+    out, lv = tmp_path / "live.csv", tmp_path / "levels.csv"
+    status = main(
+        ["live", "--kafka", kafka, "--topic", topic, "--group", _name(), "--partitions", "0,1",
+         "--stop-when-idle", "2s", "-o", str(out), "--levels-out", str(lv), *FLAGS]
+    )  # fmt: skip
+    assert status == 0
+    assert out.read_bytes() == (tmp_path / "batch.csv").read_bytes()
+    assert_frame_equal(pl.read_csv(lv), levels.with_columns(pl.col("level")))
+
+
+def test_sigkill_mid_stream_then_resume(kafka: str, sim: ss.Simulation, tmp_path: Path) -> None:
+    batch, levels = _batch(sim.events, tmp_path)
+    events = sim.events.sort("ts")
+    half = events.height // 2
+    topic = f"events-{_name()}"
+    publish_kafka(events.head(half), brokers=kafka, topic=topic, partitions=2, format="arrow",
+                  batch_size=300)  # fmt: skip
+    state, out, lv = tmp_path / "state.zip", tmp_path / "live.csv", tmp_path / "levels.csv"
+    common = ["--kafka", kafka, "--topic", topic, "--group", "g", "--partitions", "0,1",
+              "--checkpoint", str(state), "--checkpoint-every", "100ms", "-o", str(out),
+              "--levels-out", str(lv)]  # fmt: skip
+    log = open(tmp_path / "first.log", "wb")  # noqa: SIM115
+    first = subprocess.Popen(_live(*common), stderr=log, stdout=log)
+    try:
+        _wait(lambda: state.exists() or first.poll() is not None, 60, "a first checkpoint")
+        assert first.poll() is None, (tmp_path / "first.log").read_text()
+        publish_kafka(events.slice(half), brokers=kafka, topic=topic, format="arrow",
+                      batch_size=300)  # fmt: skip
+        time.sleep(0.3)
+        first.send_signal(signal.SIGKILL)  # no clean-up at all
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = subprocess.run(
+        _live(*common, "--stop-when-idle", "2s"), capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    assert "resumed from" in second.stderr
+    assert_frame_equal(pl.read_csv(lv), levels)  # no event lost, none counted twice
+    live = pl.read_csv(out)
+    assert sorted(live["alert_id"]) == sorted(batch["alert_id"])
+    assert out.read_bytes() == (tmp_path / "batch.csv").read_bytes()
+
+
+def test_two_consumers_union_equals_one(kafka: str, sim: ss.Simulation, tmp_path: Path) -> None:
+    batch, levels = _batch(sim.events, tmp_path)
+    topic = f"events-{_name()}"
+    publish_kafka(sim.events, brokers=kafka, topic=topic, partitions=2)
+    runs = []
+    for part in (0, 1):
+        runs.append(
+            subprocess.Popen(
+                _live(
+                    "--kafka",
+                    kafka,
+                    "--topic",
+                    topic,
+                    "--group",
+                    "g",
+                    "--partitions",
+                    str(part),
+                    "--stop-when-idle",
+                    "2s",
+                    "-o",
+                    str(tmp_path / f"a{part}.csv"),
+                    "--levels-out",
+                    str(tmp_path / f"l{part}.csv"),
+                ),  # fmt: skip
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        )
+    for run in runs:
+        assert run.wait(120) == 0
+    alerts = pl.concat([pl.read_csv(tmp_path / f"a{p}.csv") for p in (0, 1)])
+    assert sorted(alerts["alert_id"]) == sorted(batch["alert_id"])
+    assert_frame_equal(
+        alerts.sort("start", "item_id", maintain_order=True), batch, check_row_order=False
+    )
+    both = pl.concat([pl.read_csv(tmp_path / f"l{p}.csv") for p in (0, 1)]).sort("item_id")
+    assert_frame_equal(both, levels)
+
+
+def test_broker_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()
+    run = subprocess.run(
+        _live(
+            "--kafka",
+            f"127.0.0.1:{port}",
+            "--topic",
+            "t",
+            "--group",
+            "g",
+            "--connect-timeout",
+            "1s",
+            "-o",
+            str(tmp_path / "a.csv"),
+        ),  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "cannot reach Kafka brokers 127.0.0.1:" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_broker_down_at_start_is_retried_with_backoff(sim: ss.Simulation, tmp_path: Path) -> None:
+    server = kafka_server(tmp_path)
+
+    async def scenario() -> int:
+        source = kafka_source("t", brokers=f"127.0.0.1:{server.port}", group_id="g",
+                              partitions=[0], connect_timeout=30, max_wait=0.1)  # fmt: skip
+        task = asyncio.create_task(consume(source, StreamProcessor("1m"), stop_when_idle=1.0))
+        await asyncio.sleep(1.0)  # a few refused attempts
+        assert not task.done()
+        server.start()
+        await asyncio.to_thread(
+            publish_kafka, sim.events.head(500), brokers=f"127.0.0.1:{server.port}", topic="t"
+        )
+        result = await asyncio.wait_for(task, 60)
+        return int(result.stats["events"])
+
+    try:
+        assert asyncio.run(scenario()) == 500
+    finally:
+        server.stop()
+    with pytest.raises(BrokerUnavailableError, match="cannot reach"):
+        source = kafka_source("t", brokers=f"127.0.0.1:{free_port()}", group_id="g",
+                              connect_timeout=0.5)  # fmt: skip
+        asyncio.run(consume(source, StreamProcessor("1m")))
+
+
+def test_redis_restart_mid_stream_resumes(sim: ss.Simulation, tmp_path: Path) -> None:
+    _, levels = _batch(sim.events, tmp_path)
+    events = sim.events.sort("ts")
+    half = events.height // 2
+    server = redis_server_process(tmp_path, persist=True)
+    server.start()
+    url = f"redis://127.0.0.1:{server.port}/0"
+    publish_redis(events.head(half), url=url, stream="s")
+
+    async def scenario() -> pl.DataFrame:
+        source = redis_source("s", url=url, group="g", max_wait=0.1, connect_timeout=30)
+        stop = asyncio.Event()
+        task = asyncio.create_task(consume(source, StreamProcessor("1m"), stop=stop))
+        while source.stats["messages"] < half:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(server.stop)  # the server goes away mid-stream
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(server.start)  # and comes back with its data (AOF)
+        await asyncio.to_thread(publish_redis, events.slice(half), url=url, stream="s")
+        while source.stats["messages"] < events.height:
+            await asyncio.sleep(0.05)
+        stop.set()
+        result = await asyncio.wait_for(task, 60)
+        assert source.stats["errors"] > 0  # it did see the outage
+        return result.levels
+
+    try:
+        got = asyncio.run(asyncio.wait_for(scenario(), 120))
+    finally:
+        server.stop()
+    assert_frame_equal(got, levels)
+
+
+def test_no_server_left_running() -> None:
+    # Fixtures stop their servers; this test only documents that loops above are bounded.
+    assert os.environ.get("PYTEST_CURRENT_TEST")
