@@ -63,7 +63,7 @@ def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-unty
 
 
 def test_cli_live_alerts_equal_detect(kafka: str, sim: ss.Simulation, tmp_path: Path) -> None:
-    batch, levels = _batch(sim.events, tmp_path)
+    _, levels = _batch(sim.events, tmp_path)
     topic = f"events-{_name()}"
     path = str(tmp_path / "events.parquet")
     assert main(["publish", path, "--kafka", kafka, "--topic", topic, "--partitions", "2"]) == 0
@@ -88,7 +88,7 @@ def test_sigkill_mid_stream_then_resume(kafka: str, sim: ss.Simulation, tmp_path
     common = ["--kafka", kafka, "--topic", topic, "--group", "g", "--partitions", "0,1",
               "--checkpoint", str(state), "--checkpoint-every", "100ms", "-o", str(out),
               "--levels-out", str(lv)]  # fmt: skip
-    log = open(tmp_path / "first.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "first.log", "wb")
     first = subprocess.Popen(_live(*common), stderr=log, stdout=log)
     try:
         _wait(lambda: state.exists() or first.poll() is not None, 60, "a first checkpoint")
@@ -135,7 +135,7 @@ def test_two_consumers_union_equals_one(kafka: str, sim: ss.Simulation, tmp_path
                     str(tmp_path / f"a{part}.csv"),
                     "--levels-out",
                     str(tmp_path / f"l{part}.csv"),
-                ),  # fmt: skip
+                ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
@@ -165,7 +165,7 @@ def test_broker_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
             "1s",
             "-o",
             str(tmp_path / "a.csv"),
-        ),  # fmt: skip
+        ),
         capture_output=True,
         text=True,
         timeout=60,
