@@ -35,7 +35,7 @@ from stockseries.brokers import (
 from stockseries.live import StreamProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from brokers.conftest import kafka_server, redis_server_process  # noqa: E402
+from brokers.conftest import kafka_server, redis_server_process
 
 
 def bare_kafka(brokers: str, topic: str, parts: int, n: int) -> float:
