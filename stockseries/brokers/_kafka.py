@@ -20,7 +20,7 @@ from stockseries._schema import ITEM
 from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
-from stockseries.brokers.retry import BrokerUnavailableError, with_backoff
+from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, with_backoff
 
 __all__ = [
     "KafkaSink",
@@ -199,6 +199,7 @@ class KafkaSource:
         epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
         connect_timeout: float = 30.0,
         config: Mapping[str, Any] | None = None,
+        end_when_idle: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not topics:
@@ -213,6 +214,7 @@ class KafkaSource:
         self._max_messages, self._max_wait = max_messages, max_wait
         self._epoch_unit = epoch_unit
         self._connect_timeout = connect_timeout
+        self._end_when_idle = end_when_idle
         self._config = dict(config or {})
         self._merge = EventTimeMerge(idle_timeout, clock)
         self._codes: dict[tuple[str, int], int] = {}
@@ -386,6 +388,7 @@ class KafkaSource:
         if self._consumer is None:
             await asyncio.to_thread(self._connect)
         consumer = self._consumer
+        idle = IdleClock(self._end_when_idle)
         while True:
             messages = await asyncio.to_thread(consumer.consume, self._max_messages, self._max_wait)
             self._ingest(messages)
@@ -394,6 +397,11 @@ class KafkaSource:
                 yield frame
             elif heartbeat:
                 yield _EMPTY
+            if idle.over(self.stats["messages"]):
+                rest = self.drain()
+                if rest is not None:
+                    yield rest
+                return
 
     def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
         return self.frames()
@@ -468,6 +476,7 @@ def kafka_source(
     epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
     connect_timeout: float = 30.0,
     config: Mapping[str, Any] | None = None,
+    end_when_idle: float | None = None,
 ) -> KafkaSource:
     """Async source of validated event frames read from Kafka topics (``confluent-kafka``).
 
@@ -501,6 +510,10 @@ def kafka_source(
     connect_timeout
         Seconds to keep retrying (with back-off) when no broker answers at start, before
         :class:`~stockseries.brokers.BrokerUnavailableError`.
+    end_when_idle
+        End the iteration (after releasing every held-back event) once no message came for
+        this many seconds; default: never (a live stream). Handy for a bounded run, e.g. a
+        :class:`~stockseries.dashboard.LiveDashboard` over what a topic holds.
     config
         Extra ``librdkafka`` settings.
 
@@ -525,6 +538,7 @@ def kafka_source(
         epoch_unit=epoch_unit,
         connect_timeout=connect_timeout,
         config=config,
+        end_when_idle=end_when_idle,
     )
 
 

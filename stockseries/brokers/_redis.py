@@ -26,7 +26,7 @@ import polars as pl
 from stockseries.brokers.eventtime import EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
-from stockseries.brokers.retry import BrokerUnavailableError, backoff_delays
+from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, backoff_delays
 
 __all__ = [
     "RedisSource",
@@ -98,6 +98,7 @@ class RedisSource:
         dead_letter: str | None = None,
         epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
         connect_timeout: float = 30.0,
+        end_when_idle: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not streams:
@@ -111,6 +112,7 @@ class RedisSource:
         self._max_messages, self._max_wait = max_messages, max_wait
         self._dead_letter, self._epoch_unit = dead_letter, epoch_unit
         self._connect_timeout = connect_timeout
+        self._end_when_idle = end_when_idle
         self._merge = EventTimeMerge(idle_timeout, clock)
         self._skips: dict[int, Position] = {}
         self._redis: Any = None
@@ -280,6 +282,7 @@ class RedisSource:
         if self._redis is None:
             await self._connect()
         self._dead_lettered = []
+        idle = IdleClock(self._end_when_idle)
         while True:
             self._ingest(await self._read())
             # Dead letters are on the stream before the positions that skip them are yielded.
@@ -289,6 +292,11 @@ class RedisSource:
                 yield frame
             elif heartbeat:
                 yield pl.DataFrame()
+            if idle.over(self.stats["messages"]):
+                rest = self.drain()
+                if rest is not None:
+                    yield rest
+                return
 
     def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
         return self.frames()
@@ -327,6 +335,7 @@ def redis_source(
     dead_letter: str | None = None,
     epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
     connect_timeout: float = 30.0,
+    end_when_idle: float | None = None,
 ) -> RedisSource:
     """Async source of validated event frames read from Redis streams (``redis-py``, asyncio).
 
@@ -336,7 +345,8 @@ def redis_source(
     ``<stream>.dead-letter``) with fields ``reason``, ``source`` and the original fields
     (prefixed ``field:``). A lost connection is retried with back-off for up to
     ``connect_timeout`` seconds (at start and mid-stream); a group lost with the server's
-    data is recreated at the source's position.
+    data is recreated at the source's position. With ``end_when_idle`` the iteration ends
+    once no entry came for that many seconds (a bounded run, e.g. for a dashboard).
 
     Examples
     --------
@@ -357,6 +367,7 @@ def redis_source(
         dead_letter=dead_letter,
         epoch_unit=epoch_unit,
         connect_timeout=connect_timeout,
+        end_when_idle=end_when_idle,
     )
 
 

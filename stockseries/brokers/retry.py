@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["BrokerUnavailableError", "backoff_delays", "with_backoff"]
+__all__ = ["BrokerUnavailableError", "IdleClock", "backoff_delays", "with_backoff"]
 
 log = logging.getLogger("stockseries.brokers")
 
@@ -66,3 +66,29 @@ def with_backoff(
             delay = min(next(delays), left)
             log.warning("cannot reach %s (%s); retrying in %.1f s", what, exc, delay)
             sleep(delay)
+
+
+class IdleClock:
+    """Tells when a message counter has not moved for ``limit`` seconds (``None``: never).
+
+    Examples
+    --------
+    >>> clock = IdleClock(None)
+    >>> clock.over(0)
+    False
+    """
+
+    def __init__(self, limit: float | None) -> None:
+        self._limit = limit
+        self._count = -1
+        self._since = time.monotonic()
+
+    def over(self, count: int) -> bool:
+        """Note the counter's value; true once it has not changed for ``limit`` seconds."""
+        if self._limit is None:
+            return False
+        now = time.monotonic()
+        if count != self._count:
+            self._count, self._since = count, now
+            return False
+        return now - self._since >= self._limit

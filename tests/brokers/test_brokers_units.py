@@ -1,0 +1,187 @@
+"""Broker building blocks without a broker: formats, event-time merge, positions, partitioner."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stockseries.brokers import partition_of
+from stockseries.brokers._kafka import murmur2
+from stockseries.brokers.checkpoint import load_checkpoint, read_positions, save_checkpoint
+from stockseries.brokers.eventtime import OFFSET, PART, ROW, EventTimeMerge, Position
+from stockseries.brokers.formats import decode, encode_arrow, encode_json
+from stockseries.brokers.locate import locate, skip_released
+from stockseries.events import read_events
+from stockseries.live import CheckpointError, StreamProcessor
+
+
+def _events(n: int, seed: int = 0) -> pl.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return read_events(
+        pl.DataFrame(
+            {
+                "ts": pl.Series(np.sort(rng.integers(0, 3_600_000_000, n))).cast(
+                    pl.Datetime("us", "UTC")
+                ),
+                "item_id": [f"A{i % 7}" for i in range(n)],
+                "kind": ["order" if i % 3 else "delivery" for i in range(n)],
+                "quantity": rng.integers(1, 9, n),
+                "customer_id": [None if i % 2 else f"C{i}" for i in range(n)],
+            }
+        )
+    )
+
+
+# Kafka's own test vectors for its murmur2 (Java client, signed ints).
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("21", -973932308), ("foobar", -790332482), ("a-little-bit-long-string", -985981536),
+     ("a-little-bit-longer-string", -1486304829), ("abc", 479470107),
+     ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971)],
+)  # fmt: skip
+def test_murmur2_matches_the_java_client(key: str, expected: int) -> None:
+    value = murmur2(key.encode())
+    assert (value - (1 << 32) if value >= 1 << 31 else value) == expected
+
+
+def test_partition_of_is_stable_and_in_range() -> None:
+    parts = partition_of([f"A{i:03d}" for i in range(200)], 6)
+    assert set(parts.values()) == set(range(6))
+
+
+@pytest.mark.parametrize("fmt", ["json", "arrow"])
+def test_round_trip(fmt: str) -> None:
+    events = _events(50)
+    if fmt == "json":
+        keys, values = encode_json(events)
+        assert keys[0] == events["item_id"][0].encode()
+    else:
+        values = [encode_arrow(events.head(20)), encode_arrow(events.slice(20))]
+    decoded = decode(values)
+    assert decoded.rejected == []
+    assert decoded.events.drop("__message").equals(events)
+
+
+def test_arrow_rows_are_rejected_one_by_one_and_json_is_read_slowly_when_needed() -> None:
+    events = _events(5)
+    broken = events.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2)
+        .then(-1)
+        .otherwise(pl.col("quantity"))
+        .alias("quantity")
+    )
+    pretty = (
+        b'{\n "ts": "2024-01-01T00:00:00Z",\n "item_id": "A",\n "kind": "order",\n "quantity": 1}'
+    )
+    decoded = decode([encode_arrow(broken), b"", pretty, b"\xff\xff\xff\xffnope"])
+    assert decoded.events["__message"].to_list() == [0, 0, 0, 0, 2]
+    reasons = dict(decoded.rejected)
+    assert reasons[0].startswith("quantity: must be an integer > 0")
+    assert reasons[1] == "empty message"
+    assert reasons[3].startswith("not a valid Arrow IPC stream")
+
+
+def test_a_batch_without_timestamps_is_rejected_whole() -> None:
+    decoded = decode([b'{"item_id": "A", "kind": "order", "quantity": 1}'] * 2)
+    assert decoded.events.height == 0
+    assert [i for i, _ in decoded.rejected] == [0, 1]
+
+
+def _tagged(events: pl.DataFrame, part: int, offsets: list[int]) -> pl.DataFrame:
+    return events.with_columns(
+        pl.lit(part, pl.Int32).alias(PART), pl.Series(OFFSET, offsets), pl.lit(0).alias(ROW)
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    st.integers(2, 4),
+    st.integers(0, 10_000),
+)
+def test_merge_releases_every_event_once_in_event_time_order(
+    cuts: list[int], parts: int, seed: int
+) -> None:
+    """Any interleaving of per-partition batches: everything comes out once, time-ordered."""
+    import random
+
+    events = _events(120, seed)
+    by_part = [events.gather(list(range(p, events.height, parts))) for p in range(parts)]
+    batches = []
+    for p, frame in enumerate(by_part):
+        start = 0
+        for cut in [*cuts, frame.height]:
+            piece = frame.slice(start, cut)
+            if piece.height:
+                batches.append((p, start, piece))
+            start += piece.height
+            if start >= frame.height:
+                break
+    random.Random(seed).shuffle(batches)
+    batches.sort(key=lambda b: (b[0], b[1]))  # per partition in offset order ...
+    random.Random(seed + 1).shuffle(batches)  # ... interleaved across partitions
+    batches.sort(key=lambda b: b[1])  # (keep every partition's own order)
+    merge = EventTimeMerge(idle_timeout=None)
+    merge.assign(range(parts))
+    out = []
+    for p, start, piece in batches:
+        offsets = list(range(start, start + piece.height))
+        merge.add(_tagged(piece, p, offsets), {p: offsets[-1]})
+        released = merge.release()
+        if released is not None:
+            out.append(released)
+        # the positions never claim a held event
+        for part, where in merge.positions().items():
+            held = merge._held
+            if held is not None and held.height:
+                mine = held.filter(pl.col(PART) == part)
+                if mine.height:
+                    assert where.offset == mine[OFFSET].min()
+    rest = merge.release(final=True)
+    if rest is not None:
+        out.append(rest)
+    got = pl.concat(out)
+    assert got.height == events.height
+    assert got["ts"].is_sorted() or out[-1] is rest  # sorted up to the final drain
+    assert sorted(got["ts"].to_list()) == sorted(events["ts"].to_list())
+
+
+def test_idle_partition_stops_holding_the_watermark_back() -> None:
+    now = [0.0]
+    merge = EventTimeMerge(idle_timeout=5.0, clock=lambda: now[0])
+    merge.assign([0, 1])
+    events = _events(4)
+    merge.add(_tagged(events, 0, [0, 1, 2, 3]), {0: 3})
+    assert merge.release() is None  # partition 1 has said nothing
+    now[0] = 6.0
+    merge.add(_tagged(events.clear(), 0, []), {0: 3})  # partition 0 still active
+    assert merge.release().height == 4  # type: ignore[union-attr]
+
+
+def test_resume_skips_the_released_rows_of_a_partly_released_message() -> None:
+    events = _events(6)
+    message = events.with_columns(pl.lit(0, pl.Int64).alias("__message"))
+    rows = locate(message, [0], [7])
+    assert rows[ROW].to_list() == list(range(6))
+    kept = skip_released(rows, {0: Position(7, 4)}, {0: 7})
+    assert kept[ROW].to_list() == [4, 5]
+
+
+def test_checkpoint_carries_positions_and_is_a_processor_checkpoint(tmp_path) -> None:
+    processor = StreamProcessor("1m", window=5)
+    processor.push(_events(30))
+    path = save_checkpoint(
+        tmp_path / "state.zip", processor, {"orders": {0: Position(12, 3), 1: Position(4)}},
+        levels=pl.DataFrame({"item_id": ["A0"], "level": [3]}),
+    )  # fmt: skip
+    assert read_positions(path) == {"orders": {0: Position(12, 3), 1: Position(4, 0)}}
+    restored = load_checkpoint(path, expect={"every": "60s", "window": 5})
+    assert restored.processor.stats == processor.stats
+    assert restored.levels is not None and restored.levels["level"].to_list() == [3]
+    assert StreamProcessor.load(path).stats == processor.stats  # an ordinary checkpoint too
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path, expect={"window": 6})
