@@ -1,11 +1,10 @@
 """One checkpoint file for the processor's state *and* the broker positions it reflects.
 
-The processor's own checkpoint (:meth:`stockseries.live.StreamProcessor.save`, a zip
-archive) gets one more member, ``broker.json``, with the position of every partition the
-state covers, and the whole file is replaced atomically (temporary file in the same folder,
-``fsync``, rename): a crash leaves the previous checkpoint or the new one, never a state
-without its offsets. :meth:`StreamProcessor.load` ignores the extra member, so a broker
-checkpoint is also an ordinary processor checkpoint.
+A zip archive with the processor's own checkpoint (:meth:`stockseries.live.StreamProcessor.save`,
+stored whole as ``processor.ckpt``, with its own checksum), ``broker.json`` (the position of
+every partition the state covers) and the consumer's running outputs as Arrow tables. The
+file is replaced atomically (temporary file in the same folder, ``fsync``, rename): a crash
+leaves the previous checkpoint or the new one, never a state without its offsets.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from stockseries.live import CheckpointError, StreamProcessor
 
 __all__ = [
     "MEMBER",
+    "PROCESSOR",
     "BrokerCheckpoint",
     "load_checkpoint",
     "read_positions",
@@ -36,6 +36,8 @@ __all__ = [
 
 #: Name of the positions member inside the checkpoint archive.
 MEMBER = "broker.json"
+#: Name of the processor's own checkpoint inside the archive.
+PROCESSOR = "processor.ckpt"
 _FORMAT = "stockseries-broker-positions"
 #: Tables a consumer keeps with its state: last stock level per item, alerts so far.
 _TABLES = ("broker_levels", "broker_alerts")
@@ -83,7 +85,8 @@ def save_checkpoint(
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        processor.save(tmp)
+        inner = Path(tmp).with_suffix(".ckpt")
+        processor.save(inner)
         body = {
             "format": _FORMAT,
             "version": 1,
@@ -93,8 +96,9 @@ def save_checkpoint(
                 for name, parts in sorted(positions.items())
             },
         }
-        with open(tmp, "r+b") as handle:
-            with zipfile.ZipFile(handle, "a", zipfile.ZIP_DEFLATED) as archive:
+        with open(tmp, "wb") as handle:
+            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+                archive.write(inner, PROCESSOR)
                 archive.writestr(MEMBER, json.dumps(body, indent=1, sort_keys=True))
                 for name, table in zip(_TABLES, (levels, alerts), strict=True):
                     if table is not None:
@@ -108,6 +112,9 @@ def save_checkpoint(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(inner)
     return target
 
 
@@ -149,12 +156,22 @@ def load_checkpoint(
     path: str | os.PathLike[str], *, expect: Mapping[str, Any] | None = None
 ) -> BrokerCheckpoint:
     """Everything :func:`save_checkpoint` wrote (``expect`` as :meth:`StreamProcessor.load`)."""
-    positions, source, tables = _read(Path(path))
-    processor = StreamProcessor.load(path, expect=expect)
+    source = Path(path)
+    positions, described, tables = _read(source)
+    fd, tmp = tempfile.mkstemp(prefix=f".{source.name}.", suffix=".ckpt", dir=source.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(source) as archive:
+            if PROCESSOR not in archive.namelist():
+                raise CheckpointError(f"checkpoint {source} has no processor state")
+            handle.write(archive.read(PROCESSOR))
+        processor = StreamProcessor.load(tmp, expect=expect)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     return BrokerCheckpoint(
         processor,
         positions,
         levels=tables.get("broker_levels"),
         alerts=tables.get("broker_alerts"),
-        source=source,
+        source=described,
     )

@@ -171,7 +171,7 @@ def test_resume_skips_the_released_rows_of_a_partly_released_message() -> None:
     assert kept[ROW].to_list() == [4, 5]
 
 
-def test_checkpoint_carries_positions_and_is_a_processor_checkpoint(tmp_path) -> None:
+def test_checkpoint_carries_positions_with_the_state(tmp_path) -> None:
     processor = StreamProcessor("1m", window=5)
     processor.push(_events(30))
     path = save_checkpoint(
@@ -182,6 +182,5 @@ def test_checkpoint_carries_positions_and_is_a_processor_checkpoint(tmp_path) ->
     restored = load_checkpoint(path, expect={"every": "60s", "window": 5})
     assert restored.processor.stats == processor.stats
     assert restored.levels is not None and restored.levels["level"].to_list() == [3]
-    assert StreamProcessor.load(path).stats == processor.stats  # an ordinary checkpoint too
     with pytest.raises(CheckpointError):
         load_checkpoint(path, expect={"window": 6})
