@@ -560,7 +560,7 @@ def publish_kafka(
 
     The partition of an event is ``murmur2(item_id)`` like Kafka's Java clients, so one item
     always lands on one partition. JSON sends one message per event; Arrow one message per
-    partition and ``batch_size`` events. The topic is created (``partitions``, default 1)
+    partition and ``batch_size`` events (split further to stay under ~900 kB). The topic is created (``partitions``, default 1)
     when missing. Waits until every message is acknowledged.
     """
     kafka = _client()
@@ -597,15 +597,9 @@ def publish_kafka(
         for (p,), group in tagged.group_by(PART, maintain_order=True):
             body = group.drop(PART)
             for offset in range(0, body.height, batch_size):
-                _produce(
-                    producer,
-                    topic,
-                    encode_arrow(body.slice(offset, batch_size)),
-                    None,
-                    p,
-                    delivered,
-                )
-                sent += 1
+                for blob in arrow_messages(body.slice(offset, batch_size)):
+                    _produce(producer, topic, blob, None, p, delivered)
+                    sent += 1
     else:
         raise ValueError(f"format must be 'json' or 'arrow', got {format!r}")
     left = producer.flush(timeout)
@@ -615,6 +609,19 @@ def publish_kafka(
             + (f": {failures[0]}" if failures else "")
         )
     return sent
+
+
+#: Largest Arrow message published (Kafka brokers refuse messages over ~1 MB by default).
+MAX_MESSAGE_BYTES = 900_000
+
+
+def arrow_messages(events: pl.DataFrame, limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
+    """Arrow IPC messages of at most ``limit`` bytes holding ``events`` in order (halving as needed)."""
+    blob = encode_arrow(events)
+    if len(blob) <= limit or events.height <= 1:
+        return [blob]
+    half = events.height // 2
+    return arrow_messages(events.head(half), limit) + arrow_messages(events.slice(half), limit)
 
 
 def _produce(

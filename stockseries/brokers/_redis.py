@@ -15,6 +15,7 @@ exactly-once state run one consumer per stream (shard streams by item to scale o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -117,6 +118,7 @@ class RedisSource:
         self._skips: dict[int, Position] = {}
         self._redis: Any = None
         self._dead_lettered: list[Any] = []
+        self._read_to: dict[int, int] = {}  # stream -> offset of the last entry read
         self._positions: dict[str, dict[int, Position]] = {}
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
 
@@ -151,7 +153,10 @@ class RedisSource:
 
     async def _connect(self) -> None:
         redis = _client()
-        client = redis.asyncio.Redis.from_url(self.url, decode_responses=False)
+        # Replies of many entries take a while to parse on a busy machine: allow for it.
+        client = redis.asyncio.Redis.from_url(
+            self.url, decode_responses=False, socket_timeout=self._max_wait + 30
+        )
         deadline = time.monotonic() + self._connect_timeout
         delays = backoff_delays()
         while True:
@@ -175,11 +180,18 @@ class RedisSource:
         self._merge.assign(range(len(self.streams)))
 
     async def _place_group(self) -> None:
-        """Create the group where needed and point it at our position in every stream."""
+        """Create the group where needed and point it after what this source has read.
+
+        Also called after a failed read: the group may have handed out entries whose reply
+        was lost (``NOACK`` keeps no pending list), so it is set back to the last entry read.
+        """
         redis = _client()
         for code, stream in enumerate(self.streams):
-            where = self._merge.positions().get(code) or self._start.get(stream, {}).get(0)
-            if where is not None:
+            read = self._read_to.get(code)
+            where = self._start.get(stream, {}).get(0)
+            if read is not None:
+                last = entry_id(read)
+            elif where is not None:
                 last = _before(where.offset)
                 if where.skip:
                     self._skips[code] = where
@@ -223,6 +235,8 @@ class RedisSource:
                 delay = next(delays)
                 log.warning("Redis read failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
+                with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, OSError):
+                    await self._place_group()  # re-deliver whatever a lost reply held
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -245,6 +259,7 @@ class RedisSource:
                 offsets.append(offset)
                 entries.append((self.streams[code], entry, fields))
                 read_through[code] = offset
+        self._read_to.update(read_through)
         if not values:
             return
         self.stats["messages"] += len(values)
