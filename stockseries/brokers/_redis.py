@@ -34,6 +34,7 @@ __all__ = [
     "RedisStreamSink",
     "entry_id",
     "entry_offset",
+    "entry_offsets",
     "publish_redis",
     "redis_source",
 ]
@@ -66,6 +67,27 @@ def entry_offset(entry: bytes | str) -> int:
     if number >= 1 << _SEQ_BITS:
         raise ValueError(f"entry id {text}: sequence numbers above 2**20 are not supported")
     return (int(ms) << _SEQ_BITS) | number
+
+
+def entry_offsets(entries: list[bytes]) -> list[int]:
+    """:func:`entry_offset` of many ids at once (vectorised).
+
+    Examples
+    --------
+    >>> entry_offsets([b"1-0", b"1-5", b"2-0"])
+    [1048576, 1048581, 2097152]
+    """
+    parts = (
+        pl.Series(entries, dtype=pl.Binary)
+        .cast(pl.String)
+        .str.split_exact("-", 1)
+        .struct.rename_fields(["ms", "seq"])
+        .struct.unnest()
+        .select(pl.col("ms").cast(pl.Int64), pl.col("seq").fill_null("0").cast(pl.Int64))
+    )
+    if parts.height and parts["seq"].max() >= 1 << _SEQ_BITS:  # type: ignore[operator]
+        raise ValueError("stream entry sequence numbers above 2**20 are not supported")
+    return (parts["ms"] * (1 << _SEQ_BITS) + parts["seq"]).to_list()
 
 
 def entry_id(offset: int) -> str:
@@ -118,8 +140,10 @@ class RedisSource:
         self._skips: dict[int, Position] = {}
         self._redis: Any = None
         self._dead_lettered: list[Any] = []
-        self._read_to: dict[int, int] = {}  # stream -> offset of the last entry read
-        self._positions: dict[str, dict[int, Position]] = {}
+        self._read_to: dict[int, int] = {}
+        self._batch: list[
+            tuple[int, list[Any]]
+        ] = []  # the replies being ingested  # stream -> offset of the last entry read
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
 
     def __repr__(self) -> str:
@@ -131,19 +155,16 @@ class RedisSource:
     @property
     def positions(self) -> dict[str, dict[int, Position]]:
         """Per stream (partition 0), where the events yielded so far end."""
-        return {s: dict(p) for s, p in self._positions.items()}
+        out = {s: dict(p) for s, p in self._start.items()}
+        for code, position in self._merge.positions().items():
+            out[self.streams[code]] = {0: position}
+        return out
 
     def resume_from(self, positions: Mapping[str, Mapping[int, Position]]) -> None:
         """Start from ``positions`` (a checkpoint's); call before iterating."""
         if self._redis is not None:
             raise RuntimeError("resume_from must be called before the source is iterated")
         self._start = {s: dict(p) for s, p in positions.items()}
-
-    def _snapshot(self) -> None:
-        out = {s: dict(p) for s, p in self._start.items()}
-        for code, position in self._merge.positions().items():
-            out[self.streams[code]] = {0: position}
-        self._positions = out
 
     def describe(self) -> dict[str, Any]:
         """What this source reads, for checkpoints and logs."""
@@ -244,27 +265,32 @@ class RedisSource:
                 await self._place_group()
 
     def _ingest(self, replies: list[Any]) -> None:
-        values: list[bytes | None] = []
-        codes: list[int] = []
-        offsets: list[int] = []
-        entries: list[tuple[str, bytes, dict[bytes, bytes]]] = []
-        read_through: dict[int, int] = {}
         index = {name.encode(): code for code, name in enumerate(self.streams)}
+        values: list[bytes | None] = []
+        ids: list[bytes] = []
+        codes: list[int] = []
+        self._batch = []
         for stream, messages in replies:
             code = index[stream if isinstance(stream, bytes) else stream.encode()]
-            for entry, fields in messages:
-                offset = entry_offset(entry)
-                values.append(_value(fields))
-                codes.append(code)
-                offsets.append(offset)
-                entries.append((self.streams[code], entry, fields))
-                read_through[code] = offset
-        self._read_to.update(read_through)
+            self._batch.append((code, messages))
+            values += [_value(fields) for _, fields in messages]
+            ids += [entry for entry, _ in messages]
+            codes += [code] * len(messages)
         if not values:
             return
+        offsets = entry_offsets(ids)
+        read_through = dict(zip(codes, offsets, strict=True))
+        self._read_to.update(read_through)
         self.stats["messages"] += len(values)
         decoded = decode(values, epoch_unit=self._epoch_unit)
-        self._dead_lettered = [(entries[i], reason) for i, reason in by_message(decoded.rejected)]
+        rejected = by_message(decoded.rejected)
+        if rejected:
+            entries = [
+                (self.streams[code], entry, fields)
+                for code, messages in self._batch
+                for entry, fields in messages
+            ]
+            self._dead_lettered = [(entries[i], reason) for i, reason in rejected]
         rows = locate(decoded.events, codes, offsets)
         if self._skips:
             rows = skip_released(rows, self._skips, read_through)
@@ -286,7 +312,6 @@ class RedisSource:
 
     def _emit(self, final: bool = False) -> pl.DataFrame | None:
         out = self._merge.release(final=final)
-        self._snapshot()
         if out is None:
             return None
         self.stats["events"] += out.height

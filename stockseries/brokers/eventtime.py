@@ -163,10 +163,10 @@ class EventTimeMerge:
             if self._watermark is not None and mark < self._watermark:
                 mark = self._watermark
             self._watermark = mark
-            due = pl.col(TS).dt.epoch("us") <= mark
-            out = self._held.filter(due)
-            if out.height == 0:
+            due = self._held.get_column(TS).dt.epoch("us") <= mark
+            if not due.any():
                 return None
+            out = self._held.filter(due)
             self._held = self._held.filter(~due)
         return out.sort(TS, maintain_order=True)
 
