@@ -44,7 +44,9 @@ def live_arguments(
     broker.add_argument("--topic", action="append", default=[], help="Kafka topic (repeatable)")
     broker.add_argument("--stream", action="append", default=[], help="Redis stream (repeatable)")
     broker.add_argument("--group", required=True, help="consumer group")
-    broker.add_argument("--consumer", default="stockseries", help="Redis consumer name")
+    broker.add_argument(
+        "--consumer", default="stockseries", help="Redis consumer name (default: stockseries)"
+    )
     broker.add_argument(
         "--partitions",
         help="Kafka: read these partitions of every topic (e.g. 0,1) instead of joining the group",
@@ -55,14 +57,14 @@ def live_arguments(
     broker.add_argument("--epoch-unit", choices=("s", "ms", "us", "ns"), default=None,
                         help="unit of numeric ts in messages (ISO-8601 needs none)")  # fmt: skip
     broker.add_argument("--partition-idle", default="5s",
-                        help="a partition quiet this long stops holding event time back")  # fmt: skip
+                        help="a partition quiet this long stops holding event time back (default: 5s)")  # fmt: skip
     broker.add_argument("--connect-timeout", default="30s",
-                        help="keep retrying an unreachable broker this long")  # fmt: skip
+                        help="keep retrying an unreachable broker this long (default: 30s)")  # fmt: skip
     run = p.add_argument_group("running")
     run.add_argument("--checkpoint", help="state + offsets file: resume from it, save to it")
-    run.add_argument("--checkpoint-every", default="5s")
+    run.add_argument("--checkpoint-every", default="5s", help="checkpoint interval (default: 5s)")
     run.add_argument("--stop-when-idle", help="stop after no event came for this long, e.g. 5s")
-    run.add_argument("--lateness", default="0s")
+    run.add_argument("--lateness", default="0s", help="allowed event lateness (default: 0s)")
     out = p.add_argument_group("outputs")
     out.add_argument("-o", "--output", help="alerts file (.csv/.parquet/.ndjson)")
     out.add_argument("--levels-out", help="final stock level per item (item_id, level)")
@@ -76,14 +78,26 @@ def publish_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``stockseries publish``."""
     p.add_argument("events", help="event file, folder or glob")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--kafka", metavar="BROKERS")
-    which.add_argument("--redis", metavar="URL")
-    p.add_argument("--topic", help="Kafka topic")
+    which.add_argument("--kafka", metavar="BROKERS", help="Kafka bootstrap servers host:port[,...]")
+    which.add_argument("--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--topic", help="Kafka topic (created when missing)")
     p.add_argument("--stream", help="Redis stream")
-    p.add_argument("--format", choices=("json", "arrow"), default="json")
-    p.add_argument("--batch-size", type=int, default=10_000, help="events per Arrow message")
+    p.add_argument(
+        "--format",
+        choices=("json", "arrow"),
+        default="json",
+        help="one JSON event per message, or Arrow IPC batches (default: json)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=10_000, help="events per Arrow message (default: 10000)"
+    )
     p.add_argument("--partitions", type=int, default=None, help="partitions of a new topic")
-    p.add_argument("--epoch-unit", choices=("s", "ms", "us", "ns"), default=None)
+    p.add_argument(
+        "--epoch-unit",
+        choices=("s", "ms", "us", "ns"),
+        default=None,
+        help="unit of integer epoch timestamps in EVENTS (ISO-8601 needs none)",
+    )
 
 
 def run_publish(args: argparse.Namespace) -> int:
