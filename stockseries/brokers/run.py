@@ -195,6 +195,76 @@ def _alerts(frame: pl.DataFrame, processor: StreamProcessor) -> Alerts:
     return Alerts(frame, recorded, every)
 
 
+class _Job:
+    """One consume run: the processor, its outputs, the sink and the checkpoint file."""
+
+    def __init__(
+        self,
+        source: Any,
+        processor: StreamProcessor,
+        checkpoint: str | os.PathLike[str] | None,
+        sink: Any,
+        on_step: Callable[[StepResult], Any] | None,
+        on_checkpoint: Callable[[ConsumeResult], Any] | None,
+    ) -> None:
+        self.source, self.processor = source, processor
+        self.outputs = _Outputs(None, None)
+        self.target = None if checkpoint is None else Path(checkpoint)
+        if self.target is not None and self.target.exists():
+            restored = load_checkpoint(self.target, expect=_settings(processor))
+            self.processor = restored.processor
+            source.resume_from(restored.positions)
+            self.outputs = _Outputs(restored.levels, restored.alerts)
+            log.info("resumed from %s", self.target)
+        self.notifier = _notifier(sink)
+        self.on_step, self.on_checkpoint = on_step, on_checkpoint
+        self.stats = {"frames": 0, "events": 0, "checkpoints": 0}
+
+    async def handle(self, step: StepResult) -> None:
+        """Keep the step's outputs, show it, send its closed alerts."""
+        closed = self.outputs.add(step)
+        if self.on_step is not None and _has_content(step):
+            await _call(self.on_step, step)
+        if closed.height and self.notifier is not None:
+            await asyncio.to_thread(self.notifier.notify, closed)
+
+    def result(self) -> ConsumeResult:
+        """The outputs so far."""
+        merged = {**self.stats, **getattr(self.source, "stats", {})}
+        frame = self.outputs.alert_frame()
+        if frame is None:  # no step yet: an idle tick is a no-op that has the alert schema
+            frame = self.processor.tick().alerts_closed
+        return ConsumeResult(
+            _alerts(frame, self.processor), self.outputs.level_frame(), self.processor, merged
+        )
+
+    async def save(self) -> None:
+        """Checkpoint state + positions (+ outputs), then commit the positions to the broker."""
+        if self.target is None:
+            return
+        await asyncio.to_thread(self.source.prepare_commit)
+        positions = self.source.positions
+        await asyncio.to_thread(
+            save_checkpoint,
+            self.target,
+            self.processor,
+            positions,
+            source=self.source.describe(),
+            levels=self.outputs.levels,
+            alerts=self.outputs.alert_frame(),
+        )
+        self.stats["checkpoints"] += 1
+        await asyncio.to_thread(self.source.commit, positions)
+        if self.on_checkpoint is not None:
+            await _call(self.on_checkpoint, self.result())
+
+
+async def _call(callback: Callable[[Any], Any], value: Any) -> None:
+    outcome = callback(value)
+    if asyncio.iscoroutine(outcome):
+        await outcome
+
+
 async def consume(
     source: Any,
     processor: StreamProcessor,
@@ -235,58 +305,12 @@ async def consume(
     flush
         Flush the processor at the end (close every bucket, end every episode).
     """
-    outputs = _Outputs(None, None)
-    target = None if checkpoint is None else Path(checkpoint)
-    if target is not None and target.exists():
-        restored = load_checkpoint(target, expect=_settings(processor))
-        processor = restored.processor
-        source.resume_from(restored.positions)
-        outputs = _Outputs(restored.levels, restored.alerts)
-        log.info("resumed from %s", target)
-    notifier = _notifier(sink)
-    stats = {"frames": 0, "events": 0, "checkpoints": 0}
+    job = _Job(source, processor, checkpoint, sink, on_step, on_checkpoint)
+    processor, stats = job.processor, job.stats
     last_event: float | None = None  # idle time counts from the first poll (connected)
     seen_messages = 0
     last_save = time.monotonic()
     dirty = False
-
-    async def handle(step: StepResult) -> None:
-        closed = outputs.add(step)
-        if on_step is not None and _has_content(step):
-            outcome = on_step(step)
-            if asyncio.iscoroutine(outcome):
-                await outcome
-        if closed.height and notifier is not None:
-            await asyncio.to_thread(notifier.notify, closed)
-
-    def result() -> ConsumeResult:
-        merged = {**stats, **getattr(source, "stats", {})}
-        frame = outputs.alert_frame()
-        if frame is None:  # no step yet: an idle tick is a no-op that has the alert schema
-            frame = processor.tick().alerts_closed
-        return ConsumeResult(_alerts(frame, processor), outputs.level_frame(), processor, merged)
-
-    async def save() -> None:
-        if target is None:
-            return
-        await asyncio.to_thread(source.prepare_commit)
-        positions = source.positions
-        await asyncio.to_thread(
-            save_checkpoint,
-            target,
-            processor,
-            positions,
-            source=source.describe(),
-            levels=outputs.levels,
-            alerts=outputs.alert_frame(),
-        )
-        stats["checkpoints"] += 1
-        await asyncio.to_thread(source.commit, positions)
-        if on_checkpoint is not None:
-            outcome = on_checkpoint(result())
-            if asyncio.iscoroutine(outcome):
-                await outcome
-
     frames = source.frames(heartbeat=True)
     try:
         async for frame in frames:
@@ -302,9 +326,9 @@ async def consume(
                 last_event, dirty = now, True
             else:
                 step = processor.tick()
-            await handle(step)
+            await job.handle(step)
             if dirty and now - last_save >= checkpoint_every:
-                await save()
+                await job.save()
                 last_save, dirty = time.monotonic(), False
             if stop is not None and stop.is_set():
                 break
@@ -318,14 +342,14 @@ async def consume(
         rest = source.drain()
         if rest is not None and rest.height:
             stats["events"] += rest.height
-            await handle(processor.push(rest))
-        await save()
+            await job.handle(processor.push(rest))
+        await job.save()
         if flush:
-            await handle(processor.flush())
+            await job.handle(processor.flush())
     finally:
         await frames.aclose()
         await asyncio.to_thread(source.close)
-    return result()
+    return job.result()
 
 
 def _settings(processor: StreamProcessor) -> dict[str, Any]:
