@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -60,6 +61,8 @@ class LiveDetector:
         # What the method needs and adds comes from the method table.
         self.width = history_needed(detection, every_us)
         self.columns = detection_columns(detection)
+        # Learnt from the batch detector itself, so that any method of the table works.
+        self.counts_every_bucket = history_counts_every_bucket(detection, every_us, self.width)
         self.column = detection["column"]
         #: The default detector has a fast path that sums only the new rows' windows.
         self.zscore_exact = detection["method"] == "zscore" and detection.get("smooth", 1) == 1
@@ -80,8 +83,8 @@ class LiveDetector:
             )
             return zscore_series(fast), flagged
         detected = self._run_detector(context)
-        if self.detection["method"] in ("ewma", "threshold"):
-            # These count every past bucket: add the closed ones no longer retained.
+        if self.counts_every_bucket:
+            # The method's history counts every past bucket: add those no longer retained.
             detected = detected.with_columns(
                 pl.col("history")
                 + pl.Series(np.repeat(context.dropped, context.counts), dtype=pl.Int64)
@@ -145,6 +148,27 @@ class LiveDetector:
                 array[insufficient] = np.nan
         return {**floats, "history": history, "sufficient": sufficient, "flagged": flagged}
 
+    def _probe(self, items: pl.Series, counts: np.ndarray, n: int) -> pl.DataFrame | None:
+        """Two flat buckets of an extra item when no item has two: a detector may infer the
+        bucket length from an item's consecutive buckets (the seasonal one does)."""
+        if counts.max() >= 2:
+            return None
+        if items.dtype == pl.String:  # items by id: a per-item option needs a known one
+            level = self.detection.get("level")
+            free = [key for key in (level or {}) if key not in set(items.to_list())]
+            if not free:
+                return None
+            name: Any = free[0]
+        else:
+            name = n
+        return pl.DataFrame(
+            {
+                ITEM: pl.Series(ITEM, [name] * 2, dtype=items.dtype),
+                TS: timestamps(TS, np.array([0, self.every_us])),
+                self.column: pl.Series([0, 0], dtype=pl.Int64),
+            }
+        )
+
     def _run_detector(self, context: Context) -> pl.DataFrame:
         """Detection columns of the new buckets, by the batch detector on the context."""
         x = context.x
@@ -167,22 +191,37 @@ class LiveDetector:
                 self.column: x[in_context],
             }
         )
-        extra = 0
-        if self.detection["method"] == "seasonal" and counts.max() < 2:
-            # The seasonal core infers the bucket length from one item's consecutive buckets.
-            extra = 2
-            probe = pl.DataFrame(
-                {
-                    ITEM: pl.Series(ITEM, [len(slots)] * 2, dtype=items.dtype),
-                    TS: timestamps(TS, np.array([0, self.every_us])),
-                    self.column: pl.Series([0, 0], dtype=frame.schema[self.column]),
-                }
-            )
-            frame = pl.concat([frame, probe])
+        probe = self._probe(items, counts, len(slots))
+        if probe is not None:
+            frame = pl.concat([frame, probe.cast(frame.schema)])  # type: ignore[arg-type]
         detected = detect_frame(frame, self.detection).select(list(self.columns))
+        extra = 0 if probe is None else probe.height
         if extra:
             detected = detected.head(detected.height - extra)
         return detected.filter(pl.Series(positions >= self.width))
+
+
+def history_counts_every_bucket(detection: Detection, every_us: int, width: int) -> bool:
+    """Whether the method's ``history`` counts every past bucket rather than at most a window.
+
+    Asked of the batch detector: on one item's flat series longer than the retained
+    history, does ``history`` keep growing with the series?
+    """
+    column = detection["column"]
+    level = detection.get("level")
+    item = next(iter(level)) if isinstance(level, dict) and level else "probe"
+
+    def last_history(n: int) -> int:
+        series = pl.DataFrame(
+            {
+                ITEM: [item] * n,
+                TS: timestamps(TS, np.arange(n, dtype=np.int64) * every_us),
+                column: pl.Series(np.zeros(n, dtype=np.int64)),
+            }
+        )
+        return int(detect_frame(series, detection).get_column("history")[-1])
+
+    return last_history(width + 7) - last_history(width + 2) == 5
 
 
 def sliding_sums(values: np.ndarray, w: int, *, squared: bool = False) -> np.ndarray:
