@@ -112,7 +112,7 @@ def test_incremental_equals_batch(
     frames = cut(arrival, rng.choice(n + 1, size=min(n_frames - 1, n), replace=False).tolist())
     processor = StreamProcessor(lateness=f"{lateness_s}s", **settings_)
     if generic:  # zscore has a fast path; the batch detector on the context must agree too
-        processor._zscore_exact = False
+        processor._engine.detector.zscore_exact = False
     run = feed(processor, frames)
     assert_contract(events, run, processor, **settings_)
     # The stock after the last arrival of each item is its stock after all events.
