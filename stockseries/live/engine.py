@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,11 +15,14 @@ from stockseries.alerts._ids import params_key
 from stockseries.live.buckets import OpenBuckets
 from stockseries.live.checkpoint import (
     ARRAYS,
+    FORMAT,
     STATS,
+    VERSION,
     Checkpoint,
     State,
     check_array,
     check_first,
+    write_checkpoint,
 )
 from stockseries.live.closing import BucketCloser
 from stockseries.live.detection import LiveDetector
@@ -142,6 +147,32 @@ class Engine:
             "late": late if late is not None else pl.DataFrame(schema=EVENT_SCHEMA),
         }
         return state, {name: registry.used(name) for name in ARRAYS}, tables
+
+    def save(
+        self,
+        path: Path,
+        *,
+        params: dict[str, Any],
+        initial: int | pl.DataFrame,
+        suppliers: pl.DataFrame | None,
+        origin: Mapping[str, Any] | None,
+    ) -> Path:
+        """Write this state and the processor's settings to a checkpoint file."""
+        state, arrays, tables = self.snapshot()
+        header: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "params": params,
+            "initial": initial if isinstance(initial, int) else None,
+            "state": state,
+        }
+        if origin is not None:
+            header["origin"] = dict(origin)
+        if isinstance(initial, pl.DataFrame):
+            tables["initial"] = initial
+        if suppliers is not None:
+            tables["suppliers"] = suppliers
+        return write_checkpoint(path, header, arrays, tables)
 
     def restore(self, saved: Checkpoint, every_us: int, lateness_us: int) -> None:
         """Take the state of a checkpoint made with this engine's settings, checked first."""

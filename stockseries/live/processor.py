@@ -391,21 +391,13 @@ class StreamProcessor:
         It is written to a temporary file in the same folder and renamed over ``path``. ``origin`` (JSON-able) records
         what the input was, e.g. a file's fingerprint; it comes back as :attr:`origin`.
         """
-        state, arrays, tables = self._engine.snapshot()
-        header: dict[str, Any] = {
-            "format": ckpt.FORMAT,
-            "version": ckpt.VERSION,
-            "params": self.params,
-            "initial": self._initial if isinstance(self._initial, int) else None,
-            "state": state,
-        }
-        if origin is not None:
-            header["origin"] = dict(origin)
-        if isinstance(self._initial, pl.DataFrame):
-            tables["initial"] = self._initial
-        if self._suppliers is not None:
-            tables["suppliers"] = self._suppliers
-        return ckpt.write_checkpoint(Path(path), header, arrays, tables)
+        return self._engine.save(
+            Path(path),
+            params=self.params,
+            initial=self._initial,
+            suppliers=self._suppliers,
+            origin=origin,
+        )
 
     @classmethod
     def load(
