@@ -19,7 +19,9 @@ The package's modules, one idea each:
 ========================  ====================================================================
 ``sources``               generated, in-memory and recorded sources, pacing
 ``merge``                 :func:`merge_sources`: k-way merge with back-pressure
-``processor``             :class:`StreamProcessor`: ties the parts below together
+``processor``             :class:`StreamProcessor`: settings, views, push/tick/flush, save/load
+``settings``              detection and episode rules as records (or keywords)
+``engine``                the parts below wired together, and the position in event time
 ``registry``              items in slots, every per-item array (struct of arrays, one ``grow``)
 ``intake``                lateness, running stock, late corrections
 ``buckets``               open buckets' partial sums
@@ -29,7 +31,9 @@ The package's modules, one idea each:
 ``episodes``              alert episodes by the batch rules
 ``checkpoint``            checkpoint files, :class:`CheckpointError`
 ``run``                   the one async run loop, :func:`run_stream`
-``replay``                :func:`replay_file` (``stockseries replay``)
+``replay``                :func:`replay_file` (``stockseries replay``), resumable by content
+``results``               :class:`StepResult` and the frames' schemas
+``edge``, ``times``       the input check (fast path), event-time helpers
 ========================  ====================================================================
 """
 
