@@ -33,7 +33,7 @@ The package's modules, one idea each:
 ``run``                   the one async run loop, :func:`run_stream`
 ``replay``                :func:`replay_file` (``stockseries replay``), resumable by content
 ``results``               :class:`StepResult` and the frames' schemas
-``edge``, ``times``       the input check (fast path), event-time helpers
+``times``                 event-time helpers
 ========================  ====================================================================
 """
 

@@ -24,9 +24,9 @@ from stockseries._time import duration_us, format_duration
 from stockseries.alerts import alert_params
 from stockseries.alerts._episodes import supplier_lookup
 from stockseries.alerts.rules import EpisodeRules
+from stockseries.events import as_event_frame
 from stockseries.live import checkpoint as ckpt
 from stockseries.live.checkpoint import CheckpointError
-from stockseries.live.edge import event_frame
 from stockseries.live.engine import Engine
 from stockseries.live.results import (
     SERIES_SCHEMA,
@@ -309,7 +309,7 @@ class StreamProcessor:
         StepResult
             Pandas frames inside when ``frame`` was pandas.
         """
-        events, was_pandas = event_frame(frame)
+        events, was_pandas = as_event_frame(frame)
         return flavoured(self._step(events, now=self._clock()), was_pandas)
 
     def tick(self, now: float | None = None) -> StepResult:

@@ -20,10 +20,9 @@ import numpy as np
 import polars as pl
 
 from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, TS
-from stockseries.events import read_events
+from stockseries.events import as_event_frame, read_events
 from stockseries.generate import iter_frames
 from stockseries.live.checkpoint import CheckpointError
-from stockseries.live.edge import event_frame
 from stockseries.live.processor import StreamProcessor
 from stockseries.live.results import StepResult
 from stockseries.live.run import as_notifier, closed_alerts
@@ -73,7 +72,7 @@ def replay_file(
     if isinstance(path, str | os.PathLike):
         events = read_events(path)
     else:
-        events = event_frame(path)[0]
+        events = as_event_frame(path)[0]
     events = events.sort(TS, maintain_order=True)
     target = None if checkpoint is None else Path(checkpoint)
     if target is not None and target.exists() and not restart:

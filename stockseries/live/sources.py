@@ -18,10 +18,9 @@ import polars as pl
 
 from stockseries import _frames
 from stockseries._schema import ITEM, TS, timestamp_us
-from stockseries.events import read_events
+from stockseries.events import as_event_frame, read_events
 from stockseries.generate import catalog as make_catalog
 from stockseries.generate import iter_frames, poisson_demand, random_deliveries
-from stockseries.live.edge import event_frame
 from stockseries.live.times import frame_max_us, seconds_us, us_to_datetime
 
 __all__ = [
@@ -237,7 +236,7 @@ async def frame_source(
     if frame_size is not None and span is not None:
         raise TypeError("pass frame_size= or span=, not both")
     pacer = Pacer(speed)
-    frame = event_frame(events)[0].sort(TS, maintain_order=True)
+    frame = as_event_frame(events)[0].sort(TS, maintain_order=True)
     pieces = (
         iter_frames(frame, span=span)
         if span is not None
