@@ -41,6 +41,7 @@ __all__ = [
     "panel_bundle",
     "picture",
     "static_renderer",
+    "vl_version",
 ]
 
 #: Pixels per CSS pixel of the stored pictures: sharp on high-density screens.
@@ -69,7 +70,8 @@ class Picture:
         return data, {"image/png": {"width": self.width, "height": self.height}}
 
 
-def _vl_version() -> str:
+def vl_version() -> str:
+    """The Vega-Lite version of the installed Altair, as vl-convert names it (``"v6_1"``)."""
     major, minor = alt.SCHEMA_VERSION.lstrip("v").split(".")[:2]
     return f"v{major}_{minor}"
 
@@ -117,7 +119,7 @@ def picture(chart: Any, *, scale: float = PICTURE_SCALE) -> Picture:
     import vl_convert as vlc
 
     png = vlc.vegalite_to_png(
-        _spec_of(chart), vl_version=_vl_version(), scale=scale, allowed_base_urls=[]
+        _spec_of(chart), vl_version=vl_version(), scale=scale, allowed_base_urls=[]
     )
     width, height = _png_size(png)
     return Picture(_fewer_colours(png), round(width / scale), round(height / scale))

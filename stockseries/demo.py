@@ -7,6 +7,7 @@ ground-truth labels and writes an offline HTML report plus an alerts CSV.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def load_sample() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What the demo did, printed by the CLI."""
+    """What the demo (or ``stockseries report``) did, printed by the CLI."""
 
     events: int
     items: int
@@ -72,11 +73,13 @@ class DemoSummary:
     scores: dict[str, float]
     report: Path
     alerts_csv: Path
+    command: str = "demo"
+    every: str = "1m"
 
     def __str__(self) -> str:
         lines = [
-            f"stockseries demo: {self.events:,} events, {self.items} items, "
-            f"{self.buckets:,} one-minute buckets",
+            f"stockseries {self.command}: {self.events:,} events, {self.items} items, "
+            f"{self.buckets:,} buckets of {self.every}",
             f"  stock-out intervals: {self.stockouts}",
             f"  demand-spike alerts: {self.alerts}",
         ]
@@ -89,8 +92,55 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummary:
-    """Run the pipeline on the bundled data and write ``report.html`` and ``alerts.csv``."""
+_RULES = ("merge_gap", "min_buckets", "cooldown")
+
+
+def run_report(
+    events: pl.DataFrame,
+    output: Path | str,
+    *,
+    settings: dict[str, Any],
+    every: str = "1m",
+    labels: pl.DataFrame | None = None,
+    suppliers: pl.DataFrame | None = None,
+    initial: Any = None,
+    title: str = "stockseries report",
+    source: dict[str, Any] | None = None,
+    readable_alerts: bool = True,
+    interactive: bool = False,
+    progress: bool = True,
+) -> DemoSummary:
+    """The main job on any events: series, stock-outs, alerts, scores, report and alerts file.
+
+    Writes ``report.html`` (self-contained, offline, recording ``settings``, the data span
+    and the version) and ``alerts.csv`` into ``output``.
+
+    Parameters
+    ----------
+    events
+        Validated events.
+    output
+        Folder for ``report.html`` and ``alerts.csv`` (created).
+    settings
+        Detector settings (:func:`~stockseries.spikes.detect_spikes` keywords) and alert
+        episode rules (``merge_gap``, ``min_buckets``, ``cooldown``), flat.
+    every
+        Bucket size.
+    labels
+        Labelled spikes (``item_id``, ``start``, ``end``) to score the alerts against.
+    suppliers, initial
+        Item → supplier table; initial stock (as :func:`~stockseries.series.resample`).
+    title, source
+        Report heading; what the data is (shown with the settings).
+    readable_alerts
+        Round ``threshold``, ``score`` and ``excess`` in ``alerts.csv`` to 3 decimals (the
+        demo keeps its file byte for byte as it always was).
+    interactive
+        Charts drawn in the browser with Vega inlined (see :func:`write_report`).
+    progress
+        Show a progress bar.
+    """
+    import polars.selectors as cs
     from tqdm.auto import tqdm
 
     from stockseries._io import write_frame
@@ -101,22 +151,25 @@ def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummar
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    steps = tqdm(total=5, desc="demo", disable=not progress)
-    events, labels, catalog = load_sample()
+    detection = {k: v for k, v in settings.items() if k not in _RULES}
+    rules = {k: v for k, v in settings.items() if k in _RULES}
+    steps = tqdm(total=4, desc=title, disable=not progress)
+    series = resample(events, every=every, initial=initial)
+    outs = stockouts(events, initial=initial)
     steps.update()
-    series = resample(events, every="1m")
-    outs = stockouts(events)
+    detected = detect_spikes(series, **detection)
+    found = alerts(detected, params=detection, every=every, suppliers=suppliers, **rules)
     steps.update()
-    detected = detect_spikes(series, **DEMO_PARAMS)
-    found = alerts(detected, params=DEMO_PARAMS, every="1m", suppliers=catalog)
-    steps.update()
-    scores_frame = evaluate(found, labels, series=detected)
-    scores = {
-        row["metric"]: float(row["value"])
-        for row in scores_frame.iter_rows(named=True)
-        if row["metric"] in ("precision", "recall", "f1")
-    }
-    alerts_csv = write_frame(found.frame, output / "alerts.csv")
+    scores: dict[str, float] = {}
+    if labels is not None:
+        scores_frame = evaluate(found, labels, series=detected)
+        scores = {
+            row["metric"]: float(row["value"])
+            for row in scores_frame.iter_rows(named=True)
+            if row["metric"] in ("precision", "recall", "f1") and row["value"] is not None
+        }
+    frame = found.frame.with_columns(cs.float().round(3)) if readable_alerts else found.frame
+    alerts_csv = write_frame(frame, output / "alerts.csv")
     steps.update()
     report = write_report(
         output / "report.html",
@@ -126,7 +179,10 @@ def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummar
         alerts=found,
         labels=labels,
         stockouts=outs,
-        title="stockseries demo — bundled sample data",
+        title=title,
+        settings={"every": every, **settings},
+        source=source,
+        interactive=interactive,
     )
     steps.update()
     steps.close()
@@ -139,4 +195,23 @@ def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummar
         scores=scores,
         report=report,
         alerts_csv=alerts_csv,
+        command="report",
+        every=every,
     )
+
+
+def run_demo(output: Path | str = "out", *, progress: bool = True) -> DemoSummary:
+    """Run the pipeline on the bundled data and write ``report.html`` and ``alerts.csv``."""
+    events, labels, catalog = load_sample()
+    summary = run_report(
+        events,
+        output,
+        settings=DEMO_PARAMS,
+        labels=labels,
+        suppliers=catalog,
+        title="stockseries demo — bundled sample data",
+        source={"events": "bundled sample data (data/events.parquet)", "labels": "data/labels.csv"},
+        readable_alerts=False,
+        progress=progress,
+    )
+    return dataclasses.replace(summary, command="demo")

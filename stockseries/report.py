@@ -4,8 +4,9 @@ The report is a single ``.html`` file that opens offline: charts are inline SVG 
 in Python by vl-convert, styles are inline, and there is no script at all, so nothing is
 fetched from the network when it is opened (or e-mailed, or archived).
 
-:func:`html_table` and :func:`scores_html` are the small HTML builders the report and
-the notebook widgets share.
+The report records what made it: the detector and its settings, the data span, the input and
+the stockseries version. Metrics read as names with units (:func:`readable_metrics`), durations
+as durations, counts as integers. Tables come from :mod:`stockseries._html`.
 """
 
 from __future__ import annotations
@@ -21,21 +22,20 @@ from typing import Any
 import polars as pl
 
 from stockseries._frames import frame_of
+from stockseries._html import TABLE_CSS, duration_text, fields_table, html_table, scores_html
 from stockseries._io import atomic_write
 from stockseries._schema import ITEM, TS
 
-__all__ = ["TABLE_CSS", "html_table", "scores_html", "write_report"]
-
-#: Styles of :func:`html_table` and :func:`scores_html` (the widgets embed them too).
-TABLE_CSS = """
-table.ss-table { border-collapse: collapse; font-size: .85rem; margin: .6rem 0; }
-table.ss-table caption { text-align: left; font-weight: 600; padding: .3rem 0; }
-table.ss-table th, table.ss-table td { border-bottom: 1px solid #eee; padding: .25rem .6rem;
-                                       text-align: left; }
-table.ss-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.ss-table th { background: #f6f6f6; }
-.scores .score { display: inline-block; margin-right: .8rem; }
-"""
+# TABLE_CSS, html_table and scores_html live in stockseries._html (re-exported from their old
+# home here).
+__all__ = [
+    "METRICS",
+    "TABLE_CSS",
+    "html_table",
+    "readable_metrics",
+    "scores_html",
+    "write_report",
+]
 
 _CSS = (
     TABLE_CSS
@@ -56,96 +56,6 @@ footer { margin-top: 3rem; color: #888; font-size: .8rem; }
 )
 
 
-# -- shared HTML builders ---------------------------------------------------------------
-
-
-def _cell(value: Any, float_format: str) -> tuple[str, bool]:
-    """Text of one cell and whether it is numeric (right-aligned)."""
-    if value is None:
-        return "", False
-    if isinstance(value, bool):
-        return ("yes" if value else "no"), False
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "", True
-        return float_format.format(value), True
-    if isinstance(value, int):
-        return f"{value:,}", True
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo else ""), False
-    if isinstance(value, timedelta):
-        return _format_duration(value), True
-    return str(value), False
-
-
-def _format_duration(td: timedelta) -> str:
-    minutes = int(td.total_seconds() // 60)
-    days, minutes = divmod(minutes, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
-
-
-def html_table(
-    frame: Any,
-    *,
-    max_rows: int | None = None,
-    caption: str | None = None,
-    float_format: str = "{:,.2f}",
-) -> str:
-    """Plain, escaped HTML ``<table>`` of a frame (polars or pandas), no scripts or styles.
-
-    Datetimes print as UTC text, durations as ``1h 05m``, floats with ``float_format``.
-    With ``max_rows`` the table is cut and a note says how many rows were left out.
-
-    Examples
-    --------
-    >>> import polars as pl
-    >>> print(html_table(pl.DataFrame({"item": ["<a>"], "x": [1.5]})))
-    <table class="ss-table"><thead><tr><th>item</th><th>x</th></tr></thead><tbody><tr><td>&lt;a&gt;</td><td class="num">1.50</td></tr></tbody></table>
-    """
-    df = frame_of(frame, "frame")
-    if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 0):
-        raise ValueError(f"max_rows must be an integer >= 0 or None, got {max_rows!r}")
-    shown = df if max_rows is None else df.head(max_rows)
-    parts = ['<table class="ss-table">']
-    if caption:
-        parts.append(f"<caption>{escape(caption)}</caption>")
-    parts.append("<thead><tr>")
-    parts.extend(f"<th>{escape(str(c))}</th>" for c in shown.columns)
-    parts.append("</tr></thead><tbody>")
-    for row in shown.iter_rows():
-        parts.append("<tr>")
-        for value in row:
-            text, numeric = _cell(value, float_format)
-            css = ' class="num"' if numeric else ""
-            parts.append(f"<td{css}>{escape(text)}</td>")
-        parts.append("</tr>")
-    parts.append("</tbody></table>")
-    if max_rows is not None and df.height > max_rows:
-        parts.append(f'<p class="note">{df.height - max_rows:,} more rows not shown.</p>')
-    return "".join(parts)
-
-
-def scores_html(scores: Mapping[str, float | None]) -> str:
-    """Precision / recall / F1 as one line of HTML (``–`` when undefined).
-
-    Examples
-    --------
-    >>> scores_html({"precision": 0.5, "recall": 1.0})
-    '<span class="scores"><span class="score">precision <b>0.50</b></span> <span class="score">recall <b>1.00</b></span></span>'
-    """
-    names = {"precision": "precision", "recall": "recall", "f1": "F1"}
-    items = " ".join(
-        f'<span class="score">{escape(names.get(k, k))} <b>{"–" if v is None else f"{v:.2f}"}</b></span>'
-        for k, v in scores.items()
-    )
-    return f'<span class="scores">{items}</span>'
-
-
 # -- the report -------------------------------------------------------------------------
 
 
@@ -164,18 +74,71 @@ def _scoped_svg(svg: str, prefix: str) -> str:
     return svg
 
 
-_RATIOS = frozenset({"precision", "recall", "f1", "point_precision", "point_recall", "point_f1"})
+#: How each metric of :func:`~stockseries.alerts.evaluate` reads: name, and how its value
+#: is shown (``ratio``: 3 decimals; ``count``: an integer; ``duration``: seconds as a
+#: duration; ``number``: 2 decimals).
+METRICS: dict[str, tuple[str, str]] = {
+    "precision": ("Precision: share of alerts that match a labelled spike", "ratio"),
+    "recall": ("Recall: share of labelled spikes alerted", "ratio"),
+    "f1": ("F1 score (harmonic mean of precision and recall)", "ratio"),
+    "n_alerts": ("Alerts", "count"),
+    "n_labels": ("Labelled spikes", "count"),
+    "true_alerts": ("Alerts matching a labelled spike", "count"),
+    "false_alerts": ("False alerts (no labelled spike)", "count"),
+    "detected_labels": ("Labelled spikes detected", "count"),
+    "missed_labels": ("Labelled spikes missed", "count"),
+    "mean_time_to_detect_s": ("Mean time to detect (alert start − spike start)", "duration"),
+    "median_time_to_detect_s": ("Median time to detect", "duration"),
+    "item_days": ("Item-days observed", "number"),
+    "false_alerts_per_item_day": ("False alerts per item-day", "number"),
+    "point_precision": ("Bucket precision: flagged buckets inside a labelled spike", "ratio"),
+    "point_recall": ("Bucket recall: labelled-spike buckets flagged", "ratio"),
+    "point_f1": ("Bucket F1 score", "ratio"),
+    "point_tp": ("Flagged buckets inside labelled spikes", "count"),
+    "point_fp": ("Flagged buckets outside labelled spikes", "count"),
+    "point_fn": ("Labelled-spike buckets not flagged", "count"),
+}
 
 
-def _metric_text(metric: str, value: float | None) -> str:
-    """Ratios with 3 decimals, counts as integers, other measures with 2 decimals."""
-    if value is None:
+def _metric_text(kind: str, value: float | None) -> str:
+    if value is None or value != value:
         return "–"
-    if metric in _RATIOS:
+    if kind == "ratio":
         return f"{value:.3f}"
-    if float(value).is_integer():
-        return f"{int(value):,}"
+    if kind == "count":
+        return f"{round(value):,}"
+    if kind == "duration":
+        return duration_text(timedelta(seconds=value))
     return f"{value:,.2f}"
+
+
+def readable_metrics(scores: Any) -> pl.DataFrame:
+    """The metrics of :func:`~stockseries.alerts.evaluate` as people read them.
+
+    One row per metric with its name and unit in words (``metric``), its value as text
+    (ratios with 3 decimals, counts as integers, times as durations) and the code name
+    (``key``) that ``evaluate`` uses.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> scores = pl.DataFrame({"metric": ["recall", "n_alerts", "mean_time_to_detect_s"],
+    ...                        "value": [0.8125, 16.0, 252.22]})
+    >>> readable_metrics(scores).rows()  # doctest: +NORMALIZE_WHITESPACE
+    [('Recall: share of labelled spikes alerted', '0.812', 'recall'),
+     ('Alerts', '16', 'n_alerts'),
+     ('Mean time to detect (alert start − spike start)', '4m 12s', 'mean_time_to_detect_s')]
+    """
+    tidy = frame_of(scores, "scores")
+    rows = [
+        (
+            METRICS.get(key, (key, "number"))[0],
+            _metric_text(METRICS.get(key, ("", "number"))[1], v),
+            key,
+        )
+        for key, v in tidy.select("metric", "value").iter_rows()
+    ]
+    return pl.DataFrame(rows, schema=["metric", "value", "key"], orient="row")
 
 
 def _card(value: str, label: str) -> str:
@@ -194,6 +157,164 @@ def _span_text(ts: pl.Series) -> str | None:
     return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
 
 
+class _Charts:
+    """The report's charts: inline SVG (static) or Vega-Lite specs drawn by one inline bundle."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.specs: list[dict[str, Any]] = []
+        self._numbers = itertools.count(1)
+
+    def __call__(self, chart: Any) -> str:
+        number = next(self._numbers)
+        if self.interactive:
+            self.specs.append(chart.to_dict(validate=False))
+            return f'<div class="chart" id="chart{number}"></div>'
+        from stockseries.notebook.render import to_svg
+
+        return f'<div class="chart">{_scoped_svg(to_svg(chart), f"chart{number}-")}</div>'
+
+    def script(self) -> str:
+        """One ``<script>``: Vega, Vega-Lite and Vega-Embed bundled by vl-convert, no network."""
+        if not self.specs:
+            return ""
+        import json
+
+        import vl_convert as vlc
+
+        from stockseries._display import vl_version
+
+        bundle = vlc.javascript_bundle(vl_version=vl_version())  # type: ignore[call-arg]
+        specs = json.dumps(self.specs).replace("</", "<\\/")
+        calls = (
+            f"const specs = {specs};\n"
+            "specs.forEach((spec, i) => vegaEmbed('#chart' + (i + 1), spec,"
+            " {actions: false, renderer: 'svg'}));"
+        )
+        return f"<script>{bundle}</script><script>{calls}</script>"
+
+
+def _summary_cards(
+    ev: pl.DataFrame | None,
+    counted: pl.DataFrame | None,
+    outs: pl.DataFrame | None,
+    al: pl.DataFrame | None,
+) -> tuple[list[str], str | None]:
+    cards: list[str] = []
+    span: str | None = None
+    if ev is not None:
+        cards.append(_card(f"{ev.height:,}", "events"))
+        if "kind" in ev.columns:
+            kinds = dict(ev.group_by("kind").len().iter_rows())
+            cards.append(_card(f"{kinds.get('order', 0):,}", "orders"))
+            cards.append(_card(f"{kinds.get('delivery', 0):,}", "deliveries"))
+        if TS in ev.columns:
+            span = _span_text(ev[TS])
+    if counted is not None:
+        cards.append(_card(f"{counted[ITEM].n_unique():,}", "items"))
+        cards.append(_card(f"{counted.height:,}", "buckets"))
+        if span is None and TS in counted.columns:
+            span = _span_text(counted[TS])
+    if outs is not None:
+        ongoing = int(outs["ongoing"].sum()) if "ongoing" in outs.columns else None
+        label = "stock-outs" + (f" ({ongoing} ongoing)" if ongoing is not None else "")
+        cards.append(_card(f"{outs.height:,}", label))
+    if al is not None:
+        n_alert_items = al[ITEM].n_unique() if al.height else 0
+        cards.append(_card(f"{al.height:,}", f"alerts on {n_alert_items} items"))
+    return cards, span
+
+
+def _evaluation(
+    alerts: Any, al: pl.DataFrame, lab: pl.DataFrame, scored: Any, chart: _Charts
+) -> tuple[list[str], str]:
+    from stockseries.alerts import evaluate
+    from stockseries.notebook.alert_charts import evaluation_chart
+
+    tidy = frame_of(evaluate(alerts, lab, series=scored), "evaluate()")
+    values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
+    cards = [
+        _card(f"{float(values[metric]):.2f}", label)
+        for metric, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
+        if values.get(metric) is not None
+    ]
+    body = [
+        "<h2>Evaluation against labels</h2>",
+        f'<p class="note">{lab.height:,} labelled spikes.</p>',
+        html_table(readable_metrics(tidy).drop("key"), caption="Metrics"),
+    ]
+    if al.height or lab.height:
+        body.append(chart(evaluation_chart(al, lab)))
+    return cards, "".join(body)
+
+
+def _alerts_section(al: pl.DataFrame, top: int, chart: _Charts) -> str:
+    from stockseries.notebook.alert_charts import alert_timeline
+
+    if not al.height:
+        return '<h2>Alerts</h2><p class="note">No alerts.</p>'
+    ranked = al.sort("excess", descending=True, nulls_last=True) if "excess" in al.columns else al
+    caption = f"Top {min(top, al.height)} alerts" + (" by excess" if "excess" in al.columns else "")
+    shown = ranked.select([c for c in ranked.columns if c != "alert_id"])
+    return (
+        "<h2>Alerts</h2>"
+        + chart(alert_timeline(al))
+        + html_table(shown, max_rows=top, caption=caption)
+    )
+
+
+def _stock_sections(
+    ser: pl.DataFrame | None,
+    outs: pl.DataFrame | None,
+    items: Any,
+    max_items: int,
+    top: int,
+    chart: _Charts,
+) -> list[str]:
+    from stockseries.notebook.charts import level_chart
+
+    sections = []
+    has_levels = ser is not None and ser.height > 0 and "level" in ser.columns
+    if has_levels:
+        level = level_chart(ser, outs, items=items, max_items=max_items, tooltips=chart.interactive)
+        sections.append("<h2>Stock levels</h2>" + chart(level))
+    if outs is not None:
+        body = [] if has_levels else ["<h2>Stock-outs</h2>"]
+        if outs.height:
+            ranked = (
+                outs.sort("duration", descending=True, nulls_last=True)
+                if "duration" in outs.columns
+                else outs
+            )
+            caption = f"Longest stock-outs (of {outs.height:,})"
+            body.append(html_table(ranked, max_rows=top, caption=caption))
+        else:
+            body.append('<p class="note">No stock-outs.</p>')
+        sections.append("".join(body))
+    return sections
+
+
+def _run_section(settings: Mapping[str, Any] | None, span: str | None, source: Any) -> str:
+    """What made the report: detector settings, the data, the version."""
+    from stockseries import __version__
+
+    fields: list[tuple[str, Any]] = []
+    if settings:
+        fields += [(str(k), "–" if v is None else str(v)) for k, v in settings.items()]
+    if source:
+        fields += [(str(k), str(v)) for k, v in dict(source).items()]
+    if span:
+        fields.append(("data span", span))
+    fields.append(("stockseries version", __version__))
+    title = "Settings" if settings else "Run"
+    note = "Detector and alert settings that produced the alerts below." if settings else None
+    return f"<h2>{title}</h2>" + fields_table("", fields, note=note)
+
+
+def _frames(**frames: Any) -> dict[str, pl.DataFrame | None]:
+    return {name: None if f is None else frame_of(f, name) for name, f in frames.items()}
+
+
 def write_report(
     path: str | Path,
     *,
@@ -208,6 +329,9 @@ def write_report(
     items: str | Sequence[str] | None = None,
     max_items: int = 6,
     top: int = 25,
+    settings: Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+    interactive: bool = False,
 ) -> Path:
     """Write a self-contained, offline HTML report and return its path.
 
@@ -215,8 +339,10 @@ def write_report(
 
     * summary cards: events (orders / deliveries), items, buckets, time span,
       stock-outs, alerts, and precision / recall / F1 when ``labels`` are given;
-    * evaluation: the metric table of :func:`stockseries.alerts.evaluate` and the
-      alerts-against-labels chart (``alerts`` and ``labels``);
+    * settings: the detector and alert settings (``settings``), the input (``source``), the
+      data span and the stockseries version — what is needed to reproduce the alerts;
+    * evaluation: the metrics of :func:`stockseries.alerts.evaluate` by name with units
+      (:func:`readable_metrics`) and the alerts-against-labels chart;
     * alerts: the timeline and the ``top`` alerts by excess;
     * demand: :func:`~stockseries.charts.demand_chart` of ``detected`` (else ``series``);
     * stock: :func:`~stockseries.charts.level_chart` with stock-outs shaded, and the
@@ -228,7 +354,7 @@ def write_report(
     Parameters
     ----------
     path
-        Output file; parent folders are created.
+        Output file; parent folders are created; written atomically.
     events, series, detected, alerts, labels, stockouts
         Frames (polars or pandas) as produced by the stockseries functions; ``alerts``
         may be an :class:`~stockseries.alerts.Alerts`.
@@ -241,6 +367,14 @@ def write_report(
         most severe alerts (level: the longest stock-outs).
     top
         Rows of the alerts and stock-out tables.
+    settings
+        The detector and alert settings to record (e.g. ``TuneResult.best`` plus ``every``).
+    source
+        What the data is (e.g. ``{"events": "sales.csv", "labels": "labels.csv"}``).
+    interactive
+        Draw the charts in the browser (tooltips, zoom) with Vega inlined in the page — still
+        one file that loads nothing from the network, but about 1 MB larger. Default: inline
+        SVG and no script at all.
 
     Returns
     -------
@@ -257,13 +391,7 @@ def write_report(
     >>> "<svg" in out.read_text() and "<script" not in out.read_text()
     True
     """
-    from stockseries.charts import (
-        alert_timeline,
-        demand_chart,
-        evaluation_chart,
-        level_chart,
-        to_svg,
-    )
+    from stockseries.notebook.charts import demand_chart
 
     if not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be an integer >= 1, got {top!r}")
@@ -278,138 +406,52 @@ def write_report(
         from stockseries.series import stockouts as find_stockouts
 
         stockouts = find_stockouts(ev)
-    ser = frame_of(series, "series") if series is not None else None
-    det = frame_of(detected, "detected") if detected is not None else None
-    al = frame_of(alerts, "alerts") if alerts is not None else None
-    lab = frame_of(labels, "labels") if labels is not None else None
-    outs = frame_of(stockouts, "stockouts") if stockouts is not None else None
-    if all(x is None for x in (ev, ser, det, al, lab, outs)):
+    f = _frames(series=series, detected=detected, alerts=alerts, labels=labels, stockouts=stockouts)
+    ser, det, al, lab, outs = (
+        f[n] for n in ("series", "detected", "alerts", "labels", "stockouts")
+    )
+    if ev is None and all(x is None for x in f.values()):
         raise ValueError("nothing to report: pass at least one of events, series, detected, alerts")
-
-    chart_numbers = itertools.count(1)
-
-    def svg(chart: Any) -> str:
-        prefix = f"chart{next(chart_numbers)}-"
-        return f'<div class="chart">{_scoped_svg(to_svg(chart), prefix)}</div>'
-
-    cards: list[str] = []
-    sections: list[str] = []
-    span: str | None = None
-    if ev is not None:
-        cards.append(_card(f"{ev.height:,}", "events"))
-        if "kind" in ev.columns:
-            kinds = dict(ev.group_by("kind").len().iter_rows())
-            cards.append(_card(f"{kinds.get('order', 0):,}", "orders"))
-            cards.append(_card(f"{kinds.get('delivery', 0):,}", "deliveries"))
-        if TS in ev.columns:
-            span = _span_text(ev[TS])
-    frame_for_items = det if det is not None else ser
-    if frame_for_items is not None:
-        cards.append(_card(f"{frame_for_items[ITEM].n_unique():,}", "items"))
-        cards.append(_card(f"{frame_for_items.height:,}", "buckets"))
-        if span is None and TS in frame_for_items.columns:
-            span = _span_text(frame_for_items[TS])
-    if outs is not None:
-        ongoing = int(outs["ongoing"].sum()) if "ongoing" in outs.columns else None
-        cards.append(
-            _card(
-                f"{outs.height:,}",
-                "stock-outs" + (f" ({ongoing} ongoing)" if ongoing is not None else ""),
-            )
-        )
-    if al is not None:
-        n_alert_items = al[ITEM].n_unique() if al.height else 0
-        cards.append(_card(f"{al.height:,}", f"alerts on {n_alert_items} items"))
-
-    # Evaluation
+    chart = _Charts(interactive)
+    counted = det if det is not None else ser
+    cards, span = _summary_cards(ev, counted, outs, al)
+    sections = [_run_section(settings, span, source)]
     if al is not None and lab is not None:
-        from stockseries.alerts import evaluate
-
-        tidy = frame_of(
-            evaluate(alerts, lab, series=detected if det is not None else series), "evaluate()"
-        )
-        values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
-        for metric, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1")):
-            if metric in values and values[metric] is not None:
-                cards.append(_card(f"{float(values[metric]):.2f}", label))
-        body = [
-            "<h2>Evaluation against labels</h2>",
-            f'<p class="note">{lab.height:,} labelled spikes.</p>',
-            html_table(
-                pl.DataFrame(
-                    {
-                        "metric": tidy["metric"],
-                        "value": [_metric_text(m, v) for m, v in tidy.iter_rows()],
-                    }
-                ),
-                caption="Metrics",
-            ),
-        ]
-        if al.height or lab.height:
-            body.append(svg(evaluation_chart(al, lab)))
-        sections.append("".join(body))
-
-    # Alerts
+        scored = detected if det is not None else series
+        more, section = _evaluation(alerts, al, lab, scored, chart)
+        cards += more
+        sections.append(section)
     if al is not None:
-        body = ["<h2>Alerts</h2>"]
-        if al.height:
-            body.append(svg(alert_timeline(al)))
-            ranked = (
-                al.sort("excess", descending=True, nulls_last=True)
-                if "excess" in al.columns
-                else al
-            )
-            shown = [c for c in ranked.columns if c != "alert_id"]
-            body.append(
-                html_table(
-                    ranked.select(shown),
-                    max_rows=top,
-                    caption=f"Top {min(top, al.height)} alerts"
-                    + (" by excess" if "excess" in al.columns else ""),
-                )
-            )
-        else:
-            body.append('<p class="note">No alerts.</p>')
-        sections.append("".join(body))
+        sections.append(_alerts_section(al, top, chart))
+    if counted is not None and counted.height and "demand" in counted.columns:
+        demand = demand_chart(counted, al, items=items, max_items=max_items, tooltips=interactive)
+        sections.append("<h2>Demand</h2>" + chart(demand))
+    sections += _stock_sections(ser, outs, items, max_items, top, chart)
+    return atomic_write(path, _page(title, span, cards, sections, chart))
 
-    # Demand
-    demand_source = det if det is not None else ser
-    if demand_source is not None and demand_source.height and "demand" in demand_source.columns:
-        chart = demand_chart(demand_source, al, items=items, max_items=max_items, tooltips=False)
-        sections.append("<h2>Demand</h2>" + svg(chart))
 
-    # Stock
-    if ser is not None and ser.height and "level" in ser.columns:
-        body = ["<h2>Stock levels</h2>"]
-        body.append(svg(level_chart(ser, outs, items=items, max_items=max_items, tooltips=False)))
-        sections.append("".join(body))
-    if outs is not None:
-        body = [] if ser is not None and "level" in ser.columns else ["<h2>Stock-outs</h2>"]
-        if outs.height:
-            ranked = (
-                outs.sort("duration", descending=True, nulls_last=True)
-                if "duration" in outs.columns
-                else outs
-            )
-            body.append(
-                html_table(ranked, max_rows=top, caption=f"Longest stock-outs (of {outs.height:,})")
-            )
-        else:
-            body.append('<p class="note">No stock-outs.</p>')
-        sections.append("".join(body))
-
-    page = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="subtitle">{escape(span)}</p>' if span else "",
-        f'<div class="cards">{"".join(cards)}</div>',
-        *sections,
-        "<footer>Generated by stockseries. Charts are inline SVG; this file loads nothing "
-        "from the network.</footer>",
-        "</body></html>",
-    ]
-    return atomic_write(path, "\n".join(page))
+def _page(
+    title: str, span: str | None, cards: list[str], sections: list[str], chart: _Charts
+) -> str:
+    drawn = (
+        "Charts are drawn by Vega, inlined in this file"
+        if chart.interactive
+        else "Charts are inline SVG"
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{_CSS}</style></head><body>",
+            f"<h1>{escape(title)}</h1>",
+            f'<p class="subtitle">{escape(span)}</p>' if span else "",
+            f'<div class="cards">{"".join(cards)}</div>',
+            *sections,
+            f"<footer>Generated by stockseries. {drawn}; this file loads nothing from the "
+            "network.</footer>",
+            chart.script(),
+            "</body></html>",
+        ]
+    )

@@ -130,10 +130,14 @@ def test_report_summary_and_sections(full_report: str, data: dict[str, Any]) -> 
 
 def test_report_tables(full_report: str, data: dict[str, Any]) -> None:
     cells = parse(full_report).cells
-    # metrics: ratios with 3 decimals, counts as integers
-    assert cells[cells.index("n_labels") + 1] == f"{data['labels'].height}"
-    precision = cells[cells.index("precision") + 1]
+    # metrics by name: ratios with 3 decimals, counts as integers, times as durations
+    assert cells[cells.index("Labelled spikes") + 1] == f"{data['labels'].height}"
+    precision = cells[cells.index("Precision: share of alerts that match a labelled spike") + 1]
     assert re.fullmatch(r"\d\.\d{3}", precision)
+    assert re.fullmatch(
+        r"-?(\d+m \d\ds|\d+s|\d+h \d\dm)", cells[cells.index("Median time to detect") + 1]
+    )
+    assert "n_labels" not in cells and "mean_time_to_detect_s" not in cells
     # top alerts by excess: the first row is the largest excess
     top = data["alerts"].frame.sort("excess", descending=True).row(0, named=True)
     first_alert_row = cells.index("supplier_id") + 1
@@ -237,14 +241,15 @@ def test_scoped_svg_prefixes_ids_and_references() -> None:
         (T0.replace(hour=5, minute=6, second=7), "2024-01-01 05:06:07 UTC"),
         (dt.datetime(2024, 1, 1, 5, 6, 7), "2024-01-01 05:06:07"),
         (dt.timedelta(minutes=65), "1h 05m"),
-        (dt.timedelta(days=1, minutes=5), "1d 00h 05m"),
-        (dt.timedelta(seconds=59), "0m"),
+        (dt.timedelta(days=1, minutes=5), "1d 00h"),
+        (dt.timedelta(seconds=59), "59s"),
+        (dt.timedelta(minutes=35, seconds=3, microseconds=976529), "35m 04s"),
         ("<b>", "&lt;b&gt;"),
     ],
 )
 def test_html_table_cells(value: Any, text: str) -> None:
     frame = pl.DataFrame({"x": pl.Series([value])})
-    assert f">{text}</td>" in html_table(frame)
+    assert re.search(f">{re.escape(text)}</td>", html_table(frame))
 
 
 def test_html_table_cuts_rows_and_accepts_pandas() -> None:
@@ -279,3 +284,43 @@ def test_html_table_escapes_every_cell(texts: list[str]) -> None:
 )
 def test_scores_html(scores: dict, expected: str) -> None:
     assert expected in scores_html(scores)
+
+
+def test_report_records_settings_span_and_version(tmp_path: Path, small: dict[str, Any]) -> None:
+    from stockseries import __version__
+
+    settings = {"method": "zscore", "window": 30, "k": 4.0}
+    out = write_report(
+        tmp_path / "r.html",
+        events=small["events"],
+        settings={"every": "1m", **settings},
+        source={"events": "my_events.csv"},
+    )
+    cells = parse(out.read_text()).cells
+    for key, value in {"method": "zscore", "window": "30", "k": "4.0", "every": "1m"}.items():
+        assert cells[cells.index(key) + 1] == value
+    assert cells[cells.index("events") + 1] == "my_events.csv"
+    assert cells[cells.index("stockseries version") + 1] == __version__
+    assert re.fullmatch(r".* UTC", cells[cells.index("data span") + 1])
+
+
+def test_interactive_report_inlines_vega_and_specs(tmp_path: Path, small: dict[str, Any]) -> None:
+    out = write_report(tmp_path / "r.html", events=small["events"], interactive=True)
+    html = out.read_text()
+    assert '<div class="chart" id="chart1"></div>' in html and "vegaEmbed" in html
+    page = html.split("<script>")[0]
+    assert "<svg" not in page and "https://" not in page
+
+
+def test_readable_metrics_names_and_units() -> None:
+    from stockseries.report import METRICS, readable_metrics
+
+    scores = pl.DataFrame(
+        {"metric": list(METRICS), "value": [0.5 + i for i in range(len(METRICS))]}
+    )
+    table = readable_metrics(scores)
+    assert table["key"].to_list() == list(METRICS)
+    assert not set(table["metric"]) & set(METRICS)
+    texts = dict(zip(table["key"], table["value"], strict=True))
+    assert texts["precision"] == "0.500" and texts["n_alerts"] == "4"
+    assert texts["mean_time_to_detect_s"] == "9.50s"

@@ -11,7 +11,9 @@ import polars as pl
 
 import stockseries as ss
 from stockseries import charts
+from stockseries.report import readable_metrics
 
+pl.Config.set_tbl_rows(25).set_fmt_str_lengths(60)  # tables up to 25 rows in full
 charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %% [markdown]
@@ -50,15 +52,22 @@ levels.select("ts", "item_id", "kind", "quantity", "level").head(8)
 series = ss.resample(sim.events, every="1m", initial=40)
 series.filter(pl.col("item_id") == "A000").head()
 
+# %% [markdown]
+# Stock-outs: intervals during which an item's level was below zero. Times are kept to the
+# microsecond; rounded to the second they read better:
+
 # %%
 outs = ss.stockouts(sim.events, initial=40)
-outs.head()
+outs.with_columns(
+    pl.col("start", "end").dt.round("1s"),
+    pl.duration(seconds=pl.col("duration").dt.total_seconds().round()).alias("duration"),
+)
 
 # %%
 ss.days_of_cover(series, window="1d")
 
 # %%
-charts.level_chart(series, outs, items="A000")
+charts.level_chart(series, outs, items="A003")  # an item that ran out of stock
 
 # %% [markdown]
 # ## 4. Demand spikes and alerts
@@ -83,7 +92,8 @@ charts.demand_chart(detected, found, items=["A000", "A001"])
 # How good are the alerts? The simulator knows where it injected spikes:
 
 # %%
-ss.evaluate(found, sim.labels, series=detected)
+scores = ss.evaluate(found, sim.labels, series=detected)
+readable_metrics(scores)  # names and units; `scores` keeps the numbers
 
 # %%
 charts.evaluation_chart(found, sim.labels)

@@ -6,10 +6,14 @@
 # on the test data), and explore interactively with the `SpikeTuner` panel.
 
 # %%
+import polars as pl
+
 import stockseries as ss
 from stockseries import charts
+from stockseries.report import readable_metrics
 from stockseries.widgets import SpikeTuner
 
+pl.Config.set_tbl_rows(25).set_fmt_str_lengths(60)  # tables up to 25 rows in full
 charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %%
@@ -37,7 +41,7 @@ charts.pr_curve(result.trials, current=result.best)
 test = ss.simulate(20, start="2024-02-01", days=2, seed=2)
 test_series = ss.resample(test.events, every="1m")
 found = ss.alerts(ss.detect_spikes(test_series, **result.best), suppliers=test.catalog)
-ss.evaluate(found, test.labels)
+readable_metrics(ss.evaluate(found, test.labels))
 
 # %% [markdown]
 # ## The tuning panel
