@@ -189,12 +189,44 @@ def tooltips_for(df: pl.DataFrame, titles: Mapping[str, str] | None = None) -> l
     return out
 
 
-def time_x(field: str, *, axis: bool = True) -> alt.X:
+#: Tick labels that read well at any zoom: a date at midnight, a time of day otherwise
+#: (seconds only when a tick has them). Vega's default multi-format labels the first tick
+#: of a year "2024", even on a one-day chart.
+TIME_LABEL_EXPR = (
+    "utcseconds(datum.value) || utcmilliseconds(datum.value)"
+    " ? utcFormat(datum.value, '%H:%M:%S')"
+    " : utchours(datum.value) || utcminutes(datum.value)"
+    " ? utcFormat(datum.value, '%H:%M')"
+    " : utcdate(datum.value) == 1 && utcmonth(datum.value) == 0"
+    " ? utcFormat(datum.value, '%Y-%m-%d')"
+    " : utcFormat(datum.value, '%b %d')"
+)
+
+
+def time_x(
+    field: str,
+    *,
+    axis: bool = True,
+    domain: Any = None,
+    title: str = TIME_TITLE,
+) -> alt.X:
+    """The UTC time axis: readable labels at every span, overlapping labels dropped.
+
+    ``domain``: a ``[start, end]`` pair (ISO text) or a selection parameter (brush).
+    """
+    scale = alt.Scale(type="utc") if domain is None else alt.Scale(type="utc", domain=domain)
     return alt.X(
         f"{field}:T",
-        title=TIME_TITLE,
-        scale=alt.Scale(type="utc"),
-        axis=alt.Axis(labelOverlap=True) if axis else None,
+        title=title,
+        scale=scale,
+        axis=alt.Axis(
+            labelExpr=TIME_LABEL_EXPR,
+            labelOverlap="greedy",
+            labelSeparation=8,
+            labelFlush=True,
+        )
+        if axis
+        else None,
     )
 
 

@@ -38,25 +38,20 @@ import polars as pl
 
 from stockseries._schema import ITEM, TS
 from stockseries.notebook._chartdata import (
-    ALERT_COLOR,
-    BAND_COLOR,
     DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_POINTS,
     DEMAND_COLOR,
     DEMAND_TITLE,
     LEVEL_TITLE,
     STOCKOUT_COLOR,
-    THRESHOLD_COLOR,
     TIME_TITLE,
     AnyChart,
-    alerts_frame,
     as_frame,
     check_positive,
     downsample,
     pick_items,
     rank_by,
     require,
-    severity_column,
     stack_panels,
     time_x,
     time_x2,
@@ -65,182 +60,7 @@ from stockseries.notebook._chartdata import (
     window_note,
     with_utc_text,
 )
-
-
-def demand_chart(
-    detected: Any,
-    alerts: Any = None,
-    *,
-    items: str | Sequence[str] | None = None,
-    max_points: int = DEFAULT_MAX_POINTS,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    width: int = 700,
-    height: int = 160,
-    tooltips: bool = True,
-) -> alt.LayerChart | alt.VConcatChart:
-    """Demand per bucket with the detector's normal band, threshold and alerts.
-
-    Parameters
-    ----------
-    detected
-        Detection frame (output of :func:`stockseries.spikes.detect_spikes`), or a bare
-        series frame (then only demand is drawn). Needs ``item_id``, ``ts``, ``demand``;
-        uses ``baseline``, ``threshold``, ``score`` and ``flagged`` when present.
-    alerts
-        Alerts (object or frame). Alert spans are shaded and peaks marked with a
-        triangle carrying every alert field as tooltip. Without alerts, flagged buckets
-        are marked instead.
-    items
-        One item id or several (small multiples, stacked). ``None``: every item when
-        there are at most ``max_items``, else the ``max_items`` items with the most
-        severe alerts (by ``excess``), then by detection score.
-    max_points
-        Upper bound on points drawn per item; longer series are reduced by window
-        (demand keeps the window max, see the module notes). Above 5,000 Altair's
-        default data transformer raises ``MaxRowsError`` (enable ``"vegafusion"``).
-    max_items
-        Cap on small multiples when ``items`` is ``None``.
-    width, height
-        Size of each item's panel in pixels.
-    tooltips
-        Hover tooltip per drawn bucket (transparent points); ``False`` for static output.
-
-    Returns
-    -------
-    alt.LayerChart or alt.VConcatChart
-        One layered chart for one item, a vertical stack for several.
-
-    Examples
-    --------
-    >>> import datetime as dt, polars as pl
-    >>> from stockseries.notebook import demand_chart
-    >>> ts = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 1),
-    ...                        "1m", time_zone="UTC", eager=True)
-    >>> frame = pl.DataFrame({"item_id": "A", "ts": ts, "demand": [1] * ts.len()})
-    >>> spec = demand_chart(frame).to_dict()
-    >>> spec["layer"][0]["encoding"]["y"]["title"]
-    'Demand (units / bucket)'
-    """
-    df = as_frame(detected, "detected")
-    require(df, [ITEM, TS, "demand"], "detected")
-    check_positive("max_points", max_points, 2)
-    check_positive("max_items", max_items, 1)
-    df = df.sort(ITEM, TS)
-    alert_df = alerts_frame(alerts) if alerts is not None else None
-
-    ranking = rank_by(alert_df, severity_column(alert_df, None)) if alert_df is not None else []
-    ranking += rank_by(df, "score" if "score" in df.columns else "demand")
-    available = df[ITEM].unique(maintain_order=True).to_list()
-    chosen = pick_items(available, items, ranking, max_items, "detection frame")
-
-    df = df.filter(pl.col(ITEM).is_in(chosen))
-    reduced, factor = downsample(
-        df,
-        max_points,
-        {
-            "demand": pl.col("demand").max(),
-            "baseline": pl.col("baseline").mean(),
-            "spread": pl.col("spread").mean(),
-            "threshold": pl.col("threshold").mean(),
-            "score": pl.col("score").max(),
-            "flagged": pl.col("flagged").any(),
-        },
-    )
-    keep = [
-        c
-        for c in (ITEM, TS, "demand", "baseline", "threshold", "score", "flagged")
-        if c in reduced.columns
-    ]
-    reduced = with_utc_text(reduced.select(keep), [TS])
-    if alert_df is not None:
-        alert_df = with_utc_text(
-            alert_df.filter(pl.col(ITEM).is_in(chosen)), ["start", "end", "peak_ts"]
-        )
-
-    panels = []
-    for item in chosen:
-        rows = reduced.filter(pl.col(ITEM) == item)
-        item_alerts = alert_df.filter(pl.col(ITEM) == item) if alert_df is not None else None
-        panels.append(
-            _demand_panel(
-                item, rows, item_alerts, factor, width=width, height=height, tooltips=tooltips
-            )
-        )
-    return stack_panels(panels)
-
-
-def _demand_panel(
-    item: str,
-    rows: pl.DataFrame,
-    alerts: pl.DataFrame | None,
-    factor: int,
-    *,
-    width: int,
-    height: int,
-    tooltips: bool,
-) -> alt.LayerChart:
-    y_title = DEMAND_TITLE
-    base = alt.Chart(vega_rows(rows)).encode(x=time_x(TS))
-    layers: list[alt.Chart] = []
-    if "baseline" in rows.columns and "threshold" in rows.columns:
-        layers.append(
-            base.mark_area(opacity=0.3, color=BAND_COLOR).encode(
-                y=alt.Y("baseline:Q", title=y_title), y2=alt.Y2("threshold:Q")
-            )
-        )
-        layers.append(
-            base.mark_line(color=THRESHOLD_COLOR, strokeDash=[4, 3], strokeWidth=1).encode(
-                y=alt.Y("threshold:Q", title=y_title)
-            )
-        )
-    layers.append(
-        base.mark_line(color=DEMAND_COLOR, strokeWidth=1.2).encode(
-            y=alt.Y("demand:Q", title=y_title)
-        )
-    )
-    # A transparent point per bucket: a line mark has one tooltip for the whole line.
-    point_tips = tooltips_for(
-        rows.drop(ITEM),
-        {"ts": "bucket start", "demand": "demand (max)" if factor > 1 else "demand"},
-    )
-    if tooltips:
-        layers.append(
-            base.mark_circle(opacity=0, size=40).encode(
-                y=alt.Y("demand:Q", title=y_title), tooltip=point_tips
-            )
-        )
-    n_alerts = 0
-    if alerts is not None:
-        n_alerts = alerts.height
-        alert_data = vega_rows(alerts)
-        layers.append(
-            alt.Chart(alert_data)
-            .mark_rect(opacity=0.18, color=ALERT_COLOR)
-            .encode(x=time_x("start"), x2=time_x2("end"))
-        )
-        if "peak_ts" in alerts.columns and "peak_demand" in alerts.columns:
-            layers.append(
-                alt.Chart(alert_data)
-                .mark_point(shape="triangle-down", filled=True, size=80, color=THRESHOLD_COLOR)
-                .encode(
-                    x=time_x("peak_ts"),
-                    y=alt.Y("peak_demand:Q", title=y_title),
-                    tooltip=tooltips_for(alerts),
-                )
-            )
-    elif "flagged" in rows.columns:
-        layers.append(
-            base.transform_filter(alt.datum.flagged)
-            .mark_circle(color=THRESHOLD_COLOR, size=30)
-            .encode(y=alt.Y("demand:Q", title=y_title), tooltip=point_tips)
-        )
-    subtitle = [f"{n_alerts} alert{'s' if n_alerts != 1 else ''}"] if alerts is not None else []
-    subtitle += window_note(factor, "max demand")
-    return alt.LayerChart(layer=layers).properties(
-        width=width,
-        height=height,
-        title=alt.TitleParams(text=f"Demand — {item}", subtitle=subtitle, anchor="start"),
-    )
+from stockseries.notebook.demand import demand_chart
 
 
 def level_chart(
@@ -388,4 +208,11 @@ def _level_panel(
     )
 
 
-__all__ = ["DEMAND_TITLE", "LEVEL_TITLE", "TIME_TITLE", "AnyChart", "demand_chart", "level_chart"]
+__all__ = [
+    "DEMAND_TITLE",
+    "LEVEL_TITLE",
+    "TIME_TITLE",
+    "AnyChart",
+    "demand_chart",
+    "level_chart",
+]

@@ -14,10 +14,18 @@ from typing import Any, Literal
 import altair as alt
 import ipywidgets as widgets
 
-from stockseries._display import STATIC_RENDERER
 from stockseries.notebook._chartdata import AnyChart
 
-Renderer = Literal["svg", "altair"]
+Renderer = Literal["svg", "altair", "widget"]
+
+#: Name of the offline interactive renderer registered with Altair (see :func:`enable_offline`).
+WIDGET_RENDERER = "stockseries-widget"
+#: vega-embed options of the widgets: SVG output (crisp, readable in tests), no menu
+#: entries that would reach the network (the Vega editor).
+EMBED_OPTIONS: dict[str, Any] = {
+    "renderer": "svg",
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+}
 
 
 def _vl_version() -> str:
@@ -61,11 +69,11 @@ def enable_offline(renderer: str = "auto") -> str:
     Altair's default renderer loads Vega's JavaScript from a CDN. Offline choices:
 
     * ``"jupyter"``: Altair's ``JupyterChart`` widget with the JavaScript bundled by
-      vl-convert (interactive: tooltips, zoom). Needs the ``anywidget`` package.
-    * ``"static"``: a PNG picture rendered in the kernel by vl-convert
-      (:data:`stockseries._display.STATIC_RENDERER`). Shows in every frontend, in untrusted
-      notebooks and in static exports; no tooltips.
-    * ``"svg"``: static inline SVG (not shown by JupyterLab in untrusted notebooks).
+      vl-convert (interactive: tooltips, zoom, brushes), through
+      :func:`interactive_widget`. Needs the ``anywidget`` package (in the ``notebook``
+      extra).
+    * ``"svg"``: static SVG rendered in the kernel by vl-convert. Works in every
+      frontend and in exported notebooks; no tooltips.
 
     JupyterLab 4's built-in Vega renderer only knows Vega-Lite 5 and older MIME types,
     so Altair 6's ``"mimetype"``/``"jupyterlab"`` renderers show nothing there.
@@ -73,8 +81,8 @@ def enable_offline(renderer: str = "auto") -> str:
     Parameters
     ----------
     renderer
-        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"static"``),
-        ``"jupyter"``, ``"static"`` or ``"svg"``.
+        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"svg"``),
+        ``"jupyter"`` or ``"svg"``.
 
     Returns
     -------
@@ -90,30 +98,51 @@ def enable_offline(renderer: str = "auto") -> str:
     'svg'
     >>> _ = alt.renderers.enable(before)
     """
-    choices = ("auto", "jupyter", "static", "svg")
+    choices = ("auto", "jupyter", "svg")
     if renderer not in choices:
         raise ValueError(f"renderer must be one of {choices}, got {renderer!r}")
     has_anywidget = find_spec("anywidget") is not None
     if renderer == "jupyter" and not has_anywidget:
         raise ImportError(
             "the offline 'jupyter' renderer needs anywidget (pip install anywidget); "
-            "enable_offline('static') works without it"
+            "enable_offline('svg') works without it"
         )
-    if renderer == "auto":
-        renderer = "jupyter" if has_anywidget else "static"
-    if renderer == "jupyter":
-        alt.renderers.enable("jupyter", offline=True)
-    elif renderer == "static":
-        alt.renderers.enable(STATIC_RENDERER)
+    chosen = "jupyter" if renderer == "jupyter" or (renderer == "auto" and has_anywidget) else "svg"
+    if chosen == "jupyter":
+        alt.renderers.enable(WIDGET_RENDERER)
     else:
         alt.renderers.enable("svg")
-    return renderer
+    return chosen
+
+
+def interactive_widget(chart: AnyChart | dict[str, Any]) -> Any:
+    """An offline ``alt.JupyterChart`` widget showing ``chart`` (or a Vega-Lite spec dict).
+
+    Altair's own ``"jupyter"`` renderer rebuilds the chart from its JSON with
+    ``Chart.from_dict`` (seconds for a chart with a thousand points) and validates it
+    twice; this sets the widget's spec directly. The JavaScript comes bundled with
+    vl-convert, so nothing is fetched from the network. Tooltips, zoom and brushes
+    work in the browser; selections are not synced back to Python.
+    """
+    jupyter_chart = alt.JupyterChart
+    jupyter_chart.enable_offline(True)
+    widget = jupyter_chart(None, embed_options=EMBED_OPTIONS)
+    widget.spec = chart if isinstance(chart, dict) else chart.to_dict(validate=False)
+    return widget
+
+
+def _widget_renderer(spec: dict[str, Any], **_metadata: Any) -> Any:
+    return interactive_widget(spec)._repr_mimebundle_()
+
+
+alt.renderers.register(WIDGET_RENDERER, _widget_renderer)
 
 
 def chart_bundle(
     chart: AnyChart, renderer: Renderer = "svg", *, validate: bool = True
 ) -> dict[str, Any]:
-    """MIME bundle of a chart: inline SVG (offline, any frontend) or Altair's renderer.
+    """MIME bundle of a chart: inline SVG (offline, any frontend), an interactive offline
+    widget (``"widget"``, see :func:`interactive_widget`) or Altair's active renderer.
 
     ``validate=False`` skips the Vega-Lite schema check of the SVG path (for charts
     built by :mod:`stockseries.charts`, which are valid by construction).
@@ -132,11 +161,14 @@ def chart_bundle(
             "image/svg+xml": to_svg(chart, validate=validate),
             "text/plain": f"<{type(chart).__name__}>",
         }
+    if renderer == "widget":
+        bundle: Any = interactive_widget(chart)._repr_mimebundle_()
+        return dict(bundle[0] if isinstance(bundle, tuple) else bundle)
     if renderer == "altair":
         rendered: Any = chart._repr_mimebundle_()
         data = rendered[0] if isinstance(rendered, tuple) else rendered
         return dict(data or {})
-    raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
+    raise ValueError(f"renderer must be 'svg', 'widget' or 'altair', got {renderer!r}")
 
 
 def show_chart(
@@ -169,4 +201,14 @@ def show_text(output: widgets.Output, text: str) -> None:
     )
 
 
-__all__ = ["Renderer", "chart_bundle", "enable_offline", "show_chart", "show_text", "to_svg"]
+__all__ = [
+    "EMBED_OPTIONS",
+    "WIDGET_RENDERER",
+    "Renderer",
+    "chart_bundle",
+    "enable_offline",
+    "interactive_widget",
+    "show_chart",
+    "show_text",
+    "to_svg",
+]

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockseries._display import STATIC_RENDERER
 from stockseries.notebook import (
     DEMAND_TITLE,
     LEVEL_TITLE,
@@ -121,11 +120,11 @@ def found() -> pl.DataFrame:
 
 
 def test_demand_chart_one_item_layers_and_titles(detected, found):
-    chart = demand_chart(detected, found, items="item-0")
+    chart = demand_chart(detected, found, items="item-0", overview=False)
     assert isinstance(chart, alt.LayerChart)
     spec = chart.to_dict()
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks[:3] == ["area", "line", "line"]  # band, threshold, demand
+    assert marks[:3] == ["area", "line", "line"]  # band, demand, threshold
     assert "rect" in marks  # alert span
     band = spec["layer"][0]["encoding"]
     assert (band["y"]["field"], band["y2"]["field"]) == ("baseline", "threshold")
@@ -150,14 +149,16 @@ def test_demand_chart_one_item_layers_and_titles(detected, found):
 def test_demand_chart_several_items_stack(detected, found):
     chart = demand_chart(detected, found)
     assert isinstance(chart, alt.VConcatChart)
-    assert [c.title.text for c in chart.vconcat] == ["Demand — item-0", "Demand — item-1"]
+    titles = [c.title["text"] for c in chart.vconcat[:-1]]
+    assert titles == ["Demand — item-0", "Demand — item-1"]
+    assert chart.vconcat[-1].height == 50  # the overview strip with the brush
 
 
 def test_demand_chart_picks_items_with_most_severe_alerts():
     frame = detection(n_items=8, n=120, spike_at=60)
     found = alerts_frame([("item-5", 60, 62, 10.0), ("item-2", 60, 61, 99.0)])
-    chart = demand_chart(frame, found, max_items=3)
-    titles = [c.title.text.split(" — ")[1] for c in chart.vconcat]
+    chart = demand_chart(frame, found, max_items=3, overview=False)
+    titles = [c.title["text"].split(" — ")[1] for c in chart.vconcat]
     assert titles[:2] == ["item-2", "item-5"]
     assert len(titles) == 3
 
@@ -165,12 +166,14 @@ def test_demand_chart_picks_items_with_most_severe_alerts():
 def test_demand_chart_ignores_alerts_of_unknown_items_when_picking():
     frame = detection(n_items=8, n=120, spike_at=60)
     found = alerts_frame([("elsewhere", 60, 62, 1e6), ("item-4", 60, 61, 5.0)])
-    titles = [c.title.text for c in demand_chart(frame, found, max_items=2).vconcat]
+    titles = [
+        c.title["text"] for c in demand_chart(frame, found, max_items=2, overview=False).vconcat
+    ]
     assert titles[0] == "Demand — item-4" and len(titles) == 2
 
 
 def test_demand_chart_without_alerts_marks_flagged_buckets(detected):
-    spec = demand_chart(detected, items="item-0").to_dict()
+    spec = demand_chart(detected, items="item-0", overview=False).to_dict()
     assert any(
         "transform" in layer and layer["mark"]["type"] == "circle" for layer in spec["layer"]
     )
@@ -183,7 +186,7 @@ def test_demand_chart_plain_series_draws_demand_only():
 
 
 def test_demand_chart_accepts_pandas(detected, found):
-    chart = demand_chart(detected.to_pandas(), found.to_pandas(), items=["item-1"])
+    chart = demand_chart(detected.to_pandas(), found.to_pandas(), items=["item-1"], overview=False)
     assert chart.to_dict()["title"]["text"] == "Demand — item-1"
 
 
@@ -247,11 +250,14 @@ def test_month_of_minutes_renders_without_max_rows_error(month):
     chart = demand_chart(month, max_points=1000, tooltips=False)
     rows = datasets(chart)
     assert max(len(v) for v in rows.values()) <= 1000
-    # the spike survives the reduction: the window keeps the max
-    assert max(r["demand"] for v in rows.values() for r in v if "demand" in r) == int(
-        month["demand"].max()
-    )
-    assert "each point: max demand of 44 buckets" in chart.to_dict()["title"]["subtitle"]
+    # each window keeps its most alarming bucket: the spike is drawn above its bar, and
+    # the window's max demand is in the tooltip
+    drawn = [r for v in rows.values() for r in v if "demand_max" in r]
+    assert max(r["demand_max"] for r in drawn) == int(month["demand"].max())
+    spike = max(drawn, key=lambda r: r["demand_max"])
+    assert spike["demand"] > spike["threshold"] and spike["flagged_buckets"] >= 1
+    (subtitle,) = chart.to_dict()["title"]["subtitle"]
+    assert "each point: the bucket of 44 furthest past its bar" in subtitle
     svg = to_svg(chart)
     assert svg.startswith("<svg") and "Demand (units / bucket)" in svg
 
@@ -479,9 +485,8 @@ def restore_renderer():
 @pytest.mark.parametrize(
     ("requested", "has_anywidget", "expected"),
     [
-        ("auto", False, "static"),
+        ("auto", False, "svg"),
         ("auto", True, "jupyter"),
-        ("static", True, "static"),
         ("svg", True, "svg"),
         ("jupyter", True, "jupyter"),
     ],
@@ -489,17 +494,7 @@ def restore_renderer():
 def test_enable_offline_choice(monkeypatch, restore_renderer, requested, has_anywidget, expected):
     monkeypatch.setattr(render, "find_spec", lambda name: object() if has_anywidget else None)
     assert enable_offline(requested) == expected
-    assert alt.renderers.active == {"static": STATIC_RENDERER}.get(expected, expected)
-    if expected == "jupyter":
-        assert alt.renderers.options == {"offline": True}
-
-
-def test_enable_offline_static_is_a_picture_and_a_description(restore_renderer, found):
-    enable_offline("static")
-    data, metadata = alert_timeline(found)._repr_mimebundle_()
-    assert sorted(data) == ["image/png", "text/plain"]
-    assert data["text/plain"].startswith('Chart "Alert timeline')
-    assert metadata["image/png"]["width"] > 0
+    assert alt.renderers.active == ("svg" if expected == "svg" else render.WIDGET_RENDERER)
 
 
 def test_enable_offline_svg_renders_without_network(restore_renderer, found):
