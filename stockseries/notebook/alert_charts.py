@@ -12,7 +12,8 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from stockseries._schema import ITEM
+from stockseries._schema import ITEM, TS
+from stockseries._time import frame_in_utc
 from stockseries.notebook._chartdata import (
     ALERT_COLOR,
     OUTCOME_COLORS,
@@ -34,6 +35,7 @@ def alert_timeline(
     alerts: Any,
     *,
     severity: str | None = None,
+    span: Any = None,
     width: int = 700,
 ) -> alt.LayerChart:
     """Alerts of all items on one time axis, items ranked by their most severe alert.
@@ -46,6 +48,10 @@ def alert_timeline(
     severity
         Column that ranks items and colours alerts; default the first present of
         ``excess``, ``score``, ``peak_demand``, ``buckets``.
+    span
+        The time the data covers, so the axis spans the data and not only the alerts:
+        a ``(start, end)`` pair of datetimes, or a frame with a ``ts`` column (a series
+        or detection frame). Default: from the first alert's start to the last end.
     width
         Width in pixels; the height grows with the number of items.
 
@@ -77,16 +83,19 @@ def alert_timeline(
         else alt.value(ALERT_COLOR)
     )
     data = vega_rows(df)
+    domain = _span_domain(span)
+    zoom = alt.selection_interval(name="timeline_zoom", bind="scales", encodings=["x"])
     bars = (
-        alt.Chart(data)
+        alt.Chart(data, name="timeline_bars")
         .mark_bar(height={"band": 0.7})
-        .encode(x=time_x("start"), x2=time_x2("end"), y=y, color=color, tooltip=tips)
+        .encode(x=time_x("start", domain=domain), x2=time_x2("end"), y=y, color=color, tooltip=tips)
+        .add_params(zoom)
     )
     peak = "peak_ts" if "peak_ts" in df.columns else "start"
     points = (
         alt.Chart(data)
         .mark_point(filled=True, size=45, shape="diamond")
-        .encode(x=time_x(peak), y=y, color=color, tooltip=tips)
+        .encode(x=time_x(peak, domain=domain), y=y, color=color, tooltip=tips)
     )
     n_items = len(order)
     subtitle = f"{df.height} alerts on {n_items} items" + (
@@ -97,6 +106,20 @@ def alert_timeline(
         height=max(60, 18 * n_items),
         title=alt.TitleParams(text="Alert timeline", subtitle=subtitle, anchor="start"),
     )
+
+
+def _span_domain(span: Any) -> list[str] | None:
+    """``[start, end]`` as ISO text for a time scale, from a pair or a frame's ``ts``."""
+    if span is None:
+        return None
+    if isinstance(span, tuple | list):
+        frame = pl.DataFrame({TS: list(span)})
+    else:
+        frame = as_frame(span, "span")
+        require(frame, [TS], "span")
+    bounds = frame_in_utc(frame.select(pl.col(TS).min().alias("a"), pl.col(TS).max().alias("b")))
+    row = vega_rows(bounds).row(0)
+    return None if None in row else [str(row[0]), str(row[1])]
 
 
 def _overlaps(alerts: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:

@@ -315,7 +315,7 @@ def _color(legend: dict[str, str], field: str = "_mark") -> dict[str, Any]:
 
 
 def _tips(frame: pl.DataFrame, titles: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    return [tip.to_dict(validate=False) for tip in tooltips_for(frame, titles)]
+    return [dict(tip.to_dict(validate=False)) for tip in tooltips_for(frame, titles)]  # type: ignore[arg-type]
 
 
 def _layer(

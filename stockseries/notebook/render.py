@@ -126,7 +126,7 @@ def interactive_widget(chart: AnyChart | dict[str, Any]) -> Any:
     """
     jupyter_chart = alt.JupyterChart
     jupyter_chart.enable_offline(True)
-    widget = jupyter_chart(None, embed_options=EMBED_OPTIONS)
+    widget = jupyter_chart(None, embed_options=EMBED_OPTIONS)  # type: ignore[arg-type]
     widget.spec = chart if isinstance(chart, dict) else chart.to_dict(validate=False)
     return widget
 

@@ -1,16 +1,25 @@
 """The spike tuner: an ipywidgets panel over detection, alerts and evaluation.
 
-:class:`SpikeTuner` reruns detection, alert building and (with labels) evaluation
-whenever a control moves, and shows the demand chart, the top alerts and the scores.
-It keeps no logic of its own beyond choosing what to recompute: everything it shows can
-be reproduced with :func:`~stockseries.spikes.detect_spikes`,
-:func:`~stockseries.alerts.alerts` and :func:`~stockseries.alerts.evaluate` called with
-:meth:`SpikeTuner.export_params`.
+:class:`SpikeTuner` reruns detection, alert building and (with labels) evaluation whenever a
+control moves, and shows the demand chart, the alerts and the scores. It keeps no logic of
+its own beyond choosing what to recompute: everything it shows can be reproduced with
+:func:`~stockseries.spikes.detect_spikes`, :func:`~stockseries.alerts.alerts` and
+:func:`~stockseries.alerts.evaluate` called with :meth:`SpikeTuner.export_params`.
 
-Charts are rendered to SVG in the kernel by default (``renderer="svg"``), so the panel
-works without network access and in any frontend; ``renderer="altair"`` uses whatever
-Altair renderer is enabled instead (for example ``enable_offline("jupyter")`` for
-interactive tooltips).
+It explains itself: the controls of a method come from the method table (``q`` for
+``quantile``, ``span``/``half_life`` for ``ewma``, ``period``/``weekly`` for ``seasonal`` ...)
+with the window in the unit the method counts (buckets, days, weeks); a method change keeps
+the window when its unit is the same and says so when it is not; numbers are typed, never
+clamped (a value the detector refuses comes back as a message); when no bucket has enough
+history the chart area says how much is needed and how much the data spans; with labels the
+alert table marks each alert as matching a label or a false alarm and lists the labelled
+events no alert found. Selecting an alert in the list zooms the chart to it; the buttons
+beside it mark an alert true or false, and :meth:`SpikeTuner.export_labels` turns the marks
+into a labels frame for :func:`~stockseries.alerts.tune`.
+
+Charts are interactive offline widgets by default (``renderer="widget"``, when anywidget is
+installed), else SVG rendered in the kernel (``"svg"``); ``"altair"`` uses the active Altair
+renderer. The chart shows a page of ``page_size`` items at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +44,27 @@ from stockseries._schema import ITEM, TS
 from stockseries._time import duration_us, format_duration
 from stockseries.notebook._chartdata import AnyChart
 from stockseries.notebook.alert_charts import pr_curve
-from stockseries.notebook.charts import demand_chart
 from stockseries.notebook.debounce import Debouncer
-from stockseries.notebook.render import Renderer, show_chart, show_text
-from stockseries.report import TABLE_CSS, html_table, scores_html
-from stockseries.spikes.methods import METHOD_TABLE
+from stockseries.notebook.demand import demand_chart
+from stockseries.notebook.render import Renderer, interactive_widget, show_chart, show_text
+from stockseries.notebook.tuner_controls import MethodControls, window_unit
+from stockseries.notebook.tuner_view import (
+    alert_choices,
+    alert_table_html,
+    history_message,
+    marked_alerts,
+    status_html,
+)
+from stockseries.spikes.methods import METHOD_TABLE, history_needed, method_spec, spike_params
 
-__all__ = ["BUCKET_CHOICES", "DEFAULT_K_GRID", "K_METHODS", "TUNER_METHODS", "SpikeTuner"]
+__all__ = [
+    "BUCKET_CHOICES",
+    "DEFAULT_K_GRID",
+    "K_METHODS",
+    "TUNER_METHODS",
+    "SpikeTuner",
+    "format_every",
+]
 
 #: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
 TUNER_METHODS = tuple(name for name, spec in METHOD_TABLE.items() if spec.tunable)
@@ -54,6 +78,11 @@ BUCKET_CHOICES = ("1m", "5m", "15m", "1h")
 DEFAULT_SELECTED = 3
 
 _STYLE = {"description_width": "150px"}
+_NARROW = {"description_width": "80px"}
+_NO_EVENTS_HINT = (
+    "fixed: the series' own bucket size; pass events= to try coarser buckets "
+    "(a series cannot be re-bucketed exactly: its level is a state, not a sum)"
+)
 
 
 def format_every(td: timedelta) -> str:
@@ -61,35 +90,20 @@ def format_every(td: timedelta) -> str:
     return format_duration(duration_us(td, "every"))
 
 
-def _slider(value: int, low: int, high: int, description: str) -> widgets.IntSlider:
-    # The range grows to fit a start value above the usual maximum.
-    return widgets.IntSlider(
+def _number(value: float, description: str, *, integer: bool = True) -> widgets.Widget:
+    """A typed number: no slider range to clamp what the user types."""
+    cls = widgets.IntText if integer else widgets.FloatText
+    return cls(
         value=value,
-        min=low,
-        max=max(high, value),
         description=description,
         continuous_update=False,
         style=_STYLE,
-        layout=widgets.Layout(width="400px"),
+        layout=widgets.Layout(width="260px"),
     )
-
-
-# -- the tuner --------------------------------------------------------------------------
 
 
 class SpikeTuner:
     """Notebook panel to tune spike detection and alerting by eye (and against labels).
-
-    Controls: items (several may be selected), bucket size, method, window, ``k``,
-    ``min_demand``, merge gap and cooldown. Any change reruns detection and alert
-    building **for the selected items only** (so a 50-item month stays interactive) after
-    ``debounce`` seconds of quiet, then shows
-
-    * the demand chart of the selected items with band, threshold and alerts,
-    * the counts and the top alerts (by excess) as a table,
-    * with ``labels``: precision, recall and F1 on the selected items, and precision and
-      recall versus ``k`` over :data:`DEFAULT_K_GRID` for the current method and window,
-      computed from one detection by moving the threshold (no detection rerun per ``k``).
 
     Parameters
     ----------
@@ -97,7 +111,8 @@ class SpikeTuner:
         Series frame (output of :func:`stockseries.series.resample`), polars or pandas.
         May be ``None`` when ``events`` is given.
     labels
-        Ground-truth spikes (``item_id``, ``start``, ``end``) for live scores.
+        Ground-truth events (``item_id``, ``start``, ``end``): live scores, matched/false
+        marks on the alerts and the chart, missed labels listed.
     catalog
         Item catalog passed to :func:`~stockseries.alerts.alerts` as ``suppliers``.
     every
@@ -105,27 +120,29 @@ class SpikeTuner:
     events
         Raw events. With them the bucket-size control offers coarser buckets (1m, 5m,
         15m, 1h where not finer than the native size) and re-resamples (each size once,
-        cached). Without them only the native bucket size is offered: re-bucketing a
-        series cannot be undone exactly (``level`` is a state, not a sum). Window,
-        merge gap and cooldown count buckets of the chosen size.
+        cached). Without them only the native size is offered, and the control says why.
     items
         Items selected at start; default the first three labelled items (else the first
         three items).
     method, window, k, min_demand, smooth, merge_gap, cooldown
         Initial control values (see :func:`~stockseries.spikes.detect_spikes` and
         :func:`~stockseries.alerts.alerts`). ``window=None`` takes the method's default.
+    options
+        Initial method options, e.g. ``{"q": 0.995}`` for ``quantile``.
     k_grid
         ``k`` values of the precision/recall-versus-k curve.
     top
-        Alerts shown in the table.
+        Alerts shown in the table and the clickable list.
     max_points
-        Points drawn per item (see :func:`~stockseries.charts.demand_chart`); fewer
-        points render faster.
+        Points drawn per item (see :func:`~stockseries.notebook.demand.demand_chart`).
+    page_size
+        Items charted at once; the others are a page away (Previous / Next).
     debounce
         Seconds of quiet before recomputing; ``0`` recomputes synchronously on every
         change (handy in tests and scripts).
     renderer
-        ``"svg"`` (default): charts rendered in the kernel by vl-convert, offline-safe;
+        ``"widget"`` (default when anywidget is installed): an interactive offline chart;
+        ``"svg"`` (the default otherwise): rendered in the kernel by vl-convert;
         ``"altair"``: the active Altair renderer.
 
     Attributes
@@ -141,17 +158,19 @@ class SpikeTuner:
     trials : polars.DataFrame or None
         The precision/recall-versus-k table behind :attr:`pr_chart`.
     chart, pr_chart
-        The last Altair charts.
+        The last Altair charts (``chart`` is ``None`` while a message replaces it).
+    notes : list of str
+        What the last refresh explained (a kept or changed window, too little history).
+    feedback : dict
+        ``alert_id`` → ``True``/``False`` as marked in the panel.
     error : str or None
         Message of the last failed computation (shown in the panel); results keep their
         previous values then.
     seconds, timings
-        Wall time of the last refresh, and its split into ``detect`` (detection and
-        alerts), ``scores`` (evaluation and the k curve), ``charts`` (building) and
-        ``render`` (SVG).
+        Wall time of the last refresh and its split (``detect``, ``scores``, ``charts``,
+        ``render``).
     panel : ipywidgets.VBox
-        The whole panel; the controls are attributes too (``items``, ``every``,
-        ``method``, ``window``, ``k``, ``min_demand``, ``merge_gap``, ``cooldown``).
+        The whole panel; the controls are attributes too.
 
     Examples
     --------
@@ -162,8 +181,9 @@ class SpikeTuner:
     >>> tuner.k.value = 4.0  # recomputes at once: debounce=0
     >>> tuner.params["k"], sorted(tuner.scores)
     (4.0, ['f1', 'precision', 'recall'])
-    >>> tuner.export_params()["method"]
-    'zscore'
+    >>> tuner.method.value = "seasonal"  # its window counts days, not buckets
+    >>> tuner.window.value, tuner.notes[0][:40]
+    (7, 'Window set to 7 days for seasonal: its w')
     """
 
     def __init__(
@@ -182,64 +202,71 @@ class SpikeTuner:
         smooth: int = 1,
         merge_gap: int = 0,
         cooldown: int = 0,
+        options: Mapping[str, Any] | None = None,
         k_grid: Sequence[float] = DEFAULT_K_GRID,
         top: int = 15,
         max_points: int = 600,
+        page_size: int = 4,
         debounce: float = 0.2,
-        renderer: Renderer = "svg",
+        renderer: Renderer | None = None,
     ) -> None:
-        if renderer not in ("svg", "altair"):
-            raise ValueError(f"renderer must be 'svg' or 'altair', got {renderer!r}")
+        if renderer is None:
+            renderer = "widget" if find_spec("anywidget") is not None else "svg"
+        if renderer not in ("svg", "altair", "widget"):
+            raise ValueError(f"renderer must be 'svg', 'widget' or 'altair', got {renderer!r}")
         if method not in TUNER_METHODS:
             raise ValueError(f"method must be one of {TUNER_METHODS}, got {method!r}")
         if series is None and events is None:
             raise ValueError("pass a series frame, or events to resample")
-        if not isinstance(top, int) or top < 1:
-            raise ValueError(f"top must be an integer >= 1, got {top!r}")
-        if not isinstance(max_points, int) or max_points < 2:
-            raise ValueError(f"max_points must be an integer >= 2, got {max_points!r}")
+        for name, value, low in (("top", top, 1), ("max_points", max_points, 2)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be an integer >= 1, got {page_size!r}")
         grid = sorted({float(v) for v in k_grid})
         if not grid or not all(math.isfinite(v) for v in grid):
             raise ValueError(f"k_grid must hold finite numbers, got {k_grid!r}")
 
-        base, native = self._load_series(series, events, every)
+        native = self._load_series(series, events, every)
         self._labels = self._check_labels(labels)
         self._catalog = frame_of(catalog) if catalog is not None else None
         self._k_grid = grid
-        self._top = top
-        self._max_points = max_points
+        self._top, self._max_points, self._page_size = top, max_points, page_size
         self._trials_cache: dict[str, pl.DataFrame] = {}
         self._renderer: Renderer = renderer
         self._lock = threading.RLock()
+        self._page = 0
+        self._zoom: tuple[str, Any, Any] | None = None
+        self._pending_notes: list[str] = []
+        self._widgets: dict[int, Any] = {}
+        self._widgets_shown: set[int] = set()
 
         all_items = sorted(self._by_every[self._native])
         if not all_items:
             raise ValueError("series has no rows")
+        self._all_items = all_items
         self._make_selectors(all_items, self._initial_items(all_items, items), native, method)
-        settings = self._make_settings(
-            base,
-            method=method,
-            window=window,
-            k=k,
-            min_demand=min_demand,
-            smooth=smooth,
-            merge_gap=merge_gap,
-            cooldown=cooldown,
-        )
+        default_window = spike_params(method, window=window, k=k)["window"]
+        self.method_controls = MethodControls(method, options)
+        settings = self._make_settings(method, default_window, k, min_demand, smooth)
+        self.merge_gap = _number(int(merge_gap), "Merge gap (buckets)")
+        self.cooldown = _number(int(cooldown), "Cooldown (buckets)")
+        settings += [self.merge_gap, self.cooldown]
         self._make_panel(settings)
         self._reset_results()
 
         self._debouncer = Debouncer(debounce, self.refresh)
         self.method.observe(self._on_method, names="value")
-        for control in (self.items, self.every, *settings):
+        self.items.observe(self._on_items, names="value")
+        self.search.observe(self._on_search, names="value")
+        self.alert_list.observe(self._on_alert_selected, names="value")
+        for control in (self.every, *settings, *self.method_controls.all_widgets()):
             control.observe(self._on_change, names="value")
         self.refresh()
 
     # -- construction helpers --
 
-    def _load_series(
-        self, series: Any, events: Any, every: str | timedelta | None
-    ) -> tuple[pl.DataFrame, timedelta]:
+    def _load_series(self, series: Any, events: Any, every: str | timedelta | None) -> timedelta:
         """Native series (resampled from ``events`` when no series is given), partitioned."""
         from stockseries.spikes import parse_every
 
@@ -259,15 +286,16 @@ class SpikeTuner:
         self._by_every: dict[str, dict[str, pl.DataFrame]] = {
             self._native: _partition(base.sort(ITEM, TS))
         }
-        return base, native
+        peak = base["demand"].max() if base.height else None
+        self._demand_max = int(peak) if isinstance(peak, int | float) else 0
+        return native
 
     def _make_selectors(
         self, all_items: list[str], chosen: list[str], native: timedelta, method: str
     ) -> None:
-        """The item list, the bucket-size and the method dropdowns."""
+        """Item search and list, bucket size (with a hint when fixed), method."""
         from stockseries.spikes import parse_every
 
-        narrow = {"description_width": "80px"}
         every_options = [self._native]
         if self._events is not None:
             every_options += [
@@ -275,51 +303,55 @@ class SpikeTuner:
                 for e in BUCKET_CHOICES
                 if parse_every(e) > native and parse_every(e) % native == timedelta(0)
             ]
+        self.search = widgets.Text(
+            placeholder="filter items (id or name)",
+            description="Find",
+            style=_NARROW,
+            layout=widgets.Layout(width="300px"),
+        )
         self.items = widgets.SelectMultiple(
             options=self._item_options(all_items),
             value=tuple(chosen),
             rows=8,
             description="Items",
-            style=narrow,
+            style=_NARROW,
             layout=widgets.Layout(width="300px"),
         )
+        fixed = len(every_options) == 1
         self.every = widgets.Dropdown(
             options=every_options,
             value=self._native,
             description="Bucket size",
-            disabled=len(every_options) == 1,
-            style=narrow,
+            disabled=fixed,
+            tooltip=_NO_EVENTS_HINT if fixed else "re-resamples the events",
+            style=_NARROW,
             layout=widgets.Layout(width="200px"),
+        )
+        self.every_hint = widgets.HTML(
+            '<span style="color:#777;font-size:85%">fixed: pass events= for coarser buckets</span>'
+            if fixed
+            else "",
+            layout=widgets.Layout(width="230px"),
         )
         self.method = widgets.Dropdown(
-            options=list(TUNER_METHODS),
+            options=[(f"{name}", name) for name in TUNER_METHODS],
             value=method,
             description="Method",
-            style=narrow,
+            tooltip=method_spec(method).summary,
+            style=_NARROW,
             layout=widgets.Layout(width="200px"),
         )
+        self.method_help = widgets.HTML(self._method_help(method))
 
     def _make_settings(
-        self,
-        base: pl.DataFrame,
-        *,
-        method: str,
-        window: int | None,
-        k: float,
-        min_demand: int,
-        smooth: int,
-        merge_gap: int,
-        cooldown: int,
+        self, method: str, window: int, k: float, min_demand: int, smooth: int
     ) -> list[widgets.Widget]:
-        """The setting sliders, in display order."""
-        from stockseries.spikes import spike_params
-
-        default_window = spike_params(method, window=window, k=k)["window"]
-        self.window = _slider(default_window, 1, 720, "Window (buckets)")
+        """Window (in the method's unit), k, min demand, smoothing."""
+        self.window = _number(int(window), self._window_label(method))
         self.k = widgets.FloatSlider(
             value=float(k),
-            min=0.5,
-            max=max(10.0, float(k)),
+            min=0.1,
+            max=max(20.0, float(k)),
             step=0.1,
             description="k (spreads)",
             continuous_update=False,
@@ -327,46 +359,52 @@ class SpikeTuner:
             style=_STYLE,
             layout=widgets.Layout(width="400px"),
         )
-        peak = base["demand"].max() if base.height else None
-        demand_max = int(peak) if isinstance(peak, int | float) else 0
-        self.min_demand = _slider(int(min_demand), 0, max(20, demand_max), "Min demand")
-        self.smooth = _slider(int(smooth), 1, 30, "Smooth (buckets)")
-        self.merge_gap = _slider(int(merge_gap), 0, 60, "Merge gap (buckets)")
-        self.cooldown = _slider(int(cooldown), 0, 240, "Cooldown (buckets)")
-        return [self.window, self.k, self.min_demand, self.smooth, self.merge_gap, self.cooldown]
+        self.min_demand = _number(int(min_demand), "Min demand (units)")
+        self.smooth = _number(int(smooth), "Smooth (buckets)")
+        return [self.window, self.k, self.min_demand, self.smooth]
 
     def _make_panel(self, settings: list[widgets.Widget]) -> None:
-        """Outputs and the layout; stable CSS classes for browser tests and user styling."""
+        """Outputs, the alert list with its buttons, paging, and the layout."""
         self.status = widgets.HTML()
         self.chart_output = widgets.Output(layout=widgets.Layout(min_height="200px"))
-        self.table = widgets.HTML()
+        self.table = widgets.HTML(layout=widgets.Layout(overflow="auto", max_width="100%"))
         self.pr_output = widgets.Output()
-        for name in (
-            "items",
-            "every",
-            "method",
-            "window",
-            "k",
-            "min_demand",
-            "smooth",
-            "merge_gap",
-            "cooldown",
-            "status",
-            "table",
-        ):
+        self.alert_list = widgets.Select(
+            options=[], rows=6, description="Alerts", layout=widgets.Layout(width="640px")
+        )
+        self.mark_true = widgets.Button(description="Mark true", icon="check")
+        self.mark_false = widgets.Button(description="Mark false", icon="times")
+        self.show_all = widgets.Button(description="Show whole span", icon="expand")
+        self.previous_page = widgets.Button(description="◀ Previous", layout={"width": "110px"})
+        self.next_page = widgets.Button(description="Next ▶", layout={"width": "110px"})
+        self.page_label = widgets.HTML()
+        self.mark_true.on_click(lambda _b: self.mark(True))
+        self.mark_false.on_click(lambda _b: self.mark(False))
+        self.show_all.on_click(lambda _b: self.zoom_to(None))
+        self.previous_page.on_click(lambda _b: self.show_page(self._page - 1))
+        self.next_page.on_click(lambda _b: self.show_page(self._page + 1))
+        hooks = (
+            "search items every method window k min_demand smooth merge_gap cooldown status "
+            "table alert_list mark_true mark_false show_all page_label"
+        )
+        for name in hooks.split():
             getattr(self, name).add_class(f"ss-tuner-{name.replace('_', '-')}")
+        self.alert_list.add_class("ss-tuner-alerts")
         self.chart_output.add_class("ss-tuner-chart")
         self.pr_output.add_class("ss-tuner-pr")
         controls = widgets.HBox(
             [
-                widgets.VBox([self.items]),
-                widgets.VBox([self.every, self.method]),
-                widgets.VBox(settings),
+                widgets.VBox([self.search, self.items]),
+                widgets.VBox([self.every, self.every_hint, self.method, self.method_help]),
+                widgets.VBox([*settings, self.method_controls.box]),
             ]
         )
-        self.table.layout = widgets.Layout(overflow="auto", max_width="100%")
+        paging = widgets.HBox([self.previous_page, self.next_page, self.page_label])
+        review = widgets.HBox(
+            [self.alert_list, widgets.VBox([self.mark_true, self.mark_false, self.show_all])]
+        )
         self.panel = widgets.VBox(
-            [controls, self.status, self.chart_output, self.pr_output, self.table]
+            [controls, self.status, paging, self.chart_output, review, self.table, self.pr_output]
         )
         self.panel.add_class("ss-tuner")
 
@@ -378,9 +416,13 @@ class SpikeTuner:
         self.trials: pl.DataFrame | None = None
         self.chart: AnyChart | None = None
         self.pr_chart: AnyChart | None = None
+        self.notes: list[str] = []
+        self.feedback: dict[str, bool] = {}
         self.error: str | None = None
         self.seconds: float | None = None
         self.timings: dict[str, float] = {}
+        self._table_rows = pl.DataFrame()
+        self._checked_labels: pl.DataFrame | None = None
 
     def _check_labels(self, labels: Any) -> pl.DataFrame | None:
         if labels is None:
@@ -418,32 +460,114 @@ class SpikeTuner:
                 return first
         return all_items[:DEFAULT_SELECTED]
 
+    def _window_label(self, method: str) -> str:
+        return f"Window ({window_unit(method, self.method_controls.values(method))})"
+
+    @staticmethod
+    def _method_help(method: str) -> str:
+        spec = method_spec(method)
+        k_note = "" if spec.uses_k else " (k does not apply)"
+        return f'<span style="color:#777;font-size:85%">{spec.summary}{k_note}</span>'
+
     # -- events --
 
     def _on_method(self, change: Mapping[str, Any]) -> None:
-        from stockseries.spikes import spike_params
-
-        method = change["new"]
-        self.k.disabled = method not in K_METHODS
-        # A window in buckets means periods for seasonal: start from the method's default.
-        default = spike_params(method)["window"]
-        with self._quiet():
-            self.window.max = max(self.window.max, default)
-            self.window.value = default
+        old, new = change["old"], change["new"]
+        self.method_controls.show(new)
+        self.method_help.value = self._method_help(new)
+        self.method.tooltip = method_spec(new).summary
+        self.k.disabled = new not in K_METHODS
+        old_unit = window_unit(old, self.method_controls.values(old))
+        new_unit = window_unit(new, self.method_controls.values(new))
+        with _Unobserved(self.window, self._on_change):
+            self.window.description = self._window_label(new)
+            if old_unit != new_unit:
+                default = method_spec(new).window
+                was = self.window.value
+                self.window.value = default
+                self._pending_notes.append(
+                    f"Window set to {default} {new_unit} for {new}: its window counts "
+                    f"{new_unit}, not {old_unit} (it was {was} {old_unit})."
+                )
+            else:
+                self._pending_notes.append(
+                    f"Window kept at {self.window.value} {new_unit} for {new}."
+                )
         self._debouncer()
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
+        method = self.method.value
+        label = self._window_label(method)
+        if self.window.description != label:  # period/weekly change the window's unit
+            self.window.description = label
         self._debouncer()
 
-    def _quiet(self) -> _Unobserved:
-        return _Unobserved(self.window, self._on_change)
+    def _on_items(self, change: Mapping[str, Any]) -> None:
+        self._page, self._zoom = 0, None
+        self._debouncer()
+
+    def _on_search(self, change: Mapping[str, Any]) -> None:
+        """Filter the item list; selected items stay listed (and selected)."""
+        query = str(change["new"]).strip().lower()
+        chosen = tuple(self.items.value)
+        options = self._item_options(self._all_items)
+        shown = [(label, i) for label, i in options if i in chosen or query in label.lower()]
+        with _Unobserved(self.items, self._on_items):
+            self.items.options = shown
+            self.items.value = chosen
+
+    def _on_alert_selected(self, change: Mapping[str, Any]) -> None:
+        row = change["new"]
+        if row is None or row >= self._table_rows.height:
+            return
+        alert = self._table_rows.row(row, named=True)
+        self.zoom_to(alert)
+
+    # -- navigation and review --
+
+    def zoom_to(self, alert: Mapping[str, Any] | None) -> None:
+        """Zoom the chart to an alert (a row of :attr:`alerts`), or back out with ``None``."""
+        if alert is None:
+            self._zoom = None
+        else:
+            start, end = alert["start"], alert["end"]
+            pad = max((end - start) * 3, 20 * (self._every_td()))
+            self._zoom = (str(alert[ITEM]), start - pad, end + pad)
+        with self._lock:
+            if self.detected is not None and self.params:
+                self._draw_chart(self.detected, self.alerts, self.params)
+
+    def show_page(self, page: int) -> None:
+        """Chart the ``page``-th group of ``page_size`` selected items."""
+        items = list(self.items.value)
+        last = max(0, (len(items) - 1) // self._page_size)
+        self._page, self._zoom = min(max(page, 0), last), None
+        with self._lock:
+            if self.detected is not None and self.params:
+                self._draw_chart(self.detected, self.alerts, self.params)
+
+    def mark(self, verdict: bool) -> None:
+        """Mark the alert selected in the list as a true (or false) event."""
+        row = self.alert_list.value
+        if row is None or row >= self._table_rows.height:
+            return
+        self.feedback[str(self._table_rows["alert_id"][row])] = verdict
+        self._draw_table()
+
+    def _every_td(self) -> timedelta:
+        every = self.params.get("every", self._native)
+        return timedelta(microseconds=duration_us(every, "every"))
 
     # -- computation --
 
     def current_params(self) -> dict[str, Any]:
-        """Parameters the controls show now (what the next refresh will use)."""
+        """Parameters the controls show now (what the next refresh will use).
+
+        Flat, like :func:`~stockseries.spikes.detect_spikes`'s keywords: method options
+        the user set (``q``, ``span`` ...) sit beside ``window`` and ``k``.
+        """
         method = self.method.value
-        return {
+        params: dict[str, Any] = {
             "every": self.every.value,
             "method": method,
             "window": int(self.window.value),
@@ -454,36 +578,37 @@ class SpikeTuner:
             "cooldown": int(self.cooldown.value),
             "items": list(self.items.value),
         }
+        options = self.method_controls.values(method)
+        params.update({name: value for name, value in options.items() if value is not None})
+        return params
 
     def refresh(self) -> None:
         """Recompute with the current control values and update the panel now."""
         self._debouncer.cancel()
         with self._lock:
             watch = _Stopwatch()
-            params = self.current_params()
+            notes, self._pending_notes = self._pending_notes, []
             try:
+                params = self.current_params()
                 result = self._compute(params, watch)
             except (ValueError, TypeError) as err:
                 self.error = str(err)
-                self.status.value = _status_html(None, None, params, self.error, None)
+                self.status.value = status_html(None, None, {}, self.error, None, notes)
                 return
             self.error = None
             self.params = params
-            (
-                self.detected,
-                self.alerts,
-                self.scores,
-                self.trials,
-                self.chart,
-                self.pr_chart,
-            ) = result
-            self._render()
+            self.detected, self.alerts, self.scores, self.trials, self.pr_chart, more = result
+            self.notes = [*notes, *more]
+            self._draw_chart(self.detected, self.alerts, params)
+            watch.lap("charts")
+            self._render_side()
             watch.lap("render")
-            self.timings = watch.laps
-            self.seconds = watch.total
-            self.status.value = _status_html(self.alerts, self.scores, params, None, self.seconds)
+            self.timings, self.seconds = watch.laps, watch.total
+            self.status.value = status_html(
+                self.alerts, self.scores, params, None, self.seconds, self.notes
+            )
 
-    def _series(self, every: str) -> pl.DataFrame:
+    def _series(self, every: str, items: Sequence[str]) -> pl.DataFrame:
         if every not in self._by_every:
             from stockseries.series import resample
 
@@ -492,21 +617,28 @@ class SpikeTuner:
                 frame_of(resample(self._events, every=every)).sort(ITEM, TS)
             )
         parts = self._by_every[every]
-        selected = [parts[i] for i in self.items.value if i in parts]
+        selected = [parts[i] for i in items if i in parts]
         if not selected:
             raise ValueError("select at least one item")
         return pl.concat(selected)
+
+    @staticmethod
+    def _check_counts(params: Mapping[str, Any]) -> None:
+        """Refuse out-of-range numbers with a message (never clamp them)."""
+        for name, low in (("window", 1), ("smooth", 1), ("merge_gap", 0), ("cooldown", 0)):
+            if params[name] < low:
+                raise ValueError(f"{name} must be at least {low}, got {params[name]}")
+        if params["k"] is not None and params["k"] <= 0:
+            raise ValueError(f"k must be positive, got {params['k']}")
 
     def _compute(self, params: dict[str, Any], watch: _Stopwatch) -> tuple[Any, ...]:
         from stockseries.alerts import alerts
         from stockseries.spikes import detect_spikes
 
-        series = self._series(params["every"])
-        detect_kwargs = {
-            "method": params["method"],
-            "window": params["window"],
-            "min_demand": params["min_demand"],
-        }
+        self._check_counts(params)
+        series = self._series(params["every"], params["items"])
+        skip = {"every", "merge_gap", "cooldown", "items", "k", "smooth"}
+        detect_kwargs = {name: v for name, v in params.items() if name not in skip}
         if params["smooth"] > 1:
             detect_kwargs["smooth"] = params["smooth"]
         if params["k"] is not None:
@@ -520,14 +652,7 @@ class SpikeTuner:
         }
         found = alerts(detected, params=detect_kwargs, **alert_kwargs)
         watch.lap("detect")
-        chart = demand_chart(
-            detected,
-            found,
-            items=params["items"],
-            max_points=self._max_points,
-            tooltips=self._renderer != "svg",
-        )
-        watch.lap("charts")
+        notes = self._explain(detected, detect_kwargs, params)
         scores = trials = pr = None
         if self._labels is not None:
             labels = self._labels.filter(pl.col(ITEM).is_in(params["items"]))
@@ -537,8 +662,18 @@ class SpikeTuner:
             watch.lap("scores")
             if trials is not None:
                 pr = pr_curve(trials, current={"k": params["k"], **scores})
-                watch.lap("charts")
-        return detected, found, scores, trials, chart, pr
+        return detected, found, scores, trials, pr, notes
+
+    def _explain(
+        self, detected: pl.DataFrame, detect_kwargs: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> list[str]:
+        """Messages for settings that cannot work on this data (too little history)."""
+        every_us = duration_us(params["every"], "every")
+        needed = history_needed(spike_params(**detect_kwargs), every_us)
+        unit = window_unit(params["method"], self.method_controls.values(params["method"]))
+        unit_note = f" (window {params['window']} {unit})"
+        message = history_message(detected, needed, timedelta(microseconds=every_us), unit_note)
+        return [message] if message else []
 
     @staticmethod
     def _scores(found: Any, labels: pl.DataFrame, *, series: Any = None) -> dict[str, float | None]:
@@ -593,47 +728,94 @@ class SpikeTuner:
         self._trials_cache = {key: trials}
         return trials
 
-    def _render(self) -> None:
-        show_chart(self.chart_output, self.chart, self._renderer, validate=False)
+    # -- drawing --
+
+    def _chart_items(self, items: Sequence[str]) -> list[str]:
+        if self._zoom is not None and self._zoom[0] in items:
+            return [self._zoom[0]]
+        start = self._page * self._page_size
+        return list(items[start : start + self._page_size]) or list(items[: self._page_size])
+
+    def _draw_chart(self, detected: pl.DataFrame, found: Any, params: Mapping[str, Any]) -> None:
+        """The page's (or the zoomed alert's) chart, or the message that replaces it."""
+        items = params["items"]
+        shown = self._chart_items(items)
+        pages = max(1, math.ceil(len(items) / self._page_size))
+        where = f"zoomed to an alert of {shown[0]}" if self._zoom else f"page {self._page + 1}"
+        self.page_label.value = (
+            f"&nbsp;charting {len(shown)} of {len(items)} selected items ({where} of {pages})"
+        )
+        self.previous_page.disabled = self._page == 0 or self._zoom is not None
+        self.next_page.disabled = self._page >= pages - 1 or self._zoom is not None
+        history = [n for n in self.notes if n.startswith("No bucket can be judged")]
+        if history:
+            self.chart = None
+            show_text(self.chart_output, history[0])
+            self._widgets_shown.discard(id(self.chart_output))
+            return
+        labels = (
+            self._labels.filter(pl.col(ITEM).is_in(shown)) if self._labels is not None else None
+        )
+        self.chart = demand_chart(
+            detected.filter(pl.col(ITEM).is_in(shown)),
+            frame_of(found).filter(pl.col(ITEM).is_in(shown)),
+            labels=labels,
+            items=shown,
+            time_range=self._zoom[1:] if self._zoom else None,
+            max_points=self._max_points,
+            tooltips=self._renderer != "svg",
+        )
+        self._show(self.chart)
+
+    def _show(self, chart: AnyChart, output: widgets.Output | None = None) -> None:
+        """Show a chart: as a persistent widget whose spec is replaced (cheap), or rendered."""
+        output = self.chart_output if output is None else output
+        if self._renderer != "widget":
+            show_chart(output, chart, self._renderer, validate=False)
+            return
+        spec = chart.to_dict(validate=False)
+        widget = self._widgets.get(id(output))
+        if widget is None:
+            widget = self._widgets[id(output)] = interactive_widget(spec)
+        else:
+            widget.spec = spec
+        if id(output) not in self._widgets_shown:
+            bundle = widget._repr_mimebundle_()
+            data = bundle[0] if isinstance(bundle, tuple) else bundle
+            output.outputs = ({"output_type": "display_data", "data": dict(data), "metadata": {}},)
+            self._widgets_shown.add(id(output))
+
+    def _render_side(self) -> None:
+        """Precision/recall curve, the alert table and the clickable list."""
         if self.pr_chart is not None:
-            show_chart(self.pr_output, self.pr_chart, self._renderer, validate=False)
+            self._show(self.pr_chart, self.pr_output)
         elif self._labels is not None:
             show_text(self.pr_output, f"k does not apply to method {self.params['method']!r}")
+            self._widgets_shown.discard(id(self.pr_output))
         else:
             self.pr_output.outputs = ()
-        frame = frame_of(self.alerts)
-        if "excess" in frame.columns:
-            frame = frame.sort("excess", descending=True, nulls_last=True)
-        shown = [
-            c
-            for c in (
-                ITEM,
-                "start",
-                "end",
-                "buckets",
-                "peak_demand",
-                "threshold",
-                "score",
-                "excess",
-                "supplier_id",
-            )
-            if c in frame.columns
-        ]
-        table = (
-            html_table(frame.select(shown), max_rows=self._top, caption="Top alerts (by excess)")
-            if frame.height
-            else '<p class="note">No alerts for these settings.</p>'
-        )
-        self.table.value = f"<style>{TABLE_CSS}</style>{table}"
+        self._draw_table()
+
+    def _draw_table(self) -> None:
+        labels = None
+        if self._labels is not None:
+            labels = self._labels.filter(pl.col(ITEM).is_in(self.params["items"]))
+        rows, checked = marked_alerts(self.alerts, labels, self.feedback)
+        self._table_rows, self._checked_labels = rows, checked
+        self.table.value = alert_table_html(rows, checked, self._top)
+        with _Unobserved(self.alert_list, self._on_alert_selected):
+            self.alert_list.options = alert_choices(rows, self._top)
+            self.alert_list.value = None
 
     # -- export --
 
     def export_params(self) -> dict[str, Any]:
         """Parameters of the last computation, JSON-friendly.
 
-        ``method``, ``window``, ``k``, ``min_demand`` go to ``detect_spikes``;
-        ``every``, ``merge_gap``, ``cooldown`` to ``alerts``; ``items`` records the
-        selection. ``k`` is ``None`` for methods that ignore it.
+        ``method``, ``window``, ``k``, ``min_demand``, ``smooth`` and the method's
+        options go to ``detect_spikes``; ``every``, ``merge_gap``, ``cooldown`` to
+        ``alerts``; ``items`` records the selection. ``k`` is ``None`` for methods that
+        ignore it.
         """
         return dict(self.params)
 
@@ -645,27 +827,29 @@ class SpikeTuner:
         return text
 
     def export_alerts(self, path: str | Path | None = None) -> pl.DataFrame:
-        """The last alerts frame; with ``path``, also written (CSV, Parquet or NDJSON).
-
-        The format follows the extension (``.csv``, ``.parquet``, ``.ndjson``/``.jsonl``).
-        """
+        """The last alerts frame; with ``path``, also written (CSV, Parquet or NDJSON)."""
         frame = frame_of(self.alerts)
         if path is not None:
-            suffix = Path(path).suffix.lower()
-            if suffix == ".csv":
-                with AtomicFile(path) as out:
-                    frame.write_csv(out.temporary)
-            elif suffix == ".parquet":
-                with AtomicFile(path) as out:
-                    frame.write_parquet(out.temporary)
-            elif suffix in (".ndjson", ".jsonl"):
-                with AtomicFile(path) as out:
-                    frame.write_ndjson(out.temporary)
-            else:
-                raise ValueError(
-                    f"unsupported extension {suffix!r} for {path}; use .csv, .parquet or .ndjson"
-                )
+            _write(frame, path)
         return frame
+
+    def export_labels(self, path: str | Path | None = None) -> pl.DataFrame:
+        """The alerts marked true in the panel, as a labels frame (``item_id``, ``start``, ``end``).
+
+        Alerts marked false are left out (labels list true events); alerts of an earlier
+        setting that were marked keep their marks. With ``path`` the frame is also
+        written (CSV, Parquet or NDJSON), ready for ``tune`` and ``evaluate``.
+        """
+        frame = frame_of(self.alerts)
+        true_ids = [alert_id for alert_id, verdict in self.feedback.items() if verdict]
+        labels = (
+            frame.filter(pl.col("alert_id").is_in(true_ids))
+            .select(ITEM, "start", "end")
+            .sort(ITEM, "start")
+        )
+        if path is not None:
+            _write(labels, path)
+        return labels
 
     # -- display --
 
@@ -680,6 +864,22 @@ class SpikeTuner:
             f"SpikeTuner(items={len(p.get('items', []))}, method={p.get('method')!r}, "
             f"window={p.get('window')}, k={p.get('k')}, alerts={n_alerts})"
         )
+
+
+def _write(frame: pl.DataFrame, path: str | Path) -> None:
+    suffix = Path(path).suffix.lower()
+    writers: dict[str, Callable[..., Any]] = {
+        ".csv": pl.DataFrame.write_csv,
+        ".parquet": pl.DataFrame.write_parquet,
+        ".ndjson": pl.DataFrame.write_ndjson,
+        ".jsonl": pl.DataFrame.write_ndjson,
+    }
+    if suffix not in writers:
+        raise ValueError(
+            f"unsupported extension {suffix!r} for {path}; use .csv, .parquet or .ndjson"
+        )
+    with AtomicFile(path) as out:
+        writers[suffix](frame, out.temporary)
 
 
 class _Stopwatch:
@@ -702,7 +902,7 @@ class _Stopwatch:
 class _Unobserved:
     """Context in which ``widget`` changes do not trigger ``handler``."""
 
-    def __init__(self, widget: widgets.Widget, handler: Callable[[Any], None]) -> None:
+    def __init__(self, widget: widgets.Widget, handler: Any) -> None:
         self.widget = widget
         self.handler = handler
 
@@ -733,28 +933,3 @@ def _infer_every(series: pl.DataFrame) -> timedelta:
             "cannot infer the bucket size from a series with one bucket per item; pass every="
         )
     return step
-
-
-def _status_html(
-    found: Any,
-    scores: Mapping[str, float | None] | None,
-    params: Mapping[str, Any],
-    error: str | None,
-    seconds: float | None,
-) -> str:
-    from html import escape
-
-    if error is not None:
-        return f'<div style="color:#b00020"><b>Not updated:</b> {escape(error)}</div>'
-    frame = frame_of(found)
-    n_items = frame[ITEM].n_unique() if frame.height else 0
-    parts = [
-        f"<b>{frame.height}</b> alert{'s' if frame.height != 1 else ''} on "
-        f"<b>{n_items}</b> of {len(params['items'])} selected item"
-        f"{'s' if len(params['items']) != 1 else ''}"
-    ]
-    if scores:
-        parts.append(scores_html(scores))
-    if seconds is not None:
-        parts.append(f'<span style="color:#777">computed in {seconds:.2f} s</span>')
-    return " &nbsp;·&nbsp; ".join(parts)

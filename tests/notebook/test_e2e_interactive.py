@@ -192,7 +192,7 @@ def test_tuner_explains_marks_and_zooms(
             before = _x_labels(view)
             tuner.locator(".ss-tuner-alerts select option").nth(0).click()
             _wait_until(page, lambda: _x_labels(view) != before, UPDATE_S, "the zoom to an alert")
-            expect(tuner.locator(".ss-tuner-status")).to_contain_text("zoomed")
+            expect(tuner.locator(".ss-tuner-page-label")).to_contain_text("zoomed")
             page.screenshot(path=str(artifacts / "tuner-zoomed.png"))
             assert not log.errors, log.errors
     finally:

@@ -41,8 +41,8 @@ def tuner(series: pl.DataFrame, sim: Any) -> SpikeTuner:
 
 @pytest.fixture(scope="module")
 def svg_tuner(series: pl.DataFrame, sim: Any) -> SpikeTuner:
-    """The default (offline SVG) tuner; shared, so tests must not change its controls."""
-    return SpikeTuner(series, sim.labels, catalog=sim.catalog, debounce=0)
+    """The offline SVG tuner; shared, so tests must not change its controls."""
+    return SpikeTuner(series, sim.labels, catalog=sim.catalog, debounce=0, renderer="svg")
 
 
 def shown(output: Any) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def test_without_labels_there_are_no_scores(series: pl.DataFrame) -> None:
     assert t.scores is None and t.trials is None and t.pr_chart is None
     assert t.pr_output.outputs == ()
     assert t.params["items"] == ["A003"]
-    assert isinstance(t.chart, alt.LayerChart)
+    assert isinstance(t.chart, alt.VConcatChart)  # the panel and its overview strip
 
 
 def test_pandas_inputs(series: pl.DataFrame, sim: Any) -> None:
@@ -115,7 +115,7 @@ def test_pandas_inputs(series: pl.DataFrame, sim: Any) -> None:
     ("kwargs", "error", "match"),
     [
         ({"method": "threshold"}, ValueError, "method must be one of"),
-        ({"renderer": "png"}, ValueError, "renderer must be 'svg' or 'altair'"),
+        ({"renderer": "png"}, ValueError, "renderer must be 'svg', 'widget' or 'altair'"),
         ({"items": ["nope"]}, ValueError, r"items not in the series: \['nope'\]"),
         ({"items": []}, ValueError, "items is empty"),
         ({"top": 0}, ValueError, "top must be an integer >= 1"),
@@ -230,7 +230,7 @@ def test_items_change(tuner: SpikeTuner) -> None:
     assert tuner.detected is not None
     assert tuner.detected["item_id"].unique().to_list() == ["A004"]
     assert tuner.chart is not None
-    assert tuner.chart.to_dict()["title"]["text"] == "Demand — A004"
+    assert tuner.chart.to_dict()["vconcat"][0]["title"]["text"] == "Demand — A004"
 
 
 def test_a_failed_update_keeps_the_last_result(tuner: SpikeTuner) -> None:
@@ -367,7 +367,7 @@ def test_altair_renderer_uses_the_active_renderer(series: pl.DataFrame) -> None:
         (entry,) = t.chart_output.outputs
     assert "application/json" in entry["data"]
     assert t.chart is not None
-    assert entry["data"]["application/json"]["title"]["text"] == "Demand — A000"
+    assert entry["data"]["application/json"]["vconcat"][0]["title"]["text"] == "Demand — A000"
 
 
 def test_chart_helpers(svg_tuner: SpikeTuner) -> None:
@@ -449,3 +449,104 @@ def test_smooth_control_reaches_the_detector(svg_tuner: SpikeTuner) -> None:
     tuner.smooth.value = 1
     tuner.refresh()
     assert "signal" not in tuner.detected.columns
+
+
+# -- the tuner explains itself (issue 12 item 4) -----------------------------------------------
+
+
+def test_method_options_come_from_the_method_table(tuner: SpikeTuner) -> None:
+    tuner.method.value = "quantile"
+    (q,) = tuner.method_controls.box.children
+    assert "q" in q.description and tuner.params["q"] == 0.99
+    q.value = "0.95"
+    assert tuner.params["q"] == 0.95 and tuner.error is None
+    tuner.method.value = "ewma"
+    names = [w.description for w in tuner.method_controls.box.children]
+    assert names == ["span (buckets)", "half life (buckets)"]
+    tuner.method_controls.widgets["ewma"]["span"].value = "30"
+    assert tuner.params["span"] == 30.0
+    tuner.method.value = "quantile"  # switching back keeps what was typed
+    assert tuner.params["q"] == 0.95
+
+
+def test_method_change_keeps_the_window_or_says_why_not(tuner: SpikeTuner) -> None:
+    tuner.window.value = 45
+    tuner.method.value = "mad"
+    assert tuner.window.value == 45 and tuner.notes == ["Window kept at 45 buckets for mad."]
+    tuner.method.value = "seasonal"
+    assert tuner.window.value == 7 and tuner.window.description == "Window (days)"
+    assert tuner.notes[0] == (
+        "Window set to 7 days for seasonal: its window counts days, not buckets (it was 45 buckets)."
+    )
+    tuner.method_controls.widgets["seasonal"]["weekly"].value = True
+    assert tuner.window.description == "Window (weeks)"
+
+
+def test_too_little_history_shows_a_message_not_an_empty_chart(tuner: SpikeTuner) -> None:
+    tuner.method.value = "seasonal"  # 7 days of history; the data spans 1
+    (message,) = [n for n in tuner.notes if n.startswith("No bucket")]
+    assert "needs 7 days of history" in message and "the data spans 1" in message
+    assert tuner.chart is None
+    assert shown(tuner.chart_output)["text/plain"] == message
+    assert message in tuner.status.value
+
+
+def test_typed_numbers_are_never_clamped(tuner: SpikeTuner) -> None:
+    tuner.window.value = 5000
+    assert tuner.params["window"] == 5000 and tuner.error is None
+    assert any("5000 buckets" in n for n in tuner.notes)
+    tuner.cooldown.value = -1
+    assert tuner.error == "cooldown must be at least 0, got -1"
+    assert tuner.cooldown.value == -1  # kept as typed; the panel says why it was not used
+
+
+def test_alerts_are_marked_against_labels(tuner: SpikeTuner) -> None:
+    table = text_of(tuner.table.value)
+    assert "✓ matches a label" in table and "✗ false alarm (no label)" in table
+    rows = tuner._table_rows
+    assert set(rows["match"].unique()) <= {"✓ matches a label", "✗ false alarm (no label)"}
+    spec = tuner.chart.to_dict() if tuner.chart is not None else {}
+    assert "alert: matches a label" in json.dumps(spec)  # and on the chart
+
+
+def test_selecting_an_alert_zooms_the_chart(tuner: SpikeTuner) -> None:
+    first = tuner._table_rows.row(0, named=True)
+    tuner.alert_list.value = 0
+    assert tuner._zoom is not None and tuner._zoom[0] == first["item_id"]
+    assert tuner.chart is not None
+    panel = tuner.chart.to_dict()["vconcat"][0]
+    assert panel["title"]["text"] == f"Demand — {first['item_id']}"
+    assert "zoomed to an alert" in tuner.page_label.value
+    tuner.zoom_to(None)
+    assert tuner._zoom is None and "page 1 of 1" in tuner.page_label.value
+
+
+def test_marks_export_as_labels(tuner: SpikeTuner, tmp_path: Any) -> None:
+    tuner.alert_list.value = 0
+    tuner.mark(True)
+    tuner.alert_list.value = 1
+    tuner.mark(False)
+    assert list(tuner.feedback.values()) == [True, False]
+    assert "true" in text_of(tuner.table.value)
+    labels = tuner.export_labels(tmp_path / "labels.csv")
+    first = tuner._table_rows.row(0, named=True)
+    assert labels.rows() == [(first["item_id"], first["start"], first["end"])]
+    assert pl.read_csv(tmp_path / "labels.csv").height == 1
+
+
+def test_item_search_and_pages(series: pl.DataFrame, sim: Any) -> None:
+    items = sorted(series["item_id"].unique().to_list())
+    t = SpikeTuner(series, sim.labels, items=items, page_size=4, debounce=0, renderer="altair")
+    assert t.chart is not None and len(t.chart.to_dict()["vconcat"]) == 5  # 4 panels + overview
+    assert "charting 4 of 6 selected items (page 1 of 2)" in t.page_label.value
+    t.show_page(1)
+    assert "charting 2 of 6 selected items (page 2 of 2)" in t.page_label.value
+    assert t.next_page.disabled and not t.previous_page.disabled
+    t.items.value = ("A000",)
+    t.search.value = "A005"
+    assert [value for _, value in t.items.options] == ["A000", "A005"]  # selection stays
+    assert t.items.value == ("A000",)
+
+
+def test_fixed_bucket_size_says_why(tuner: SpikeTuner) -> None:
+    assert tuner.every.disabled and "pass events=" in tuner.every_hint.value
