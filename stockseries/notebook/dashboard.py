@@ -622,6 +622,7 @@ class LiveDashboard:
                         width=width,
                         height=height,
                         tooltips=tooltips,
+                        overview=False,
                     ),
                     level_chart(
                         rows_of_item, items=item, width=width, height=height, tooltips=tooltips

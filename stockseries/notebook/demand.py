@@ -60,7 +60,7 @@ from stockseries.notebook._chartdata import (
 )
 from stockseries.notebook.alert_charts import classify
 
-__all__ = ["DEMAND_LEGEND", "demand_chart"]
+__all__ = ["DEMAND_LEGEND", "demand_chart", "demand_spec"]
 
 #: Legend entry -> colour of every mark the demand chart can draw.
 DEMAND_LEGEND: dict[str, str] = {
@@ -148,6 +148,50 @@ def demand_chart(
     >>> spec["layer"][0]["encoding"]["y"]["title"]
     'Demand (units / bucket)'
     """
+    tree = _demand_tree(
+        detected,
+        alerts,
+        labels=labels,
+        items=items,
+        time_range=time_range,
+        max_points=max_points,
+        max_items=max_items,
+        width=width,
+        height=height,
+        tooltips=tooltips,
+        zoom=zoom,
+        overview=overview,
+    )
+    return _to_altair(tree)  # type: ignore[return-value]
+
+
+def demand_spec(detected: Any, alerts: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """The Vega-Lite spec of :func:`demand_chart` as a plain dict, built without Altair.
+
+    Same arguments and the same chart; about ten times faster than
+    ``demand_chart(...).to_dict()`` because Altair's per-step copies and parameter lifting
+    are skipped. The tuner hands this to its chart widget on every change.
+    """
+    tree = _demand_tree(detected, alerts, **kwargs)
+    return {"$schema": alt.SCHEMA_URL, **_to_dict(tree)}
+
+
+def _demand_tree(
+    detected: Any,
+    alerts: Any = None,
+    *,
+    labels: Any = None,
+    items: str | Sequence[str] | None = None,
+    time_range: tuple[datetime, datetime] | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    width: int = 700,
+    height: int = 160,
+    tooltips: bool = True,
+    zoom: bool | None = None,
+    overview: bool | None = None,
+) -> dict[str, Any]:
+    """The chart as nested Vega-Lite dicts, data still as polars frames (see ``_to_*``)."""
     df = as_frame(detected, "detected")
     require(df, [ITEM, TS, "demand"], "detected")
     check_positive("max_points", max_points, 2)
@@ -192,7 +236,42 @@ def demand_chart(
         panels.append(_overview(view))
     if len(panels) == 1:
         return panels[0]
-    return alt.VConcatChart(vconcat=panels, spacing=14, resolve={"scale": {"x": "shared"}})
+    return {"vconcat": panels, "spacing": 14, "resolve": {"scale": {"x": "shared"}}}
+
+
+def _to_dict(node: Any) -> Any:
+    """Plain Vega-Lite: frames become inline ``values``."""
+    if isinstance(node, pl.DataFrame):
+        return {"values": node.to_dicts()}
+    if isinstance(node, dict):
+        return {key: _to_dict(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_to_dict(value) for value in node]
+    return node
+
+
+def _altair_param(spec: dict[str, Any]) -> Any:
+    select = dict(spec["select"])
+    kind = select.pop("type")
+    if kind == "point":
+        return alt.selection_point(name=spec["name"], **select)
+    return alt.selection_interval(name=spec["name"], bind=spec.get("bind", alt.Undefined), **select)
+
+
+def _to_altair(node: dict[str, Any]) -> Any:
+    """Altair objects for the public API; frames stay frames (Altair consolidates them)."""
+    if "vconcat" in node:
+        rest = {k: v for k, v in node.items() if k != "vconcat"}
+        return alt.VConcatChart(vconcat=[_to_altair(panel) for panel in node["vconcat"]], **rest)
+    if "layer" in node:
+        rest = {k: v for k, v in node.items() if k != "layer"}
+        return alt.LayerChart(layer=[_to_altair(layer) for layer in node["layer"]], **rest)
+    kwargs = {k: v for k, v in node.items() if k != "params"}
+    kwargs["encoding"] = alt.FacetedEncoding(**node["encoding"])
+    chart = alt.Chart(**kwargs)
+    if "params" in node:
+        chart = chart.add_params(*[_altair_param(p) for p in node["params"]])
+    return chart
 
 
 class _View:
@@ -326,24 +405,27 @@ def _layer(
     data: Any = None,
     transform: list[dict[str, Any]] | None = None,
     name: str | None = None,
-) -> alt.Chart:
-    """One layer built from plain Vega-Lite dicts.
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One layer as a Vega-Lite dict (data as a polars frame until emitted).
 
     Altair's chained builders (``.mark_*().encode()``) deep-copy the chart at every
-    step; building each layer at once keeps a panel cheap enough for the tuner.
+    step; building plain dicts keeps a panel cheap enough for the tuner.
     ``legend_name`` tags every datum with its legend entry (``_mark``).
     """
     steps = list(transform or [])
     if legend_name is not None:
         steps.append({"calculate": f"'{legend_name}'", "as": "_mark"})
-    kwargs: dict[str, Any] = {"mark": mark, "encoding": alt.FacetedEncoding(**encoding)}
+    layer: dict[str, Any] = {"mark": mark, "encoding": encoding}
     if data is not None:
-        kwargs["data"] = data
+        layer["data"] = data
     if steps:
-        kwargs["transform"] = steps
+        layer["transform"] = steps
     if name is not None:
-        kwargs["name"] = name
-    return alt.Chart(**kwargs)
+        layer["name"] = name
+    if params:
+        layer["params"] = params
+    return layer
 
 
 def _slug(item: str) -> str:
@@ -370,7 +452,7 @@ def _demand_panel(
     legend: dict[str, str],
     *,
     brush: str | None,
-) -> alt.LayerChart:
+) -> dict[str, Any]:
     rows = view.rows.filter(pl.col(ITEM) == item)
     domain = {"param": brush, "encoding": "x"} if brush else None
     # The panel's rows sit once on the layer chart and every layer inherits them.
@@ -403,9 +485,13 @@ def _demand_panel(
     if view.tooltips:
         layers += _hover_layers(view, rows, item, domain)
     title = {"text": f"Demand — {item}", "subtitle": _subtitle(view, alerts), "anchor": "start"}
-    return alt.LayerChart(
-        data=vega_rows(rows), layer=layers, width=view.width, height=view.height, title=title
-    )
+    return {
+        "data": vega_rows(rows),
+        "layer": layers,
+        "width": view.width,
+        "height": view.height,
+        "title": title,
+    }
 
 
 def _subtitle(view: _View, alerts: pl.DataFrame | None) -> list[str]:
@@ -421,8 +507,10 @@ def _subtitle(view: _View, alerts: pl.DataFrame | None) -> list[str]:
     return ["; ".join(parts)] if parts else []
 
 
-def _band_layers(rows: pl.DataFrame, legend: dict[str, str], x: dict[str, Any]) -> list[alt.Chart]:
-    layers: list[alt.Chart] = []
+def _band_layers(
+    rows: pl.DataFrame, legend: dict[str, str], x: dict[str, Any]
+) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = []
     color = _color(legend)
     if "baseline" in rows.columns and "threshold" in rows.columns:
         low = "lower" if "lower" in rows.columns else "baseline"
@@ -463,7 +551,7 @@ def _band_layers(rows: pl.DataFrame, legend: dict[str, str], x: dict[str, Any]) 
 
 def _alert_layers(
     alerts: pl.DataFrame | None, legend: dict[str, str], domain: Any
-) -> list[alt.Chart]:
+) -> list[dict[str, Any]]:
     if alerts is None or alerts.height == 0:
         return []
     data = vega_rows(alerts)
@@ -506,15 +594,29 @@ def _alert_layers(
     return layers
 
 
-def _hover_layers(view: _View, rows: pl.DataFrame, item: str, domain: Any) -> list[alt.Chart]:
+def _hover_layers(view: _View, rows: pl.DataFrame, item: str, domain: Any) -> list[dict[str, Any]]:
     """Invisible per-bucket areas with the tooltip, a rule at the hovered bucket, and zoom."""
     slug = _slug(item)
-    hover = alt.selection_point(
-        name=f"hover_{slug}", on="pointerover", clear="pointerout", fields=["_start"]
-    )
-    params = [hover]
+    hover = f"hover_{slug}"
+    params: list[dict[str, Any]] = [
+        {
+            "name": hover,
+            "select": {
+                "type": "point",
+                "on": "pointerover",
+                "clear": "pointerout",
+                "fields": ["_start"],
+            },
+        }
+    ]
     if view.zoom:
-        params.append(alt.selection_interval(name=f"zoom_{slug}", bind="scales", encodings=["x"]))
+        params.append(
+            {
+                "name": f"zoom_{slug}",
+                "select": {"type": "interval", "encodings": ["x"]},
+                "bind": "scales",
+            }
+        )
     area = _layer(
         {"type": "rect", "opacity": 0},
         {
@@ -523,18 +625,18 @@ def _hover_layers(view: _View, rows: pl.DataFrame, item: str, domain: Any) -> li
             "tooltip": _point_tooltips(rows),
         },
         name=f"hover_area_{slug}",
-    ).add_params(*params)
+        params=params,
+    )
     rule = _layer(
         {"type": "rule", "color": "#555", "strokeWidth": 1},
         {"x": _x(TS, domain)},
-        transform=[{"filter": {"param": hover.name, "empty": False}}],
+        transform=[{"filter": {"param": hover, "empty": False}}],
     )
     return [area, rule]
 
 
-def _overview(view: _View) -> alt.LayerChart:
+def _overview(view: _View) -> dict[str, Any]:
     """A thin strip of every charted item whose x brush zooms the panels above."""
-    brush = alt.selection_interval(name="brush", encodings=["x"])
     strip = _layer(
         {"type": "line", "strokeWidth": 1, "color": "#888"},
         {
@@ -548,6 +650,7 @@ def _overview(view: _View) -> alt.LayerChart:
             "detail": {"field": ITEM, "type": "nominal"},
         },
         name="overview",
-    ).add_params(brush)
+        params=[{"name": "brush", "select": {"type": "interval", "encodings": ["x"]}}],
+    )
     data = vega_rows(view.rows.select(ITEM, TS, view.compared))
-    return alt.LayerChart(data=data, layer=[strip], width=view.width, height=50)
+    return {"data": data, "layer": [strip], "width": view.width, "height": 50}

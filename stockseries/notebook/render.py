@@ -14,6 +14,8 @@ from typing import Any, Literal
 import altair as alt
 import ipywidgets as widgets
 
+from stockseries._display import STATIC_RENDERER
+from stockseries._display import chart_bundle as display_bundle
 from stockseries.notebook._chartdata import AnyChart
 
 Renderer = Literal["svg", "altair", "widget"]
@@ -72,8 +74,13 @@ def enable_offline(renderer: str = "auto") -> str:
       vl-convert (interactive: tooltips, zoom, brushes), through
       :func:`interactive_widget`. Needs the ``anywidget`` package (in the ``notebook``
       extra).
-    * ``"svg"``: static SVG rendered in the kernel by vl-convert. Works in every
-      frontend and in exported notebooks; no tooltips.
+    * ``"static"``: a PNG picture rendered in the kernel by vl-convert
+      (:data:`stockseries._display.STATIC_RENDERER`). Shows in every frontend, in untrusted
+      notebooks and in static exports; no tooltips.
+    * ``"svg"``: static inline SVG (not shown by JupyterLab in untrusted notebooks).
+
+    The ``"jupyter"`` bundle carries the same picture beside the widget, so a stored
+    notebook shows the chart even where widgets do not run.
 
     JupyterLab 4's built-in Vega renderer only knows Vega-Lite 5 and older MIME types,
     so Altair 6's ``"mimetype"``/``"jupyterlab"`` renderers show nothing there.
@@ -81,8 +88,8 @@ def enable_offline(renderer: str = "auto") -> str:
     Parameters
     ----------
     renderer
-        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"svg"``),
-        ``"jupyter"`` or ``"svg"``.
+        ``"auto"`` (``"jupyter"`` when anywidget is installed, else ``"static"``),
+        ``"jupyter"``, ``"static"`` or ``"svg"``.
 
     Returns
     -------
@@ -98,21 +105,24 @@ def enable_offline(renderer: str = "auto") -> str:
     'svg'
     >>> _ = alt.renderers.enable(before)
     """
-    choices = ("auto", "jupyter", "svg")
+    choices = ("auto", "jupyter", "static", "svg")
     if renderer not in choices:
         raise ValueError(f"renderer must be one of {choices}, got {renderer!r}")
     has_anywidget = find_spec("anywidget") is not None
     if renderer == "jupyter" and not has_anywidget:
         raise ImportError(
             "the offline 'jupyter' renderer needs anywidget (pip install anywidget); "
-            "enable_offline('svg') works without it"
+            "enable_offline('static') works without it"
         )
-    chosen = "jupyter" if renderer == "jupyter" or (renderer == "auto" and has_anywidget) else "svg"
-    if chosen == "jupyter":
+    if renderer == "auto":
+        renderer = "jupyter" if has_anywidget else "static"
+    if renderer == "jupyter":
         alt.renderers.enable(WIDGET_RENDERER)
+    elif renderer == "static":
+        alt.renderers.enable(STATIC_RENDERER)
     else:
         alt.renderers.enable("svg")
-    return chosen
+    return renderer
 
 
 def interactive_widget(chart: AnyChart | dict[str, Any]) -> Any:
@@ -132,7 +142,10 @@ def interactive_widget(chart: AnyChart | dict[str, Any]) -> Any:
 
 
 def _widget_renderer(spec: dict[str, Any], **_metadata: Any) -> Any:
-    return interactive_widget(spec)._repr_mimebundle_()
+    """The offline widget, with a PNG picture and a description beside it (see
+    :mod:`stockseries._display`: what untrusted notebooks and static exports show)."""
+    view = interactive_widget(spec)._repr_mimebundle_()
+    return display_bundle(spec, view[0] if isinstance(view, tuple) else view)
 
 
 alt.renderers.register(WIDGET_RENDERER, _widget_renderer)

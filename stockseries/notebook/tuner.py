@@ -37,7 +37,6 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from stockseries._display import panel_bundle
 from stockseries._frames import frame_of
 from stockseries._io import AtomicFile, atomic_write
 from stockseries._schema import ITEM, TS
@@ -45,7 +44,7 @@ from stockseries._time import duration_us, format_duration
 from stockseries.notebook._chartdata import AnyChart
 from stockseries.notebook.alert_charts import pr_curve
 from stockseries.notebook.debounce import Debouncer
-from stockseries.notebook.demand import demand_chart
+from stockseries.notebook.demand import demand_chart, demand_spec
 from stockseries.notebook.render import Renderer, interactive_widget, show_chart, show_text
 from stockseries.notebook.tuner_controls import MethodControls, window_unit
 from stockseries.notebook.tuner_view import (
@@ -414,7 +413,8 @@ class SpikeTuner:
         self.detected: pl.DataFrame | None = None
         self.scores: dict[str, float | None] | None = None
         self.trials: pl.DataFrame | None = None
-        self.chart: AnyChart | None = None
+        self._chart: AnyChart | None = None
+        self._chart_args: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.pr_chart: AnyChart | None = None
         self.notes: list[str] = []
         self.feedback: dict[str, bool] = {}
@@ -749,23 +749,39 @@ class SpikeTuner:
         self.next_page.disabled = self._page >= pages - 1 or self._zoom is not None
         history = [n for n in self.notes if n.startswith("No bucket can be judged")]
         if history:
-            self.chart = None
+            self._chart, self._chart_args = None, None
             show_text(self.chart_output, history[0])
             self._widgets_shown.discard(id(self.chart_output))
             return
         labels = (
             self._labels.filter(pl.col(ITEM).is_in(shown)) if self._labels is not None else None
         )
-        self.chart = demand_chart(
+        args = (
             detected.filter(pl.col(ITEM).is_in(shown)),
             frame_of(found).filter(pl.col(ITEM).is_in(shown)),
-            labels=labels,
-            items=shown,
-            time_range=self._zoom[1:] if self._zoom else None,
-            max_points=self._max_points,
-            tooltips=self._renderer != "svg",
         )
-        self._show(self.chart)
+        kwargs = {
+            "labels": labels,
+            "items": shown,
+            "time_range": self._zoom[1:] if self._zoom else None,
+            "max_points": self._max_points,
+            "tooltips": self._renderer != "svg",
+        }
+        self._chart, self._chart_args = None, (args, kwargs)
+        if self._renderer == "widget":  # the spec straight to the widget: no Altair objects
+            self._show_spec(demand_spec(*args, **kwargs), self.chart_output)
+        else:
+            chart = self.chart
+            assert chart is not None
+            self._show(chart)
+
+    @property
+    def chart(self) -> AnyChart | None:
+        """The Altair chart shown (built on first access; ``None`` while a message shows)."""
+        if self._chart is None and self._chart_args is not None:
+            args, kwargs = self._chart_args
+            self._chart = demand_chart(*args, **kwargs)
+        return self._chart
 
     def _show(self, chart: AnyChart, output: widgets.Output | None = None) -> None:
         """Show a chart: as a persistent widget whose spec is replaced (cheap), or rendered."""
@@ -773,7 +789,9 @@ class SpikeTuner:
         if self._renderer != "widget":
             show_chart(output, chart, self._renderer, validate=False)
             return
-        spec = chart.to_dict(validate=False)
+        self._show_spec(chart.to_dict(validate=False), output)
+
+    def _show_spec(self, spec: dict[str, Any], output: widgets.Output) -> None:
         widget = self._widgets.get(id(output))
         if widget is None:
             widget = self._widgets[id(output)] = interactive_widget(spec)
@@ -854,8 +872,19 @@ class SpikeTuner:
     # -- display --
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        # the widget view, plus a picture of the panel for untrusted and static views
+        from stockseries._display import panel_bundle
+
         return panel_bundle(self, self.panel, **kwargs)
+
+    def picture_caption(self) -> list[str]:
+        """Title lines of the panel's picture (what a stored notebook shows without widgets)."""
+        return [repr(self), f"SpikeTuner panel: {self.status_text()}"]
+
+    def status_text(self) -> str:
+        """The status line as plain text."""
+        import re
+
+        return re.sub(r"<[^>]+>", " ", self.status.value).replace("&nbsp;", " ").strip()
 
     def __repr__(self) -> str:
         n_alerts = "?" if self.alerts is None else len(frame_of(self.alerts))

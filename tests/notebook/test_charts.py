@@ -485,7 +485,7 @@ def restore_renderer():
 @pytest.mark.parametrize(
     ("requested", "has_anywidget", "expected"),
     [
-        ("auto", False, "svg"),
+        ("auto", False, "static"),
         ("auto", True, "jupyter"),
         ("svg", True, "svg"),
         ("jupyter", True, "jupyter"),
@@ -494,7 +494,8 @@ def restore_renderer():
 def test_enable_offline_choice(monkeypatch, restore_renderer, requested, has_anywidget, expected):
     monkeypatch.setattr(render, "find_spec", lambda name: object() if has_anywidget else None)
     assert enable_offline(requested) == expected
-    assert alt.renderers.active == ("svg" if expected == "svg" else render.WIDGET_RENDERER)
+    names = {"svg": "svg", "static": "stockseries-static", "jupyter": render.WIDGET_RENDERER}
+    assert alt.renderers.active == names[expected]
 
 
 def test_enable_offline_svg_renders_without_network(restore_renderer, found):
