@@ -27,18 +27,15 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import polars as pl
 
 from stockseries._frames import frame_of
-from stockseries._io import AtomicFile, atomic_write
 from stockseries._schema import ITEM, TS
 from stockseries._time import duration_us, format_duration
 from stockseries.notebook._chartdata import AnyChart
@@ -46,7 +43,16 @@ from stockseries.notebook.alert_charts import pr_curve
 from stockseries.notebook.debounce import Debouncer
 from stockseries.notebook.demand import demand_chart, demand_spec
 from stockseries.notebook.render import Renderer, interactive_widget, show_chart, show_text
+from stockseries.notebook.tuner_compute import (
+    Stopwatch,
+    check_counts,
+    infer_every,
+    partition_items,
+    pr_table,
+    scores_of,
+)
 from stockseries.notebook.tuner_controls import MethodControls, window_unit
+from stockseries.notebook.tuner_export import TunerExports
 from stockseries.notebook.tuner_view import (
     alert_choices,
     alert_table_html,
@@ -101,7 +107,7 @@ def _number(value: float, description: str, *, integer: bool = True) -> widgets.
     )
 
 
-class SpikeTuner:
+class SpikeTuner(TunerExports):
     """Notebook panel to tune spike detection and alerting by eye (and against labels).
 
     Parameters
@@ -280,10 +286,10 @@ class SpikeTuner:
             missing = [c for c in (ITEM, TS, "demand") if c not in base.columns]
             if missing:
                 raise ValueError(f"series is missing column(s) {missing}; it has {base.columns}")
-            native = parse_every(every) if every is not None else _infer_every(base)
+            native = parse_every(every) if every is not None else infer_every(base)
         self._native = format_every(native)
         self._by_every: dict[str, dict[str, pl.DataFrame]] = {
-            self._native: _partition(base.sort(ITEM, TS))
+            self._native: partition_items(base.sort(ITEM, TS))
         }
         peak = base["demand"].max() if base.height else None
         self._demand_max = int(peak) if isinstance(peak, int | float) else 0
@@ -586,7 +592,7 @@ class SpikeTuner:
         """Recompute with the current control values and update the panel now."""
         self._debouncer.cancel()
         with self._lock:
-            watch = _Stopwatch()
+            watch = Stopwatch()
             notes, self._pending_notes = self._pending_notes, []
             try:
                 params = self.current_params()
@@ -613,7 +619,7 @@ class SpikeTuner:
             from stockseries.series import resample
 
             assert self._events is not None  # the dropdown offers other sizes only then
-            self._by_every[every] = _partition(
+            self._by_every[every] = partition_items(
                 frame_of(resample(self._events, every=every)).sort(ITEM, TS)
             )
         parts = self._by_every[every]
@@ -622,20 +628,11 @@ class SpikeTuner:
             raise ValueError("select at least one item")
         return pl.concat(selected)
 
-    @staticmethod
-    def _check_counts(params: Mapping[str, Any]) -> None:
-        """Refuse out-of-range numbers with a message (never clamp them)."""
-        for name, low in (("window", 1), ("smooth", 1), ("merge_gap", 0), ("cooldown", 0)):
-            if params[name] < low:
-                raise ValueError(f"{name} must be at least {low}, got {params[name]}")
-        if params["k"] is not None and params["k"] <= 0:
-            raise ValueError(f"k must be positive, got {params['k']}")
-
-    def _compute(self, params: dict[str, Any], watch: _Stopwatch) -> tuple[Any, ...]:
+    def _compute(self, params: dict[str, Any], watch: Stopwatch) -> tuple[Any, ...]:
         from stockseries.alerts import alerts
         from stockseries.spikes import detect_spikes
 
-        self._check_counts(params)
+        check_counts(params)
         series = self._series(params["every"], params["items"])
         skip = {"every", "merge_gap", "cooldown", "items", "k", "smooth"}
         detect_kwargs = {name: v for name, v in params.items() if name not in skip}
@@ -656,7 +653,7 @@ class SpikeTuner:
         scores = trials = pr = None
         if self._labels is not None:
             labels = self._labels.filter(pl.col(ITEM).is_in(params["items"]))
-            scores = self._scores(found, labels, series=detected)
+            scores = scores_of(found, labels, series=detected)
             if params["k"] is not None:
                 trials = self._pr_trials(detected, labels, params, alert_kwargs)
             watch.lap("scores")
@@ -675,14 +672,6 @@ class SpikeTuner:
         message = history_message(detected, needed, timedelta(microseconds=every_us), unit_note)
         return [message] if message else []
 
-    @staticmethod
-    def _scores(found: Any, labels: pl.DataFrame, *, series: Any = None) -> dict[str, float | None]:
-        from stockseries.alerts import evaluate
-
-        tidy = frame_of(evaluate(found, labels, series=series))
-        values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
-        return {m: values.get(m) for m in ("precision", "recall", "f1")}
-
     def _pr_trials(
         self,
         detected: pl.DataFrame,
@@ -690,40 +679,16 @@ class SpikeTuner:
         params: Mapping[str, Any],
         alert_kwargs: Mapping[str, Any],
     ) -> pl.DataFrame:
-        """Precision/recall per ``k`` from one detection: only the threshold moves.
+        """Precision/recall per ``k`` (see :func:`~.tuner_compute.pr_table`), cached.
 
-        For the ``k`` methods ``threshold = baseline + k * spread`` and a bucket is
-        flagged when it has enough history, exceeds the threshold and reaches
-        ``min_demand``: what detect_spikes returns for that ``k`` (the tests check it).
         Moving ``k`` alone reuses the last table, so dragging the slider only redraws.
         """
-        from stockseries.alerts import alerts
-
         key = json.dumps({name: v for name, v in params.items() if name != "k"}, sort_keys=True)
         cached = self._trials_cache.get(key)
         if cached is not None and float(params["k"]) in cached["k"].to_list():
             return cached
-        rows = []
-        # With smoothing the detector compares the rolling mean (``signal``), not raw demand.
-        demand = pl.col("signal") if "signal" in detected.columns else pl.col("demand")
-        for k_value in sorted({*self._k_grid, float(params["k"])}):
-            threshold = pl.col("baseline") + k_value * pl.col("spread")
-            moved = detected.with_columns(
-                threshold=threshold,
-                flagged=(
-                    pl.col("sufficient") & (demand > threshold) & (demand >= params["min_demand"])
-                ).fill_null(False),
-            )
-            rows.append({"k": k_value, **self._scores(alerts(moved, **alert_kwargs), labels)})
-        trials = pl.DataFrame(
-            rows,
-            schema={
-                "k": pl.Float64,
-                "precision": pl.Float64,
-                "recall": pl.Float64,
-                "f1": pl.Float64,
-            },
-        )
+        k_values = sorted({*self._k_grid, float(params["k"])})
+        trials = pr_table(detected, labels, k_values, params["min_demand"], alert_kwargs)
         # One entry: the table is only reused while nothing but k moves.
         self._trials_cache = {key: trials}
         return trials
@@ -825,50 +790,6 @@ class SpikeTuner:
             self.alert_list.options = alert_choices(rows, self._top)
             self.alert_list.value = None
 
-    # -- export --
-
-    def export_params(self) -> dict[str, Any]:
-        """Parameters of the last computation, JSON-friendly.
-
-        ``method``, ``window``, ``k``, ``min_demand``, ``smooth`` and the method's
-        options go to ``detect_spikes``; ``every``, ``merge_gap``, ``cooldown`` to
-        ``alerts``; ``items`` records the selection. ``k`` is ``None`` for methods that
-        ignore it.
-        """
-        return dict(self.params)
-
-    def export_json(self, path: str | Path | None = None) -> str:
-        """:meth:`export_params` as JSON text (also written to ``path`` when given)."""
-        text = json.dumps(self.export_params(), indent=2, sort_keys=True)
-        if path is not None:
-            atomic_write(path, text + "\n")
-        return text
-
-    def export_alerts(self, path: str | Path | None = None) -> pl.DataFrame:
-        """The last alerts frame; with ``path``, also written (CSV, Parquet or NDJSON)."""
-        frame = frame_of(self.alerts)
-        if path is not None:
-            _write(frame, path)
-        return frame
-
-    def export_labels(self, path: str | Path | None = None) -> pl.DataFrame:
-        """The alerts marked true in the panel, as a labels frame (``item_id``, ``start``, ``end``).
-
-        Alerts marked false are left out (labels list true events); alerts of an earlier
-        setting that were marked keep their marks. With ``path`` the frame is also
-        written (CSV, Parquet or NDJSON), ready for ``tune`` and ``evaluate``.
-        """
-        frame = frame_of(self.alerts)
-        true_ids = [alert_id for alert_id, verdict in self.feedback.items() if verdict]
-        labels = (
-            frame.filter(pl.col("alert_id").is_in(true_ids))
-            .select(ITEM, "start", "end")
-            .sort(ITEM, "start")
-        )
-        if path is not None:
-            _write(labels, path)
-        return labels
-
     # -- display --
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -895,39 +816,6 @@ class SpikeTuner:
         )
 
 
-def _write(frame: pl.DataFrame, path: str | Path) -> None:
-    suffix = Path(path).suffix.lower()
-    writers: dict[str, Callable[..., Any]] = {
-        ".csv": pl.DataFrame.write_csv,
-        ".parquet": pl.DataFrame.write_parquet,
-        ".ndjson": pl.DataFrame.write_ndjson,
-        ".jsonl": pl.DataFrame.write_ndjson,
-    }
-    if suffix not in writers:
-        raise ValueError(
-            f"unsupported extension {suffix!r} for {path}; use .csv, .parquet or .ndjson"
-        )
-    with AtomicFile(path) as out:
-        writers[suffix](frame, out.temporary)
-
-
-class _Stopwatch:
-    """Named laps of one refresh."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._start = self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
-
-    @property
-    def total(self) -> float:
-        return self._last - self._start
-
-
 class _Unobserved:
     """Context in which ``widget`` changes do not trigger ``handler``."""
 
@@ -940,25 +828,3 @@ class _Unobserved:
 
     def __exit__(self, *exc: object) -> None:
         self.widget.observe(self.handler, names="value")
-
-
-def _partition(series: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return {
-        str(key[0]): part
-        for key, part in series.partition_by(ITEM, as_dict=True, maintain_order=True).items()
-    }
-
-
-def _infer_every(series: pl.DataFrame) -> timedelta:
-    """Native bucket size: the smallest step between consecutive buckets of an item."""
-    step = (
-        series.sort(ITEM, TS)
-        .select(pl.col(TS).diff().over(ITEM).alias("step"))
-        .filter(pl.col("step") > timedelta(0))["step"]
-        .min()
-    )
-    if not isinstance(step, timedelta):
-        raise ValueError(
-            "cannot infer the bucket size from a series with one bucket per item; pass every="
-        )
-    return step
