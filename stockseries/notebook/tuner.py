@@ -1,25 +1,11 @@
 """The spike tuner: an ipywidgets panel over detection, alerts and evaluation.
 
-:class:`SpikeTuner` reruns detection, alert building and (with labels) evaluation whenever a
-control moves, and shows the demand chart, the alerts and the scores. It keeps no logic of
-its own beyond choosing what to recompute: everything it shows can be reproduced with
-:func:`~stockseries.spikes.detect_spikes`, :func:`~stockseries.alerts.alerts` and
-:func:`~stockseries.alerts.evaluate` called with :meth:`SpikeTuner.export_params`.
-
-It explains itself: the controls of a method come from the method table (``q`` for
-``quantile``, ``span``/``half_life`` for ``ewma``, ``period``/``weekly`` for ``seasonal`` ...)
-with the window in the unit the method counts (buckets, days, weeks); a method change keeps
-the window when its unit is the same and says so when it is not; numbers are typed, never
-clamped (a value the detector refuses comes back as a message); when no bucket has enough
-history the chart area says how much is needed and how much the data spans; with labels the
-alert table marks each alert as matching a label or a false alarm and lists the labelled
-events no alert found. Selecting an alert in the list zooms the chart to it; the buttons
-beside it mark an alert true or false, and :meth:`SpikeTuner.export_labels` turns the marks
-into a labels frame for :func:`~stockseries.alerts.tune`.
-
-Charts are interactive offline widgets by default (``renderer="widget"``, when anywidget is
-installed), else SVG rendered in the kernel (``"svg"``); ``"altair"`` uses the active Altair
-renderer. The chart shows a page of ``page_size`` items at a time.
+:class:`SpikeTuner` reruns :func:`~stockseries.spikes.detect_spikes`,
+:func:`~stockseries.alerts.alerts` and (with labels) :func:`~stockseries.alerts.evaluate`
+whenever a control moves, and explains itself: method options from the method table, the
+window in the method's unit, no silent resets or clamps, a message when history is too short,
+alerts marked against labels, zoom to an alert, marks exported as labels. Everything shown
+can be reproduced from :meth:`SpikeTuner.export_params`.
 """
 
 from __future__ import annotations
@@ -37,7 +23,7 @@ import polars as pl
 
 from stockseries._frames import frame_of
 from stockseries._schema import ITEM, TS
-from stockseries._time import duration_us, format_duration
+from stockseries._time import duration_us
 from stockseries.notebook._chartdata import AnyChart
 from stockseries.notebook.alert_charts import pr_curve
 from stockseries.notebook.debounce import Debouncer
@@ -51,7 +37,12 @@ from stockseries.notebook.tuner_compute import (
     pr_table,
     scores_of,
 )
-from stockseries.notebook.tuner_controls import MethodControls, window_unit
+from stockseries.notebook.tuner_controls import (
+    MethodControls,
+    format_every,
+    number_box,
+    window_unit,
+)
 from stockseries.notebook.tuner_export import TunerExports
 from stockseries.notebook.tuner_view import (
     alert_choices,
@@ -88,23 +79,6 @@ _NO_EVENTS_HINT = (
     "fixed: the series' own bucket size; pass events= to try coarser buckets "
     "(a series cannot be re-bucketed exactly: its level is a state, not a sum)"
 )
-
-
-def format_every(td: timedelta) -> str:
-    """A bucket size as the shortest duration text (``"1m"``, ``"15m"``, ``"1h"``)."""
-    return format_duration(duration_us(td, "every"))
-
-
-def _number(value: float, description: str, *, integer: bool = True) -> widgets.Widget:
-    """A typed number: no slider range to clamp what the user types."""
-    cls = widgets.IntText if integer else widgets.FloatText
-    return cls(
-        value=value,
-        description=description,
-        continuous_update=False,
-        style=_STYLE,
-        layout=widgets.Layout(width="260px"),
-    )
 
 
 class SpikeTuner(TunerExports):
@@ -254,8 +228,8 @@ class SpikeTuner(TunerExports):
         default_window = spike_params(method, window=window, k=k)["window"]
         self.method_controls = MethodControls(method, options)
         settings = self._make_settings(method, default_window, k, min_demand, smooth)
-        self.merge_gap = _number(int(merge_gap), "Merge gap (buckets)")
-        self.cooldown = _number(int(cooldown), "Cooldown (buckets)")
+        self.merge_gap = number_box(int(merge_gap), "Merge gap (buckets)")
+        self.cooldown = number_box(int(cooldown), "Cooldown (buckets)")
         settings += [self.merge_gap, self.cooldown]
         self._make_panel(settings)
         self._reset_results()
@@ -352,7 +326,7 @@ class SpikeTuner(TunerExports):
         self, method: str, window: int, k: float, min_demand: int, smooth: int
     ) -> list[widgets.Widget]:
         """Window (in the method's unit), k, min demand, smoothing."""
-        self.window = _number(int(window), self._window_label(method))
+        self.window = number_box(int(window), self._window_label(method))
         self.k = widgets.FloatSlider(
             value=float(k),
             min=0.1,
@@ -364,8 +338,8 @@ class SpikeTuner(TunerExports):
             style=_STYLE,
             layout=widgets.Layout(width="400px"),
         )
-        self.min_demand = _number(int(min_demand), "Min demand (units)")
-        self.smooth = _number(int(smooth), "Smooth (buckets)")
+        self.min_demand = number_box(int(min_demand), "Min demand (units)")
+        self.smooth = number_box(int(smooth), "Smooth (buckets)")
         return [self.window, self.k, self.min_demand, self.smooth]
 
     def _make_panel(self, settings: list[widgets.Widget]) -> None:
@@ -796,16 +770,6 @@ class SpikeTuner(TunerExports):
         from stockseries._display import panel_bundle
 
         return panel_bundle(self, self.panel, **kwargs)
-
-    def picture_caption(self) -> list[str]:
-        """Title lines of the panel's picture (what a stored notebook shows without widgets)."""
-        return [repr(self), f"SpikeTuner panel: {self.status_text()}"]
-
-    def status_text(self) -> str:
-        """The status line as plain text."""
-        import re
-
-        return re.sub(r"<[^>]+>", " ", self.status.value).replace("&nbsp;", " ").strip()
 
     def __repr__(self) -> str:
         n_alerts = "?" if self.alerts is None else len(frame_of(self.alerts))

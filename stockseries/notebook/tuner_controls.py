@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import ipywidgets as widgets
 
+from stockseries._time import duration_us, format_duration
 from stockseries.spikes.methods import METHOD_TABLE, Method, Option, method_spec
 
-__all__ = ["MethodControls", "window_unit"]
+__all__ = ["MethodControls", "format_every", "number_box", "window_unit"]
 
 _STYLE = {"description_width": "150px"}
 _LAYOUT = {"width": "400px"}
@@ -129,3 +131,20 @@ class MethodControls:
     def all_widgets(self) -> list[widgets.Widget]:
         """Every option widget of every method (for observers)."""
         return [w for per_method in self.widgets.values() for w in per_method.values()]
+
+
+def format_every(td: timedelta) -> str:
+    """A bucket size as the shortest duration text (``"1m"``, ``"15m"``, ``"1h"``)."""
+    return format_duration(duration_us(td, "every"))
+
+
+def number_box(value: float, description: str, *, integer: bool = True) -> widgets.Widget:
+    """A typed number: no slider range to clamp what the user types."""
+    cls = widgets.IntText if integer else widgets.FloatText
+    return cls(
+        value=value,
+        description=description,
+        continuous_update=False,
+        style=_STYLE,
+        layout=widgets.Layout(width="260px"),
+    )
