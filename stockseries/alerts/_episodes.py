@@ -10,7 +10,7 @@ import polars as pl
 
 from stockseries import _frames
 from stockseries._schema import ALERT_COLUMNS
-from stockseries.alerts._ids import alert_ids, params_key
+from stockseries.alerts._ids import alert_ids, direction_key, params_key
 
 
 def empty_alerts(ts_dtype: pl.DataType, value_dtype: pl.DataType) -> pl.DataFrame:
@@ -56,6 +56,15 @@ def cut_episodes(
     peak = pl.col("value").arg_max()  # first bucket holding the maximum
     extra = [pl.col("supplier_id").first()] if "supplier_id" in rows.columns else []
     compared = "compared" if "compared" in rows.columns else "value"
+    excess = pl.col(compared) - pl.col("threshold")
+    if "_down" in rows.columns:
+        # An episode never mixes directions; a drop's peak is its lowest bucket, and its
+        # excess is how far it fell below the lower bar.
+        down = pl.col("_down")
+        new_episode = new_episode | (down != down.shift(1))
+        peak = pl.when(down).then(-pl.col("value")).otherwise(pl.col("value")).arg_max()
+        excess = pl.when(down).then(-excess).otherwise(excess)
+        extra.append(down.first())
     episodes = (
         rows.with_columns(_episode=new_episode.fill_null(True).cum_sum())
         .group_by("_episode", maintain_order=True)
@@ -65,11 +74,11 @@ def cut_episodes(
             t.first().alias("_start_us"),
             (t.last() + every_us).alias("_end_us"),
             (pl.col("ts").last() + pl.duration(microseconds=every_us)).alias("end"),
-            pl.col("value").max().alias("peak_demand"),
+            pl.col("value").get(peak).alias("peak_demand"),
             pl.col("ts").get(peak).alias("peak_ts"),
             pl.col("threshold").get(peak),
             pl.col("score").get(peak),
-            (pl.col(compared) - pl.col("threshold")).sum().alias("excess"),
+            excess.sum().alias("excess"),
             *extra,
         )
         .with_columns(buckets=(pl.col("_end_us") - pl.col("_start_us")) // every_us)
@@ -147,6 +156,12 @@ def supplier_lookup(suppliers: Any) -> pl.DataFrame:
     return lookup
 
 
+def watches_drops(params: Mapping[str, Any] | None) -> bool:
+    """Whether recorded settings (:func:`~stockseries.alerts.alert_params`) watch drops."""
+    detection = (params or {}).get("detection") or {}
+    return bool(detection.get("direction", "up") != "up")
+
+
 def finish(
     episodes: pl.DataFrame,
     params: Mapping[str, Any],
@@ -155,9 +170,24 @@ def finish(
     value_dtype: pl.DataType,
 ) -> pl.DataFrame:
     if episodes.height == 0:
-        return empty_alerts(ts_dtype, value_dtype)
+        empty = empty_alerts(ts_dtype, value_dtype)
+        if "_down" in episodes.columns or watches_drops(params):
+            empty = empty.with_columns(direction=pl.lit(None, pl.String))
+        return empty
     items = episodes.get_column("item_id").cast(pl.String)
-    ids = alert_ids(items, episodes.get_column("_start_us").to_numpy(), params_key(params))
+    key = params_key(params)
+    start_us = episodes.get_column("_start_us").to_numpy()
+    ids = alert_ids(items, start_us, key)
+    columns = list(ALERT_COLUMNS)
+    if "_down" in episodes.columns:
+        down = episodes.get_column("_down").to_numpy()
+        if down.any():
+            down_ids = alert_ids(items.filter(down), start_us[down], direction_key(key, "down"))
+            ids = ids.scatter(np.flatnonzero(down), down_ids)
+        episodes = episodes.with_columns(
+            direction=pl.when(pl.col("_down")).then(pl.lit("down")).otherwise(pl.lit("up"))
+        )
+        columns.append("direction")
     episodes = episodes.with_columns(ids, items)
     if suppliers is not None:
         episodes = episodes.drop("supplier_id", strict=False).join(
@@ -172,5 +202,5 @@ def finish(
             pl.col("threshold", "score", "excess").cast(pl.Float64),
         )
         .sort("_start_us", "item_id", maintain_order=True)
-        .select(ALERT_COLUMNS)
+        .select(columns)
     )

@@ -105,6 +105,15 @@ def hex16(numbers: np.ndarray) -> pl.Series:
     return pl.Series("alert_id", array, dtype=pl.String)
 
 
+def direction_key(key: str, direction: str) -> str:
+    """The id key of an episode of ``direction``: the settings' key, marked unless "up"."""
+    if direction == "up":
+        return key
+    if direction != "down":
+        raise ValueError(f"an episode's direction is 'up' or 'down', got {direction!r}")
+    return key + "|direction=down"
+
+
 def alert_ids(items: pl.Series, start_us: np.ndarray, key: str) -> pl.Series:
     """The ids of episodes of ``items`` (String, no nulls) starting at ``start_us``."""
     distinct = items.unique()
@@ -113,7 +122,12 @@ def alert_ids(items: pl.Series, start_us: np.ndarray, key: str) -> pl.Series:
     return hex16(combine(per_row, start_us))
 
 
-def alert_id(item_id: str, start: datetime | int, params: Mapping[str, Any] | None = None) -> str:
+def alert_id(
+    item_id: str,
+    start: datetime | int,
+    params: Mapping[str, Any] | None = None,
+    direction: str = "up",
+) -> str:
     """The stable id of the episode of ``item_id`` starting at ``start``.
 
     16 hex digits hashing the item, the start (epoch microseconds; naive
@@ -123,7 +137,8 @@ def alert_id(item_id: str, start: datetime | int, params: Mapping[str, Any] | No
     SplitMix64 finaliser -- the same value :func:`alerts` computes vectorised,
     stable across runs, processes and library versions. Use
     :attr:`Alerts.params` (or :func:`alert_params`) as ``params`` to reproduce
-    the ids of :func:`alerts`.
+    the ids of :func:`alerts`, and the episode's ``direction`` (a drop's id differs from
+    a spike's; ``"up"`` ids are those issued before drops could be watched).
 
     Examples
     --------
@@ -136,7 +151,7 @@ def alert_id(item_id: str, start: datetime | int, params: Mapping[str, Any] | No
     >>> len(alert_id("SKU-1", t))
     16
     """
-    key = params_key(params)
+    key = direction_key(params_key(params), direction)
     start_us = np.array([epoch_us(start)], dtype=np.int64)
     return str(hex16(combine(item_hashes([str(item_id)], key), start_us))[0])
 

@@ -20,7 +20,10 @@ import polars as pl
 from stockseries._schema import TS_DTYPE
 from stockseries.alerts._episodes import cooldown_keep
 from stockseries.alerts.evaluate import event_scores, f1_score, ratio
-from stockseries.spikes._decide import compute_thresholds
+from stockseries.spikes._baselines import judged_baseline, signal_baseline
+from stockseries.spikes._decide import compute_thresholds, decide, decide_on
+from stockseries.spikes._layout import Layout
+from stockseries.spikes.methods import method_spec, setting
 
 __all__ = [
     "LabelIndex",
@@ -100,8 +103,12 @@ def episode_bounds(
     merge_gap: int,
     min_buckets: int,
     cooldown: int,
+    down: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item code, start and end of each episode: :func:`cut_episodes` rules, on arrays."""
+    """Item code, start and end of each episode: :func:`cut_episodes` rules, on arrays.
+
+    ``down`` marks drops (when they are watched): an episode never mixes directions.
+    """
     idx = np.flatnonzero(flagged)
     codes, t = data.codes[idx], data.t_rel[idx]
     every = data.every_us
@@ -109,6 +116,9 @@ def episode_bounds(
         return codes, t, t
     new = np.ones(len(idx), dtype=bool)
     new[1:] = (codes[1:] != codes[:-1]) | (np.diff(t) > (merge_gap + 1) * every)
+    if down is not None:
+        falls = down[idx]
+        new[1:] |= falls[1:] != falls[:-1]
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(idx)) - 1
     code, start, end = codes[first], t[first], t[last] + every
@@ -176,22 +186,57 @@ def trial_scores(
 
 @dataclass
 class Prepared:
-    """One method/window/smooth: signal and baseline, shared by every k and min_demand."""
+    """One method/window/smooth (and direction, transform): the signal and its baseline,
+    shared by every k and min_demand tried."""
 
+    params: Mapping[str, Any]
     signal: np.ndarray
+    judged: np.ndarray
     base: Any
     sufficient: np.ndarray
+    robust: bool
+    frame: pl.DataFrame
+    layout: Layout
     at_least: dict[float, np.ndarray] = field(default_factory=dict)
 
-    def flagged(self, k: float | None, min_demand: float) -> np.ndarray:
-        threshold = compute_thresholds(self.signal, self.base, k)
-        flagged = np.greater(self.signal, threshold)
-        flagged &= self.sufficient
-        if min_demand > 0:
-            if min_demand not in self.at_least:
-                self.at_least[min_demand] = self.signal >= min_demand
-            flagged &= self.at_least[min_demand]
-        return flagged
+    @classmethod
+    def build(
+        cls, frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+    ) -> Prepared:
+        spec = method_spec(params["method"])
+        transform = setting(params, "transform")
+        robust = bool(setting(params, "robust"))
+        if transform is None and spec.integer_path:
+            signal, base = signal_baseline(frame, layout, x, params)
+            judged = signal
+        else:
+            signal, judged, base = judged_baseline(frame, layout, x, params)
+        sufficient = base.history >= params["min_periods"]
+        return cls(params, signal, judged, base, sufficient, robust, frame, layout)
+
+    def flagged(self, k: float | None, min_demand: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """Flags for ``k`` and ``min_demand``, and which of them are drops (or None)."""
+        simple = (
+            setting(self.params, "direction") == "up"
+            and self.judged is self.signal
+            and self.base.judged is None
+            and not self.robust
+        )
+        if simple:
+            threshold = compute_thresholds(self.signal, self.base, k)
+            flagged = np.greater(self.signal, threshold)
+            flagged &= self.sufficient
+            if min_demand > 0:
+                if min_demand not in self.at_least:
+                    self.at_least[min_demand] = self.signal >= min_demand
+                flagged &= self.at_least[min_demand]
+            return flagged, None
+        params = {**self.params, "k": k, "min_demand": min_demand}
+        if self.robust:
+            decision = decide(self.frame, self.layout, params)
+        else:
+            decision = decide_on(self.signal, self.judged, self.base, params)
+        return decision.flagged, decision.down
 
 
 def rank_trials(

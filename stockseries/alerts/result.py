@@ -229,6 +229,13 @@ def alerts(
         .filter(pl.col("flagged"))
         .select(*keep, "_t", pl.col(column).alias("value"), pl.col(compared).alias("compared"))
     )
+    if "lower" in frame.columns:
+        # Drops were watched: a flagged bucket below its lower bar is a drop, judged by it.
+        lower = frame.filter(pl.col("flagged")).get_column("lower")
+        down = (rows.get_column("compared") < lower).fill_null(False).alias("_down")
+        rows = rows.with_columns(
+            down, threshold=pl.when(down).then(lower).otherwise(pl.col("threshold"))
+        )
     episodes = cut_episodes(
         rows,
         every_us=every_us,

@@ -26,7 +26,6 @@ from stockseries.alerts.evaluate import (
     intervals,
     series_item_days,
 )
-from stockseries.spikes._baselines import signal_baseline
 from stockseries.spikes._layout import bucket_every, prepare
 from stockseries.spikes.methods import Detection, method_spec, spike_params
 
@@ -392,9 +391,7 @@ class _Search:
 
     def prepared(self, key: Key) -> Prepared:
         if key not in self.cache:
-            params = self.settings[key]
-            signal, base = signal_baseline(self.frame, self.layout, self.x, params)
-            self.cache[key] = Prepared(signal, base, base.history >= params["min_periods"])
+            self.cache[key] = Prepared.build(self.frame, self.layout, self.x, self.settings[key])
         return self.cache[key]
 
     def run(
@@ -402,9 +399,9 @@ class _Search:
     ) -> None:
         prep = self.prepared(key)
         for k, md in combos:
-            flagged = prep.flagged(k, md)
+            flagged, down = prep.flagged(k, md)
             for gap, least in self.rules:
-                bounds = episode_bounds(flagged, self.data, gap, least, self.grid.cooldown)
+                bounds = episode_bounds(flagged, self.data, gap, least, self.grid.cooldown, down)
                 self.records.append(
                     {
                         "stage": stage,

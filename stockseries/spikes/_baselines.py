@@ -20,7 +20,10 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
 from stockseries.spikes._layout import Layout, bucket_every, window_sums
-from stockseries.spikes.methods import MAD_SCALE, parse_every
+from stockseries.spikes._level_shift import level_shift_baseline
+from stockseries.spikes._profile import profile_baseline
+from stockseries.spikes._transforms import forward_transform
+from stockseries.spikes.methods import MAD_SCALE, method_spec, parse_every, setting
 
 __all__ = [
     "INT64_SAFE",
@@ -29,6 +32,7 @@ __all__ = [
     "capped_history",
     "fixed_level",
     "integer_moments_exact",
+    "judged_baseline",
     "lagged",
     "rolling_moments",
     "rolling_reduce",
@@ -57,6 +61,8 @@ class Baseline:
     spread: np.ndarray | None  # float64, None when the method has no spread
     history: np.ndarray  # int64
     threshold: np.ndarray | None = None  # fixed bar for methods that ignore k
+    lower: np.ndarray | None = None  # fixed lower bar for methods that ignore k
+    judged: np.ndarray | None = None  # what the bars judge, when not the signal itself
 
 
 def rolling_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
@@ -180,6 +186,9 @@ def baseline_of(
 ) -> Baseline:
     method = params["method"]
     window = params["window"]
+    if window is not None and layout.n and method_spec(method).rolling:
+        # A window longer than every item is the whole history: never allocate beyond it.
+        window = min(window, max(int(layout.lengths.max()), 1))
     if method == "zscore":
         return rolling_moments(x, layout, window)
     if method == "mad":
@@ -188,18 +197,26 @@ def baseline_of(
     if method == "quantile":
         q = params["q"]
 
-        def median_quantile(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
-            quantile = np.nanquantile if has_nan else np.quantile
-            return quantile(matrix, [0.5, q], axis=1)  # type: ignore[no-any-return]
+        levels = [0.5, q] if setting(params, "direction") == "up" else [0.5, q, 1 - q]
 
-        center, bar = rolling_reduce(x, layout, window, median_quantile)
-        return Baseline(center, bar - center, capped_history(layout, window), bar)
+        def median_quantile(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, ...]:
+            quantile = np.nanquantile if has_nan else np.quantile
+            return tuple(quantile(matrix, levels, axis=1))
+
+        center, bar, *low = rolling_reduce(x, layout, window, median_quantile)
+        lower = low[0] if low else None
+        return Baseline(center, bar - center, capped_history(layout, window), bar, lower)
     if method == "ewma":
         return ewma_baseline(frame, layout, x, params)
     if method == "seasonal":
         return seasonal_baseline(frame, layout, x, params)
     if method == "threshold":
         return fixed_level(frame, layout, params["level"])
+    if method == "profile":
+        return Baseline(*profile_baseline(frame, layout, x, params))
+    if method == "level_shift":
+        recent, before, spread, history = level_shift_baseline(layout, x, params)
+        return Baseline(before, spread, history, judged=recent)
     raise AssertionError(f"unhandled method {method}")  # pragma: no cover
 
 
@@ -304,6 +321,7 @@ def lagged(base: Baseline, layout: Layout, lag: int) -> Baseline:
         spread=None if base.spread is None else shift(base.spread, np.nan),
         history=shift(base.history, 0),
         threshold=None if base.threshold is None else shift(base.threshold, np.nan),
+        lower=None if base.lower is None else shift(base.lower, np.nan),
     )
 
 
@@ -340,8 +358,9 @@ def signal_baseline(
             None if sub.spread is None else sub.spread / smooth,
             sub.history,
             None if sub.threshold is None else sub.threshold / smooth,
+            None if sub.lower is None else sub.lower / smooth,
         )
-    if params["method"] in ("zscore", "mad", "quantile", "ewma"):
+    if method_spec(params["method"]).rolling:
         # The baseline must not see the buckets averaged into the current signal.
         sub = lagged(sub, sub_layout, lag)
 
@@ -358,5 +377,57 @@ def signal_baseline(
         spread=spread_out(sub.spread, np.nan),
         history=spread_out(sub.history, 0),  # type: ignore[arg-type]
         threshold=spread_out(sub.threshold, np.nan),
+        lower=spread_out(sub.lower, np.nan),
     )
     return signal, base  # type: ignore[return-value]
+
+
+def judged_baseline(
+    frame: pl.DataFrame,
+    layout: Layout,
+    x: np.ndarray,
+    params: Mapping[str, Any],
+    *,
+    judged: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, Baseline]:
+    """The signal, the judged signal (after ``transform``) and the latter's baseline.
+
+    The float counterpart of :func:`signal_baseline` for ``transform`` and ``robust``:
+    the baseline is computed on the judged values themselves -- or on ``judged`` when
+    given, e.g. a copy with flagged buckets capped at their bar.
+    """
+    smooth = params["smooth"]
+    forward = forward_transform(setting(params, "transform"))
+    if smooth == 1:
+        y = forward(x) if judged is None else judged
+        return x, y, baseline_of(frame, layout, y, params)
+    lag = smooth - 1
+    head_rows, _ = layout.head(lag)
+    full = np.ones(layout.n, dtype=bool)
+    full[head_rows] = False
+    sub_lengths = np.maximum(layout.lengths - lag, 0)
+    sub_lengths = sub_lengths[sub_lengths > 0]
+    sub_layout = Layout(int(sub_lengths.sum()), np.cumsum(sub_lengths) - sub_lengths, sub_lengths)
+    signal = np.full(layout.n, np.nan)
+    signal[full] = window_sums(x, layout, smooth)[full] / smooth
+    y = forward(signal) if judged is None else judged
+    sub = baseline_of(frame.filter(pl.Series(full)), sub_layout, y[full], params)
+    if method_spec(params["method"]).rolling:
+        sub = lagged(sub, sub_layout, lag)
+
+    def spread_out(values: np.ndarray | None, fill: float) -> np.ndarray | None:
+        if values is None:
+            return None
+        out = np.full(layout.n, fill, dtype=values.dtype)
+        out[full] = values
+        return out
+
+    base = Baseline(
+        center=spread_out(sub.center, np.nan),  # type: ignore[arg-type]
+        spread=spread_out(sub.spread, np.nan),
+        history=spread_out(sub.history, 0),  # type: ignore[arg-type]
+        threshold=spread_out(sub.threshold, np.nan),
+        lower=spread_out(sub.lower, np.nan),
+        judged=spread_out(sub.judged, np.nan),
+    )
+    return signal, y, base

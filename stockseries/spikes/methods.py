@@ -29,9 +29,13 @@ from stockseries._time import duration_us, format_duration
 
 __all__ = [
     "DETECTION_COLUMNS",
+    "DIRECTIONS",
+    "LEVEL_SHIFT_HISTORY",
     "MAD_SCALE",
     "METHODS",
     "METHOD_TABLE",
+    "PROFILE_BLOCKS",
+    "TRANSFORMS",
     "Detection",
     "Method",
     "Option",
@@ -42,6 +46,10 @@ __all__ = [
     "method_spec",
     "option_methods",
     "parse_every",
+    "period_buckets",
+    "profile_level_blocks",
+    "profile_spread_buckets",
+    "setting",
     "spike_params",
 ]
 
@@ -146,6 +154,22 @@ class Method:
     min_periods_up_to_window : bool
         Whether ``min_periods`` may not exceed ``window`` (false for methods whose
         history is unbounded, like ``ewma``).
+    rolling : bool
+        Whether the baseline is a window of the immediately preceding buckets (with
+        ``smooth`` it then skips the buckets averaged into the current signal).
+    robust_default, transform_default
+        The method's defaults for ``robust`` and ``transform``.
+    min_history : int
+        Default ``min_periods`` of a method without a window.
+    signal_column : bool
+        Whether the method always compares a derived ``signal`` (e.g. a recent median)
+        rather than the bucket itself, so the output has a ``signal`` column.
+    robust_passes : int
+        Capping passes with ``robust=True`` (each recomputes the baselines from the signal
+        with flagged buckets capped at their bar; a run of ``p`` flagged buckets needs ``p``).
+    integer_path : bool
+        Whether, without ``transform`` or ``robust``, the method runs on exact integer
+        window sums of a smoothed signal (the path every pre-existing result comes from).
     lookback : callable
         ``lookback(detection, every_us)``: past buckets per item the method reads to decide
         the next bucket (smoothing excluded; see :func:`history_needed`).
@@ -160,6 +184,13 @@ class Method:
     tunable: bool
     lookback: Callable[[Detection, int], int] = field(repr=False)
     min_periods_up_to_window: bool = True
+    rolling: bool = False
+    robust_default: bool = False
+    transform_default: str | None = None
+    min_history: int = 0
+    signal_column: bool = False
+    integer_path: bool = True
+    robust_passes: int = 3
 
     def defaults(self) -> dict[str, Any]:
         """The options' defaults, by name."""
@@ -233,6 +264,21 @@ class Detection(Mapping[str, Any]):
         return (Detection, (self._values,))
 
     @property
+    def direction(self) -> str:
+        """``"up"``, ``"down"`` or ``"both"``: which unusual moves are flagged."""
+        return str(self._values.get("direction", "up"))
+
+    @property
+    def transform(self) -> str | None:
+        """The variance-stabilising transform judged (``None``: the signal itself)."""
+        return self._values.get("transform", self.spec.transform_default)
+
+    @property
+    def robust(self) -> bool:
+        """Whether flagged buckets are capped at their bar before entering later baselines."""
+        return bool(self._values.get("robust", self.spec.robust_default))
+
+    @property
     def spec(self) -> Method:
         """The method's record in :data:`METHOD_TABLE`."""
         return METHOD_TABLE[self._values["method"]]
@@ -258,7 +304,12 @@ class Detection(Mapping[str, Any]):
         return spike_params(**values)
 
 
-_COMMON = ("method", "column", "window", "k", "min_periods", "min_demand", "smooth")
+_COMMON = ("method", "column", "window", "k", "min_periods", "min_demand", "smooth", "direction")
+
+#: Directions a detection can watch.
+DIRECTIONS = ("up", "down", "both")
+#: Allowed ``transform=`` values (``None``: judge the signal itself).
+TRANSFORMS = (None, "sqrt", "log1p")
 
 
 # --------------------------------------------------------------------------- look-back
@@ -296,6 +347,39 @@ def _ewma_lookback(detection: Detection, every_us: int) -> int:
     return max(int(detection["min_periods"]), horizon)
 
 
+def _profile_lookback(detection: Detection, every_us: int) -> int:
+    lag = period_buckets(detection["period"], every_us)
+    block = profile_spread_buckets(every_us)
+    blocks = max(PROFILE_BLOCKS, profile_level_blocks(lag, block))
+    return int(detection["seasons"]) * lag + block * (blocks + 1)
+
+
+def profile_level_blocks(period: int, block: int) -> int:
+    """Blocks (of :func:`profile_spread_buckets`) whose median deviation is the level: a period's."""
+    return max(PROFILE_BLOCKS, -(-period // block))
+
+
+def _level_shift_lookback(detection: Detection, every_us: int) -> int:
+    # Two windows for the shift, and the shifts of LEVEL_SHIFT_HISTORY windows for its spread.
+    return int(detection["window"]) * (2 + LEVEL_SHIFT_HISTORY)
+
+
+#: Blocks of recent deviations whose medians make the profile's spread (a remedian).
+PROFILE_BLOCKS = 4
+#: Windows of past shifts whose spread scales the level-shift score.
+LEVEL_SHIFT_HISTORY = 8
+
+
+def profile_spread_buckets(every_us: int) -> int:
+    """Buckets per block of the profile's spread: ≥ 6 hours and ≥ 7 buckets.
+
+    Four blocks then cover at least a day (1-minute … 1-hour buckets) and at least
+    28 deviations (daily buckets: four weeks), whatever the bucket size.
+    """
+    six_hours = 6 * 3_600_000_000
+    return max(7, -(-six_hours // every_us))
+
+
 # --------------------------------------------------------------------------- the table
 
 # One hour of 1-minute buckets: long enough for a stable mean/std of Poisson
@@ -316,6 +400,7 @@ METHOD_TABLE: dict[str, Method] = {
             uses_k=True,
             tunable=True,
             lookback=_window_lookback,
+            rolling=True,
         ),
         Method(
             name="mad",
@@ -326,6 +411,7 @@ METHOD_TABLE: dict[str, Method] = {
             uses_k=True,
             tunable=True,
             lookback=_window_lookback,
+            rolling=True,
         ),
         Method(
             name="ewma",
@@ -340,6 +426,7 @@ METHOD_TABLE: dict[str, Method] = {
             tunable=True,
             lookback=_ewma_lookback,
             min_periods_up_to_window=False,
+            rolling=True,
         ),
         Method(
             name="quantile",
@@ -350,6 +437,7 @@ METHOD_TABLE: dict[str, Method] = {
             uses_k=False,
             tunable=True,
             lookback=_window_lookback,
+            rolling=True,
         ),
         Method(
             name="threshold",
@@ -374,6 +462,40 @@ METHOD_TABLE: dict[str, Method] = {
             tunable=True,
             lookback=_seasonal_lookback,
         ),
+        Method(
+            name="profile",
+            summary="median of the same slot in previous seasons; robust relative spread",
+            window=None,
+            window_unit="",
+            options=(
+                Option(
+                    "period", "1w", "duration", "season length: 1w or 1d", "", choices=("1w", "1d")
+                ),
+                Option("seasons", 4, "int", "previous seasons in the median", "periods", 1, 12),
+            ),
+            uses_k=True,
+            tunable=True,
+            lookback=_profile_lookback,
+            robust_default=True,
+            transform_default="log1p",
+            min_history=1,
+            integer_path=False,
+            robust_passes=1,
+        ),
+        Method(
+            name="level_shift",
+            summary="median of the last window against the window before it",
+            window=24,
+            window_unit="buckets",
+            options=(),
+            uses_k=True,
+            tunable=True,
+            lookback=_level_shift_lookback,
+            min_periods_up_to_window=False,
+            signal_column=True,
+            integer_path=False,
+            min_history=3,
+        ),
     )
 }
 
@@ -389,6 +511,22 @@ def method_spec(method: str) -> Method:
         raise ValueError(
             f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
         ) from None
+
+
+def setting(params: Mapping[str, Any], name: str) -> Any:
+    """``direction``, ``transform`` or ``robust`` of ``params``, the method's default if unset.
+
+    Settings leave these out at their defaults (so ids stay what they were before the
+    options existed); read them through here, never with ``params.get``.
+    """
+    if name == "direction":
+        return params.get("direction", "up")
+    spec = method_spec(params["method"])
+    if name == "transform":
+        return params.get("transform", spec.transform_default)
+    if name == "robust":
+        return bool(params.get("robust", spec.robust_default))
+    raise KeyError(name)
 
 
 def method_options() -> tuple[Option, ...]:
@@ -410,7 +548,11 @@ def history_needed(detection: Detection, every_us: int) -> int:
     # A smoothed signal sums the last ``smooth`` buckets and its baseline skips the
     # ``smooth - 1`` buckets averaged into the current one.
     smoothing = 2 * (int(detection.get("smooth", 1)) - 1)
-    return detection.spec.lookback(detection, every_us) + smoothing
+    lookback = detection.spec.lookback(detection, every_us)
+    if detection.robust:
+        # Each capping pass needs the baselines of the buckets it caps, one look-back further.
+        lookback *= detection.spec.robust_passes + 1
+    return lookback + smoothing
 
 
 def detection_columns(detection: Mapping[str, Any]) -> dict[str, pl.DataType]:
@@ -424,8 +566,11 @@ def detection_columns(detection: Mapping[str, Any]) -> dict[str, pl.DataType]:
         "sufficient": pl.Boolean(),
         "flagged": pl.Boolean(),
     }
-    if int(detection.get("smooth", 1)) > 1:
+    spec = method_spec(detection["method"])
+    if int(detection.get("smooth", 1)) > 1 or spec.signal_column:
         columns["signal"] = pl.Float64()
+    if detection.get("direction", "up") != "up":
+        columns["lower"] = pl.Float64()
     return columns
 
 
@@ -441,6 +586,9 @@ def spike_params(
     min_periods: int | None = None,
     min_demand: float = 0,
     smooth: int = 1,
+    direction: str = "up",
+    transform: str | object | None = ...,
+    robust: bool | object = ...,
     **options: Any,
 ) -> Detection:
     """Validate detection parameters and fill in every default.
@@ -492,14 +640,39 @@ def spike_params(
         "smooth": _checked_smooth(smooth),
     }
     out.update(_canonical_options(method, {**allowed, **options}, window))
+    out.update(_general(spec, direction, transform, robust))
     return Detection(out)
+
+
+def _general(spec: Method, direction: Any, transform: Any, robust: Any) -> dict[str, Any]:
+    """``direction``, ``transform`` and ``robust``, each only when it differs from the
+    method's default -- so every setting spelled before these existed keeps its alert ids."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
+    out: dict[str, Any] = {} if direction == "up" else {"direction": direction}
+    if transform is not ...:
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be None, 'sqrt' or 'log1p', got {transform!r}")
+        if transform != spec.transform_default:
+            if spec.window is None and spec.name == "threshold":
+                raise ValueError("transform does not apply to method='threshold' (a fixed level)")
+            out["transform"] = transform
+    if robust is not ...:
+        if robust not in (True, False):
+            raise ValueError(f"robust must be True or False, got {robust!r}")
+        if bool(robust) != spec.robust_default:
+            if spec.name == "threshold":
+                raise ValueError("robust does not apply to method='threshold' (no baseline)")
+            out["robust"] = bool(robust)
+    return out
 
 
 def _checked_window(spec: Method, window: Any) -> int | None:
     if spec.window is None:
         if window is not None:
             raise ValueError(
-                f"window does not apply to method={spec.name!r} (it uses a fixed level)"
+                f"window does not apply to method={spec.name!r} "
+                + ("(it uses a fixed level)" if spec.name == "threshold" else "(see its options)")
             )
         return None
     window = spec.window if window is None else window
@@ -509,20 +682,24 @@ def _checked_window(spec: Method, window: Any) -> int | None:
 
 
 def _checked_k(k: Any) -> float:
-    if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k):
+    if isinstance(k, bool) or not isinstance(k, int | float | np.number) or not math.isfinite(k):
         raise ValueError(f"k must be a finite number, got {k!r}")
+    if k <= 0:
+        raise ValueError(
+            f"k must be a finite number > 0 (spreads between the baseline and the bar), got {k!r}"
+        )
     return float(k)
 
 
 def _checked_min_periods(spec: Method, min_periods: Any, window: int | None) -> int:
     if min_periods is None:
-        min_periods = 0 if window is None else window
+        min_periods = spec.min_history if window is None or spec.min_history else window
     if isinstance(min_periods, bool) or not isinstance(min_periods, int | np.integer):
         raise ValueError(f"min_periods must be an integer, got {min_periods!r}")
     min_periods = int(min_periods)
     if window is None:
-        if min_periods < 0:
-            raise ValueError(f"min_periods must be >= 0, got {min_periods}")
+        if min_periods < spec.min_history:
+            raise ValueError(f"min_periods must be >= {spec.min_history}, got {min_periods}")
     elif min_periods < 1:
         raise ValueError(f"min_periods must be >= 1 (a baseline needs data), got {min_periods}")
     elif spec.min_periods_up_to_window and min_periods > window:
@@ -565,6 +742,16 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
         return {"q": float(q)}
     if method == "threshold":
         return {"level": _canonical_level(opts["level"])}
+    if method == "profile":
+        spelled = format_every(parse_every(opts["period"], name="period"))
+        if spelled not in ("1w", "1d"):
+            raise ValueError(
+                f"period must be '1w' or '1d' for method='profile', got {opts['period']!r}"
+            )
+        seasons = opts["seasons"]
+        if isinstance(seasons, bool) or not isinstance(seasons, int | np.integer) or seasons < 1:
+            raise ValueError(f"seasons must be an integer >= 1 (periods), got {seasons!r}")
+        return {"period": spelled, "seasons": int(seasons)}
     if method == "seasonal":
         if opts["weekly"] not in (True, False):
             raise ValueError(f"weekly must be True or False, got {opts['weekly']!r}")

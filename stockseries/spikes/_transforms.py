@@ -1,0 +1,60 @@
+"""Variance-stabilising transforms of the watched signal (``transform=``).
+
+Counts are not Gaussian: a Poisson count's variance equals its mean, so a bar of
+``mean + k·std`` computed on raw counts is too tight at busy times and too loose at quiet
+ones once the level moves. Judging a transformed signal fixes most of that:
+
+- ``"sqrt"``: ``2·sqrt(x + 3/8)`` (Anscombe), whose variance is ≈ 1 for Poisson counts
+  of any mean above a few;
+- ``"log1p"``: ``log(1 + x)``, for multiplicative noise (bursty, over-dispersed counts),
+  where a change reads as a ratio.
+
+Bars are computed on the transformed scale and reported back in the signal's units
+(both transforms are increasing, so ``x > threshold`` is the same decision on either
+scale); ``spread`` and ``score`` stay on the transformed scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["forward_transform", "inverse_transform"]
+
+
+def _sqrt(x: np.ndarray) -> np.ndarray:
+    return 2.0 * np.sqrt(np.maximum(np.asarray(x, dtype=np.float64), 0.0) + 0.375)
+
+
+def _sqrt_inverse(y: np.ndarray) -> np.ndarray:
+    half = np.asarray(y, dtype=np.float64) / 2.0
+    return half * half - 0.375
+
+
+def _log1p(x: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(np.asarray(x, dtype=np.float64), 0.0))
+
+
+def _log1p_inverse(y: np.ndarray) -> np.ndarray:
+    return np.expm1(np.asarray(y, dtype=np.float64))
+
+
+def _copy(x: np.ndarray) -> np.ndarray:
+    return np.array(x, dtype=np.float64, copy=True)
+
+
+def forward_transform(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The transform ``name`` as a function of arrays (a float copy for ``None``)."""
+    return {None: _copy, "sqrt": _sqrt, "log1p": _log1p}[name]
+
+
+def inverse_transform(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The inverse of :func:`forward_transform` (the identity, no copy, for ``None``)."""
+    if name is None:
+        return _identity
+    return {"sqrt": _sqrt_inverse, "log1p": _log1p_inverse}[name]
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x

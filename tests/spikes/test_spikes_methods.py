@@ -1,0 +1,279 @@
+"""The method table, the Detection record and the options every method shares.
+
+Table-driven: each method x direction x transform runs through the same checks
+(batch detection, lean detection and alert episodes agree; drops are seen; settings
+spelled at their defaults keep today's ids).
+"""
+
+from __future__ import annotations
+
+import pickle
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from stockseries.alerts import alert_id, alerts, detect_alerts
+from stockseries.series import resample
+from stockseries.spikes import METHOD_TABLE, METHODS, Detection, detect_spikes, spike_params
+from stockseries.spikes._order import median_of_columns
+from stockseries.spikes.methods import detection_columns, history_needed
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+# Settings per method that make each one detect something on the series below.
+METHOD_SETTINGS: dict[str, dict[str, Any]] = {
+    "zscore": {"window": 60},
+    "mad": {"window": 60},
+    "ewma": {"window": 60},
+    "quantile": {"window": 60, "q": 0.99},
+    "threshold": {"level": 30.0},
+    "seasonal": {"window": 3, "period": "1h"},
+    "profile": {"period": "1d", "seasons": 2},
+    "level_shift": {"window": 20},
+}
+
+
+def series_with_events(days: int = 3, every: timedelta = MINUTE * 5, seed: int = 0) -> pl.DataFrame:
+    """Two items with a daily cycle, one spike and one drop each."""
+    n = int(timedelta(days=days) / every)
+    rng = np.random.default_rng(seed)
+    hours = (np.arange(n) * (every / timedelta(hours=1))) % 24
+    rate = 12 + 4 * np.sin(2 * np.pi * hours / 24)
+    frames = []
+    for item, (spike, drop) in {
+        "a": (int(n * 0.6), int(n * 0.8)),
+        "b": (int(n * 0.62), int(n * 0.75)),
+    }.items():
+        demand = rng.poisson(rate)
+        demand[spike : spike + 6] += 40
+        demand[drop : drop + 24] = 0
+        frames.append(
+            pl.DataFrame(
+                {
+                    "item_id": item,
+                    "ts": pl.datetime_range(
+                        T0, T0 + every * (n - 1), every, eager=True, time_zone="UTC"
+                    ),
+                    "demand": demand,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def test_the_table_describes_every_method() -> None:
+    assert tuple(METHOD_TABLE) == METHODS
+    for name, spec in METHOD_TABLE.items():
+        assert spec.name == name
+        detection = spike_params(name, **({"level": 1.0} if name == "threshold" else {}))
+        assert (detection["k"] is not None) == spec.uses_k
+        assert set(spec.defaults()) <= set(detection)
+        assert detection["window"] == spec.window
+        assert history_needed(detection, 300_000_000) >= 0
+    assert METHODS[:6] == ("zscore", "mad", "ewma", "quantile", "threshold", "seasonal")
+
+
+def test_the_cli_and_the_tuner_read_the_table() -> None:
+    from stockseries.cli import build_parser
+    from stockseries.widgets import K_METHODS, TUNER_METHODS
+
+    assert TUNER_METHODS == tuple(n for n, s in METHOD_TABLE.items() if s.tunable)
+    assert K_METHODS == {n for n, s in METHOD_TABLE.items() if s.uses_k}
+    detect = build_parser().parse_args(
+        ["detect", "x.csv", "-o", "a.csv", "--method", "profile", "--seasons", "3"]
+    )
+    assert detect.method == "profile" and detect.seasons == 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("direction", ["up", "down", "both"])
+def test_output_columns_match_the_table(method: str, direction: str) -> None:
+    settings = {**METHOD_SETTINGS[method], "direction": direction}
+    detection = spike_params(method, **settings)
+    series = series_with_events(days=1)
+    out = detect_spikes(series, method, **settings)
+    added = {name: out.schema[name] for name in out.columns if name not in series.columns}
+    assert added == detection_columns(detection)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("direction", ["up", "down", "both"])
+@pytest.mark.parametrize("transform", [None, "sqrt"])
+def test_lean_alerts_equal_the_three_steps(
+    method: str, direction: str, transform: str | None
+) -> None:
+    if method == "threshold" and transform is not None:
+        pytest.skip("a fixed level takes no transform")
+    settings: dict[str, Any] = {**METHOD_SETTINGS[method], "direction": direction}
+    if transform is not None:
+        settings["transform"] = transform
+    series = series_with_events()
+    events = series.filter(pl.col("demand") > 0).select(
+        "ts", "item_id", pl.lit("order").alias("kind"), pl.col("demand").alias("quantity")
+    )
+    detected = detect_spikes(resample(events, "5m"), method, **settings)
+    batch = alerts(detected, params={"method": method, **settings}, every="5m", merge_gap=2)
+    lean = detect_alerts(events, "5m", method, merge_gap=2, **settings)
+    assert lean.frame.equals(batch.frame)
+    assert ("direction" in batch.frame.columns) == (direction != "up")
+    if direction != "up":
+        assert set(batch.frame["direction"].unique().to_list()) <= {"up", "down"}
+        if direction == "down":
+            assert batch.frame["direction"].eq("down").all()
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "profile", "level_shift"])
+def test_both_directions_see_the_drop_and_the_spike(method: str) -> None:
+    series = series_with_events()
+    settings = {**METHOD_SETTINGS[method], "direction": "both", "k": 3.0}
+    if method in ("zscore", "mad"):
+        settings["transform"] = "sqrt"  # a drop to 0 is within 3 raw sigmas of a Poisson(6)
+    found = alerts(detect_spikes(series, method, **settings), params={"method": method, **settings})
+    frame = found.frame
+    for item, spike_at, drop_at in (("a", 0.6, 0.8), ("b", 0.62, 0.75)):
+        n = series.filter(pl.col("item_id") == item).height
+        spike = T0 + MINUTE * 5 * int(n * spike_at)
+        drop = T0 + MINUTE * 5 * int(n * drop_at)
+        mine = frame.filter(pl.col("item_id") == item)
+        ups = mine.filter(pl.col("direction") == "up")
+        downs = mine.filter(pl.col("direction") == "down")
+        assert ups.filter((pl.col("start") <= spike + MINUTE * 60) & (pl.col("end") > spike)).height
+        assert downs.filter(
+            (pl.col("start") <= drop + MINUTE * 120) & (pl.col("end") > drop)
+        ).height
+
+
+def test_episodes_never_mix_directions() -> None:
+    t = [T0 + MINUTE * i for i in range(8)]
+    detected = pl.DataFrame(
+        {
+            "item_id": "a",
+            "ts": t,
+            "demand": [9, 9, 0, 0, 9, 5, 5, 5],
+            "threshold": [5.0] * 8,
+            "lower": [3.0] * 8,
+            "score": [1.0] * 8,
+            "flagged": [True, True, True, True, True, False, False, False],
+        }
+    )
+    found = alerts(detected, params={"window": 3, "direction": "both"}).frame
+    assert found["direction"].to_list() == ["up", "down", "up"]
+    assert found["buckets"].to_list() == [2, 2, 1]
+    assert found["peak_demand"].to_list() == [9, 0, 9]
+    assert found["excess"].to_list() == [8.0, 6.0, 4.0]
+
+
+def test_ids_name_the_direction_only_when_it_is_not_up() -> None:
+    start = T0 + MINUTE * 5
+    params = {"detection": spike_params(window=30).to_dict(), "every": "1m"}
+    assert alert_id("a", start, params) == alert_id("a", start, params, direction="up")
+    assert alert_id("a", start, params) != alert_id("a", start, params, direction="down")
+    explicit = spike_params(window=30, direction="up", transform=None, robust=False)
+    assert explicit == spike_params(window=30)
+    assert explicit.to_dict() == spike_params(window=30).to_dict()
+
+
+def test_detection_is_a_frozen_mapping() -> None:
+    d = spike_params("mad", window=30, direction="both")
+    assert isinstance(d, Detection)
+    assert d.method == "mad" and d["window"] == 30 and d.direction == "both"
+    assert dict(d) == d.to_dict() and d == d.to_dict() and d.to_dict() == d
+    assert spike_params(**d) == d and hash(spike_params(**d)) == hash(d)
+    assert pickle.loads(pickle.dumps(d)) == d
+    with pytest.raises(AttributeError):
+        d.k = 4  # type: ignore[misc]
+    assert d.replace(k=4).k == 4.0 and d.k == 3.0
+    assert d.replace(method="zscore").to_dict() == spike_params(direction="both").to_dict()
+    profile = spike_params("profile")
+    assert profile.transform == "log1p" and profile.robust is True
+    assert spike_params("profile", transform=None).to_dict()["transform"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k must be a finite number > 0"),
+        ({"k": -1.5}, "k must be a finite number > 0"),
+        ({"direction": "sideways"}, "direction must be"),
+        ({"transform": "log"}, "transform must be"),
+        ({"robust": "yes"}, "robust must be"),
+        ({"method": "threshold", "level": 3, "transform": "sqrt"}, "transform does not apply"),
+        ({"method": "profile", "period": "2d"}, "period must be '1w' or '1d'"),
+        ({"method": "profile", "seasons": 0}, "seasons must be"),
+        ({"method": "profile", "window": 5}, "window does not apply"),
+    ],
+)
+def test_bad_settings_are_refused_clearly(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        spike_params(**kwargs)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "quantile", "level_shift"])
+def test_memory_follows_the_history_not_the_window(method: str) -> None:
+    series = pl.DataFrame(
+        {"item_id": "a", "ts": [T0 + MINUTE * i for i in range(50)], "demand": list(range(50))}
+    )
+    tracemalloc.start()
+    try:
+        out = detect_spikes(series, method, window=10**9, min_periods=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert out.height == 50
+
+
+def test_robust_keeps_a_second_spike_visible() -> None:
+    rng = np.random.default_rng(5)
+    demand = rng.poisson(5, 400)
+    demand[200:203] = 60
+    demand[230:233] = 25  # a second spike within the window of the first
+    series = pl.DataFrame(
+        {"item_id": "a", "ts": [T0 + MINUTE * i for i in range(400)], "demand": demand}
+    )
+    plain = detect_spikes(series, window=60)
+    robust = detect_spikes(series, window=60, robust=True)
+    assert not plain["flagged"][230:233].any()
+    assert robust["flagged"][230:233].all()
+    # After the first spike the robust bar stays near where it was.
+    before = robust["threshold"][199]
+    assert robust["threshold"][229] < 1.5 * before < plain["threshold"][229]
+
+
+def test_profile_does_not_confuse_weekends_with_events() -> None:
+    every = timedelta(hours=1)
+    n = 24 * 7 * 6
+    ts = pl.datetime_range(T0, T0 + every * (n - 1), every, eager=True, time_zone="UTC")
+    rng = np.random.default_rng(2)
+    hour = np.arange(n) % 24
+    weekday = (np.arange(n) // 24) % 7
+    rate = (20 + 15 * np.sin(2 * np.pi * hour / 24)) * np.where(weekday >= 5, 0.3, 1.0)
+    demand = rng.poisson(rate)
+    holiday = 24 * (7 * 4 + 2)  # a Wednesday in week 5 falls to weekend level
+    demand[holiday : holiday + 24] = rng.poisson(rate[holiday : holiday + 24] * 0.3)
+    series = pl.DataFrame({"item_id": "a", "ts": ts, "demand": demand})
+    found = alerts(
+        detect_spikes(series, "profile", direction="both", k=4), params={"method": "profile"}
+    ).frame
+    downs = found.filter(pl.col("direction") == "down")
+    hit = downs.filter((pl.col("start") < ts[holiday + 24]) & (pl.col("end") > ts[holiday]))
+    assert hit.height >= 1
+    # Weekends (70 % below weekdays) raise nothing once the profile knows the week.
+    assert found.height - hit.height <= 2
+
+
+def test_median_of_columns_matches_numpy() -> None:
+    rng = np.random.default_rng(0)
+    columns = [rng.normal(size=500) for _ in range(5)]
+    for column in columns:
+        column[rng.random(500) < 0.3] = np.nan
+    median, count = median_of_columns(columns)
+    expected = np.nanmedian(np.stack(columns, axis=1), axis=1)
+    assert np.array_equal(count, np.isfinite(np.stack(columns, axis=1)).sum(axis=1))
+    np.testing.assert_allclose(median[count > 0], expected[count > 0])
+    assert np.isnan(median[count == 0]).all()
