@@ -58,6 +58,7 @@ class TuneData:
     item_days: float
     labels: LabelIndex | None  # None: keys would overflow, score with Polars instead
     fallback: tuple[pl.DataFrame, pl.Series, int]  # truth, item names by code, t0
+    rows: np.ndarray | None = None  # the rows scored (validation scopes); None: all
 
 
 @dataclass
@@ -246,7 +247,12 @@ def rank_trials(
     max_false_per_day: float | None,
     *,
     warn: bool,
+    penalty: float = 0.0,
 ) -> tuple[pl.DataFrame, str]:
+    """Rank trials (``rank`` 1 = best) and say how, in words.
+
+    ``penalty`` > 0 scores ``objective − penalty × false_per_day``.
+    """
     feasible = pl.lit(True)
     if target_recall is not None:
         feasible &= pl.col("recall").fill_null(0) >= target_recall
@@ -254,6 +260,9 @@ def rank_trials(
         feasible &= pl.col("false_per_day").fill_null(0) <= max_false_per_day
     trials = trials.with_columns(feasible=feasible)
     score = pl.col(objective).fill_null(0)
+    if penalty:
+        score = score - penalty * pl.col("false_per_day").fill_null(0)
+        objective = f"{objective} - {penalty:g} x false alerts per item-day"
     if target_recall is not None:
         keys = [pl.col("false_per_day").fill_null(0), -score]
         how = f"fewest false alerts per item-day with recall >= {target_recall:g}"
@@ -296,7 +305,8 @@ def refinement(best: Mapping[str, Any], ks: Sequence[float]) -> list[tuple[float
         grid = sorted(set(ks))
         i = grid.index(k)
         step = min((b - a for a, b in itertools.pairwise(grid)), default=1.0)
-        low = grid[i - 1] if i > 0 else max(k - step, 0.0)
+        # k must stay > 0: below the smallest grid value, go down at most halfway to 0.
+        low = grid[i - 1] if i > 0 else (k - step if k - step > 0 else k / 2)
         high = grid[i + 1] if i + 1 < len(grid) else k + step
         fine_ks = [round(float(v), 6) for v in np.linspace(low, high, 9)]
     md = best["min_demand"]

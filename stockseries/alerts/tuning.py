@@ -1,4 +1,4 @@
-"""Searching detection settings against labels: :func:`tune` and :class:`TuneResult`."""
+"""Searching detection settings against labels: :func:`tune`, :class:`TuneGrid`, :class:`TuneResult`."""
 
 from __future__ import annotations
 
@@ -7,43 +7,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from stockseries import _frames
 from stockseries.alerts._ids import alert_params
-from stockseries.alerts._scoring import (
-    Prepared,
-    TuneData,
-    as_tuple,
-    episode_bounds,
-    label_index,
-    rank_trials,
-    refinement,
-    trial_scores,
-)
-from stockseries.alerts.evaluate import (
-    intervals,
-    series_item_days,
-)
-from stockseries.spikes._layout import bucket_every, prepare
-from stockseries.spikes.methods import Detection, method_spec, spike_params
+from stockseries.alerts._scoring import as_tuple, rank_trials
+from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search
+from stockseries.spikes.methods import DIRECTIONS, TRANSFORMS, Detection, method_spec, spike_params
 
-_TRIAL_SCHEMA = {
-    "stage": pl.String,
-    "method": pl.String,
-    "window": pl.Int64,
-    "smooth": pl.Int64,
-    "k": pl.Float64,
-    "min_demand": pl.Float64,
-    "merge_gap": pl.Int64,
-    "min_buckets": pl.Int64,
-    "precision": pl.Float64,
-    "recall": pl.Float64,
-    "f1": pl.Float64,
-    "false_per_day": pl.Float64,
-    "n_alerts": pl.Int64,
-}
+__all__ = ["TuneGrid", "TuneResult", "tune"]
+
+_SCORES = ("f1", "precision", "recall", "false_per_day")
+# Settings chosen on the fitted part that the held-out part then ranks.
+_CANDIDATES = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +32,9 @@ class TuneResult:
         ``method``, ``window``, ``smooth``, ``k``, ``min_demand``,
         ``merge_gap``, ``min_buckets``, ``precision``, ``recall``, ``f1``,
         ``false_per_day`` (false alerts per item-day), ``n_alerts``,
-        ``feasible`` (meets the constraints) and ``rank`` (1 = best).
+        ``feasible`` (meets the constraints) and ``rank`` (1 = best); with searched
+        directions/transforms also ``direction``/``transform``, with validation also
+        ``val_precision`` … ``val_n_alerts``.
     best : dict
         Detection parameters of the best trial, complete (see
         :func:`~stockseries.spikes.spike_params`): ``detect_spikes(series, **best)``.
@@ -77,31 +54,67 @@ class TuneResult:
         """The row of :attr:`trials` ranked first."""
         return self.trials.filter(pl.col("rank") == 1).row(0, named=True)
 
+    @property
+    def runner_up(self) -> dict[str, Any] | None:
+        """The row of :attr:`trials` ranked second (``None`` with a single trial)."""
+        rows = self.trials.filter(pl.col("rank") == 2)
+        return rows.row(0, named=True) if rows.height else None
+
+    @property
+    def detection(self) -> Detection:
+        """:attr:`best` as a :class:`~stockseries.spikes.Detection` record."""
+        return spike_params(**self.best)
+
+    def params(self) -> dict[str, Any]:
+        """The settings file ``stockseries tune --params-out`` writes: detection and rules."""
+        return {**self.best, **self.alert_params}
+
     def _setting(self) -> str:
         parts = [str(self.best["method"])]
         for key in ("window", "smooth", "k", "min_demand"):
             if self.best.get(key) is not None:
                 parts.append(f"{key}={self.best[key]:g}")
+        for key in ("direction", "transform"):
+            if key in self.best:
+                parts.append(f"{key}={self.best[key]}")
         parts += [f"{key}={value}" for key, value in self.alert_params.items() if key != "cooldown"]
         return " ".join(parts)
 
     def _scores(self) -> str:
         row = self.best_trial
-        return ", ".join(
-            f"{key}=null" if row[key] is None else f"{key}={row[key]:.3f}"
-            for key in ("f1", "precision", "recall", "false_per_day")
-        )
+        text = ", ".join(_score(row, key) for key in _SCORES)
+        if "val_f1" in row:
+            text += "; held out: " + ", ".join(_score(row, "val_" + key) for key in _SCORES)
+        return text
+
+    def _runner_up(self) -> str:
+        row = self.runner_up
+        if row is None:
+            return ""
+        text = "runner-up " + _score(row, "f1")
+        if "val_f1" in row:
+            text += ", held out " + _score(row, "val_f1")
+        return text + "; "
 
     def __repr__(self) -> str:
-        return f"TuneResult({self._setting()}: {self._scores()}; {self.trials.height} trials)"
+        return (
+            f"TuneResult({self._setting()}: {self._scores()}; {self._runner_up()}"
+            f"{self.trials.height} trials)"
+        )
 
     def _repr_html_(self) -> str:
         top = self.trials.sort("rank").head(10)
         return (
             f"<div><strong>Best: {html.escape(self._setting())}</strong> "
-            f"({html.escape(self._scores())})<div>{html.escape(self.objective)}; "
+            f"({html.escape(self._scores())})<div>{html.escape(self._runner_up())}"
+            f"{html.escape(self.objective)}; "
             f"{self.trials.height} trials, top 10:</div>{top._repr_html_()}</div>"
         )
+
+
+def _score(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    return f"{key}=null" if value is None else f"{key}={value:.3f}"
 
 
 _GRID_DEFAULTS: dict[str, Any] = {
@@ -110,6 +123,8 @@ _GRID_DEFAULTS: dict[str, Any] = {
     "ks": (2.0, 3.0, 4.0, 5.0, 6.0, 7.0),
     "min_demands": (0, 1, 2, 4),
     "smooths": (1, 5, 10),
+    "directions": ("up",),
+    "transforms": (None,),
     "merge_gap": 0,
     "min_buckets": 1,
     "cooldown": 0,
@@ -117,8 +132,6 @@ _GRID_DEFAULTS: dict[str, Any] = {
     "column": "demand",
     "method_options": None,
 }
-
-Key = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -128,13 +141,15 @@ class TuneGrid:
     Every field accepts one value or a sequence (duplicates are dropped, order kept);
     after construction each holds a tuple. Building it checks every value with
     :func:`~stockseries.spikes.spike_params` and the episode rules, so a bad grid fails
-    before any work.
+    before any work. A ``transforms`` entry ``None`` means each method's own default.
 
     Examples
     --------
     >>> grid = TuneGrid(methods=("zscore", "mad"), windows=60, ks=(3, 4))
     >>> grid.windows, grid.ks, len(grid.settings())
     ((60,), (3.0, 4.0), 6)
+    >>> len(TuneGrid(methods=("zscore", "profile"), windows=(30, 60), smooths=1).settings())
+    3
     >>> TuneGrid(methods="threshold")
     Traceback (most recent call last):
     ...
@@ -146,6 +161,8 @@ class TuneGrid:
     ks: Sequence[float] | float = _GRID_DEFAULTS["ks"]
     min_demands: Sequence[float] | float = _GRID_DEFAULTS["min_demands"]
     smooths: Sequence[int] | int = _GRID_DEFAULTS["smooths"]
+    directions: Sequence[str] | str = _GRID_DEFAULTS["directions"]
+    transforms: Sequence[str | None] | str | None = _GRID_DEFAULTS["transforms"]
     merge_gap: Sequence[int] | int = 0
     min_buckets: Sequence[int] | int = 1
     cooldown: int = 0
@@ -167,6 +184,14 @@ class TuneGrid:
         md_values = as_tuple(self.min_demands, "min_demands")
         put("min_demands", tuple(dict.fromkeys(float(m) for m in md_values)))
         put("smooths", as_tuple(self.smooths, "smooths"))
+        put("directions", as_tuple(self.directions, "directions"))
+        put("transforms", as_tuple(self.transforms, "transforms"))
+        for direction in self.directions:  # type: ignore[union-attr]
+            if direction not in DIRECTIONS:
+                raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
+        for transform in self.transforms:  # type: ignore[union-attr]
+            if transform not in TRANSFORMS:
+                raise ValueError(f"transform must be None, 'sqrt' or 'log1p', got {transform!r}")
         put("merge_gap", as_tuple(self.merge_gap, "merge_gap"))
         put("min_buckets", as_tuple(self.min_buckets, "min_buckets"))
         put("method_options", dict(self.method_options or {}))
@@ -182,23 +207,36 @@ class TuneGrid:
         return [(g, b) for g in self.merge_gap for b in self.min_buckets]  # type: ignore[union-attr]
 
     def settings(self) -> dict[Key, Detection]:
-        """One detection per method, window and smooth (``k`` set to the first grid value)."""
-        options: Mapping[str, Mapping[str, Any]] = self.method_options  # type: ignore[assignment]
+        """One detection per method, window, smooth, direction and transform (``k`` set to
+        the first grid value); a method without a window gets one per the rest."""
         settings: dict[Key, Detection] = {}
         for method in self.methods:  # type: ignore[union-attr]
-            for window in self.windows:  # type: ignore[union-attr]
+            windows = self.windows if method_spec(method).window is not None else (None,)
+            for window in windows:  # type: ignore[union-attr]
                 for smooth in self.smooths:  # type: ignore[union-attr]
-                    params = spike_params(
-                        method,
-                        column=self.column,
-                        window=window,
-                        k=self.ks[0],  # type: ignore[index]
-                        min_periods=self.min_periods,
-                        smooth=smooth,
-                        **options.get(method, {}),
-                    )
-                    settings[(method, params["window"], params["smooth"])] = params
+                    for direction in self.directions:  # type: ignore[union-attr]
+                        for transform in self.transforms:  # type: ignore[union-attr]
+                            params = self._detection(method, window, smooth, direction, transform)
+                            key = (method, params["window"], params["smooth"], direction, transform)
+                            settings[key] = params
         return settings
+
+    def _detection(
+        self, method: str, window: int | None, smooth: int, direction: str, transform: str | None
+    ) -> Detection:
+        options: Mapping[str, Mapping[str, Any]] = self.method_options  # type: ignore[assignment]
+        extra: dict[str, Any] = {} if transform is None else {"transform": transform}
+        return spike_params(
+            method,
+            column=self.column,
+            window=window,
+            k=self.ks[0],  # type: ignore[index]
+            min_periods=self.min_periods if window is not None else None,
+            smooth=smooth,
+            direction=direction,
+            **extra,
+            **options.get(method, {}),
+        )
 
     def combos(self, params: Mapping[str, Any]) -> list[tuple[float | None, float]]:
         """The (k, min_demand) pairs tried for one detection (``k`` only where it applies)."""
@@ -227,12 +265,16 @@ def tune(
     column: str = "demand",
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     grid: TuneGrid | None = None,
+    directions: Sequence[str] | str = _GRID_DEFAULTS["directions"],
+    transforms: Sequence[str | None] | str | None = _GRID_DEFAULTS["transforms"],
+    validation: str | None = None,
+    false_alarm_penalty: float = 0.0,
 ) -> TuneResult:
     """Search detection parameters that best recover labelled spikes.
 
-    Every combination of ``methods`` × ``windows`` × ``smooths`` × ``ks`` ×
-    ``min_demands`` (× ``merge_gap`` × ``min_buckets`` when given as
-    sequences) is turned into alert episodes and scored with the event-level
+    Every combination of ``methods`` × ``windows`` × ``smooths`` × ``directions``
+    × ``transforms`` × ``ks`` × ``min_demands`` (× ``merge_gap`` × ``min_buckets``
+    when given as sequences) is turned into alert episodes and scored with the event-level
     metrics of :func:`evaluate`. With ``refine``, nine ``k`` values spanning
     the best k's grid neighbours are then crossed with the best
     ``min_demand`` − 1, +0, +1 for the best of everything else. Signals and
@@ -248,9 +290,20 @@ def tune(
       false alerts per item-day (also within ``max_false_per_day`` if given);
     - ``max_false_per_day`` alone: within that budget, the highest recall.
 
+    With ``false_alarm_penalty`` = c the objective becomes
+    ``objective − c × false_per_day``: each false alert per item-day costs c.
     Ties go to larger ``k``, ``min_demand`` and ``min_buckets`` (fewer alerts
     on unseen data). If no setting meets the constraints a warning is issued
     and the highest ``objective`` wins.
+
+    **Validation.** A setting that scores best on the data it was chosen on may not be
+    best elsewhere. With ``validation="items"`` every third item (in item order) is held
+    out; with ``validation="time"`` the last third of the time span is. The grid (and
+    the refinement) is scored on the rest; the ten best settings there are then ranked by
+    the same objective on the held-out part, and the best of those wins. Detection always
+    runs on the whole series; the parts only decide which alerts and labels count. The
+    trials frame then has ``val_precision`` … ``val_n_alerts`` (null outside the ten) and
+    :class:`TuneResult` reports both scores of the best and of the runner-up.
 
     Parameters
     ----------
@@ -258,13 +311,18 @@ def tune(
         A series frame (``item_id``, ``ts``, ``column``), dense per item.
     labels : frame
         Spike windows (``item_id``, ``start``, ``end``), e.g. ``Simulation.labels``.
-    methods, windows, ks, min_demands, smooths
+    methods, windows, ks, min_demands, smooths, directions, transforms
         The grid (see :func:`~stockseries.spikes.detect_spikes`). ``quantile``
-        ignores ``k`` (one trial per window); ``threshold`` cannot be tuned.
+        ignores ``k`` (one trial per window); ``threshold`` cannot be tuned;
+        ``profile`` takes no window (one trial per smooth). ``directions`` and
+        ``transforms`` default to ``("up",)`` and ``(None,)`` (each method's own default
+        transform); searching them adds ``direction``/``transform`` columns to the trials.
         The default ``smooths`` include 5 and 10 buckets because per-minute
         demand rarely separates spikes from noise without averaging.
-    objective, target_recall, max_false_per_day
+    objective, target_recall, max_false_per_day, false_alarm_penalty
         How to choose, see above.
+    validation : {None, "items", "time"}
+        Choose on held-out items or a later period, see above.
     refine : bool
         Search finer around the best grid setting.
     progress : bool
@@ -303,7 +361,7 @@ def tune(
     ...                       "end": [t0 + timedelta(minutes=310)]})
     >>> result = tune(series, truth, ks=(3.0, 5.0), min_demands=(0, 8), smooths=1, progress=False)
     >>> result
-    TuneResult(zscore window=60 smooth=1 k=7 min_demand=9 merge_gap=0 min_buckets=1: f1=1.000, precision=1.000, recall=1.000, false_per_day=0.000; 37 trials)
+    TuneResult(zscore window=60 smooth=1 k=7 min_demand=9 merge_gap=0 min_buckets=1: f1=1.000, precision=1.000, recall=1.000, false_per_day=0.000; runner-up f1=1.000; 37 trials)
     >>> from stockseries.alerts import alerts
     >>> from stockseries.spikes import detect_spikes
     >>> detected = detect_spikes(series, **result.best)
@@ -316,6 +374,8 @@ def tune(
         "ks": ks,
         "min_demands": min_demands,
         "smooths": smooths,
+        "directions": directions,
+        "transforms": transforms,
         "merge_gap": merge_gap,
         "min_buckets": min_buckets,
         "cooldown": cooldown,
@@ -329,132 +389,93 @@ def tune(
         changed = [name for name, value in keywords.items() if value != _GRID_DEFAULTS[name]]
         if changed:
             raise TypeError(f"give either grid= or {', '.join(changed)}, not both")
+    choose = _choice(objective, target_recall, max_false_per_day, false_alarm_penalty)
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be None, 'items' or 'time', got {validation!r}")
+    settings = grid.settings()
+    search = Search(settings, grid.rules(), grid.cooldown, series, labels, validation)
+    plan: list[tuple[Key, Combos]] = [(key, grid.combos(p)) for key, p in settings.items()]
+    search.run_grid(plan, grid.ks, refine, progress, choose)  # type: ignore[arg-type]
+    trials, how = rank_trials(search.trials_frame(), warn=True, **choose)
+    if validation is not None:
+        trials, how = _validated(trials, how, choose, validation)
+    return _result(trials, how, settings, grid)
+
+
+def _choice(
+    objective: str, target_recall: float | None, max_false_per_day: float | None, penalty: float
+) -> dict[str, Any]:
     if objective not in ("f1", "precision", "recall"):
         raise ValueError(f"objective must be 'f1', 'precision' or 'recall', got {objective!r}")
-    search = _Search(grid, series, labels)
-    search.run_grid(progress, objective, target_recall, max_false_per_day, refine)
-    trials, how = rank_trials(
-        search.trials_frame(), objective, target_recall, max_false_per_day, warn=True
+    if isinstance(penalty, bool) or not isinstance(penalty, int | float) or not penalty >= 0:
+        raise ValueError(f"false_alarm_penalty must be a number >= 0, got {penalty!r}")
+    return {
+        "objective": objective,
+        "target_recall": target_recall,
+        "max_false_per_day": max_false_per_day,
+        "penalty": float(penalty),
+    }
+
+
+def _validated(
+    trials: pl.DataFrame, how: str, choose: Mapping[str, Any], validation: str
+) -> tuple[pl.DataFrame, str]:
+    """Re-rank the best :data:`_CANDIDATES` settings of the fitted part by their held-out scores."""
+    candidates = trials.filter(pl.col("rank") <= _CANDIDATES)
+    held = (
+        candidates.drop("rank", "feasible")
+        .rename({name: "_fit_" + name for name in candidates.columns if name in _METRIC_NAMES})
+        .rename({"val_" + name: name for name in _METRIC_NAMES})
     )
-    return _result(trials, how, search.settings, grid.cooldown)
+    held_ranked, _ = rank_trials(held, warn=False, **choose)
+    order = dict(zip(held_ranked["_trial"].to_list(), held_ranked["rank"].to_list(), strict=True))
+    ranked = (
+        trials.with_columns(
+            _held=pl.col("_trial").replace_strict(order, default=None, return_dtype=pl.Int64)
+        )
+        .sort(pl.col("_held").is_null(), "_held", "rank")
+        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .with_columns(
+            # Held-out scores are what chose among the candidates; others had no say.
+            pl.when(pl.col("_held").is_not_null()).then(pl.col("val_" + name)).alias("val_" + name)
+            for name in _METRIC_NAMES
+        )
+        .drop("_held")
+        .sort("_trial")
+    )
+    part = "items" if validation == "items" else "later period"
+    return ranked, f"{how} on held-out {part}, among the {_CANDIDATES} best on the rest"
+
+
+_METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
 
 
 def _result(
-    trials: pl.DataFrame, how: str, settings: dict[Key, Detection], cooldown: int
+    trials: pl.DataFrame, how: str, settings: Mapping[Key, Detection], grid: TuneGrid
 ) -> TuneResult:
     top = trials.filter(pl.col("rank") == 1).row(0, named=True)
     md = top["min_demand"]
+    key: Key = (top["method"], top["window"], top["smooth"], top["direction"], top["transform"])
     best = spike_params(
         **{
-            **settings[(top["method"], top["window"], top["smooth"])],
+            **settings[key],
             "k": top["k"] if top["k"] is not None else 3.0,
             "min_demand": int(md) if float(md).is_integer() else md,
         }
     )
+    searched = [
+        name
+        for name, values in (("direction", grid.directions), ("transform", grid.transforms))
+        if values != _GRID_DEFAULTS[name + "s"]
+    ]
+    dropped = [name for name in ("direction", "transform") if name not in searched]
     return TuneResult(
-        trials=trials.drop("_trial"),
+        trials=trials.drop("_trial", *dropped),
         best=best.to_dict(),
         alert_params={
             "merge_gap": top["merge_gap"],
             "min_buckets": top["min_buckets"],
-            "cooldown": cooldown,
+            "cooldown": grid.cooldown,
         },
         objective=how,
     )
-
-
-class _Search:
-    """One tuning run: the series prepared once, every trial's scores recorded."""
-
-    def __init__(self, grid: TuneGrid, series: Any, labels: Any) -> None:
-        self.grid = grid
-        self.settings = grid.settings()
-        self.rules = grid.rules()
-        frame, layout = prepare(_frames.to_polars(series)[0], grid.column)
-        self.frame, self.layout = frame, layout
-        self.x = frame.get_column(grid.column).to_numpy()
-        ts_us = frame.get_column("ts").dt.epoch("us").to_numpy()
-        every_us = bucket_every(ts_us, layout, dense=False)
-        truth, _ = intervals(labels, "labels")
-        t0 = int(ts_us.min())
-        names = frame.get_column("item_id").cast(pl.String).gather(layout.starts)
-        self.data = TuneData(
-            codes=np.repeat(np.arange(len(layout.starts), dtype=np.int64), layout.lengths),
-            t_rel=ts_us - t0,
-            every_us=every_us,
-            item_days=series_item_days(frame, layout, ts_us, every_us),
-            labels=label_index(truth, names, t0, int(ts_us.max()) - t0 + every_us),
-            fallback=(truth, names, t0),
-        )
-        self.cache: dict[Key, Prepared] = {}
-        self.records: list[dict[str, Any]] = []
-
-    def prepared(self, key: Key) -> Prepared:
-        if key not in self.cache:
-            self.cache[key] = Prepared.build(self.frame, self.layout, self.x, self.settings[key])
-        return self.cache[key]
-
-    def run(
-        self, key: Key, combos: Sequence[tuple[float | None, float]], stage: str, bar: Any
-    ) -> None:
-        prep = self.prepared(key)
-        for k, md in combos:
-            flagged, down = prep.flagged(k, md)
-            for gap, least in self.rules:
-                bounds = episode_bounds(flagged, self.data, gap, least, self.grid.cooldown, down)
-                self.records.append(
-                    {
-                        "stage": stage,
-                        "method": key[0],
-                        "window": key[1],
-                        "smooth": key[2],
-                        "k": k,
-                        "min_demand": md,
-                        "merge_gap": gap,
-                        "min_buckets": least,
-                        **trial_scores(self.data, *bounds),
-                    }
-                )
-            bar.update(len(self.rules))
-
-    def trials_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.records, schema=_TRIAL_SCHEMA).with_row_index("_trial")
-
-    def run_grid(
-        self,
-        progress: bool,
-        objective: str,
-        target_recall: float | None,
-        max_false_per_day: float | None,
-        refine: bool,
-    ) -> None:
-        """The grid, then (with ``refine``) finer k and min_demand around the best setting."""
-        from tqdm.auto import tqdm
-
-        plan = [(key, self.grid.combos(params)) for key, params in self.settings.items()]
-        total = sum(len(c) for _, c in plan) * len(self.rules)
-        with tqdm(total=total, desc="tune", disable=not progress, leave=False) as bar:
-            for key, combos in plan:
-                self.run(key, combos, "grid", bar)
-            if refine:
-                extra, key = self._refinement(objective, target_recall, max_false_per_day)
-                bar.total += len(extra) * len(self.rules)
-                bar.refresh()
-                self.run(key, extra, "refine", bar)
-            bar.refresh()  # the last updates may fall inside tqdm's redraw interval
-
-    def _refinement(
-        self, objective: str, target_recall: float | None, max_false_per_day: float | None
-    ) -> tuple[list[tuple[float | None, float]], Key]:
-        ranked, _ = rank_trials(
-            self.trials_frame(), objective, target_recall, max_false_per_day, warn=False
-        )
-        top = ranked.filter(pl.col("rank") == 1).row(0, named=True)
-        key = (top["method"], top["window"], top["smooth"])
-        tried = {
-            (r["k"], r["min_demand"])
-            for r in self.records
-            if (r["method"], r["window"], r["smooth"]) == key
-        }
-        ks: Sequence[float] = self.grid.ks  # type: ignore[assignment]
-        return [combo for combo in refinement(top, ks) if combo not in tried], key

@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockseries.spikes import DETECTION_COLUMNS, METHODS, detect_spikes, parse_every, spike_params
+from stockseries.spikes import (
+    DETECTION_COLUMNS,
+    METHOD_TABLE,
+    METHODS,
+    detect_spikes,
+    parse_every,
+    spike_params,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -98,7 +105,7 @@ item_values = st.lists(st.integers(0, 30), min_size=1, max_size=25)
         st.sampled_from(["a", "b", "c", "d"]), item_values, min_size=1, max_size=4
     ),
     window=st.integers(1, 8),
-    k=st.one_of(st.sampled_from([0.0, 1.0, 2.0, 3.0]), st.floats(0, 5)),
+    k=st.one_of(st.sampled_from([0.5, 1.0, 2.0, 3.0]), st.floats(0.01, 5)),  # issue 13: k > 0
     min_periods_frac=st.floats(0, 1),
     min_demand=st.integers(0, 6),
     as_float=st.booleans(),
@@ -169,7 +176,7 @@ def test_zscore_large_values_stay_accurate() -> None:
 def test_warm_up_is_explicit(
     values: list[int], window: int, min_periods: int | None, expected_sufficient: list[bool]
 ) -> None:
-    out = detect_spikes(make_series(values), window=window, min_periods=min_periods, k=0)
+    out = detect_spikes(make_series(values), window=window, min_periods=min_periods, k=1)
     assert out["sufficient"].to_list() == expected_sufficient
     assert out["history"].to_list() == [min(i, window) for i in range(len(values))]
     warming = out.filter(~pl.col("sufficient"))
@@ -331,7 +338,8 @@ def test_parameter_errors(kwargs: dict[str, Any], match: str) -> None:
         detect_spikes(make_series([1, 2, 3]), **kwargs)
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "threshold"])
+# Methods that take a window (profile counts seasons instead, threshold uses a level).
+@pytest.mark.parametrize("method", [m for m in METHODS if METHOD_TABLE[m].window is not None])
 def test_spike_params_round_trip(method: str) -> None:
     params = spike_params(method, k=2.5, window=7)
     assert spike_params(**params) == params
