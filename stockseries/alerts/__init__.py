@@ -22,12 +22,14 @@ from stockseries.alerts.evaluate import evaluate, match_alerts
 from stockseries.alerts.lean import detect_alerts
 from stockseries.alerts.result import Alerts, alerts
 from stockseries.alerts.rules import EpisodeRules
+from stockseries.alerts.settings import Settings, read_settings, settings_from
 from stockseries.alerts.tuning import TuneGrid, TuneResult, tune
 
 __all__ = [
     "ALERT_COLUMNS",
     "Alerts",
     "EpisodeRules",
+    "Settings",
     "TuneGrid",
     "TuneResult",
     "alert_id",
@@ -36,5 +38,7 @@ __all__ = [
     "detect_alerts",
     "evaluate",
     "match_alerts",
+    "read_settings",
+    "settings_from",
     "tune",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ import polars as pl
 from stockseries import _frames
 from stockseries._io import AtomicFile
 from stockseries.alerts._episodes import cut_episodes, finish
-from stockseries.alerts._ids import alert_params
+from stockseries.alerts._ids import alert_params, canonical
 from stockseries.spikes._layout import Layout, bucket_every, prepare
 from stockseries.spikes.methods import parse_every, spike_params
 
@@ -91,10 +92,17 @@ class Alerts:
         table = self.top_items()._repr_html_()
         return f"<div><strong>{head}</strong>{note}<div>Top items</div>{table}</div>"
 
+    def settings_json(self) -> str:
+        """:attr:`params` (the settings that produced these alerts) as canonical JSON."""
+        return json.dumps(canonical(dict(self.params)), sort_keys=True)
+
     def write(self, path: str | Path) -> Path:
         """Write the episodes to ``.csv`` or ``.parquet`` (chosen by extension).
 
-        With no episodes the file still holds the header (CSV) or schema (Parquet).
+        With no episodes the file still holds the header (CSV) or schema (Parquet). The
+        settings that produced the alerts (:meth:`settings_json`) go with them: into the
+        Parquet file's key-value metadata under ``stockseries.params``, and for CSV into
+        ``<name>.params.json`` beside it (the CSV itself stays plain).
         """
         target = Path(path)
         suffix = target.suffix.lower()
@@ -106,8 +114,16 @@ class Alerts:
             if suffix == ".csv":
                 self.frame.write_csv(out.temporary)
             else:
-                self.frame.write_parquet(out.temporary)
+                metadata = {PARAMS_METADATA: self.settings_json()}
+                self.frame.write_parquet(out.temporary, metadata=metadata)
+        if suffix == ".csv":
+            with AtomicFile(target.with_suffix(".params.json")) as out:
+                out.temporary.write_text(self.settings_json() + "\n")
         return target
+
+
+#: Parquet key-value metadata key holding the settings that produced an alerts file.
+PARAMS_METADATA = "stockseries.params"
 
 
 def _detected(detected: Any, column: str) -> tuple[pl.DataFrame, Layout]:
