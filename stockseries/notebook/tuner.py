@@ -63,7 +63,12 @@ __all__ = [
 ]
 
 #: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
-TUNER_METHODS = tuple(name for name, spec in METHOD_TABLE.items() if spec.tunable)
+TUNER_METHODS = tuple(
+    # The panel's window slider needs a window: profile (seasons) waits for its own controls.
+    name
+    for name, spec in METHOD_TABLE.items()
+    if spec.tunable and spec.window is not None
+)
 #: Methods whose threshold is ``baseline + k * spread``; the others ignore ``k``.
 K_METHODS = frozenset(name for name, spec in METHOD_TABLE.items() if spec.uses_k)
 #: ``k`` values of the precision/recall-versus-k curve (the current ``k`` is added).
