@@ -7,17 +7,21 @@ A command that reads events calls :func:`add_events_input` when it builds its ar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from stockseries._io import read_table
-from stockseries.spikes.methods import METHODS, method_options, option_methods
+from stockseries.spikes.methods import DIRECTIONS, METHODS, method_options, option_methods
+
+if TYPE_CHECKING:
+    from stockseries.alerts import Settings
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -28,6 +32,7 @@ __all__ = [
     "check_output_path",
     "count",
     "detect_options",
+    "detection_settings",
     "episode_options",
     "fail",
     "is_out_of_core",
@@ -41,6 +46,7 @@ __all__ = [
     "run_out_of_core",
     "suppliers",
     "warn_short_history",
+    "write_alerts",
 ]
 
 #: Exit status for bad input or bad arguments (argparse uses 2 as well).
@@ -243,17 +249,29 @@ def number(text: str) -> float:
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
-    """Bucket size, detector and alert-episode options (``detect``, ``replay``)."""
+    """Bucket size, detector and alert-episode options (``detect``, ``replay``).
+
+    Every option defaults to "not given" so that ``--params FILE`` (what ``tune
+    --params-out`` and ``SpikeTuner.export_json()`` write) fills it, and a flag given as
+    well wins; without a file the defaults are the library's.
+    """
     group = parser.add_argument_group("detection")
-    group.add_argument("--every", default="1m", help="bucket size, e.g. 90s, 1m, 15min, 1h30m, 1d")
-    group.add_argument("--method", default="zscore", choices=METHODS, help="detector")
+    group.add_argument(
+        "--params",
+        metavar="FILE",
+        help="settings file (tune --params-out, SpikeTuner.export_json); flags override it",
+    )
+    group.add_argument(
+        "--every", default=None, help="bucket size, e.g. 90s, 1m, 15min, 1h30m, 1d (default 1m)"
+    )
+    group.add_argument("--method", default=None, choices=METHODS, help="detector (default zscore)")
     group.add_argument(
         "--window",
         type=count(1),
         default=None,
         help="baseline length in buckets (default: 60; seasonal: 7 periods; threshold: none)",
     )
-    group.add_argument("--k", type=number, default=3.0, help="threshold multiplier (> 0)")
+    group.add_argument("--k", type=number, default=None, help="threshold multiplier (> 0, default 3)")
     group.add_argument(
         "--min-periods",
         type=count(0),
@@ -261,15 +279,30 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         help="buckets of history needed before a bucket can be flagged (default: the window)",
     )
     group.add_argument(
-        "--min-demand", type=number, default=0, help="never flag a bucket below this demand"
+        "--min-demand", type=number, default=None, help="never flag a bucket below this demand"
     )
     group.add_argument(
-        "--smooth", type=count(1), default=1, help="compare the mean of the last N buckets"
+        "--smooth", type=count(1), default=None, help="compare the mean of the last N buckets"
+    )
+    group.add_argument(
+        "--direction", choices=DIRECTIONS, default=None, help="up (default), down or both"
+    )
+    group.add_argument(
+        "--transform",
+        choices=("none", "sqrt", "log1p"),
+        default=None,
+        help="judge a variance-stabilised signal (default: the method's)",
+    )
+    group.add_argument(
+        "--robust",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cap flagged buckets before they enter later baselines (default: the method's)",
     )
     for option in method_options():
         help_text = f"{', '.join(option_methods(option.name))}: {option.help}"
         if option.kind == "bool":
-            group.add_argument(option.flag, action="store_true", help=help_text)
+            group.add_argument(option.flag, action="store_true", default=None, help=help_text)
         else:
             kind = {"int": count(1), "float": number, "level": number}.get(option.kind, str)
             group.add_argument(option.flag, type=kind, default=None, help=help_text)
@@ -277,48 +310,80 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     episodes.add_argument(
         "--merge-gap",
         type=count(0),
-        default=0,
-        help="join flagged runs separated by at most this many quiet buckets",
+        default=None,
+        help="join flagged runs separated by at most this many quiet buckets (default 0)",
     )
     episodes.add_argument(
-        "--min-buckets", type=count(1), default=1, help="shortest episode that raises an alert"
+        "--min-buckets",
+        type=count(1),
+        default=None,
+        help="shortest episode that raises an alert (default 1)",
     )
     episodes.add_argument(
         "--cooldown",
         type=count(0),
-        default=0,
-        help="quiet buckets after an episode before the same item alerts again",
+        default=None,
+        help="quiet buckets after an episode before the same item alerts again (default 0)",
     )
     parser.add_argument("--initial", help="CSV/Parquet with columns item_id,initial")
     parser.add_argument("--catalog", help="CSV/Parquet with item_id,supplier_id")
 
 
+_FLAGS = (
+    "method", "window", "k", "min_periods", "min_demand", "smooth", "direction", "robust",
+    "merge_gap", "min_buckets", "cooldown",
+)  # fmt: skip
+
+
+def detection_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a run: ``--params FILE`` with the flags given on top.
+
+    Also sets ``args.every`` (flag, else the file's, else ``1m``). Computed once per run.
+    """
+    from stockseries.alerts import read_settings, settings_from
+
+    cached = getattr(args, "_settings", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    flags: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS}
+    flags.update({option.name: getattr(args, option.name) for option in method_options()})
+    if args.transform is not None and args.transform != "none":
+        flags["transform"] = args.transform
+    if args.params is not None:
+        settings = read_settings(args.params, **flags)
+    else:
+        settings = settings_from({}, **flags)
+    if args.transform == "none":
+        settings = dataclasses.replace(
+            settings, detection=settings.detection.replace(transform=None)
+        )
+    args.every = args.every or settings.every or "1m"
+    args._settings = settings
+    return settings
+
+
 def detect_options(args: argparse.Namespace) -> dict[str, Any]:
     """Detector keyword arguments from :func:`add_detection_options`' options."""
-    options: dict[str, Any] = {"method": args.method, "k": args.k, "min_demand": args.min_demand}
-    # No --window means the method's own default (60 buckets, 7 periods for seasonal, none for
-    # threshold, which would refuse one).
-    if args.window is not None:
-        options["window"] = args.window
-    if args.min_periods is not None:
-        options["min_periods"] = args.min_periods
-    if args.smooth != 1:
-        options["smooth"] = args.smooth
-    for option in method_options():
-        value = getattr(args, option.name)
-        # Flags left unset (None, or False for switches) mean the method's own default.
-        if value is not None and value is not False:
-            options[option.name] = value
-    return options
+    return detection_settings(args).detection.to_dict()
 
 
 def episode_options(args: argparse.Namespace) -> dict[str, Any]:
     """Alert-episode keyword arguments (``merge_gap``, ``min_buckets``, ``cooldown``)."""
-    return {
-        "merge_gap": args.merge_gap,
-        "min_buckets": args.min_buckets,
-        "cooldown": args.cooldown,
-    }
+    return detection_settings(args).rules.to_dict()
+
+
+def write_alerts(found: Any, path: str, inputs: Any) -> None:
+    """Write alerts with the settings that produced them (Parquet metadata or a sidecar)."""
+    from stockseries._io import AtomicFile, check_output, write_frame
+
+    target = Path(path)
+    if target.suffix.lower() in (".csv", ".parquet", ".pq"):
+        check_output(target, inputs)
+        found.write(target)
+        return
+    write_frame(found.frame, target, inputs=inputs)
+    with AtomicFile(target.with_suffix(".params.json")) as out:
+        out.temporary.write_text(found.settings_json() + "\n")
 
 
 # --------------------------------------------------------------------------- out of core

@@ -14,6 +14,7 @@ from stockseries.cli._options import (
     add_out_of_core_options,
     count,
     detect_options,
+    detection_settings,
     episode_options,
     is_out_of_core,
     print_frame,
@@ -23,6 +24,7 @@ from stockseries.cli._options import (
     run_out_of_core,
     suppliers,
     warn_short_history,
+    write_alerts,
 )
 from stockseries.cli._registry import command
 
@@ -55,11 +57,12 @@ def _detect_in_memory(args: argparse.Namespace) -> Any:
 @command("detect", help="demand-spike alerts", arguments=_detect_arguments, order=40)
 def run_detect(args: argparse.Namespace) -> int:
     """Write the alerts of a batch run (out of core for a folder)."""
+    detection_settings(args)  # --params and the flags, checked before any work
     if on_cluster(args):
         return run_on_cluster(args)
-    from stockseries._io import check_output, write_frame
+    from stockseries._io import check_output
 
-    inputs = (args.events, args.initial, args.catalog, args.rejected)
+    inputs = (args.events, args.initial, args.catalog, args.rejected, args.params)
     check_output(args.output, inputs)
     if is_out_of_core(args):
         from stockseries.outofcore import first_suppliers
@@ -77,7 +80,7 @@ def run_detect(args: argparse.Namespace) -> int:
         ).alerts
     else:
         found = _detect_in_memory(args)
-    write_frame(found.frame, args.output, inputs=inputs)
+    write_alerts(found, args.output, inputs)
     print(f"{len(found)} alert(s) written to {args.output}")
     if len(found):
         print_frame(found.frame.select("item_id", "start", "end", "peak_demand", "threshold"))
@@ -112,11 +115,12 @@ def _replay_arguments(p: argparse.ArgumentParser) -> None:
 )
 def run_replay(args: argparse.Namespace) -> int:
     """Write the alerts of the incremental engine (the same as ``detect``'s)."""
-    from stockseries._io import check_output, write_frame
+    from stockseries._io import check_output
     from stockseries.live import replay_file
 
-    inputs = (args.events, args.initial, args.catalog, args.checkpoint, args.rejected)
+    inputs = (args.events, args.initial, args.catalog, args.checkpoint, args.rejected, args.params)
     check_output(args.output, inputs)
+    detection_settings(args)  # --params and the flags, checked before any work
     source: Any = args.events
     custom = (args.columns, args.kinds, args.ts_format, args.tz, args.rejected)
     if args.epoch_unit is not None or args.delimiter != "," or any(custom):
@@ -132,6 +136,6 @@ def run_replay(args: argparse.Namespace) -> int:
         **detect_options(args),
         **episode_options(args),
     )
-    write_frame(found.frame, args.output, inputs=inputs)
+    write_alerts(found, args.output, inputs)
     print(f"{len(found)} alert(s) written to {args.output}")
     return 0

@@ -74,8 +74,26 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="false alerts per item-day allowed (alone: the highest recall within it)",
     )
+    p.add_argument(
+        "--false-alarm-penalty",
+        type=number,
+        default=0.0,
+        help="objective minus this many times the false alerts per item-day",
+    )
+    p.add_argument(
+        "--validation",
+        choices=("items", "time"),
+        default=None,
+        help="choose on held-out items (every third) or the last third of the time span",
+    )
+    p.add_argument("--directions", nargs="+", default=["up"], choices=("up", "down", "both"))
+    p.add_argument("--transforms", nargs="+", default=["none"], choices=("none", "sqrt", "log1p"))
     p.add_argument("-o", "--output", help="write every setting tried here")
-    p.add_argument("--params-out", help="write the best parameters as JSON here")
+    p.add_argument(
+        "--params-out",
+        help="write the best settings (detection and episode rules) as JSON here; "
+        "detect/replay --params read it",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -101,20 +119,28 @@ def run_tune(args: argparse.Namespace) -> int:
         options["target_recall"] = args.target_recall
     if args.max_false_per_day is not None:
         options["max_false_per_day"] = args.max_false_per_day
+    options["false_alarm_penalty"] = args.false_alarm_penalty
+    options["validation"] = args.validation
+    options["directions"] = tuple(args.directions)
+    options["transforms"] = tuple(None if name == "none" else name for name in args.transforms)
     result = tune(series, read_labels(args.labels), progress=not args.quiet, **options)
     if args.output:
         write_frame(result.trials, args.output, inputs=inputs)
-    print(f"tried {result.trials.height} settings; best: {_best_scores(result)}")
-    print(json.dumps(result.best, indent=2, default=str))
+    print(f"tried {result.trials.height} settings; best: {_best_scores(result.best_trial)}")
+    if result.runner_up is not None:
+        print(f"runner-up: {_best_scores(result.runner_up)}")
+    print(f"chosen by: {result.objective}")
+    settings = {"every": args.every, **result.params()}
+    print(json.dumps(settings, indent=2, default=str))
     if args.params_out:
-        atomic_write(args.params_out, json.dumps(result.best, indent=2, default=str) + "\n")
+        atomic_write(args.params_out, json.dumps(settings, indent=2, default=str) + "\n")
     return 0
 
 
-def _best_scores(result: Any) -> str:
-    """The best trial's scores, e.g. ``f1=0.912, precision=0.950, ...``."""
-    row = result.best_trial
+def _best_scores(row: dict[str, Any]) -> str:
+    """A trial's scores, e.g. ``f1=0.912, precision=0.950, ...`` (and held-out ones)."""
+    names = ["f1", "precision", "recall", "false_per_day"]
+    names += [f"val_{name}" for name in names if f"val_{name}" in row]
     return ", ".join(
-        f"{key}={'n/a' if row.get(key) is None else format(row[key], '.3f')}"
-        for key in ("f1", "precision", "recall", "false_per_day")
+        f"{key}={'n/a' if row.get(key) is None else format(row[key], '.3f')}" for key in names
     )
