@@ -182,13 +182,18 @@ _WRITERS = {".csv", ".parquet", ".pq", ".ndjson", ".jsonl"}
 
 
 def write_frame(
-    frame: pl.DataFrame, path: str | Path, *, inputs: Iterable[str | Path | None] = ()
+    frame: pl.DataFrame,
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write ``frame`` to CSV, Parquet or NDJSON, chosen by the file extension, atomically.
 
     CSV timestamps are ISO-8601 UTC (``2024-01-01T00:00:00Z``); durations are written as
     whole seconds so that any spreadsheet can read them. The file appears complete or not at
     all (:class:`AtomicFile`); ``path`` must not be a directory or one of ``inputs``.
+    ``metadata`` goes into a Parquet file's key-value metadata (other formats ignore it).
     """
     path = check_output(path, inputs)
     suffix = path.suffix.lower()
@@ -198,15 +203,17 @@ def write_frame(
             f"(use one of {', '.join(sorted(_WRITERS))})"
         )
     with AtomicFile(path, inputs=inputs) as out:
-        write_by_suffix(frame, out.temporary, suffix)
+        write_by_suffix(frame, out.temporary, suffix, metadata)
     return out.path
 
 
-def write_by_suffix(frame: pl.DataFrame, path: Path, suffix: str) -> None:
+def write_by_suffix(
+    frame: pl.DataFrame, path: Path, suffix: str, metadata: dict[str, str] | None = None
+) -> None:
     """Write ``frame`` to ``path`` in the format of ``suffix`` (not atomically: see
-    :func:`write_frame`)."""
+    :func:`write_frame`); ``metadata`` goes into a Parquet file's key-value metadata."""
     if suffix in {".parquet", ".pq"}:
-        frame.write_parquet(path)
+        frame.write_parquet(path, metadata=metadata)
         return
     flat = frame.with_columns(
         pl.col(name).dt.total_seconds().alias(name)

@@ -358,6 +358,10 @@ def detection_settings(args: argparse.Namespace) -> Settings:
             settings, detection=settings.detection.replace(transform=None)
         )
     args.every = args.every or settings.every or "1m"
+    # The namespace then reads as resolved (commands and callers may look at it directly).
+    for name, value in settings.rules.to_dict().items():
+        setattr(args, name, value)
+    args.method = settings.detection.method
     args._settings = settings
     return settings
 
@@ -373,17 +377,17 @@ def episode_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_alerts(found: Any, path: str, inputs: Any) -> None:
-    """Write alerts with the settings that produced them (Parquet metadata or a sidecar)."""
-    from stockseries._io import AtomicFile, check_output, write_frame
+    """Write alerts with the settings that produced them: in a Parquet file's metadata
+    (``stockseries.params``), else in ``<name>.params.json`` beside the file."""
+    from stockseries._io import AtomicFile, write_frame
+    from stockseries.alerts.result import PARAMS_METADATA
 
     target = Path(path)
-    if target.suffix.lower() in (".csv", ".parquet", ".pq"):
-        check_output(target, inputs)
-        found.write(target)
-        return
-    write_frame(found.frame, target, inputs=inputs)
-    with AtomicFile(target.with_suffix(".params.json")) as out:
-        out.temporary.write_text(found.settings_json() + "\n")
+    settings = found.settings_json()
+    write_frame(found.frame, target, inputs=inputs, metadata={PARAMS_METADATA: settings})
+    if target.suffix.lower() not in (".parquet", ".pq"):
+        with AtomicFile(target.with_suffix(".params.json")) as out:
+            out.temporary.write_text(settings + "\n")
 
 
 # --------------------------------------------------------------------------- out of core
