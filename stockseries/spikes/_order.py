@@ -30,6 +30,8 @@ def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nda
     """
     if not columns:
         raise ValueError("need at least one column")
+    if len(columns) <= 4:
+        return _median_of_few(columns)
     work = []
     count = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
@@ -48,4 +50,32 @@ def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nda
     with np.errstate(invalid="ignore"):
         median = (stacked[(safe - 1) // 2, rows] + stacked[safe // 2, rows]) / 2.0
     median[count == 0] = np.nan
+    return median, count
+
+
+def _median_of_few(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Up to four columns: the median from the sum, the largest and the smallest.
+
+    Of ``c`` finite values: ``c = 4`` → (sum − max − min)/2, ``c = 3`` → sum − max − min,
+    ``c = 2`` → sum/2, ``c = 1`` → the value: a dozen element-wise passes, no sorting.
+    """
+    finite = [np.isfinite(column) for column in columns]
+    count: np.ndarray = np.zeros(len(columns[0]), dtype=np.int64)
+    for ok in finite:
+        count += ok
+    total = np.zeros(len(count))
+    largest = np.full(len(count), -np.inf)
+    smallest = np.full(len(count), np.inf)
+    for column, ok in zip(columns, finite, strict=True):
+        value = np.where(ok, column, 0.0)
+        total += value
+        np.fmax(largest, np.where(ok, column, -np.inf), out=largest)
+        np.fmin(smallest, np.where(ok, column, np.inf), out=smallest)
+    with np.errstate(invalid="ignore"):
+        middle = total - largest - smallest
+        median = np.select(
+            [count == 4, count == 3, count == 2, count == 1],
+            [middle / 2.0, middle, total / 2.0, total],
+            default=np.nan,
+        )
     return median, count

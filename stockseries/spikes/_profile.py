@@ -18,7 +18,7 @@ buckets, after ``transform``; ``log1p`` by default), ``L`` the buckets per ``per
    ``B`` buckets aligned to the Unix epoch (``B`` ≥ 6 hours and ≥ 7 buckets, so it suits
    any bucket size from 1 minute to 1 day); each block gives the median ``m_b`` of its
    deviations and the variance beyond counting noise ``e_b = max((1.4826·MAD_b)² −
-   median(v), 0)`` (over-dispersion, bursts). A bucket in block ``g`` uses the previous
+   mean(v), 0)`` (over-dispersion, bursts). A bucket in block ``g`` uses the previous
    four complete blocks for the spread, ``s_t = sqrt(median(e_{g−4..g−1}) + v_t)``, and a
    period's worth of blocks (``P = max(4, L/B)``: a week of them by default) for the
    level, ``c = median(m_{g−P..g−1})``. A holiday is a few blocks: a median over many
@@ -28,9 +28,12 @@ buckets, after ``transform``; ``log1p`` by default), ``L`` the buckets per ``per
    k·s`` (reported back in counts through the inverse transform), ``score = (y_t −
    baseline)/s``.
 
-With ``robust`` (the default for this method) a second pass caps every bucket flagged by
-the first at the bar it crossed before the profile and the spread are recomputed, so a
-spike cannot raise the bar of the same slot next week either.
+**Robust to the spike itself** (``robust=True``, the default for this method). A flagged
+bucket enters later baselines only through its rank: the profile is a median of the
+seasons, so next week's bar at that slot moves no further than to the next season's value
+however large the spike was; and a second pass recomputes the block levels and spreads
+from deviations capped at the first pass's bar (``c ± k·s`` in the watched directions),
+so a burst or a holiday inflates neither the spread nor the level of the next day.
 
 Everything is vectorised over all items: a loop over the ``S`` seasons and a sorting
 network over four block statistics; the block medians are one ``np.median`` over a
@@ -88,14 +91,27 @@ def profile_baseline(
     deviation = y - profile
     counting = count_variance(profile, history, setting(params, "transform"))
     block = profile_spread_buckets(every)
-    level, excess = _recent_blocks(
-        deviation, counting, layout, ts // every, block, profile_level_blocks(lag, block)
-    )
-    center = profile + level
+    blocks = (layout, ts // every, block, profile_level_blocks(lag, block))
+    level, excess = _recent_blocks(deviation, counting, *blocks)
     spread = np.sqrt(excess + counting)
+    if setting(params, "robust") and params["k"] is not None:
+        # Deviations the first pass flags enter the block statistics capped at the bar.
+        capped = _capped(deviation, level, spread * params["k"], setting(params, "direction"))
+        level, excess = _recent_blocks(capped, counting, *blocks)
+        spread = np.sqrt(excess + counting)
+    center = profile + level
     # No spread yet (no complete earlier block): not enough history to judge.
     history[~np.isfinite(center) | ~np.isfinite(spread)] = 0
     return center, spread, history
+
+
+def _capped(
+    deviation: np.ndarray, level: np.ndarray, bar: np.ndarray, direction: str
+) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        high = level + bar if direction != "down" else np.inf
+        low = level - bar if direction != "up" else -np.inf
+        return np.clip(deviation, low, high)
 
 
 def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | None) -> np.ndarray:
@@ -129,7 +145,7 @@ def _recent_blocks(
     """Per bucket: the level and the variance beyond counting noise of recent deviations.
 
     Each complete block of ``block`` buckets (aligned to the epoch) gives the median ``m``
-    of its deviations and ``(1.4826·MAD)² − median(counting)``, the variance counting
+    of its deviations and ``(1.4826·MAD)² − mean(counting)``, the variance counting
     noise does not explain (at least 0); a bucket takes the median of the latter over the
     previous :data:`PROFILE_BLOCKS` blocks of its item and of the former over the previous
     ``level_blocks`` (a period's worth).
@@ -154,7 +170,7 @@ def _recent_blocks(
         med[complete] = m
         mad = np.median(np.abs(full - m[:, None]), axis=1) * MAD_SCALE
         matrix[cells] = counting
-        noise = np.median(matrix[complete], axis=1)
+        noise = matrix[complete].mean(axis=1)
         extra[complete] = np.maximum(mad * mad - noise, 0.0)
     del matrix, full
     block_item = np.repeat(np.arange(len(per_item)), per_item)

@@ -351,7 +351,8 @@ def _profile_lookback(detection: Detection, every_us: int) -> int:
     lag = period_buckets(detection["period"], every_us)
     block = profile_spread_buckets(every_us)
     blocks = max(PROFILE_BLOCKS, profile_level_blocks(lag, block))
-    return int(detection["seasons"]) * lag + block * (blocks + 1)
+    # The capped second pass needs the first pass's bars a further span of blocks back.
+    return int(detection["seasons"]) * lag + 2 * block * (blocks + 1)
 
 
 def profile_level_blocks(period: int, block: int) -> int:
@@ -480,7 +481,7 @@ METHOD_TABLE: dict[str, Method] = {
             transform_default="log1p",
             min_history=1,
             integer_path=False,
-            robust_passes=1,
+            robust_passes=0,  # capped inside the profile's own block statistics
         ),
         Method(
             name="level_shift",
