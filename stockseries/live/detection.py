@@ -19,7 +19,7 @@ from stockseries.spikes._decide import (
     compute_thresholds,
     detect_frame,
 )
-from stockseries.spikes.methods import Detection, detection_columns, history_needed
+from stockseries.spikes.methods import Detection, detection_columns, history_needed, setting
 
 __all__ = ["Context", "LiveDetector", "sliding_sums"]
 
@@ -64,8 +64,21 @@ class LiveDetector:
         # Learnt from the batch detector itself, so that any method of the table works.
         self.counts_every_bucket = history_counts_every_bucket(detection, every_us, self.width)
         self.column = detection["column"]
-        #: The default detector has a fast path that sums only the new rows' windows.
-        self.zscore_exact = detection["method"] == "zscore" and detection.get("smooth", 1) == 1
+        if setting(detection, "direction") != "up":
+            # Drop episodes (their direction, lowest bucket and ids) are cut by batch and
+            # lean detection only so far; refuse rather than cut them as spikes.
+            raise ValueError(
+                f"direction={setting(detection, 'direction')!r} is not supported by the "
+                "incremental engine yet; use detect_spikes/detect_alerts (stockseries detect)"
+            )
+        #: The default detector has a fast path that sums only the new rows' windows (plain
+        #: zscore: no smoothing, transform or robust capping).
+        self.zscore_exact = (
+            detection["method"] == "zscore"
+            and detection.get("smooth", 1) == 1
+            and setting(detection, "transform") is None
+            and not setting(detection, "robust")
+        )
 
     def detect(self, context: Context) -> tuple[list[pl.Series], Flagged]:
         """The detection columns of the new rows and the flagged ones among them."""
