@@ -19,7 +19,7 @@ __all__ = ["median_of_columns"]
 def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median of the finite values among ``columns``, and how many there were.
 
-    NaN (or ±inf) marks a missing value; a row without any gets NaN.
+    NaN marks a missing value; a row without any gets NaN.
 
     Examples
     --------
@@ -58,19 +58,20 @@ def _median_of_few(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
 
     Of ``c`` finite values: ``c = 4`` → (sum − max − min)/2, ``c = 3`` → sum − max − min,
     ``c = 2`` → sum/2, ``c = 1`` → the value: a dozen element-wise passes, no sorting.
+    ``fmax``/``fmin`` skip NaN, so missing values need no masking there.
     """
-    finite = [np.isfinite(column) for column in columns]
-    count: np.ndarray = np.zeros(len(columns[0]), dtype=np.int64)
-    for ok in finite:
-        count += ok
-    total = np.zeros(len(count))
-    largest = np.full(len(count), -np.inf)
-    smallest = np.full(len(count), np.inf)
-    for column, ok in zip(columns, finite, strict=True):
-        value = np.where(ok, column, 0.0)
-        total += value
-        np.fmax(largest, np.where(ok, column, -np.inf), out=largest)
-        np.fmin(smallest, np.where(ok, column, np.inf), out=smallest)
+    n = len(columns[0])
+    count: np.ndarray = np.zeros(n, dtype=np.int64)
+    total = np.zeros(n)
+    largest = np.array(columns[0], dtype=np.float64, copy=True)
+    smallest = largest.copy()
+    for index, column in enumerate(columns):
+        missing = np.isnan(column)
+        count += ~missing
+        total += np.where(missing, 0.0, column)
+        if index:
+            np.fmax(largest, column, out=largest)
+            np.fmin(smallest, column, out=smallest)
     with np.errstate(invalid="ignore"):
         middle = total - largest - smallest
         median = np.select(

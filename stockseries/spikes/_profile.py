@@ -88,17 +88,22 @@ def profile_baseline(
             past[pos < shift] = np.nan
         seasons.append(past)
     profile, history = median_of_columns(seasons)
+    del seasons
+    if not history.any():
+        # No bucket has a previous season yet: nothing to judge (and nothing to compute).
+        return np.full(n, np.nan), np.full(n, np.nan), history
     deviation = y - profile
     counting = count_variance(profile, history, setting(params, "transform"))
     block = profile_spread_buckets(every)
-    blocks = (layout, ts // every, block, profile_level_blocks(lag, block))
+    blocks = (_Blocks(layout, ts // every, block), profile_level_blocks(lag, block))
     level, excess = _recent_blocks(deviation, counting, *blocks)
     spread = np.sqrt(excess + counting)
     if setting(params, "robust") and params["k"] is not None:
         # Deviations the first pass flags enter the block statistics capped at the bar.
         capped = _capped(deviation, level, spread * params["k"], setting(params, "direction"))
-        level, excess = _recent_blocks(capped, counting, *blocks)
-        spread = np.sqrt(excess + counting)
+        if not np.array_equal(capped, deviation, equal_nan=True):
+            level, excess = _recent_blocks(capped, counting, *blocks)
+            spread = np.sqrt(excess + counting)
     center = profile + level
     # No spread yet (no complete earlier block): not enough history to judge.
     history[~np.isfinite(center) | ~np.isfinite(spread)] = 0
@@ -134,12 +139,32 @@ def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | No
         return var * (1.0 + (np.pi / 2.0) / seasons)
 
 
+class _Blocks:
+    """Where each bucket sits in the ``(blocks, block)`` matrix of epoch-aligned blocks."""
+
+    def __init__(self, layout: Layout, bucket_index: np.ndarray, block: int) -> None:
+        item = np.repeat(np.arange(len(layout.starts)), layout.lengths)
+        block_id = bucket_index // block
+        first_block = block_id[layout.starts]
+        # Consecutive numbering of (item, block) pairs: each item's blocks are contiguous.
+        self.per_item = block_id[layout.starts + layout.lengths - 1] - first_block + 1
+        offsets = np.cumsum(self.per_item) - self.per_item
+        self.row_block = offsets[item] + (block_id - first_block[item])
+        self.n_blocks = int(self.per_item.sum())
+        self.block = block
+        self.flat = self.row_block * block + bucket_index % block
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """``values`` laid out one block per row (NaN where a block has no bucket)."""
+        out = np.full(self.n_blocks * self.block, np.nan)
+        out[self.flat] = values
+        return out.reshape(self.n_blocks, self.block)
+
+
 def _recent_blocks(
     deviation: np.ndarray,
     counting: np.ndarray,
-    layout: Layout,
-    bucket_index: np.ndarray,
-    block: int,
+    blocks: _Blocks,
     level_blocks: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per bucket: the level and the variance beyond counting noise of recent deviations.
@@ -150,29 +175,21 @@ def _recent_blocks(
     previous :data:`PROFILE_BLOCKS` blocks of its item and of the former over the previous
     ``level_blocks`` (a period's worth).
     """
-    item = np.repeat(np.arange(len(layout.starts)), layout.lengths)
-    block_id = bucket_index // block
-    first_block = block_id[layout.starts]
-    # Consecutive numbering of (item, block) pairs: each item's blocks are contiguous.
-    per_item = block_id[layout.starts + layout.lengths - 1] - first_block + 1
-    offsets = np.cumsum(per_item) - per_item
-    row_block = offsets[item] + (block_id - first_block[item])
-    n_blocks = int(per_item.sum())
+    n_blocks, row_block, per_item = blocks.n_blocks, blocks.row_block, blocks.per_item
     med = np.full(n_blocks, np.nan)
     extra = np.full(n_blocks, np.nan)
-    cells = (row_block, bucket_index % block)
-    matrix = np.full((n_blocks, block), np.nan)
-    matrix[cells] = deviation
-    complete = np.isfinite(matrix).all(axis=1)
-    full = matrix[complete]
-    if len(full):
+    finite = np.bincount(row_block, weights=np.isfinite(deviation), minlength=n_blocks)
+    complete = finite == blocks.block
+    if complete.any():
+        full = blocks.matrix(deviation)[complete]
         m = np.median(full, axis=1)
         med[complete] = m
-        mad = np.median(np.abs(full - m[:, None]), axis=1) * MAD_SCALE
-        matrix[cells] = counting
-        noise = matrix[complete].mean(axis=1)
-        extra[complete] = np.maximum(mad * mad - noise, 0.0)
-    del matrix, full
+        full -= m[:, None]
+        np.abs(full, out=full)
+        mad = np.median(full, axis=1) * MAD_SCALE
+        noise = np.bincount(row_block, weights=counting, minlength=n_blocks)[complete]
+        extra[complete] = np.maximum(mad * mad - noise / blocks.block, 0.0)
+        del full
     block_item = np.repeat(np.arange(len(per_item)), per_item)
     level_cols, extra_cols = [], []
     for back in range(1, max(PROFILE_BLOCKS, level_blocks) + 1):
