@@ -744,11 +744,9 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
     if method == "threshold":
         return {"level": _canonical_level(opts["level"])}
     if method == "profile":
+        # "1w" (weekly pattern) or "1d" (daily) in practice; any fixed length that is a
+        # whole number of buckets works.
         spelled = format_every(parse_every(opts["period"], name="period"))
-        if spelled not in ("1w", "1d"):
-            raise ValueError(
-                f"period must be '1w' or '1d' for method='profile', got {opts['period']!r}"
-            )
         seasons = opts["seasons"]
         if isinstance(seasons, bool) or not isinstance(seasons, int | np.integer) or seasons < 1:
             raise ValueError(f"seasons must be an integer >= 1 (periods), got {seasons!r}")
