@@ -124,7 +124,7 @@ def rolling_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
 def float_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
     """Mean and sample std of the previous ``window`` rows, from float cumulative sums.
 
-    For the judged values of ``transform``/``robust`` (floats by nature): O(n) whatever the
+    For the judged values of ``transform`` (floats by nature): O(n) whatever the
     window, with each item's mean subtracted first to keep cancellation small; a flat
     window may get a spread of ~1e-16 instead of exactly 0. (Plain float columns keep the
     exact two-pass path of :func:`rolling_moments`.)
@@ -222,7 +222,8 @@ def baseline_of(
         # A window longer than every item is the whole history: never allocate beyond it.
         window = min(window, max(int(layout.lengths.max()), 1))
     if method == "zscore":
-        if x.dtype.kind == "f" and (setting(params, "transform") or setting(params, "robust")):
+        if x.dtype.kind == "f" and setting(params, "transform"):
+            # Robust capping alone keeps the window-exact path: live equals batch to the bit.
             return float_moments(x, layout, window)
         return rolling_moments(x, layout, window)
     if method == "mad":
