@@ -271,7 +271,9 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="baseline length in buckets (default: 60; seasonal: 7 periods; threshold: none)",
     )
-    group.add_argument("--k", type=number, default=None, help="threshold multiplier (> 0, default 3)")
+    group.add_argument(
+        "--k", type=number, default=None, help="threshold multiplier (> 0, default 3)"
+    )
     group.add_argument(
         "--min-periods",
         type=count(0),

@@ -223,7 +223,16 @@ def _result(trials: pl.DataFrame, how: str, grid: TuneGrid) -> TuneResult:
     md = top["min_demand"]
     best = spike_params(
         **{
-            **settings[(top["method"], top["window"], top["smooth"])],
+            # Grid keys also name the direction and transform (defaults: "up", None).
+            **settings[
+                (
+                    top["method"],
+                    top["window"],
+                    top["smooth"],
+                    top.get("direction", "up"),
+                    top.get("transform"),
+                )
+            ],
             "k": top["k"] if top["k"] is not None else 3.0,
             "min_demand": int(md) if float(md).is_integer() else md,
         }
