@@ -26,7 +26,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tune_prints_best_and_runner_up(tuned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["tune", str(tuned / "ev.parquet"), str(tuned / "lab.csv"), "--every", "5m", "-q"])
     out = capsys.readouterr().out
-    assert "best:      f1=" in out and "runner-up: f1=" in out
+    assert "best: f1=" in out and "runner-up: f1=" in out
 
 
 def test_detect_and_replay_read_what_tune_writes(tuned: Path) -> None:
