@@ -203,7 +203,10 @@ def write_frame(
             f"(use one of {', '.join(sorted(_WRITERS))})"
         )
     with AtomicFile(path, inputs=inputs) as out:
-        write_by_suffix(frame, out.temporary, suffix, metadata)
+        if metadata:
+            write_by_suffix(frame, out.temporary, suffix, metadata=metadata)
+        else:
+            write_by_suffix(frame, out.temporary, suffix)
     return out.path
 
 

@@ -386,8 +386,10 @@ def write_alerts(found: Any, path: str, inputs: Any) -> None:
 
     target = Path(path)
     settings = found.settings_json()
-    write_frame(found.frame, target, inputs=inputs, metadata={PARAMS_METADATA: settings})
-    if target.suffix.lower() not in (".parquet", ".pq"):
+    if target.suffix.lower() in (".parquet", ".pq"):
+        write_frame(found.frame, target, inputs=inputs, metadata={PARAMS_METADATA: settings})
+    else:
+        write_frame(found.frame, target, inputs=inputs)
         with AtomicFile(target.with_suffix(".params.json")) as out:
             out.temporary.write_text(settings + "\n")
 
