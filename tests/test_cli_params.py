@@ -38,7 +38,7 @@ def test_detect_and_replay_read_what_tune_writes(tuned: Path) -> None:
     assert main(["replay", str(tuned / "ev.parquet"), "--params", str(tuned / "best.json"),
                  "-o", str(replay)]) == 0  # fmt: skip
     assert detect.read_bytes() == replay.read_bytes()
-    recorded = json.loads(detect.with_suffix(".params.json").read_text())
+    recorded = json.loads(detect.with_name(detect.stem + "_params.json").read_text())
     assert recorded["every"] == "5m"
     assert recorded["detection"]["method"] == settings["method"]
 

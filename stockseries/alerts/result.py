@@ -102,7 +102,7 @@ class Alerts:
         With no episodes the file still holds the header (CSV) or schema (Parquet). The
         settings that produced the alerts (:meth:`settings_json`) go with them: into the
         Parquet file's key-value metadata under ``stockseries.params``, and for CSV into
-        ``<name>.params.json`` beside it (the CSV itself stays plain).
+        ``<name>_params.json`` beside it (the CSV itself stays plain).
         """
         target = Path(path)
         suffix = target.suffix.lower()
@@ -117,7 +117,7 @@ class Alerts:
                 metadata = {PARAMS_METADATA: self.settings_json()}
                 self.frame.write_parquet(out.temporary, metadata=metadata)
         if suffix == ".csv":
-            with AtomicFile(target.with_suffix(".params.json")) as out:
+            with AtomicFile(target.with_name(target.stem + "_params.json")) as out:
                 out.temporary.write_text(self.settings_json() + "\n")
         return target
 

@@ -380,7 +380,7 @@ def episode_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_alerts(found: Any, path: str, inputs: Any) -> None:
     """Write alerts with the settings that produced them: in a Parquet file's metadata
-    (``stockseries.params``), else in ``<name>.params.json`` beside the file."""
+    (``stockseries.params``), else in ``<name>_params.json`` beside the file."""
     from stockseries._io import AtomicFile, write_frame
     from stockseries.alerts.result import PARAMS_METADATA
 
@@ -390,7 +390,7 @@ def write_alerts(found: Any, path: str, inputs: Any) -> None:
         write_frame(found.frame, target, inputs=inputs, metadata={PARAMS_METADATA: settings})
     else:
         write_frame(found.frame, target, inputs=inputs)
-        with AtomicFile(target.with_suffix(".params.json")) as out:
+        with AtomicFile(target.with_name(target.stem + "_params.json")) as out:
             out.temporary.write_text(settings + "\n")
 
 
