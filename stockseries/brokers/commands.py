@@ -70,8 +70,7 @@ def live_arguments(
     out.add_argument("--levels-out", help="final stock level per item (item_id, level)")
     out.add_argument("--alerts-topic", help="Kafka: also put each alert on this topic")
     out.add_argument("--alerts-stream", help="Redis: also add each alert to this stream")
-    p.add_argument("--params", help="detection settings as JSON (tune --params-out)")
-    add_detection_options(p)
+    add_detection_options(p)  # includes --params FILE (tune --params-out)
 
 
 def publish_arguments(p: argparse.ArgumentParser) -> None:
