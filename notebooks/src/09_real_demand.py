@@ -42,7 +42,7 @@ events.group_by("item_id").agg(
 # %%
 series = ss.resample(events, every="1h")
 setting = {"method": "profile", "direction": "both"}
-detected = ss.detect_spikes(series, **setting)
+detected = ss.detect_spikes(series, method="profile", direction="both")
 found = ss.alerts(detected, params=setting)
 found.frame.group_by("direction").len().sort("direction")
 
@@ -148,8 +148,10 @@ marks = (
 
 # %%
 realism = Realism(slow_share=0.0, warmup="14d")
-make = {"days": 35, "base_rate": 2.0, "duration": ("30m", "90m"), "realism": realism}
-train, test = (ss.simulate(6, seed=seed, **make) for seed in (3, 4))
+train, test = (
+    ss.simulate(6, seed=seed, days=35, base_rate=2.0, duration=("30m", "90m"), realism=realism)
+    for seed in (3, 4)
+)
 train
 
 # %%
