@@ -131,6 +131,13 @@ class StreamProcessor:
         Apply late events and re-emit the buckets they change.
     suppliers
         ``item_id → supplier_id`` (mapping or frame such as the catalog) for the alerts.
+    risk
+        A :class:`stockseries.planning.RiskMonitor`: every step also judges the newly closed
+        buckets for stock-out risk, and ``StepResult.risk_alerts`` holds the risk episodes
+        that started or grew in it — the same episodes, ids and figures as
+        :func:`stockseries.risk_alerts` over the whole series (``processor.risk.alerts()``
+        lists them all). The monitor's window is not part of a checkpoint: :meth:`save`
+        refuses while one is attached.
 
     Examples
     --------
@@ -168,6 +175,7 @@ class StreamProcessor:
         clock: Callable[[], float] = time.monotonic,
         corrections: bool = False,
         suppliers: Any = None,
+        risk: Any = None,
         **method_options: Any,
     ) -> None:
         self._every_us = duration_us(every, "every")
@@ -194,6 +202,9 @@ class StreamProcessor:
         if not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         self._clock = clock
+        if risk is not None and not callable(getattr(risk, "update", None)):
+            raise TypeError(f"risk must be a stockseries.planning.RiskMonitor, got {risk!r}")
+        self._risk = risk
         self._reset()
 
     def _reset(self) -> None:
@@ -211,6 +222,11 @@ class StreamProcessor:
         self._origin: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- read-only views
+
+    @property
+    def risk(self) -> Any:
+        """The attached :class:`~stockseries.planning.RiskMonitor` (``None`` without one)."""
+        return self._risk
 
     @property
     def params(self) -> dict[str, Any]:
@@ -368,14 +384,16 @@ class StreamProcessor:
             opened, finished = engine.episodes.cut(fresh, final=final, closed=closed)
             engine.stats["alerts_opened"] += opened.height
             engine.stats["alerts_closed"] += finished.height
+        closed_rows = series if series is not None else self._empty_series
         return StepResult(
             levels=levels if levels is not None else empty_levels(events),
-            series=series if series is not None else self._empty_series,
+            series=closed_rows,
             alerts_opened=opened if opened is not None else empty_alerts_frame(),
             alerts_closed=finished if finished is not None else empty_alerts_frame(),
             late=late if late is not None else empty_events(events),
             corrections=corrections if corrections is not None else empty_corrections(),
             watermark=self.watermark,
+            risk_alerts=None if self._risk is None else self._risk.update(closed_rows),
         )
 
     # ----------------------------------------------------------------- checkpoints
@@ -391,6 +409,11 @@ class StreamProcessor:
         It is written to a temporary file in the same folder and renamed over ``path``. ``origin`` (JSON-able) records
         what the input was, e.g. a file's fingerprint; it comes back as :attr:`origin`.
         """
+        if self._risk is not None:
+            raise ValueError(
+                "this StreamProcessor carries a RiskMonitor, whose trailing window is not part "
+                "of a checkpoint; checkpoint a processor without risk= and rebuild the monitor"
+            )
         return self._engine.save(
             Path(path),
             params=self.params,

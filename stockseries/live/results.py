@@ -74,6 +74,9 @@ class StepResult:
         late events changed.
     watermark
         Event time up to which buckets are closed-eligible (``None`` before any event).
+    risk_alerts
+        With a ``risk=`` monitor: stock-out risk episodes that started or grew in this step
+        (see :class:`stockseries.planning.RiskMonitor`); ``None`` without one.
     """
 
     levels: Any
@@ -83,10 +86,11 @@ class StepResult:
     late: Any
     corrections: Any
     watermark: datetime | None
+    risk_alerts: Any = None
 
     def counts(self) -> dict[str, int]:
         """Rows of each frame of the step."""
-        return {
+        counts = {
             "levels": len(self.levels),
             "series": len(self.series),
             "alerts_opened": len(self.alerts_opened),
@@ -94,6 +98,9 @@ class StepResult:
             "late": len(self.late),
             "corrections": len(self.corrections),
         }
+        if self.risk_alerts is not None:
+            counts["risk_alerts"] = len(self.risk_alerts)
+        return counts
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
@@ -154,4 +161,5 @@ def flavoured(step: StepResult, was_pandas: bool) -> StepResult:
         late=step.late.to_pandas(),
         corrections=step.corrections.to_pandas(),
         watermark=step.watermark,
+        risk_alerts=None if step.risk_alerts is None else step.risk_alerts.to_pandas(),
     )

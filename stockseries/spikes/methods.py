@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries import _frames
 from stockseries._time import duration_us, format_duration
+from stockseries.spikes._values import canonical_level, positive_number
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -729,20 +729,20 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
         if span is not None and half_life is not None:
             raise ValueError("give either span or half_life for method='ewma', not both")
         if half_life is not None:
-            if not _positive_number(half_life):
+            if not positive_number(half_life):
                 raise ValueError(f"half_life must be a number > 0 (buckets), got {half_life!r}")
             return {"span": None, "half_life": float(half_life)}
         span = float(window or 0) if span is None else span
-        if not _positive_number(span) or span < 1:
+        if not positive_number(span) or span < 1:
             raise ValueError(f"span must be a number >= 1 (buckets), got {span!r}")
         return {"span": float(span), "half_life": None}
     if method == "quantile":
         q = opts["q"]
-        if not _positive_number(q) or not 0 < q < 1:
+        if not positive_number(q) or not 0 < q < 1:
             raise ValueError(f"q must be strictly between 0 and 1, got {q!r}")
         return {"q": float(q)}
     if method == "threshold":
-        return {"level": _canonical_level(opts["level"])}
+        return {"level": canonical_level(opts["level"])}
     if method == "profile":
         # "1w" (weekly pattern) or "1d" (daily) in practice; any fixed length that is a
         # whole number of buckets works.
@@ -761,45 +761,3 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
             period = timedelta(days=7)
         return {"period": format_every(period), "weekly": False}
     return {}
-
-
-def _positive_number(value: Any) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def _canonical_level(level: Any) -> float | dict[str, float]:
-    if level is None:
-        raise ValueError("method='threshold' needs level= (a number, or item_id -> level)")
-    if isinstance(level, int | float) and not isinstance(level, bool):
-        if not math.isfinite(level):
-            raise ValueError(f"level must be finite, got {level!r}")
-        return float(level)
-    if isinstance(level, Mapping):
-        pairs = dict(level)
-    elif isinstance(level, pl.DataFrame | pl.LazyFrame) or _frames.is_pandas(level):
-        frame, _ = _frames.to_polars(level)
-        missing = [c for c in ("item_id", "level") if c not in frame.columns]
-        if missing:
-            raise ValueError(
-                f"level frame lacks column(s) {', '.join(missing)}; expected item_id, level"
-            )
-        if frame.get_column("item_id").is_duplicated().any():
-            raise ValueError("level frame has duplicate item_id rows")
-        pairs = dict(zip(frame["item_id"].to_list(), frame["level"].to_list(), strict=True))
-    else:
-        raise TypeError(
-            f"level must be a number, a mapping item_id -> level or a frame, got {type(level).__name__}"
-        )
-    bad = [key for key, value in pairs.items() if not _finite_number(value)]
-    if bad:
-        raise ValueError(f"level must be a finite number for every item; bad for {bad[:5]}")
-    return {str(key): float(pairs[key]) for key in sorted(pairs, key=str)}
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -78,3 +78,28 @@ def test_risk_alerts_are_delivered_once(tmp_path, batch: pl.DataFrame) -> None:
     sent = [alert for payload in payloads for alert in payload["alerts"]]
     assert {a["kind"] for a in sent} == {"stockout_risk"}
     assert all("order ≥" in a["message"] for a in sent)
+
+
+def test_the_processor_judges_risk_as_events_arrive(
+    series: pl.DataFrame, batch: pl.DataFrame, tmp_path
+) -> None:
+    sim = ss.simulate(6, start="2024-01-01", days=1, seed=3)
+    initial = {f"A{i:03d}": 60 for i in range(6)}
+    processor = ss.StreamProcessor(
+        "10m", initial=initial, risk=RiskMonitor(every="10m", **SETTINGS)
+    )
+    seen = []
+    events = sim.events
+    for offset in range(0, len(events), 1499):
+        step = processor.push(events.slice(offset, 1499))
+        seen.append(step.risk_alerts)
+        assert "risk_alerts=" in repr(step)
+    seen.append(processor.flush().risk_alerts)
+    assert_frame_equal(processor.risk.alerts(), batch)
+    # every episode was reported by a step, the last report carrying its final figures
+    reported = pl.concat(seen).unique("alert_id", keep="last", maintain_order=True)
+    assert_frame_equal(reported.sort("start", "item_id"), batch)
+    with pytest.raises(ValueError, match="RiskMonitor"):
+        processor.save(tmp_path / "state.ckpt")
+    plain = ss.StreamProcessor("10m").push(events.head(10))
+    assert plain.risk_alerts is None and "risk_alerts" not in repr(plain)
