@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from stockseries.planning._window import (
 
 __all__ = ["FORECAST_COLUMNS", "FORECAST_METHODS", "demand_forecast"]
 
-FORECAST_METHODS = ("mean", "ewma")
+FORECAST_METHODS = ("mean", "ewma", "profile")
 
 #: Columns of the frame :func:`demand_forecast` returns, in order.
 FORECAST_COLUMNS = (
@@ -47,6 +48,8 @@ def demand_forecast(
     method: str = "mean",
     window: str | timedelta = "1d",
     half_life: str | timedelta | None = None,
+    period: str = "1w",
+    seasons: int = 4,
     every: str | timedelta | None = None,
 ) -> Any:
     """Expected demand per item over the next ``horizon`` and its standard deviation.
@@ -59,8 +62,12 @@ def demand_forecast(
     ``sigma = sqrt(H · max(v, rate) · (1 + H/n))`` — buckets taken as independent, the
     variance floored at the mean (Poisson) so that intermittent items are not forecast as
     certain, and ``1 + H/n`` for the rate being estimated from ``n`` buckets (``"ewma"``
-    leaves that factor out: its effective sample size is not a bucket count). Vectorised over
-    items: one grouped Polars query.
+    leaves that factor out: its effective sample size is not a bucket count). ``"profile"`` —
+    the seasonal profile of ``method="profile"`` detection: each future bucket expects the
+    median of the same slot in the previous ``seasons`` periods (``period="1w"`` or
+    ``"1d"``), and ``sigma`` comes from the last period's deviations from that profile
+    (``sqrt(H · max(v, rate))``); an item with less than ``seasons`` whole periods of history
+    gets null. Vectorised over items (NumPy over an items × buckets matrix).
 
     Parameters
     ----------
@@ -68,11 +75,13 @@ def demand_forecast(
         A series from :func:`stockseries.resample`.
     horizon : duration
         How far ahead, e.g. ``"2d"``.
-    method : {"mean", "ewma"}, default "mean"
+    method : {"mean", "ewma", "profile"}, default "mean"
     window : duration, default "1d"
         Trailing window of the ``"mean"`` rate.
     half_life : duration, optional
         Half-life of the ``"ewma"`` weights.
+    period, seasons : str, int
+        The ``"profile"`` season and how many past seasons make the profile.
     every : duration, optional
         The series' bucket width (found from the series by default).
 
@@ -106,6 +115,8 @@ def demand_forecast(
         m = moments_of(last)
         rate, history = m.mean, last["n"]
         sigma = m.sigma_over(np.full_like(rate, buckets))
+    elif method == "profile":
+        last, rate, sigma, history = profile_forecast(frame, every_us, horizon_us, period, seasons)
     else:
         life = (
             duration_us(half_life, "half_life") if half_life else duration_us(window, "window") // 4
@@ -120,9 +131,9 @@ def demand_forecast(
         horizon=pl.lit(horizon_us).cast(pl.Duration("us")),
         method=pl.lit(method),
         history=history.cast(pl.Int64),
-        daily_rate=pl.Series(rate * (_DAY_US / every_us)),
-        forecast=pl.Series(rate * buckets),
-        sigma=pl.Series(sigma),
+        daily_rate=pl.Series(rate * (_DAY_US / every_us)).fill_nan(None),
+        forecast=pl.Series(rate * buckets).fill_nan(None),
+        sigma=pl.Series(sigma, dtype=pl.Float64).fill_nan(None),
     )
     return like_input(out.select(FORECAST_COLUMNS).sort(ITEM), was_pandas)
 
@@ -135,3 +146,41 @@ def _ewma(frame: pl.DataFrame, half_life: float) -> pl.DataFrame:
         demand.ewm_var(half_life=half_life, adjust=True, bias=False).last().alias("variance"),
         pl.len().alias("n"),
     )
+
+
+def profile_forecast(
+    frame: pl.DataFrame, every_us: int, horizon_us: int, period: str, seasons: int
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, pl.Series]:
+    """Per item: the seasonal-profile rate over the horizon, its σ and the history used."""
+    from stockseries.spikes.methods import period_buckets
+
+    if isinstance(seasons, bool) or not isinstance(seasons, int) or seasons < 1:
+        raise ValueError(f"seasons must be a positive integer, got {seasons!r}")
+    slots = period_buckets(period, every_us)
+    need = slots * seasons
+    horizon = max(1, round(horizon_us / every_us))
+    ordered = frame.sort(ITEM, TS)
+    last = ordered.group_by(ITEM, maintain_order=True).agg(
+        pl.col(TS).max().alias("last_ts"),
+        pl.col(DEMAND).cast(pl.Float64).tail(need).alias("tail"),
+        pl.len().alias("n"),
+    )
+    enough = (last["n"] >= need).to_numpy()
+    rows = np.full((last.height, need), np.nan)
+    full = last.filter(pl.col("n") >= need)
+    if full.height:
+        rows[enough] = np.vstack(full["tail"].to_list())
+    seasons_matrix = rows.reshape(last.height, seasons, slots)
+    # Items without enough history are all-NaN rows: their figures are null by design.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        profile = np.nanmedian(seasons_matrix, axis=1) if full.height else rows[:, :slots]
+        ahead = np.arange(horizon) % slots  # the next buckets continue the season's slots
+        expected = profile[:, ahead].sum(axis=1)
+        residual = seasons_matrix[:, -1, :] - profile
+        variance = np.nanvar(residual, axis=1, ddof=1) if slots > 1 else np.zeros(last.height)
+    rate = np.where(enough, expected / horizon, np.nan)
+    sigma = np.sqrt(horizon * np.maximum(np.nan_to_num(variance), np.nan_to_num(rate)))
+    sigma = np.where(enough, sigma, np.nan)
+    history = pl.Series("history", np.where(enough, need, last["n"].to_numpy()), dtype=pl.Int64)
+    return last.select(ITEM, "last_ts"), rate, sigma, history

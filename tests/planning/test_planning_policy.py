@@ -229,6 +229,19 @@ def test_forecast_methods() -> None:
         demand_forecast(series, "1d", method="arima")
 
 
+def test_profile_forecast_follows_the_weekly_pattern() -> None:
+    # Four weeks of daily demand: weekdays 10, weekends 2 (the last day is a Sunday).
+    days = [2 if (d + 1) % 7 in (5, 6) else 10 for d in range(28)]
+    series = daily_series({"A": days, "B": days[-10:]}, start_level=10_000)
+    out = demand_forecast(series, "7d", method="profile", period="1w", seasons=4)
+    a, b = out.rows(named=True)
+    assert a["forecast"] == pytest.approx(sum(days[-7:]))  # next week = the same week again
+    assert a["sigma"] == pytest.approx(math.sqrt(7 * a["daily_rate"]))  # no residual: Poisson floor
+    assert b["forecast"] is None and b["history"] == 10  # not four weeks of history
+    two = demand_forecast(series, "2d", method="profile", period="1w", seasons=4)
+    assert two["forecast"][0] == pytest.approx(sum(days[-7:-5]))  # the next two slots
+
+
 def test_exported() -> None:
     for name in (
         "reorder_points",
