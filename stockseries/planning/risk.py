@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from stockseries._frames import like_input
+from stockseries._schema import ALERT_COLUMNS
 from stockseries.alerts import alert_id
 from stockseries.planning import _normal
 from stockseries.planning._catalog import catalog_frame
@@ -57,17 +58,7 @@ RISK_COLUMNS = (
 
 #: Columns of a risk alert frame: the alert contract, then what a purchaser acts on.
 RISK_ALERT_COLUMNS = (
-    "alert_id",
-    "item_id",
-    "start",
-    "end",
-    "buckets",
-    "peak_demand",
-    "peak_ts",
-    "threshold",
-    "score",
-    "excess",
-    "supplier_id",
+    *ALERT_COLUMNS,
     "kind",
     "level",
     "cover",
