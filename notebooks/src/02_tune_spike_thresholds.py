@@ -14,7 +14,7 @@ from stockseries.report import readable_metrics
 from stockseries.widgets import SpikeTuner
 
 pl.Config.set_tbl_rows(25).set_fmt_str_lengths(60)  # tables up to 25 rows in full
-charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
+_ = charts.enable_offline()  # no network needed; each chart also carries a picture (PNG)
 
 # %%
 train = ss.simulate(20, start="2024-01-01", days=2, seed=1)
