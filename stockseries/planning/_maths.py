@@ -22,7 +22,7 @@ import numpy.typing as npt
 from stockseries.planning import _normal
 from stockseries.planning._settings import PlanSettings
 
-__all__ = ["Moments", "Policy", "policy", "stockout_probability"]
+__all__ = ["Moments", "Policy", "cover_us", "policy", "stockout_probability"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -118,3 +118,11 @@ def stockout_probability(m: Moments, position: FloatArray, lead: FloatArray) -> 
     certain = np.where(mu > position, 1.0, 0.0)
     p = np.where(sigma > 0, p, certain)
     return np.where(position <= 0, 1.0, p)
+
+
+def cover_us(level: FloatArray, rate: FloatArray, every_us: int) -> FloatArray:
+    """How long the stock lasts at the rate, in whole seconds' worth of µs: 0 when out of
+    stock, NaN when nothing is demanded (indefinite)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cover = np.where(level <= 0, 0.0, np.round(level / rate * every_us / 1e6) * 1e6)
+    return np.where(np.isfinite(cover), cover, np.nan)

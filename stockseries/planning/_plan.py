@@ -11,7 +11,7 @@ import polars as pl
 
 from stockseries._frames import to_polars, unwrap_frame
 from stockseries.planning._catalog import lead_times
-from stockseries.planning._maths import Moments, policy, stockout_probability
+from stockseries.planning._maths import Moments, cover_us, policy, stockout_probability
 from stockseries.planning._settings import PlanSettings
 from stockseries.planning._window import (
     ITEM,
@@ -81,9 +81,7 @@ def plan_table(inputs: Inputs, on_order: Any) -> pl.DataFrame:
     enough = m.n >= inputs.min_periods
     risk = stockout_probability(m, position, lead)
     level = last[LEVEL].to_numpy().astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cover_us = np.where(level <= 0, 0.0, np.round(level / figures.rate * every / 1e6) * 1e6)
-    cover_us = np.where(np.isfinite(cover_us), cover_us, np.nan)
+    cover = cover_us(level, figures.rate, every)
     order = np.ceil(np.maximum(figures.order_up_to - position, 0.0))
 
     def planned(values: np.ndarray) -> pl.Series:
@@ -110,7 +108,7 @@ def plan_table(inputs: Inputs, on_order: Any) -> pl.DataFrame:
         order_up_to=planned(figures.order_up_to),
         order_quantity=planned(order).cast(pl.Int64),
         p_stockout=planned(risk),
-        cover_us=planned(cover_us),
+        cover_us=planned(cover),
     )
     out = out.with_columns(
         as_of=end,

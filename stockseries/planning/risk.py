@@ -13,7 +13,7 @@ from stockseries._schema import ALERT_COLUMNS
 from stockseries.alerts import alert_id
 from stockseries.planning import _normal
 from stockseries.planning._catalog import catalog_frame
-from stockseries.planning._maths import policy, stockout_probability
+from stockseries.planning._maths import cover_us, policy, stockout_probability
 from stockseries.planning._message import risk_message
 from stockseries.planning._plan import Inputs, plan_table
 from stockseries.planning._settings import PlanSettings, plan_settings
@@ -182,8 +182,7 @@ def judged_rows(
     level = rows[LEVEL].to_numpy().astype(np.float64)
     figures = policy(m, lead, review, settings)
     p = stockout_probability(m, level, lead)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cover = np.where(level <= 0, 0.0, np.round(level / figures.rate * every / 1e6) * 1e6)
+    cover = cover_us(level, figures.rate, every)
     enough = m.n >= min_periods
     # The bar of the risk decision: below it P(out within the lead time) > 1 - service level.
     risk_point = figures.lead_time_demand + _normal.ppf(settings.service_level) * m.sigma_over(lead)
@@ -193,7 +192,7 @@ def judged_rows(
         order_quantity=pl.Series(np.ceil(np.maximum(figures.order_up_to - level, 0.0))).cast(
             pl.Int64
         ),
-        cover_us=pl.Series(np.where(np.isfinite(cover), np.round(cover), np.nan)).fill_nan(None),
+        cover_us=pl.Series(cover).fill_nan(None),
         at_risk=pl.Series(enough & (p > 1.0 - settings.service_level)),
     )
 
