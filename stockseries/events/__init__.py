@@ -103,7 +103,9 @@ from stockseries.events._rules import (
 from stockseries.events._rules import (
     EventSource as EventSource,
 )
+from stockseries.events._validate import MAX_ITEM_TOTAL as MAX_ITEM_TOTAL
 from stockseries.events._validate import as_event_frame
+from stockseries.events._validate import sums_overflow as sums_overflow
 
 __all__ = [
     "KNOWN_KIND",

@@ -307,18 +307,29 @@ def check_sums_fit(frame: pl.DataFrame) -> None:
         .agg(pl.col(QUANTITY).cast(pl.Float64).sum().alias("total"))
         .filter(pl.col("total") >= MAX_ITEM_TOTAL)
     )
-    if totals.is_empty():
-        return
-    items = totals[ITEM].to_list()
-    rows = offending_rows(frame, frame[ITEM].is_in(items)).head(SHOWN_ROWS)
-    raise EventValidationError(
+    if not totals.is_empty():
+        raise sums_overflow(frame, totals[ITEM].to_list(), totals["total"][0])
+
+
+def sums_overflow(
+    frame: pl.DataFrame, items: Sequence[str], total: float, *, earlier: bool = False
+) -> EventValidationError:
+    """The error for ``items`` of ``frame`` whose quantities add up to ``total`` or more.
+
+    ``earlier``: the total includes the quantities of earlier frames of a stream (the live
+    engine's running totals), not only this frame's.
+    """
+    mask = frame[ITEM].is_in(list(items))
+    rows = offending_rows(frame, mask).head(SHOWN_ROWS)
+    scope = " with the earlier frames of this stream" if earlier else ""
+    return EventValidationError(
         QUANTITY,
         SUM_FITS,
-        int(frame[ITEM].is_in(items).sum()),
+        int(mask.sum()),
         rows,
         total=frame.height,
         hint=f"item(s) {', '.join(map(repr, items[:5]))}: quantities add up to "
-        f"{totals['total'][0]:.3g}; stock arithmetic is 64-bit (at most {MAX_ITEM_TOTAL:.3g} "
+        f"{total:.3g}{scope}; stock arithmetic is 64-bit (at most {MAX_ITEM_TOTAL:.3g} "
         "per item) -- check the unit of the quantities",
     )
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from stockseries._schema import EVENT_SCHEMA, ITEM
 from stockseries.alerts._ids import params_key
+from stockseries.events import MAX_ITEM_TOTAL
 from stockseries.live.buckets import OpenBuckets
 from stockseries.live.checkpoint import (
     ARRAYS,
@@ -146,7 +147,8 @@ class Engine:
             "episodes": self.episodes.table(),
             "late": late if late is not None else pl.DataFrame(schema=EVENT_SCHEMA),
         }
-        return state, {name: registry.used(name) for name in ARRAYS}, tables
+        arrays = {name: registry.used(name) for name in (*ARRAYS, "turnover")}
+        return state, arrays, tables
 
     def save(
         self,
@@ -190,6 +192,8 @@ class Engine:
         if labels.dtype != pl.String or labels.null_count() or labels.n_unique() != n:
             raise saved.error("the item tables do not agree")
         check_first(arrays["first"], state, every_us, saved)
+        if "turnover" in saved.arrays:  # absent from checkpoints made before it existed
+            arrays["turnover"] = _checked_turnover(saved, n)
         for name, schema in (("flags", FLAG_SCHEMA), ("episodes", EPISODE_SCHEMA)):
             if dict(saved.tables[name].schema) != schema:
                 raise saved.error(f"table {name!r} has schema {dict(saved.tables[name].schema)}")
@@ -202,3 +206,11 @@ class Engine:
         )
         late = saved.tables.get("late")
         self.intake.late[:] = [late] if late is not None and late.height else []
+
+
+def _checked_turnover(saved: Checkpoint, items: int) -> np.ndarray:
+    """The quantities taken per item, each in ``0..MAX_ITEM_TOTAL``."""
+    turnover = check_array(saved, "turnover", (items,))
+    if len(turnover) and (int(turnover.min()) < 0 or int(turnover.max()) >= MAX_ITEM_TOTAL):
+        raise saved.error("array 'turnover' holds totals outside 0..2**62")
+    return turnover

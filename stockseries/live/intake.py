@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
 from stockseries._schema import DELIVERY, ITEM, KIND, QUANTITY, TS
+from stockseries.events import MAX_ITEM_TOTAL, sums_overflow
 from stockseries.live.buckets import OpenBuckets
 from stockseries.live.closing import BucketCloser
 from stockseries.live.history import RetainedHistory
@@ -53,10 +56,17 @@ class Intake:
         self.corrections = corrections
         self.stats = stats
         self.late: list[pl.DataFrame] = []
+        # Quantities taken so far per item (orders and deliveries alike): the bound of every
+        # running level, bucket sum and window sum of the item, kept under MAX_ITEM_TOTAL.
+        registry.add("turnover", np.int64)
+        # An upper bound of the largest turnover (inf: not known yet, e.g. after a restore),
+        # so that the common case costs one sum per frame, not a pass over every item.
+        self.top_turnover = math.inf
 
     def take(self, events: pl.DataFrame, max_us: int | None) -> Taken:
         """Apply ``events``; ``max_us`` is the latest event time before them."""
         self._check_new_items(events)
+        self._check_totals(events)
         self.stats["frames"] += 1
         taken = Taken()
         ts = events.get_column(TS).to_physical().to_numpy()
@@ -98,6 +108,34 @@ class Intake:
                 "every item of the stream"
             )
 
+    def _check_totals(self, events: pl.DataFrame) -> None:
+        """Refuse, before any state changes, a frame taking an item's quantities (this
+        frame's plus every earlier one's) to :data:`~stockseries.events.MAX_ITEM_TOTAL`:
+        checked arithmetic across frames, as ``as_event_frame`` checks within one."""
+        if events.is_empty():
+            return
+        registry = self.registry
+        turnover = registry.used("turnover")
+        # One float sum settles the common case; the margin covers its rounding.
+        added = float(events.get_column(QUANTITY).cast(pl.Float64).sum())
+        if added + self.top_turnover >= MAX_ITEM_TOTAL / 2:
+            self.top_turnover = float(turnover.max()) if len(turnover) else 0.0
+        self.top_turnover += added
+        if self.top_turnover < MAX_ITEM_TOTAL / 2:
+            return
+        # Exact per item: each frame's item total is below 2**62 (as_event_frame checked
+        # it), the earlier turnover too, so their int64 sum cannot wrap.
+        totals = events.group_by(ITEM, maintain_order=True).agg(pl.col(QUANTITY).sum())
+        codes = totals.get_column(ITEM).cast(registry.codes, strict=False).to_physical()
+        known = codes.is_not_null().to_numpy()
+        before = np.zeros(totals.height, dtype=np.int64)
+        before[known] = turnover[codes.filter(codes.is_not_null()).to_numpy().astype(np.int64)]
+        reached = before + totals.get_column(QUANTITY).to_numpy()
+        over = reached >= MAX_ITEM_TOTAL
+        if over.any():
+            items = totals.get_column(ITEM).filter(pl.Series(over)).to_list()
+            raise sums_overflow(events, items, float(reached[over][0]), earlier=True)
+
     def _apply(
         self, frame: pl.DataFrame, ts: np.ndarray, buckets: np.ndarray
     ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
@@ -115,6 +153,7 @@ class Intake:
         else:
             run = running_sum_by_group(signed, slots.astype(np.uint64), running)
         np.add.at(running, slots, signed)
+        np.add.at(registry["turnover"], slots, quantity)
         # Late events applied with corrections belong to closed buckets: an item they bring
         # in starts its series at the frontier.
         closed = self.closer.closed

@@ -324,6 +324,14 @@ class StreamProcessor:
         -------
         StepResult
             Pandas frames inside when ``frame`` was pandas.
+
+        Raises
+        ------
+        stockseries.events.EventValidationError
+            The frame breaks a validation rule, or takes an item's quantities over the whole
+            stream (this frame's and all earlier ones') to ``2**62`` (checked arithmetic, as
+            batch checks one frame). A refused push changes nothing: the processor is as
+            before it and the stream may go on.
         """
         events, was_pandas = as_event_frame(frame)
         return flavoured(self._step(events, now=self._clock()), was_pandas)

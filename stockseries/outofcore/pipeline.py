@@ -159,7 +159,9 @@ def run_out_of_core(
     sink = _Sink(series_out, series_columns, dense)
     with sink:
         for chunk in _progress(chunks, progress):
-            _push_chunk(processor, _load(fmt, chunk, hive, epoch_unit), frame_rows, sink.take)
+            _push_chunk(
+                processor, _load(fmt, chunk, hive, epoch_unit), frame_rows, sink.take, chunk
+            )
         step = processor.flush()
         sink.take(step.series, step.alerts_closed)
 
@@ -293,11 +295,24 @@ def _push_chunk(
     events: pl.DataFrame,
     rows: int,
     take: Callable[[pl.DataFrame, pl.DataFrame], None],
+    chunk: Chunk,
 ) -> int:
     """Push one chunk in frames of ``rows``; its events are freed on return (slices share
-    the chunk's buffers, so nothing of it may outlive this call)."""
+    the chunk's buffers, so nothing of it may outlive this call). A frame the processor
+    refuses (an item's quantities over all chunks reaching 2**62) names the chunk."""
     for offset in range(0, events.height, rows):
-        step = processor.push(events.slice(offset, rows))
+        try:
+            step = processor.push(events.slice(offset, rows))
+        except EventValidationError as exc:
+            where = f"in chunk {chunk.name!r}"
+            raise EventValidationError(
+                exc.column,
+                exc.rule,
+                exc.count,
+                exc.rows,
+                total=exc.total,
+                hint=f"{where}; {exc.hint}" if exc.hint else where,
+            ) from None
         take(step.series, step.alerts_closed)
     return events.height
 
