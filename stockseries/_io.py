@@ -33,6 +33,7 @@ __all__ = [
     "check_output",
     "csv_record_batches",
     "read_table",
+    "staged_frame",
     "write_by_suffix",
     "write_frame",
 ]
@@ -195,6 +196,21 @@ def write_frame(
     all (:class:`AtomicFile`); ``path`` must not be a directory or one of ``inputs``.
     ``metadata`` goes into a Parquet file's key-value metadata (other formats ignore it).
     """
+    return staged_frame(frame, path, inputs=inputs, metadata=metadata).commit()
+
+
+def staged_frame(
+    frame: pl.DataFrame,
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    metadata: dict[str, str] | None = None,
+) -> AtomicFile:
+    """:func:`write_frame`'s temporary file, written but not renamed into place yet.
+
+    For outputs that must appear together with others (or not at all): call
+    :meth:`AtomicFile.commit` once everything is written, :meth:`AtomicFile.abort` on failure.
+    """
     path = check_output(path, inputs)
     suffix = path.suffix.lower()
     if suffix not in _WRITERS:
@@ -202,12 +218,16 @@ def write_frame(
             f"cannot write {path}: unknown extension {suffix!r} "
             f"(use one of {', '.join(sorted(_WRITERS))})"
         )
-    with AtomicFile(path, inputs=inputs) as out:
+    out = AtomicFile(path, inputs=inputs)
+    try:
         if metadata:
             write_by_suffix(frame, out.temporary, suffix, metadata=metadata)
         else:
             write_by_suffix(frame, out.temporary, suffix)
-    return out.path
+    except BaseException:
+        out.abort()
+        raise
+    return out
 
 
 def write_by_suffix(

@@ -112,13 +112,14 @@ class Alerts:
             )
         with AtomicFile(target) as out:
             if suffix == ".csv":
-                self.frame.write_csv(out.temporary)
+                # Both files are written before either is renamed into place: a full disk
+                # leaves neither (not an alerts file without its settings).
+                with AtomicFile(target.with_name(target.stem + "_params.json")) as side:
+                    side.temporary.write_text(self.settings_json() + "\n")
+                    self.frame.write_csv(out.temporary)
             else:
                 metadata = {PARAMS_METADATA: self.settings_json()}
                 self.frame.write_parquet(out.temporary, metadata=metadata)
-        if suffix == ".csv":
-            with AtomicFile(target.with_name(target.stem + "_params.json")) as out:
-                out.temporary.write_text(self.settings_json() + "\n")
         return target
 
 

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        status: int = args.func(args)
+        status: int = _run(args)
     except BrokenPipeError:
         # The reader went away (``stockseries ... | head``): not an error of ours. Point stdout
         # at /dev/null so the interpreter's final flush does not complain either.
@@ -83,7 +83,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc))
     except OSError as exc:  # missing file, full disk, permission denied ...
         return fail(_os_message(exc))
+    except ImportError as exc:  # an optional extra that is not installed
+        return fail(str(exc))
     return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; the outputs it staged (``args.pending_outputs``, e.g. the
+    ``--rejected`` rows) are renamed into place if it succeeds and removed if not, so that a
+    failed command leaves none of its files."""
+    pending: list[Any] = []
+    args.pending_outputs = pending
+    committed = 0
+    try:
+        status: int = args.func(args)
+        if status == 0:
+            for staged in pending:
+                staged.commit()
+                committed += 1
+        return status
+    finally:
+        for staged in pending[committed:]:
+            staged.abort()
 
 
 def _validation_message(exc: Any) -> str:

@@ -114,7 +114,7 @@ def read_input_events(args: argparse.Namespace) -> pl.DataFrame:
     With ``--rejected FILE`` the invalid rows go to that file (with a ``reason`` column) and a
     line on stderr says how many; otherwise the first invalid input stops the command.
     """
-    from stockseries._io import write_frame
+    from stockseries._io import staged_frame
     from stockseries.events import parse_pairs, read_events
 
     columns = parse_pairs(args.columns, "--columns") if args.columns else {}
@@ -134,7 +134,12 @@ def read_input_events(args: argparse.Namespace) -> pl.DataFrame:
         return events
     check_output_path(args.rejected, (args.events,))
     result = read_events(args.events, strict=False, **options)
-    write_frame(result.rejected, args.rejected, inputs=(args.events,))
+    staged = staged_frame(result.rejected, args.rejected, inputs=(args.events,))
+    pending = getattr(args, "pending_outputs", None)
+    if pending is None:
+        staged.commit()
+    else:  # renamed into place by main() once the command succeeded, else removed
+        pending.append(staged)
     if result.rejected.height:
         print(
             f"stockseries: {result.rejected.height:,} invalid row(s) written to "
@@ -389,9 +394,11 @@ def write_alerts(found: Any, path: str, inputs: Any) -> None:
     if target.suffix.lower() in (".parquet", ".pq"):
         write_frame(found.frame, target, inputs=inputs, metadata={PARAMS_METADATA: settings})
     else:
-        write_frame(found.frame, target, inputs=inputs)
-        with AtomicFile(target.with_name(target.stem + "_params.json")) as out:
+        # The settings are written first and renamed into place last: a full disk leaves
+        # neither file, never an alerts file without its settings or the other way round.
+        with AtomicFile(target.with_name(target.stem + "_params.json"), inputs=inputs) as out:
             out.temporary.write_text(settings + "\n")
+            write_frame(found.frame, target, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- out of core
