@@ -111,9 +111,13 @@ class AtomicFile:
     ) -> None:
         self.path = check_output(path, inputs)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
-        )
+        try:
+            descriptor, name = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
+            )
+        except OSError as exc:  # name the output, not the temporary nobody asked for
+            exc.filename = str(self.path)
+            raise
         try:
             # mkstemp makes the file owner-only; an output gets the usual umask permissions.
             os.fchmod(descriptor, _DEFAULT_PERMISSIONS if permissions is None else permissions)
@@ -160,6 +164,8 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+            if isinstance(error, OSError) and error.filename == str(self.temporary):
+                error.filename = str(self.path)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -224,6 +230,12 @@ def staged_frame(
             write_by_suffix(frame, out.temporary, suffix, metadata=metadata)
         else:
             write_by_suffix(frame, out.temporary, suffix)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        # A failed write (a full disk) names the output, not the temporary; Polars reports
+        # some I/O failures as a ComputeError, which is an OSError to the caller.
+        out.abort()
+        message = getattr(exc, "strerror", None) or str(exc)
+        raise OSError(getattr(exc, "errno", None), message, str(path)) from exc
     except BaseException:
         out.abort()
         raise

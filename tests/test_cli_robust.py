@@ -249,3 +249,25 @@ def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
         check=False,
     )
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_every_option_of_every_command_has_help_and_one_default() -> None:
+    import argparse
+
+    from stockseries.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing, doubled = [], []
+    for name, sub in commands.choices.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if not action.option_strings or action.default is argparse.SUPPRESS:
+                continue
+            text = formatter._expand_help(action) if action.help else ""
+            if not text:
+                missing.append(f"{name} {action.option_strings[0]}")
+            elif text.count("(default:") != 1:
+                doubled.append(f"{name} {action.option_strings[0]}: {text}")
+    assert not missing, f"options without help: {missing}"
+    assert not doubled, "options whose default is not said exactly once:\n" + "\n".join(doubled)

@@ -72,13 +72,16 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("command", "free_kib"),
+    ("command", "name", "free_kib"),
     [
-        (["levels"], None),
-        (["series", "--every", "1m"], None),
-        (["levels", "--rejected", "REJECTED"], None),
-        (["detect"], 4),  # the alerts need 12 KiB ...
-        (["detect"], 12),  # ... and their settings file one more page
+        (["levels"], "out.csv", None),
+        (["levels"], "out.ndjson", None),
+        (["series", "--every", "1m"], "out.csv", None),
+        (["series", "--every", "1m"], "out.parquet", 4),
+        (["levels", "--rejected", "REJECTED"], "out.csv", None),
+        (["detect"], "out.csv", 4),  # the alerts need 12 KiB ...
+        (["detect"], "out.csv", 12),  # ... and their settings file one more page
+        (["detect"], "out.parquet", 0),
     ],
 )
 def test_a_full_disk_leaves_no_output_and_exits_2(
@@ -86,17 +89,19 @@ def test_a_full_disk_leaves_no_output_and_exits_2(
     events: Path,
     capsys: pytest.CaptureFixture[str],
     command: list[str],
+    name: str,
     free_kib: int | None,
 ) -> None:
     if free_kib is not None:
         fill(small_disk, free_kib)
     before = sorted(p.name for p in small_disk.iterdir())
-    out = small_disk / "out.csv"
+    out = small_disk / name
     argv = [str(small_disk / "rejected.csv") if a == "REJECTED" else a for a in command]
     capsys.readouterr()
     assert main([argv[0], str(events), "-o", str(out), *argv[1:]]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err
+    assert str(out) in err  # the message names the output, not a temporary
     # Nothing at the final path, no temporary beside it: the folder is as it was.
     assert sorted(p.name for p in small_disk.iterdir()) == before
 

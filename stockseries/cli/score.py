@@ -86,8 +86,20 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="choose on held-out items (every third) or the last third of the time span",
     )
-    p.add_argument("--directions", nargs="+", default=["up"], choices=("up", "down", "both"))
-    p.add_argument("--transforms", nargs="+", default=["none"], choices=("none", "sqrt", "log1p"))
+    p.add_argument(
+        "--directions",
+        nargs="+",
+        default=["up"],
+        choices=("up", "down", "both"),
+        help="directions to try: spikes (up), drops (down) or both",
+    )
+    p.add_argument(
+        "--transforms",
+        nargs="+",
+        default=["none"],
+        choices=("none", "sqrt", "log1p"),
+        help="signal transforms to try (none: raw demand)",
+    )
     p.add_argument("-o", "--output", help="write every setting tried here")
     p.add_argument(
         "--params-out",
