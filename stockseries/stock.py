@@ -24,7 +24,7 @@ import polars as pl
 
 from stockseries._frames import is_pandas, like_input, to_polars
 from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
-from stockseries.events import as_event_frame
+from stockseries.events import MAX_ITEM_TOTAL, as_event_frame
 
 #: The engine's edge check, under the name the live engine still imports it by.
 validated_events = as_event_frame
@@ -46,7 +46,10 @@ Initial: TypeAlias = "int | Mapping[str, int] | pl.DataFrame | pl.LazyFrame | pd
 Int64Array: TypeAlias = npt.NDArray[np.int64]
 IndexArray: TypeAlias = npt.NDArray[np.intp]
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Checked arithmetic: a starting stock within ±2**62 plus an item's quantities (below 2**62,
+# see MAX_ITEM_TOTAL) keeps every level inside 64 bits.
+_INITIAL_BOUND = MAX_ITEM_TOTAL
+_BEYOND = "is outside ±2**62 (levels are 64-bit integers; an item's quantities may add up to 2**62)"
 _SHOWN_ROWS = 5
 # 2**16 events per chunk: the chunk's sort keys, values and results stay in L2 cache, and the
 # chunk-local position fits in 16 bits so that (item code, position) packs into one integer.
@@ -117,8 +120,8 @@ def initial_levels(initial: Initial, labels: pl.Series) -> Int64Array:
         raise TypeError("initial must be an integer, a mapping or a frame, not a bool")
     if isinstance(initial, Integral):
         value = int(initial)
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise ValueError(f"initial={value} does not fit in a 64-bit integer")
+        if abs(value) > _INITIAL_BOUND:
+            raise ValueError(f"initial={value} {_BEYOND}")
         return np.full(len(labels), value, dtype=np.int64)
     if isinstance(initial, Mapping):
         table = _initial_from_mapping(initial)
@@ -159,9 +162,9 @@ def _initial_from_mapping(initial: Mapping[Any, Any]) -> pl.DataFrame:
         shown = ", ".join(f"{key!r}: {value!r}" for key, value in list(bad_values.items())[:5])
         raise TypeError(f"initial levels must be integers; offending entries: {shown}")
     values = [int(value) for value in initial.values()]
-    out_of_range = [value for value in values if not _INT64_MIN <= value <= _INT64_MAX]
+    out_of_range = [value for value in values if abs(value) > _INITIAL_BOUND]
     if out_of_range:
-        raise ValueError(f"initial levels must fit in 64 bits, got {_listing(out_of_range)}")
+        raise ValueError(f"initial level(s) {_listing(out_of_range)} {_BEYOND}")
     return pl.DataFrame(
         {ITEM: list(initial.keys()), INITIAL: values},
         schema={ITEM: pl.String, INITIAL: pl.Int64},
@@ -188,9 +191,12 @@ def _initial_from_frame(initial: Any) -> pl.DataFrame:
     table = table.with_columns(pl.col(ITEM).cast(pl.String))
     _refuse_rows(table, table[ITEM].is_duplicated(), ITEM, "must be unique (one row per item)")
     try:
-        return table.with_columns(pl.col(INITIAL).cast(pl.Int64))
+        table = table.with_columns(pl.col(INITIAL).cast(pl.Int64))
     except pl.exceptions.InvalidOperationError as exc:
         raise ValueError("column 'initial' holds values that do not fit in 64 bits") from exc
+    beyond = (table[INITIAL] > _INITIAL_BOUND) | (table[INITIAL] < -_INITIAL_BOUND)
+    _refuse_rows(table, beyond, INITIAL, "must be within ±2**62 (levels are 64-bit integers)")
+    return table
 
 
 def _refuse_rows(table: pl.DataFrame, mask: pl.Series, column: str, rule: str) -> None:

@@ -188,7 +188,7 @@ def test_initial_stock(initial: Any, expected: list[int]) -> None:
         pytest.param({"A": None}, TypeError, "'A': None", id="dict null value"),
         pytest.param({"A": True}, TypeError, "'A': True", id="dict bool value"),
         pytest.param({1: 3}, TypeError, "keys must be item_id strings", id="dict int key"),
-        pytest.param({"A": 2**64}, ValueError, "64 bits", id="dict value too large"),
+        pytest.param({"A": 2**64}, ValueError, "outside ±2**62", id="dict value too large"),
         pytest.param(
             pl.DataFrame({"item": ["A"], "initial": [1]}),
             ValueError,
@@ -237,6 +237,15 @@ def test_initial_stock(initial: Any, expected: list[int]) -> None:
             "do not fit in 64 bits",
             id="frame level too large",
         ),
+        pytest.param(
+            pl.DataFrame({"item_id": ["A", "B"], "initial": [1, 2**63 - 1]}),
+            ValueError,
+            "'initial' must be within ±2**62 (levels are 64-bit integers): 1 offending row(s): "
+            "row 1",
+            id="frame level could overflow",
+        ),
+        pytest.param(2**63 - 1, ValueError, "is outside ±2**62", id="level could overflow"),
+        pytest.param({"A": -(2**62) - 1}, ValueError, "is outside ±2**62", id="mapping overflow"),
     ],
 )
 def test_initial_stock_errors(initial: Any, error: type[Exception], fragment: str) -> None:
