@@ -5,8 +5,10 @@ Plain, escaped HTML without scripts (notebooks sanitise HTML and the report must
 * :func:`html_table` — a frame (polars or pandas) as a table: datetimes as UTC text that does
   not wrap, durations as ``2h 05m``/``13m 34s``, integers with thousands separators, floats
   rounded for reading;
-* :func:`fields_table` — a titled two-column table of named values, the ``_repr_html_`` of
-  result objects (``Simulation``, ``OutOfCoreResult``, ``StepResult`` …);
+* :func:`result_html` — the ``_repr_html_`` of every result object (``Simulation``,
+  ``OutOfCoreResult``, ``StepResult``, ``Alerts``, ``TuneResult`` …): a title, an optional note,
+  a two-column table of named values and captioned frames, in a ``<div class="ss-result">``;
+* :func:`fields_table` — a titled table of named values (``result_html`` without frames);
 * :func:`scores_html` — precision / recall / F1 on one line;
 * :func:`cell_text` and :func:`duration_text` — how one value reads.
 """
@@ -26,6 +28,7 @@ __all__ = [
     "duration_text",
     "fields_table",
     "html_table",
+    "result_html",
     "scores_html",
 ]
 
@@ -141,23 +144,67 @@ def html_table(
     return "".join(parts)
 
 
+def result_html(
+    title: str,
+    fields: Iterable[tuple[str, Any]] | Mapping[str, Any] = (),
+    *,
+    note: str | None = None,
+    frames: Iterable[tuple[str, Any]] = (),
+    max_rows: int | None = 10,
+) -> str:
+    """The ``_repr_html_`` of a result object, escaped and deterministic.
+
+    Parameters
+    ----------
+    title
+        Shown in bold first (nothing when empty).
+    fields
+        Named values, shown in a two-column table with :func:`cell_text` (strings as they are);
+        no table when empty.
+    note
+        A line of text under the title.
+    frames
+        ``(caption, frame)`` pairs, each shown with :func:`html_table`, at most ``max_rows``
+        rows.
+    max_rows
+        Rows shown of each frame (``None``: all).
+
+    Returns
+    -------
+    str
+        ``<div class="ss-result">…</div>``: no scripts, no styles, every text escaped.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> print(result_html("Run", {"events": 12345}, frames=[("Top", pl.DataFrame({"a": ["<b>"]}))]))
+    <div class="ss-result"><strong>Run</strong><table class="ss-table"><tbody><tr><th>events</th><td class="num">12,345</td></tr></tbody></table><table class="ss-table"><caption>Top</caption><thead><tr><th>a</th></tr></thead><tbody><tr><td>&lt;b&gt;</td></tr></tbody></table></div>
+    """
+    items = fields.items() if isinstance(fields, Mapping) else fields
+    rows = "".join(f"<tr><th>{escape(str(k))}</th>{_td(*cell_text(v))}</tr>" for k, v in items)
+    parts = ['<div class="ss-result">']
+    if title:
+        parts.append(f"<strong>{escape(title)}</strong>")
+    if note:
+        parts.append(f"<div>{escape(note)}</div>")
+    if rows:
+        parts.append(f'<table class="ss-table"><tbody>{rows}</tbody></table>')
+    parts.extend(html_table(frame, max_rows=max_rows, caption=caption) for caption, frame in frames)
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def fields_table(
     title: str, fields: Iterable[tuple[str, Any]] | Mapping[str, Any], *, note: str | None = None
 ) -> str:
-    """A titled table of named values: the ``_repr_html_`` of the result objects.
-
-    Values are shown with :func:`cell_text` (strings as they are).
+    """A titled table of named values: :func:`result_html` without frames.
 
     Examples
     --------
     >>> print(fields_table("Run", [("events", 12345), ("file", "a<b.csv")]))
-    <div><strong>Run</strong><table class="ss-table"><tbody><tr><th>events</th><td class="num">12,345</td></tr><tr><th>file</th><td>a&lt;b.csv</td></tr></tbody></table></div>
+    <div class="ss-result"><strong>Run</strong><table class="ss-table"><tbody><tr><th>events</th><td class="num">12,345</td></tr><tr><th>file</th><td>a&lt;b.csv</td></tr></tbody></table></div>
     """
-    items = fields.items() if isinstance(fields, Mapping) else fields
-    rows = "".join(f"<tr><th>{escape(str(k))}</th>{_td(*cell_text(v))}</tr>" for k, v in items)
-    head = f"<strong>{escape(title)}</strong>" if title else ""
-    extra = f"<div>{escape(note)}</div>" if note else ""
-    return f'<div>{head}{extra}<table class="ss-table"><tbody>{rows}</tbody></table></div>'
+    return result_html(title, fields, note=note)
 
 
 def scores_html(scores: Mapping[str, float | None]) -> str:

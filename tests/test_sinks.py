@@ -828,7 +828,7 @@ def test_result_repr_and_html() -> None:
     )
     page = result._repr_html_()
     assert "&lt;no supplier&gt;" in page and "<no supplier>" not in page
-    assert "<i>unknown</i>" in page and "1 delivery(ies) failed" in page
+    assert "(unknown)" in page and "1 delivery(ies) failed" in page
     assert isinstance(result, NotifyResult)
     assert result.frame["supplier_id"].to_list() == ["S1", "S2", None]
 

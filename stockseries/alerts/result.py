@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from stockseries import _frames
+from stockseries._html import result_html
 from stockseries._io import AtomicFile
 from stockseries.alerts._episodes import cut_episodes, finish
 from stockseries.alerts._ids import alert_params, canonical
@@ -79,18 +79,15 @@ class Alerts:
         )
 
     def _repr_html_(self) -> str:
-        head = html.escape(repr(self))
         if len(self) == 0:
-            return f"<div><strong>{head}</strong></div>"
+            return result_html(repr(self))
         detection = self.params.get("detection") or {}
         setting = ", ".join(
             f"{key}={value}"
             for key, value in detection.items()
             if key in ("method", "window", "smooth", "k", "min_demand") and value is not None
         )
-        note = f"<div>{html.escape(setting)}</div>" if setting else ""
-        table = self.top_items()._repr_html_()
-        return f"<div><strong>{head}</strong>{note}<div>Top items</div>{table}</div>"
+        return result_html(repr(self), note=setting, frames=[("Top items", self.top_items())])
 
     def settings_json(self) -> str:
         """:attr:`params` (the settings that produced these alerts) as canonical JSON."""

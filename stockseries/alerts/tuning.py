@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from stockseries._html import result_html
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts._scoring import as_tuple, rank_trials
 from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search
@@ -103,12 +103,11 @@ class TuneResult:
         )
 
     def _repr_html_(self) -> str:
-        top = self.trials.sort("rank").head(10)
-        return (
-            f"<div><strong>Best: {html.escape(self._setting())}</strong> "
-            f"({html.escape(self._scores())})<div>{html.escape(self._runner_up())}"
-            f"{html.escape(self.objective)}; "
-            f"{self.trials.height} trials, top 10:</div>{top._repr_html_()}</div>"
+        note = f"{self._scores()}; {self._runner_up()}{self.objective}; {self.trials.height} trials"
+        return result_html(
+            f"Best: {self._setting()}",
+            note=note,
+            frames=[("Top 10 trials", self.trials.sort("rank"))],
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, get_args
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, get_args
 import polars as pl
 
 from stockseries._frames import to_polars
+from stockseries._html import result_html
 from stockseries._schema import (
     EVENT_SCHEMA,
     ITEM,
@@ -285,18 +285,15 @@ class ValidatedEvents(NamedTuple):
         return f"ValidatedEvents(events={_rows(len(self.events))}, rejected={_rows(len(self.rejected))})"
 
     def _repr_html_(self) -> str:
-        head = (
-            f"<p><b>ValidatedEvents</b>: {_rows(len(self.events))} valid, "
-            f"{_rows(len(self.rejected))} rejected</p>"
-        )
-        if len(self.rejected) == 0:
-            return head
-        reasons, _ = to_polars(self.rejected[[REASON]])
-        counts = reasons[REASON].value_counts(sort=True).head(10)
-        items = "".join(
-            f"<li>{html.escape(str(reason))}: {count}</li>" for reason, count in counts.iter_rows()
-        )
-        return f"{head}<ul>{items}</ul>"
+        note = f"{_rows(len(self.events))} valid, {_rows(len(self.rejected))} rejected"
+        frames = []
+        if len(self.rejected):
+            reasons, _ = to_polars(self.rejected[[REASON]])
+            counts = reasons[REASON].value_counts(sort=True, name="rows")
+            frames.append(
+                ("Rejected rows by reason", counts.sort(["rows", REASON], descending=[True, False]))
+            )
+        return result_html("ValidatedEvents", note=note, frames=frames)
 
 
 def _rows(n: int) -> str:

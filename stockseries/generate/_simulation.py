@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass
 
 import polars as pl
 
+from stockseries._html import result_html
 from stockseries._schema import (
     DELIVERY,
     ITEM,
@@ -89,18 +89,13 @@ class Simulation:
 
     def _repr_html_(self) -> str:
         rows = [
-            ("events", f"{self.events.height:,}"),
-            ("items", f"{self.catalog.height:,}"),
-            *((name, f"{n:,}") for name, n in self._label_counts()),
+            ("events", self.events.height),
+            ("items", self.catalog.height),
+            *self._label_counts(),
             ("span", self._span_text()),
             ("columns", ", ".join(self.events.columns)),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
-        return f"<div><strong>Simulation</strong><table>{body}</table></div>"
+        return result_html("Simulation", rows)
 
 
 def simulate(

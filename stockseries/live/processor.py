@@ -9,7 +9,6 @@ holds the parts.
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from stockseries._html import result_html
 from stockseries._schema import EVENT_SCHEMA
 from stockseries._time import duration_us, format_duration
 from stockseries.alerts import alert_params
@@ -490,10 +490,11 @@ class StreamProcessor:
         )
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:,}</td></tr>" for k, v in self.stats.items()
-        )
-        return (
-            f"<div><strong>{html.escape(repr(self))}</strong>"
-            f"<table><tbody>{rows}</tbody></table></div>"
-        )
+        mark = self.watermark
+        fields = [
+            ("every", format_duration(self._every_us)),
+            ("method", self._detection["method"]),
+            ("watermark", "—" if mark is None else mark),
+            *self.stats.items(),
+        ]
+        return result_html("StreamProcessor", fields)

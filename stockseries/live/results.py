@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import html
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from stockseries._html import result_html
 from stockseries._schema import EVENT_SCHEMA, ITEM, TS, TS_DTYPE
 from stockseries.alerts._episodes import empty_alerts
 
@@ -108,13 +108,8 @@ class StepResult:
         return f"StepResult({counts}, watermark={mark})"
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><td>{k}</td><td>{v:,}</td></tr>" for k, v in self.counts().items())
-        mark = "—" if self.watermark is None else html.escape(self.watermark.isoformat())
-        return (
-            f"<div><strong>StepResult</strong> watermark {mark}"
-            f"<table><thead><tr><th>frame</th><th>rows</th></tr></thead>"
-            f"<tbody>{cells}</tbody></table></div>"
-        )
+        mark = "—" if self.watermark is None else self.watermark
+        return result_html("StepResult", [("watermark", mark), *self.counts().items()])
 
 
 @functools.cache

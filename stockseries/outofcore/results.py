@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from stockseries._html import result_html
 from stockseries.alerts import Alerts
 
 __all__ = ["ChunkOrderError", "GeneratedDataset", "OutOfCoreResult"]
@@ -111,15 +110,16 @@ class OutOfCoreResult:
         )
 
     def _repr_html_(self) -> str:
+        # Timings and memory are here (the page is what a person reads after a run).
         rows = [
-            ("events", f"{self.events:,}"),
-            ("late events", f"{self.late:,}"),
-            ("chunks", f"{self.chunks:,}"),
-            ("items", f"{self.items:,}"),
-            ("series rows", f"{self.series_rows:,}"),
-            ("alerts", f"{len(self.alerts):,}"),
-            ("wall time", f"{self.seconds:,.1f} s"),
-            ("events/s", f"{self.events_per_second:,.0f}"),
+            ("events", self.events),
+            ("late events", self.late),
+            ("chunks", self.chunks),
+            ("items", self.items),
+            ("series rows", self.series_rows),
+            ("alerts", len(self.alerts)),
+            ("wall time", timedelta(seconds=self.seconds)),
+            ("events/s", round(self.events_per_second) if self.seconds > 0 else None),
             ("peak RSS", _gib(self.peak_rss)),
         ]
         rows += [
@@ -127,7 +127,7 @@ class OutOfCoreResult:
             for name, path in (("series file", self.series_out), ("alerts file", self.alerts_out))
             if path
         ]
-        return _html_table("OutOfCoreResult", rows)
+        return result_html("OutOfCoreResult", rows)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -180,27 +180,18 @@ class GeneratedDataset:
 
     def _repr_html_(self) -> str:
         span = "—" if self.start is None or self.end is None else f"{self.start} → {self.end}"
-        return _html_table(
+        return result_html(
             "GeneratedDataset",
             [
                 ("folder", self.root.name),
-                ("events", f"{self.events:,}"),
-                ("day partitions", f"{self.days:,}"),
-                ("items", f"{self.items:,}"),
-                ("spikes", f"{self.spikes:,}"),
+                ("events", self.events),
+                ("day partitions", self.days),
+                ("items", self.items),
+                ("spikes", self.spikes),
                 ("span", span),
                 ("on disk", _gib(self.bytes)),
             ],
         )
-
-
-def _html_table(title: str, rows: Sequence[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-        f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<div><strong>{html.escape(title)}</strong><table>{body}</table></div>"
 
 
 def _gib(n: int) -> str:

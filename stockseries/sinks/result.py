@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from stockseries._frames import like_input
+from stockseries._html import result_html
 
 
 class DeliveryError(RuntimeError):
@@ -133,29 +133,26 @@ class NotifyResult:
         )
 
     def _repr_html_(self) -> str:
-        header = "".join(f"<th>{html.escape(name)}</th>" for name in self._counts.columns)
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{'<i>unknown</i>' if value is None else html.escape(str(value))}</td>"
-                for value in row
-            )
-            + "</tr>"
-            for row in self._counts.iter_rows()
+        failures = pl.DataFrame(
+            [(f.sink, f.supplier_id, f.error) for f in self.failures],
+            schema={"sink": pl.String(), "supplier_id": pl.String(), "error": pl.String()},
+            orient="row",
         )
-        failures = "".join(
-            f"<li><code>{html.escape(f.sink)}</code> / supplier "
-            f"{html.escape(repr(f.supplier_id))}: {html.escape(f.error or '')}</li>"
-            for f in self.failures
-        )
+        unknown = pl.col("supplier_id").fill_null("(unknown)")
         status = "all delivered" if self.ok else f"{len(self.failures)} delivery(ies) failed"
-        return (
-            f"<div><strong>NotifyResult</strong>: {self.new} new, "
-            f"{self.skipped_already_sent} already sent, {self.delivered} delivered, "
-            f"{self.failed} failed — {html.escape(status)}"
-            f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
-            + (f"<ul>{failures}</ul>" if failures else "")
-            + "</div>"
+        return result_html(
+            "NotifyResult",
+            [
+                ("new", self.new),
+                ("already sent", self.skipped_already_sent),
+                ("delivered", self.delivered),
+                ("failed", self.failed),
+            ],
+            note=status,
+            frames=[
+                ("Per supplier", self._counts.with_columns(unknown)),
+                *([("Failed deliveries", failures.with_columns(unknown))] if self.failures else []),
+            ],
         )
 
 

@@ -39,7 +39,7 @@ def test_simulation_repr_and_html() -> None:
         f"Simulation(events={sim.events.height:,}, items=20, spikes=40, "
         "span=2024-01-01 → 2024-01-03)"
     )
-    assert "<table>" in sim._repr_html_() and "40" in sim._repr_html_()
+    assert "ss-table" in sim._repr_html_() and "40" in sim._repr_html_()
     odd = simulate(2, start="2024-03-01T06:30", days=0.5, seed=0)
     assert repr(odd).endswith("span=2024-03-01 06:30 → 2024-03-01 18:30)")
 
