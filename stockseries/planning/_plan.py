@@ -10,14 +10,16 @@ import numpy as np
 import polars as pl
 
 from stockseries._frames import to_polars, unwrap_frame
-from stockseries.planning._catalog import lead_times
+from stockseries.planning._catalog import catalog_frame, lead_times
 from stockseries.planning._maths import Moments, cover_us, policy, stockout_probability
 from stockseries.planning._settings import PlanSettings
 from stockseries.planning._window import (
     ITEM,
     LEVEL,
+    bucket_us,
     last_moments,
     moments_of,
+    series_frame,
     window_buckets,
 )
 
@@ -45,6 +47,26 @@ class Inputs:
         self.min_periods = settings.min_periods or self.width
         items = frame[ITEM].unique(maintain_order=True)
         self.times = lead_times(catalog, items, lead_time=lead_time, review_period=review_period)
+
+    @classmethod
+    def build(
+        cls,
+        series: Any,
+        catalog: Any,
+        settings: PlanSettings,
+        *,
+        lead_time: str | timedelta | None,
+        review_period: str | timedelta | None,
+        every: str | timedelta | None,
+        ordered: bool = True,
+    ) -> tuple[Inputs, bool]:
+        """The inputs of a planning call from its public arguments, and whether the series
+        came as pandas (sorted by item and time when ``ordered``)."""
+        frame, was_pandas = series_frame(series, ordered=ordered)
+        every_us = bucket_us(frame, every)
+        return cls(
+            frame, every_us, settings, catalog_frame(catalog), lead_time, review_period
+        ), was_pandas
 
 
 def on_order_column(on_order: Any, items: pl.Series) -> pl.Series:

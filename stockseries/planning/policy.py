@@ -6,10 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from stockseries._frames import like_input
-from stockseries.planning._catalog import catalog_frame
 from stockseries.planning._plan import Inputs, plan_table
 from stockseries.planning._settings import plan_settings
-from stockseries.planning._window import ITEM, bucket_us, series_frame
+from stockseries.planning._window import ITEM
 
 __all__ = ["REORDER_COLUMNS", "reorder_points"]
 
@@ -112,15 +111,14 @@ def reorder_points(
     >>> plan.select("daily_rate", "lead_time_demand", "order_quantity", "order_now").row(0)
     (10.0, 20.0, 0, False)
     """
-    frame, was_pandas = series_frame(series, ordered=False)
-    settings = plan_settings(service_level, service, window, min_periods)
-    inputs = Inputs(
-        frame,
-        bucket_us(frame, every),
-        settings,
-        catalog_frame(catalog),
-        lead_time,
-        review_period,
+    inputs, was_pandas = Inputs.build(
+        series,
+        catalog,
+        plan_settings(service_level, service, window, min_periods),
+        lead_time=lead_time,
+        review_period=review_period,
+        every=every,
+        ordered=False,
     )
     table = plan_table(inputs, on_order).select(REORDER_COLUMNS)
     return like_input(table.sort(ITEM), was_pandas)

@@ -12,7 +12,6 @@ from stockseries._frames import like_input
 from stockseries._schema import ALERT_COLUMNS
 from stockseries.alerts import alert_id
 from stockseries.planning import _normal
-from stockseries.planning._catalog import catalog_frame
 from stockseries.planning._maths import cover_us, policy, stockout_probability
 from stockseries.planning._message import risk_message
 from stockseries.planning._plan import Inputs, plan_table
@@ -22,10 +21,8 @@ from stockseries.planning._window import (
     ITEM,
     LEVEL,
     TS,
-    bucket_us,
     moments_of,
     rolling_moments,
-    series_frame,
 )
 
 __all__ = [
@@ -110,10 +107,14 @@ def stockout_risk(
     >>> risk.select("item_id", "cover", "at_risk").rows()
     [('A', datetime.timedelta(days=1, seconds=43200), True), ('B', datetime.timedelta(days=47), False)]
     """
-    frame, was_pandas = series_frame(series, ordered=False)
-    settings = plan_settings(service_level, service, window, min_periods)
-    inputs = Inputs(
-        frame, bucket_us(frame, every), settings, catalog_frame(catalog), lead_time, None
+    inputs, was_pandas = Inputs.build(
+        series,
+        catalog,
+        plan_settings(service_level, service, window, min_periods),
+        lead_time=lead_time,
+        review_period=None,
+        every=every,
+        ordered=False,
     )
     table = plan_table(inputs, on_order).select(RISK_COLUMNS)
     return like_input(table.sort(ITEM), was_pandas)
@@ -149,18 +150,16 @@ def risk_alerts(
     polars.DataFrame or pandas.DataFrame
         :data:`RISK_ALERT_COLUMNS`, sorted by ``start``, ``item_id``.
     """
-    frame, was_pandas = series_frame(series)
-    settings = plan_settings(service_level, service, window, min_periods)
-    inputs = Inputs(
-        frame,
-        bucket_us(frame, every),
-        settings,
-        catalog_frame(catalog),
-        lead_time,
-        review_period,
+    inputs, was_pandas = Inputs.build(
+        series,
+        catalog,
+        plan_settings(service_level, service, window, min_periods),
+        lead_time=lead_time,
+        review_period=review_period,
+        every=every,
     )
     judged = judge_buckets(inputs.frame, inputs)
-    return like_input(risk_episodes(judged, inputs.every_us, settings), was_pandas)
+    return like_input(risk_episodes(judged, inputs.every_us, inputs.settings), was_pandas)
 
 
 def judge_buckets(frame: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:
