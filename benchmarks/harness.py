@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks import read_ratio, report
+from benchmarks import merge, read_ratio, report
 from benchmarks.runner import IMPLEMENTATIONS, RESULT_PREFIX, Task, applies, measure
 from benchmarks.stages import STAGE_BY_NAME, STAGES, Stage
 from benchmarks.workload import DAYS, N_ITEMS, Workload, prepare, read_meta
@@ -43,6 +43,7 @@ class Options:
     seed: int = 0
     work_dir: Path = HERE / "_work"
     out: Path | None = HERE / "RESULTS.md"
+    keep: bool = True
     isolated: bool = True
     progress: bool = True
     command: str = "python -m benchmarks"
@@ -118,6 +119,12 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=HERE / "_work")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="write only this run to --out (default: keep the sizes this run did not measure "
+        "and the sections other scripts wrote, see benchmarks/merge.py)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
@@ -135,6 +142,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         seed=args.seed,
         work_dir=args.work_dir,
         out=args.out,
+        keep=not args.replace,
         progress=not args.no_progress,
         command=" ".join(["python -m benchmarks", *map(shlex.quote, argv)]),
     )
@@ -284,6 +292,8 @@ def run(options: Options) -> str:
         peak_reset=all(r.get("peak_reset", True) for r in options.records),
     )
     if options.out is not None:
+        if options.keep and options.out.exists():
+            text = merge.keep_unmeasured(text, options.out.read_text())
         options.out.write_text(text)
         raw = options.work_dir / "last_run.json"
         raw.write_text(json.dumps(options.records, indent=1))
