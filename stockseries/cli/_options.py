@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from stockseries._io import read_table
-from stockseries.spikes.methods import DIRECTIONS, METHODS, method_options, option_methods
+from stockseries.spikes.methods import (
+    DIRECTIONS,
+    METHOD_TABLE,
+    METHODS,
+    TRANSFORMS,
+    method_options,
+    option_methods,
+)
 
 if TYPE_CHECKING:
     from stockseries.alerts import Settings
@@ -46,6 +53,7 @@ __all__ = [
     "run_out_of_core",
     "suppliers",
     "warn_short_history",
+    "window_defaults",
     "write_alerts",
 ]
 
@@ -253,6 +261,28 @@ def number(text: str) -> float:
 # --------------------------------------------------------------------------- detection
 
 
+def window_defaults() -> str:
+    """Each method's default ``window`` from the method table, the most common one first.
+
+    Examples
+    --------
+    >>> window_defaults()
+    '60 buckets; seasonal: 7 periods; level_shift: 24 buckets; threshold, profile: none'
+    """
+    spelled = {
+        name: "none" if spec.window is None else f"{spec.window} {spec.window_unit}"
+        for name, spec in METHOD_TABLE.items()
+    }
+    values = list(spelled.values())
+    common = max(values, key=values.count)
+    others: dict[str, list[str]] = {}
+    for name, text in spelled.items():
+        if text != common:
+            others.setdefault(text, []).append(name)
+    ordered = sorted(others.items(), key=lambda item: item[0] == "none")
+    return "; ".join([common, *(f"{', '.join(names)}: {text}" for text, names in ordered)])
+
+
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """Bucket size, detector and alert-episode options (``detect``, ``replay``).
 
@@ -274,7 +304,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         "--window",
         type=count(1),
         default=None,
-        help="baseline length in buckets (default: 60; seasonal: 7 periods; threshold: none)",
+        help=f"baseline length (default: {window_defaults()})",
     )
     group.add_argument(
         "--k", type=number, default=None, help="threshold multiplier (> 0, default 3)"
@@ -296,7 +326,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--transform",
-        choices=("none", "sqrt", "log1p"),
+        choices=tuple("none" if name is None else name for name in TRANSFORMS),
         default=None,
         help="judge a variance-stabilised signal (default: the method's)",
     )
