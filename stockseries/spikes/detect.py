@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from stockseries import _frames
 from stockseries.spikes._decide import detect_frame
-from stockseries.spikes.methods import spike_params
+from stockseries.spikes.methods import METHOD_TABLE, Method, spike_params
 
 __all__ = ["detect_spikes"]
 
@@ -30,38 +31,11 @@ def detect_spikes(
     bar). A bucket is flagged when its baseline has at least ``min_periods``
     buckets of history, ``x > threshold`` and ``x >= min_demand``.
 
-    Methods (``baseline`` / ``spread`` / ``threshold`` / ``score``):
+    Methods (``baseline`` / ``spread`` / ``threshold`` / ``score``), from the method table
+    (:data:`~stockseries.spikes.METHOD_TABLE`, the one place a method is described):
 
-    ``"zscore"`` (default)
-        Mean μ and sample standard deviation σ (ddof=1) of the previous
-        ``window`` buckets; ``threshold = μ + k·σ``, ``score = (x − μ)/σ``.
-        With fewer than 2 values σ = 0. When σ = 0 the score is ``+inf`` if
-        ``x > μ`` and ``0`` otherwise: it measures upward surprise, and a drop
-        below a flat baseline is not one.
-    ``"mad"``
-        Median and ``1.4826·MAD`` (median absolute deviation) of the same
-        window, so ``k`` reads like standard deviations but a few extreme past
-        buckets (for example an earlier spike) barely move the bar.
-    ``"ewma"``
-        Exponentially weighted mean and std of all past buckets (option
-        ``span`` or ``half_life`` in buckets; default ``span = window``).
-        ``history`` counts all past buckets.
-    ``"quantile"``
-        The ``q``-quantile (option ``q``, default 0.99, linear interpolation)
-        of the previous ``window`` buckets *is* the threshold; ``k`` is
-        ignored. ``baseline`` is the window median, ``spread`` the quantile
-        minus the median, so ``score > 1`` means above the bar.
-    ``"threshold"``
-        A fixed ``level`` (a number, a mapping item_id → level, or a frame
-        with ``item_id``, ``level``); ``baseline = threshold = level``,
-        ``spread`` is null, ``score = x − level``. No warm-up
-        (``min_periods`` defaults to 0; ``history`` counts past buckets).
-    ``"seasonal"``
-        Mean and std of the same bucket of the day on the previous ``window``
-        days (option ``period="1d"``; ``weekly=True`` means the same weekday
-        and time on previous weeks); ``window`` counts periods, default 7.
-        Needs a dense series (``resample(..., dense=True)``); ``history`` is
-        the number of previous periods available.
+    {methods}
+    Where the spread is 0 the score is ``±inf`` for a move the direction watches, else 0.
 
     Parameters
     ----------
@@ -73,10 +47,8 @@ def detect_spikes(
     column : str
         The numeric column to watch (``"demand"``).
     window : int, optional
-        Baseline length in buckets (periods for ``seasonal``). Default 60:
-        one hour of 1-minute buckets is enough for a stable mean and std of
-        Poisson demand yet short enough to follow the daily cycle. Seasonal
-        defaults to 7 (one week of days).
+        Baseline length, in the method's unit; default: the method's window
+        (both under Methods above).
     k : float
         Spread multiplier, default 3: for roughly normal noise about 0.1 % of
         ordinary buckets cross μ + 3σ.
@@ -103,8 +75,11 @@ def detect_spikes(
         baseline of ``smooth − 1`` buckets earlier, so warm-up grows by
         ``2·(smooth − 1)`` buckets (``history`` counts full signals).
     **method_options
-        ``span``/``half_life`` (ewma), ``q`` (quantile), ``level`` (threshold),
-        ``period``/``weekly`` (seasonal).
+        The method's options (above), and for every method ``direction``
+        (``"up"``, ``"down"`` or ``"both"``: which unusual moves are flagged),
+        ``transform`` (``None``, ``"sqrt"`` or ``"log1p"``: judge a
+        variance-stabilised signal) and ``robust`` (cap flagged buckets before
+        they enter later baselines); the last two default to the method's.
 
     Returns
     -------
@@ -158,3 +133,35 @@ def detect_spikes(
     )
     frame, was_pandas = _frames.to_polars(series)
     return _frames.like_input(detect_frame(frame, params), was_pandas)
+
+
+def _method_text(name: str, spec: Method, default: str) -> str:
+    """One method's entry in :func:`detect_spikes`' docstring, from its table record."""
+    window = f"{spec.window} {spec.window_unit}" if spec.window is not None else "none"
+    facts = [f"Window: {window}", "``k`` applies" if spec.uses_k else "``k`` unused"]
+    facts += [f"``{o.name}={o.default!r}``: {o.help}" for o in spec.options]
+    facts += ["``robust=True`` by default"] if spec.robust_default else []
+    if spec.transform_default is not None:
+        facts.append(f"``transform={spec.transform_default!r}`` by default")
+    summary = spec.summary[0].upper() + spec.summary[1:]
+    text = f"{summary}; {spec.notes}. " if spec.notes else f"{summary}. "
+    head = f'``"{name}"``' + (" (default)" if name == default else "")
+    body = textwrap.fill(
+        text + "; ".join(facts) + ".",
+        88,
+        initial_indent=" " * 8,
+        subsequent_indent=" " * 8,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    return f"{head}\n{body}"
+
+
+def _methods_section() -> str:
+    return (
+        "\n    ".join(_method_text(name, spec, "zscore") for name, spec in METHOD_TABLE.items())
+        + "\n\n"
+    )
+
+
+detect_spikes.__doc__ = (detect_spikes.__doc__ or "").replace("{methods}\n", _methods_section())

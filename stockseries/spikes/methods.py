@@ -173,6 +173,8 @@ class Method:
     lookback : callable
         ``lookback(detection, every_us)``: past buckets per item the method reads to decide
         the next bucket (smoothing excluded; see :func:`history_needed`).
+    notes : str
+        What else a user must know (the reference docs of ``detect_spikes`` show it).
     """
 
     name: str
@@ -191,6 +193,7 @@ class Method:
     signal_column: bool = False
     integer_path: bool = True
     robust_passes: int = 3
+    notes: str = ""
 
     def defaults(self) -> dict[str, Any]:
         """The options' defaults, by name."""
@@ -395,6 +398,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="zscore",
             summary="mean and standard deviation of the previous window",
+            notes="sample σ (ddof=1); fewer than 2 values: σ = 0",
             window=_ROLLING_WINDOW,
             window_unit="buckets",
             options=(),
@@ -406,6 +410,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="mad",
             summary="median and scaled MAD of the previous window (robust to past spikes)",
+            notes="spread = 1.4826·MAD, so k reads like standard deviations",
             window=_ROLLING_WINDOW,
             window_unit="buckets",
             options=(),
@@ -417,6 +422,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="ewma",
             summary="exponentially weighted mean and standard deviation of all past buckets",
+            notes="``history`` counts all past buckets",
             window=_ROLLING_WINDOW,
             window_unit="buckets",
             options=(
@@ -432,6 +438,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="quantile",
             summary="the q-quantile of the previous window is the threshold (k unused)",
+            notes="baseline = window median, spread = quantile − median: score > 1 is above the bar",
             window=_ROLLING_WINDOW,
             window_unit="buckets",
             options=(Option("q", 0.99, "float", "quantile in (0, 1)", "", 0.5, 0.999),),
@@ -443,6 +450,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="threshold",
             summary="a fixed level (per item or global); no baseline",
+            notes="baseline = threshold = level, spread null, score = x − level; no warm-up (min_periods 0)",
             window=None,
             window_unit="",
             options=(Option("level", None, "level", "fixed level: number or item -> level"),),
@@ -453,6 +461,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="seasonal",
             summary="mean and standard deviation of the same slot in previous periods",
+            notes="needs a dense series (``resample(..., dense=True)``); ``history`` counts periods",
             window=7,
             window_unit="periods",
             options=(
@@ -466,6 +475,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="profile",
             summary="median of the same slot in previous seasons; robust relative spread",
+            notes="log deviations; spread: count noise + a remedian of block MADs (see spikes._profile)",
             window=None,
             window_unit="",
             options=(
@@ -486,6 +496,7 @@ METHOD_TABLE: dict[str, Method] = {
         Method(
             name="level_shift",
             summary="median of the last window against the window before it",
+            notes="interquartile means of two windows; output has ``signal`` (see spikes._level_shift)",
             window=24,
             window_unit="buckets",
             options=(),
