@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["median_of_columns"]
+__all__ = ["median_of_columns", "median_of_seasons"]
 
 
 def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -80,3 +80,84 @@ def _median_of_few(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
             default=np.nan,
         )
     return median, count
+
+
+def median_of_seasons(
+    y: np.ndarray, pos: np.ndarray, lag: int, seasons: int, start: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row median of ``y[t − lag], …, y[t − seasons·lag]`` within the row's item.
+
+    For the rows ``t = start, …, start + len(pos) − 1`` of ``y`` (all of it by default),
+    ``pos`` being each one's position within its item (rows sorted by item, then time); a
+    lag reaching before the item's first row is missing. Returns the medians (NaN where no
+    lag is available) and how many lags each row had: what :func:`median_of_columns` gives
+    for those lagged columns, to the bit.
+
+    A row at position ``p`` has the nearest ``h = min(p // lag, seasons)`` lags and no
+    others, so for finite ``y`` and up to four seasons the running sum, largest and
+    smallest over the lags are built one lag at a time on slices (no lagged copies, no
+    masks) and each row takes the median of its own ``h``. Called on row ranges of a few
+    ten thousand rows, its temporaries stay in the CPU cache.
+
+    Examples
+    --------
+    >>> y = np.array([1.0, 5.0, 2.0, 9.0, 4.0, 7.0])
+    >>> med, count = median_of_seasons(y, np.arange(6), 1, 3)
+    >>> med.tolist(), count.tolist()
+    ([nan, 1.0, 3.0, 2.0, 5.0, 4.0], [0, 1, 2, 3, 3, 3])
+    >>> median_of_seasons(y, np.arange(4, 6), 1, 3, start=4)[0].tolist()
+    [5.0, 4.0]
+    """
+    stop = start + len(pos)
+    if seasons > 4 or not np.isfinite(y[max(start - seasons * lag, 0) : stop]).all():
+        return _median_of_lagged_columns(y, pos, lag, seasons, start)
+    n = len(pos)
+    count = np.minimum(pos // lag, seasons)
+    median = np.full(n, np.nan)
+    total = np.empty(n)
+    largest = np.empty(n)
+    smallest = np.empty(n)
+    scratch = np.empty(n)
+    for j in range(1, seasons + 1):
+        shift = j * lag
+        first = max(start, shift)  # rows before `shift` cannot reach back j lags
+        if first >= stop:
+            break
+        here = slice(first - start, n)
+        past = y[first - shift : stop - shift]
+        if j == 1:
+            # 0.0 + value, as median_of_columns sums: -0.0 becomes 0.0 alike.
+            np.add(0.0, past, out=total[here])
+            value = total[here]
+        else:
+            total[here] += past
+            if j == 2:
+                previous = y[first - lag : stop - lag]
+                np.maximum(previous, past, out=largest[here])
+                np.minimum(previous, past, out=smallest[here])
+            else:
+                np.maximum(largest[here], past, out=largest[here])
+                np.minimum(smallest[here], past, out=smallest[here])
+            value = scratch[here]
+            if j == 2:
+                np.divide(total[here], 2.0, out=value)
+            else:
+                np.subtract(total[here], largest[here], out=value)
+                value -= smallest[here]
+                if j == 4:
+                    value /= 2.0
+        np.copyto(median[here], value, where=count[here] == j)
+    return median, count
+
+
+def _median_of_lagged_columns(
+    y: np.ndarray, pos: np.ndarray, lag: int, seasons: int, start: int
+) -> tuple[np.ndarray, np.ndarray]:
+    columns = []
+    rows = np.arange(start, start + len(pos))
+    for j in range(1, seasons + 1):
+        ok = pos >= j * lag
+        past = np.full(len(pos), np.nan)
+        past[ok] = y[rows[ok] - j * lag]
+        columns.append(past)
+    return median_of_columns(columns)

@@ -35,9 +35,12 @@ however large the spike was; and a second pass recomputes the block levels and s
 from deviations capped at the first pass's bar (``c ± k·s`` in the watched directions),
 so a burst or a holiday inflates neither the spread nor the level of the next day.
 
-Everything is vectorised over all items: a loop over the ``S`` seasons and a sorting
-network over four block statistics; the block medians are one ``np.median`` over a
-``(blocks, B)`` matrix.
+Everything is vectorised over all items: a loop over the ``S`` seasons (the running sum,
+largest and smallest give the median of up to four), one ``np.median`` per block matrix
+``(blocks, B)``, and a median over the few previous blocks. The per-bucket work goes a run
+of whole blocks (about :data:`CHUNK` buckets) at a time, so its temporaries stay in the CPU
+cache; only the signal, profile (then centre), counting variance (then spread) and history
+are series-long. The robust pass recomputes only the blocks holding a capped bucket.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
-from stockseries.spikes._order import median_of_columns
+from stockseries.spikes._order import median_of_columns, median_of_seasons
 from stockseries.spikes._transforms import inverse_transform
 from stockseries.spikes.methods import (
     MAD_SCALE,
@@ -62,11 +66,19 @@ from stockseries.spikes.methods import (
 
 __all__ = ["profile_baseline"]
 
+#: Rows per step of the per-bucket work (a few hundred kB per temporary).
+CHUNK = 1 << 16
+
 
 def profile_baseline(
     frame: pl.DataFrame, layout: Layout, y: np.ndarray, params: Mapping[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre, spread and history (seasons) of every bucket; see the module docstring."""
+    """Centre, spread and history (seasons) of every bucket; see the module docstring.
+
+    The per-bucket work goes a run of whole blocks at a time (:meth:`EpochBlocks.chunks`):
+    one pass for the profile, the counting noise and the block statistics, one (robust)
+    to find the blocks holding a bucket beyond the first pass's bar, one for the bars.
+    """
     n = layout.n
     if n == 0 or not (layout.lengths > 1).any():
         return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
@@ -78,45 +90,149 @@ def profile_baseline(
             f"period={params['period']} is shorter than smooth={params['smooth']} buckets"
         )
     y = np.asarray(y, dtype=np.float64)
-    pos = layout.positions()
-    seasons = []
-    for j in range(1, params["seasons"] + 1):
-        shift = j * lag
-        past = np.full(n, np.nan)
-        if shift < n:
-            past[shift:] = y[:-shift]
-            past[pos < shift] = np.nan
-        seasons.append(past)
-    profile, history = median_of_columns(seasons)
-    del seasons
-    if not history.any():
+    if not (layout.lengths > lag).any():
         # No bucket has a previous season yet: nothing to judge (and nothing to compute).
-        return np.full(n, np.nan), np.full(n, np.nan), history
-    deviation = y - profile
-    counting = count_variance(profile, history, setting(params, "transform"))
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
     block = profile_spread_buckets(every)
-    blocks = (_Blocks(layout, ts // every, block), profile_level_blocks(lag, block))
-    level, excess = _recent_blocks(deviation, counting, *blocks)
-    spread = np.sqrt(excess + counting)
+    blocks = EpochBlocks(layout, ts[layout.starts] // every, block)
+    level_blocks = profile_level_blocks(lag, block)
+    seasons = _Seasons(y, layout, lag, params["seasons"], setting(params, "transform"))
+    median, extra, noise = seasons.block_statistics(blocks)
+    level, excess = _recent_blocks(median, extra, blocks, level_blocks)
     if setting(params, "robust") and params["k"] is not None:
         # Deviations the first pass flags enter the block statistics capped at the bar.
-        capped = _capped(deviation, level, spread * params["k"], setting(params, "direction"))
-        if not np.array_equal(capped, deviation, equal_nan=True):
-            level, excess = _recent_blocks(capped, counting, *blocks)
-            spread = np.sqrt(excess + counting)
-    center = profile + level
-    # No spread yet (no complete earlier block): not enough history to judge.
-    history[~np.isfinite(center) | ~np.isfinite(spread)] = 0
-    return center, spread, history
+        # Only blocks holding a capped bucket change (to the bit, the others are the same
+        # medians of the same values): recompute those.
+        bars = _Bars(level, excess, params["k"], setting(params, "direction"))
+        which = seasons.capped_blocks(blocks, bars)
+        if len(which):
+            median[which], extra[which] = _block_statistics(
+                seasons.capped(blocks, bars, which), noise[which], True
+            )
+            level, excess = _recent_blocks(median, extra, blocks, level_blocks)
+    return seasons.bars(blocks, level, excess)
 
 
-def _capped(
-    deviation: np.ndarray, level: np.ndarray, bar: np.ndarray, direction: str
+class _Seasons:
+    """The profile, seasons and counting variance of every bucket, and what they give."""
+
+    def __init__(
+        self, y: np.ndarray, layout: Layout, lag: int, seasons: int, transform: str | None
+    ) -> None:
+        n = layout.n
+        self.y = y
+        self.layout = layout
+        self.lag = lag
+        self.seasons = seasons
+        self.transform = transform
+        self.profile = np.empty(n)
+        self.history = np.empty(n, dtype=np.int64)
+        self.counting = np.empty(n)
+
+    def _positions(self, lo: int, hi: int) -> np.ndarray:
+        starts = self.layout.starts
+        first = int(np.searchsorted(starts, lo, side="right")) - 1
+        last = int(np.searchsorted(starts, hi, side="left"))
+        edges = np.append(np.maximum(starts[first:last], lo), hi)
+        return np.arange(lo, hi) - np.repeat(starts[first:last], np.diff(edges))
+
+    def block_statistics(self, blocks: EpochBlocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fill profile, history and counting; per block: median, excess variance, noise."""
+        median = np.full(blocks.n_blocks, np.nan)
+        extra = np.full(blocks.n_blocks, np.nan)
+        noise = np.zeros(blocks.n_blocks)
+        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+            p, h = median_of_seasons(self.y, self._positions(lo, hi), self.lag, self.seasons, lo)
+            self.profile[lo:hi] = p
+            self.history[lo:hi] = h
+            counting = count_variance(p, h, self.transform)
+            self.counting[lo:hi] = counting
+            # Mean counting variance per block (added in row order, like np.bincount).
+            noise[b0:b1] = np.bincount(blocks.local(b0, b1), counting, b1 - b0)
+            noise[b0:b1] /= blocks.block
+            deviation = np.subtract(self.y[lo:hi], p, out=p)
+            matrix = blocks.matrix(deviation, b0, b1)
+            median[b0:b1], extra[b0:b1] = _block_statistics(matrix, noise[b0:b1], True)
+        return median, extra, noise
+
+    def capped_blocks(self, blocks: EpochBlocks, bars: _Bars) -> np.ndarray:
+        """Blocks holding a bucket whose deviation :func:`_capped` changes."""
+        found = []
+        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+            deviation = self.y[lo:hi] - self.profile[lo:hi]
+            low, high = bars.of(slice(b0, b1), self.counting[lo:hi], blocks.counts[b0:b1])
+            changed = np.flatnonzero(_capped_rows(deviation, low, high))
+            if len(changed):
+                found.append(np.unique(blocks.block_of(changed + lo)))
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def capped(self, blocks: EpochBlocks, bars: _Bars, which: np.ndarray) -> np.ndarray:
+        """The deviations of blocks ``which`` capped at the first pass's bars, a block per row."""
+        deviation = blocks.rows(self.y, which) - blocks.rows(self.profile, which)
+        low, high = bars.of(which[:, None], blocks.rows(self.counting, which))
+        return _capped(deviation, low, high)
+
+    def bars(
+        self, blocks: EpochBlocks, level: np.ndarray, excess: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centre, spread and history of every bucket (in the profile and counting arrays)."""
+        center, spread, history = self.profile, self.counting, self.history
+        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+            counts = blocks.counts[b0:b1]
+            center[lo:hi] += np.repeat(level[b0:b1], counts)
+            s = spread[lo:hi]
+            np.add(np.repeat(excess[b0:b1], counts), s, out=s)
+            np.sqrt(s, out=s)
+            # No spread yet (no complete earlier block): not enough history to judge.
+            history[lo:hi][~np.isfinite(center[lo:hi]) | ~np.isfinite(s)] = 0
+        return center, spread, history
+
+
+class _Bars:
+    """The first pass's bars, ``level ± k·sqrt(excess + counting)``, in the watched directions."""
+
+    def __init__(self, level: np.ndarray, excess: np.ndarray, k: float, direction: str) -> None:
+        self.level, self.excess, self.k, self.direction = level, excess, k, direction
+
+    def of(
+        self, block: np.ndarray | slice, counting: np.ndarray, repeat: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Lower and upper bar (``None``: direction not watched) of buckets in ``block``.
+
+        ``block`` gives each bucket's block, or with ``repeat`` (buckets per block) a run of
+        blocks.
+        """
+
+        def per_bucket(values: np.ndarray) -> np.ndarray:
+            return values[block] if repeat is None else np.repeat(values[block], repeat)
+
+        spread = np.sqrt(per_bucket(self.excess) + counting)
+        bar = np.multiply(spread, self.k, out=spread)
+        level = per_bucket(self.level)
+        high = level + bar if self.direction != "down" else None
+        low = np.subtract(level, bar, out=bar) if self.direction != "up" else None
+        return low, high
+
+
+def _capped_rows(
+    deviation: np.ndarray, low: np.ndarray | None, high: np.ndarray | None
 ) -> np.ndarray:
+    """Where :func:`_capped` changes a deviation (to another value or to NaN, where a bar is)."""
     with np.errstate(invalid="ignore"):
-        high = level + bar if direction != "down" else np.inf
-        low = level - bar if direction != "up" else -np.inf
-        return np.clip(deviation, low, high)
+        inside = np.less_equal(deviation, high) if high is not None else None
+        if low is not None:
+            above = np.greater_equal(deviation, low)
+            inside = above if inside is None else np.logical_and(inside, above, out=inside)
+    assert inside is not None
+    changed = np.logical_not(inside, out=inside)
+    changed &= ~np.isnan(deviation)  # NaN stays NaN
+    return changed
+
+
+def _capped(deviation: np.ndarray, low: np.ndarray | None, high: np.ndarray | None) -> np.ndarray:
+    """Deviations clipped to the bars of the directions watched (NaN where a bar is NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.clip(deviation, -np.inf if low is None else low, np.inf if high is None else high)
 
 
 def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | None) -> np.ndarray:
@@ -129,68 +245,62 @@ def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | No
     with np.errstate(invalid="ignore", divide="ignore"):
         # At least one count: a profile of 0 (a slow mover, a quiet night) still sees the
         # odd unit, which must not read as an infinite surprise.
-        lam = np.maximum(inverse_transform(transform)(profile), 1.0)
+        counts = inverse_transform(transform)(profile)
+        if counts is profile:
+            lam = np.maximum(counts, 1.0)
+        else:
+            lam = np.maximum(counts, 1.0, out=counts)
         if transform == "log1p":
-            var = lam / np.square(1.0 + lam)
+            denominator = np.add(lam, 1.0)
+            np.square(denominator, out=denominator)
+            var = np.divide(lam, denominator, out=lam)
         elif transform == "sqrt":
             var = np.ones_like(lam)
         else:
             var = lam
-        return var * (1.0 + (np.pi / 2.0) / seasons)
+        factor = np.divide(np.pi / 2.0, seasons)
+        factor += 1.0
+        var *= factor
+        return var
 
 
-class _Blocks:
-    """Where each bucket sits in the ``(blocks, block)`` matrix of epoch-aligned blocks."""
+def _block_statistics(
+    matrix: np.ndarray, noise: np.ndarray, fresh: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per block (row of ``matrix``): the median ``m`` of its deviations and the variance
+    beyond counting noise, ``max((1.4826·MAD)² − noise, 0)``; NaN for an incomplete block.
 
-    def __init__(self, layout: Layout, bucket_index: np.ndarray, block: int) -> None:
-        item = np.repeat(np.arange(len(layout.starts)), layout.lengths)
-        block_id = bucket_index // block
-        first_block = block_id[layout.starts]
-        # Consecutive numbering of (item, block) pairs: each item's blocks are contiguous.
-        self.per_item = block_id[layout.starts + layout.lengths - 1] - first_block + 1
-        offsets = np.cumsum(self.per_item) - self.per_item
-        self.row_block = offsets[item] + (block_id - first_block[item])
-        self.n_blocks = int(self.per_item.sum())
-        self.block = block
-        self.flat = self.row_block * block + bucket_index % block
-
-    def matrix(self, values: np.ndarray) -> np.ndarray:
-        """``values`` laid out one block per row (NaN where a block has no bucket)."""
-        out = np.full(self.n_blocks * self.block, np.nan)
-        out[self.flat] = values
-        return out.reshape(self.n_blocks, self.block)
+    ``noise`` is each block's mean counting variance; ``fresh``: ``matrix`` may be
+    overwritten.
+    """
+    rows = len(matrix)
+    median = np.full(rows, np.nan)
+    extra = np.full(rows, np.nan)
+    complete = np.isfinite(matrix).all(axis=1)
+    if complete.any():
+        full = matrix if fresh and complete.all() else matrix[complete]
+        m = np.median(full, axis=1, overwrite_input=True)
+        median[complete] = m
+        full -= m[:, None]
+        np.abs(full, out=full)
+        mad = np.median(full, axis=1, overwrite_input=True) * MAD_SCALE
+        extra[complete] = np.maximum(mad * mad - noise[complete], 0.0)
+    return median, extra
 
 
 def _recent_blocks(
-    deviation: np.ndarray,
-    counting: np.ndarray,
-    blocks: _Blocks,
+    median: np.ndarray,
+    extra: np.ndarray,
+    blocks: EpochBlocks,
     level_blocks: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per bucket: the level and the variance beyond counting noise of recent deviations.
+    """Per block: the level and the variance beyond counting noise of recent deviations.
 
-    Each complete block of ``block`` buckets (aligned to the epoch) gives the median ``m``
-    of its deviations and ``(1.4826·MAD)² − mean(counting)``, the variance counting
-    noise does not explain (at least 0); a bucket takes the median of the latter over the
-    previous :data:`PROFILE_BLOCKS` blocks of its item and of the former over the previous
-    ``level_blocks`` (a period's worth).
+    A block takes the median of its item's block excess variances (``extra``, from
+    :func:`_block_statistics`) over the previous :data:`PROFILE_BLOCKS` blocks and of their
+    median deviations over the previous ``level_blocks`` (a period's worth).
     """
-    n_blocks, row_block, per_item = blocks.n_blocks, blocks.row_block, blocks.per_item
-    med = np.full(n_blocks, np.nan)
-    extra = np.full(n_blocks, np.nan)
-    finite = np.bincount(row_block, weights=np.isfinite(deviation), minlength=n_blocks)
-    complete = finite == blocks.block
-    if complete.any():
-        full = blocks.matrix(deviation)[complete]
-        m = np.median(full, axis=1)
-        med[complete] = m
-        full -= m[:, None]
-        np.abs(full, out=full)
-        mad = np.median(full, axis=1) * MAD_SCALE
-        noise = np.bincount(row_block, weights=counting, minlength=n_blocks)[complete]
-        extra[complete] = np.maximum(mad * mad - noise / blocks.block, 0.0)
-        del full
-    block_item = np.repeat(np.arange(len(per_item)), per_item)
+    n_blocks, block_item = blocks.n_blocks, blocks.item
     level_cols, extra_cols = [], []
     for back in range(1, max(PROFILE_BLOCKS, level_blocks) + 1):
         if back >= n_blocks:
@@ -198,15 +308,14 @@ def _recent_blocks(
         same = block_item[back:] == block_item[:-back]
         if back <= level_blocks:
             lvl = np.full(n_blocks, np.nan)
-            lvl[back:] = np.where(same, med[:-back], np.nan)
+            lvl[back:] = np.where(same, median[:-back], np.nan)
             level_cols.append(lvl)
         if back <= PROFILE_BLOCKS:
             ext = np.full(n_blocks, np.nan)
             ext[back:] = np.where(same, extra[:-back], np.nan)
             extra_cols.append(ext)
     if not level_cols:
-        nothing = np.full(len(row_block), np.nan)
-        return nothing, nothing.copy()
+        return np.full(n_blocks, np.nan), np.full(n_blocks, np.nan)
     level, _ = median_of_columns(level_cols)
     excess, _ = median_of_columns(extra_cols)
-    return level[row_block], excess[row_block]
+    return level, excess

@@ -33,7 +33,21 @@ def _sqrt_inverse(y: np.ndarray) -> np.ndarray:
 
 
 def _log1p(x: np.ndarray) -> np.ndarray:
-    return np.log1p(np.maximum(np.asarray(x, dtype=np.float64), 0.0))
+    x = np.asarray(x)
+    if x.dtype.kind in "iu" and len(x):
+        # Counts take few distinct values: look each up in a table of log1p(0 … max)
+        # (the same function of the same values, so the same bits, at a fraction of the cost).
+        low, high = int(x.min()), int(x.max())
+        if high <= _TABLE_LIMIT and high <= len(x):
+            table = np.log1p(np.arange(high + 1, dtype=np.float64))
+            return table.take(np.maximum(x, 0) if low < 0 else x)
+    out = np.asarray(x, dtype=np.float64).copy()
+    np.maximum(out, 0.0, out=out)
+    return np.log1p(out, out=out)
+
+
+#: Largest count looked up in a table by :func:`_log1p`.
+_TABLE_LIMIT = 1 << 20
 
 
 def _log1p_inverse(y: np.ndarray) -> np.ndarray:

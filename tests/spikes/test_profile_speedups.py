@@ -1,0 +1,193 @@
+"""The profile baseline's fast paths give the bits of the plain computation they replace.
+
+- :func:`median_of_seasons` (running sum/largest/smallest over slices, by row range) against
+  :func:`median_of_columns` over explicitly lagged, masked columns;
+- :class:`EpochBlocks` (block layout without a per-bucket block index) against a direct
+  per-bucket construction, on ragged items that start and end mid-block;
+- the whole detection run a few rows at a time against one run with the default chunk, and
+  the robust pass (only blocks holding a capped bucket are recomputed) against recomputing
+  every block;
+- the log1p table for counts against ``np.log1p``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stockseries.spikes._profile as _profile
+from stockseries.spikes import detect_spikes
+from stockseries.spikes._blocks import EpochBlocks
+from stockseries.spikes._layout import Layout
+from stockseries.spikes._order import median_of_columns, median_of_seasons
+from stockseries.spikes._transforms import forward_transform
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def ragged_layout(lengths: list[int]) -> Layout:
+    sizes = np.asarray(lengths, dtype=np.int64)
+    return Layout(int(sizes.sum()), np.cumsum(sizes) - sizes, sizes)
+
+
+def lagged_columns(y: np.ndarray, layout: Layout, lag: int, seasons: int) -> list[np.ndarray]:
+    pos = layout.positions()
+    columns = []
+    for j in range(1, seasons + 1):
+        column = np.full(layout.n, np.nan)
+        if j * lag < layout.n:
+            column[j * lag :] = y[: layout.n - j * lag]
+            column[pos < j * lag] = np.nan
+        columns.append(column)
+    return columns
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    lag=st.integers(1, 9),
+    seasons=st.integers(1, 6),
+    chunk=st.integers(1, 50),
+    seed=st.integers(0, 2**16),
+)
+def test_median_of_seasons_is_median_of_lagged_columns(
+    lengths: list[int], lag: int, seasons: int, chunk: int, seed: int
+) -> None:
+    layout = ragged_layout(lengths)
+    rng = np.random.default_rng(seed)
+    y = np.log1p(rng.poisson(3.0, layout.n).astype(np.float64))
+    expected, expected_count = median_of_columns(lagged_columns(y, layout, lag, seasons))
+    pos = layout.positions()
+    parts = [
+        median_of_seasons(y, pos[lo : lo + chunk], lag, seasons, lo)
+        for lo in range(0, layout.n, chunk)
+    ]
+    median = np.concatenate([part[0] for part in parts])
+    count = np.concatenate([part[1] for part in parts])
+    assert np.array_equal(count, expected_count)
+    assert np.array_equal(median, expected, equal_nan=True)  # to the bit
+
+
+def test_median_of_seasons_with_missing_values_falls_back() -> None:
+    layout = ragged_layout([12, 9])
+    y = np.arange(21, dtype=np.float64)
+    y[[3, 14]] = np.nan
+    expected = median_of_columns(lagged_columns(y, layout, 2, 3))
+    got = median_of_seasons(y, layout.positions(), 2, 3)
+    assert np.array_equal(got[0], expected[0], equal_nan=True)
+    assert np.array_equal(got[1], expected[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    firsts=st.lists(st.integers(0, 50), min_size=5, max_size=5),
+    block=st.integers(1, 8),
+    rows=st.integers(1, 40),
+)
+def test_epoch_blocks_match_a_per_bucket_block_index(
+    lengths: list[int], firsts: list[int], block: int, rows: int
+) -> None:
+    layout = ragged_layout(lengths)
+    first = np.asarray(firsts[: len(lengths)], dtype=np.int64)
+    blocks = EpochBlocks(layout, first, block)
+    # Per bucket: its epoch bucket, block and slot, numbering blocks item after item.
+    bucket = np.repeat(first, layout.lengths) + layout.positions()
+    item = np.repeat(np.arange(len(lengths)), layout.lengths)
+    block_id = bucket // block
+    first_block = block_id[layout.starts]
+    per_item = block_id[layout.starts + layout.lengths - 1] - first_block + 1
+    row_block = (np.cumsum(per_item) - per_item)[item] + block_id - first_block[item]
+    assert blocks.n_blocks == int(per_item.sum())
+    assert np.array_equal(blocks.counts, np.bincount(row_block, minlength=blocks.n_blocks))
+    assert np.array_equal(blocks.item, np.repeat(np.arange(len(lengths)), per_item))
+    assert np.array_equal(blocks.block_of(np.arange(layout.n)), row_block)
+    values = np.arange(layout.n, dtype=np.float64) + 0.5
+    matrix = np.full((blocks.n_blocks, block), np.nan)
+    matrix[row_block, bucket % block] = values
+    pieces = []
+    for b0, b1, lo, hi in blocks.chunks(rows):
+        assert np.array_equal(blocks.local(b0, b1) + b0, row_block[lo:hi])
+        pieces.append(blocks.matrix(values[lo:hi], b0, b1))
+    assert np.array_equal(np.concatenate(pieces), matrix, equal_nan=True)
+    which = np.arange(blocks.n_blocks)[::2]
+    assert np.array_equal(blocks.rows(values, which), matrix[which], equal_nan=True)
+
+
+def ragged_series() -> pl.DataFrame:
+    """Three items of 1-minute counts with a daily cycle, starting and ending mid-block."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for index, (offset, minutes) in enumerate([(0, 6 * 1440), (97, 5 * 1440 + 311), (1301, 4000)]):
+        t = np.arange(offset, offset + minutes)
+        rate = 3.0 * (1.0 + 0.6 * np.sin(2 * np.pi * t / 1440))
+        demand = rng.poisson(rate)
+        demand[rng.random(minutes) < 0.002] += 40  # spikes: the robust pass caps them
+        frames.append(
+            pl.DataFrame(
+                {
+                    "item_id": f"I{index}",
+                    "ts": [T0 + timedelta(minutes=int(m)) for m in t],
+                    "demand": demand,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"direction": "both"},
+        {"direction": "down", "transform": "sqrt"},
+        {"robust": False},
+        {"smooth": 3, "seasons": 3},
+    ],
+)
+def test_profile_does_not_depend_on_the_chunk_size(
+    options: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = ragged_series()
+    expected = detect_spikes(series, "profile", period="1d", **options)
+    assert expected["flagged"].sum() > 0
+    monkeypatch.setattr(_profile, "CHUNK", 500)  # many runs of blocks, cut mid-item
+    assert detect_spikes(series, "profile", period="1d", **options).equals(expected)
+
+
+def test_robust_pass_recomputes_only_what_capping_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    series = ragged_series()
+    expected = detect_spikes(series, "profile", period="1d", direction="both")
+    every_block = _profile._Seasons.capped_blocks
+
+    def all_blocks(self: _profile._Seasons, blocks: EpochBlocks, bars: object) -> np.ndarray:
+        every_block(self, blocks, bars)  # type: ignore[arg-type]
+        return np.arange(blocks.n_blocks)
+
+    monkeypatch.setattr(_profile._Seasons, "capped_blocks", all_blocks)
+    assert detect_spikes(series, "profile", period="1d", direction="both").equals(expected)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([0, 1, 5, 1000, 7, 0]),
+        np.array([-3, 2, 0]),
+        np.arange(5, dtype=np.uint8),
+        np.array([2**40, 3]),
+        np.array([0.5, -1.0, 3.0]),
+        np.array([], dtype=np.int64),
+    ],
+)
+def test_log1p_of_counts_is_np_log1p(values: np.ndarray) -> None:
+    got = forward_transform("log1p")(values)
+    expected = np.log1p(np.maximum(values.astype(np.float64), 0.0))
+    assert got.dtype == np.float64
+    assert np.array_equal(got, expected)
