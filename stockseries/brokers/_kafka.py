@@ -12,11 +12,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
 
-from stockseries._schema import ITEM
+from stockseries._schema import ITEM, TS
 from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
@@ -312,8 +313,11 @@ class KafkaSource:
             "auto.offset.reset": "earliest" if self._from_beginning else "latest",
             "partition.assignment.strategy": "range",
             "fetch.min.bytes": 1,
-            # Arrow batches are large messages: fetch several per partition and request.
-            "max.partition.fetch.bytes": 8 << 20,
+            # Arrow batches are large messages: fetch several per partition and request,
+            # and let the client's background threads queue plenty ahead of us.
+            "max.partition.fetch.bytes": 16 << 20,
+            "fetch.max.bytes": 64 << 20,
+            "queued.max.messages.kbytes": 256 << 10,
             **self._config,
         }
         self._consumer = kafka.Consumer(_config(self.brokers, settings))
@@ -332,8 +336,10 @@ class KafkaSource:
 
     # ----------------------------------------------------------------- reading
 
-    def _ingest(self, messages: list[Any]) -> None:
+    def _poll(self) -> _Batch:
+        """Fetch and decode one batch (runs in a worker thread; changes no reading state)."""
         kafka = _client()
+        messages = self._consumer.consume(self._max_messages, self._max_wait)
         kept = [m for m in messages if m.error() is None]
         if len(kept) < len(messages):
             for message in messages:
@@ -345,18 +351,25 @@ class KafkaSource:
                     raise BrokerUnavailableError(f"Kafka consumer failed: {error}")
                 log.warning("Kafka: %s", error)
         if not kept:
-            return
+            return _Batch([], [], _NO_ROWS, {})
         # One pass per attribute (list comprehensions): this loop is the per-message cost.
         values = [m.value() for m in kept]
         offsets = [m.offset() for m in kept]
         known = self._codes
         places = [(m.topic(), m.partition()) for m in kept]
-        codes = [known.get(place) or self._code(*place) for place in places]
+        codes = [known[place] if place in known else self._code(*place) for place in places]
         read_through = dict(zip(codes, offsets, strict=True))  # the last offset per partition
-        self.stats["messages"] += len(values)
         decoded = decode(values, epoch_unit=self._epoch_unit)
-        for index, reason in by_message(decoded.rejected):
-            message = kept[index]
+        rows = locate(decoded.events, codes, offsets)
+        return _Batch(kept, by_message(decoded.rejected), rows, read_through)
+
+    def _take(self, batch: _Batch) -> None:
+        """Dead-letter the batch's bad messages and hand its rows to the event-time merge."""
+        if not batch.messages:
+            return
+        self.stats["messages"] += len(batch.messages)
+        for index, reason in batch.rejected:
+            message = batch.messages[index]
             self._dead.send(
                 message.topic(),
                 message.partition(),
@@ -366,10 +379,10 @@ class KafkaSource:
                 reason,
             )
         self.stats["dead_lettered"] = self._dead.count
-        rows = locate(decoded.events, codes, offsets)
+        rows = batch.rows
         if self._skips:
-            rows = skip_released(rows, self._skips, read_through)
-        self._merge.add(rows, read_through)
+            rows = skip_released(rows, self._skips, batch.read_through)
+        self._merge.add(rows, batch.read_through)
 
     def _emit(self, final: bool = False) -> pl.DataFrame | None:
         out = self._merge.release(final=final)
@@ -382,21 +395,32 @@ class KafkaSource:
         """Yield event frames; with ``heartbeat`` also an empty frame after every quiet poll."""
         if self._consumer is None:
             await asyncio.to_thread(self._connect)
-        consumer = self._consumer
         idle = IdleClock(self._end_when_idle)
-        while True:
-            messages = await asyncio.to_thread(consumer.consume, self._max_messages, self._max_wait)
-            self._ingest(messages)
-            frame = self._emit()
-            if frame is not None:
-                yield frame
-            elif heartbeat:
-                yield _EMPTY
-            if idle.over(self.stats["messages"]):
-                rest = self.drain()
-                if rest is not None:
-                    yield rest
-                return
+        # With fixed partitions the next batch is fetched and decoded in a worker thread
+        # while the caller handles this one. A group member polls in turn instead: its
+        # rebalance callbacks run inside the poll and change the merge's partitions.
+        ahead = self._partitions is not None
+        pending: asyncio.Future[_Batch] | None = None
+        try:
+            while True:
+                batch = await (pending or asyncio.to_thread(self._poll))
+                pending = asyncio.ensure_future(asyncio.to_thread(self._poll)) if ahead else None
+                self._take(batch)
+                frame = self._emit()
+                if frame is not None:
+                    yield frame
+                elif heartbeat:
+                    yield _EMPTY
+                if idle.over(self.stats["messages"]):
+                    rest = self.drain()
+                    if rest is not None:
+                        yield rest
+                    return
+        finally:
+            if pending is not None:  # the client must not be closed under a running poll
+                await asyncio.wait([pending])
+                if not pending.cancelled():
+                    pending.exception()  # retrieved: a failure after the end is not news
 
     def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
         return self.frames()
@@ -454,6 +478,17 @@ class KafkaSource:
 
 
 _EMPTY = pl.DataFrame()
+_NO_ROWS = pl.DataFrame()
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One poll's messages, decoded: rejected ``(index, reason)``, located rows, progress."""
+
+    messages: list[Any]
+    rejected: list[tuple[int, str]]
+    rows: pl.DataFrame
+    read_through: dict[int, int]
 
 
 def kafka_source(
@@ -546,7 +581,7 @@ def publish_kafka(
     brokers: str,
     topic: str,
     format: Literal["json", "arrow"] = "json",
-    batch_size: int = 10_000,
+    batch_size: int = 50_000,
     partitions: int | None = None,
     config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
@@ -555,7 +590,9 @@ def publish_kafka(
 
     The partition of an event is ``murmur2(item_id)`` like Kafka's Java clients, so one item
     always lands on one partition. JSON sends one message per event; Arrow one message per
-    partition and ``batch_size`` events (split further to stay under ~900 kB). The topic is created (``partitions``, default 1)
+    partition and ``batch_size`` events in event-time order (zstd-compressed
+    :func:`~stockseries.brokers.formats.encode_arrow`, split further to stay under ~900 kB,
+    below a broker's default 1 MB limit). The topic is created (``partitions``, default 1)
     when missing. Waits until every message is acknowledged.
     """
     kafka = _client()
@@ -590,7 +627,7 @@ def publish_kafka(
     elif format == "arrow":
         tagged = events.with_columns(part.alias(PART))
         for (p,), group in tagged.group_by(PART, maintain_order=True):
-            body = group.drop(PART)
+            body = group.drop(PART).sort(TS, maintain_order=True)
             for offset in range(0, body.height, batch_size):
                 for blob in arrow_messages(body.slice(offset, batch_size)):
                     _produce(producer, topic, blob, None, p, delivered)

@@ -434,7 +434,7 @@ def publish_redis(
     url: str,
     stream: str,
     format: Literal["json", "arrow"] = "json",
-    batch_size: int = 10_000,
+    batch_size: int = 50_000,
 ) -> int:
     """``XADD`` validated ``events`` to ``stream`` (pipelined); return the number of entries.
 

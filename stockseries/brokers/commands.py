@@ -88,7 +88,11 @@ def publish_arguments(p: argparse.ArgumentParser) -> None:
         help="one JSON event per message, or Arrow IPC batches (default: json)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=10_000, help="events per Arrow message (default: 10000)"
+        "--batch-size",
+        type=int,
+        default=50_000,
+        help="events per Arrow message, zstd-compressed, split to stay under ~900 kB "
+        "(default: 50000)",
     )
     p.add_argument("--partitions", type=int, default=None, help="partitions of a new topic")
     p.add_argument(

@@ -146,12 +146,18 @@ class EventTimeMerge:
         for part, ts in latest:
             if ts > self._latest.get(part, ts - 1):
                 self._latest[part] = ts
-        self._held = (
-            rows if self._held is None else pl.concat([self._held, rows], how="vertical_relaxed")
-        )
+        if self._held is None or not self._held.height:
+            self._held = rows
+        elif self._held.schema == rows.schema:
+            self._held = pl.concat([self._held, rows], how="vertical", rechunk=False)
+        else:
+            self._held = pl.concat([self._held, rows], how="vertical_relaxed")
 
     def release(self, *, final: bool = False) -> pl.DataFrame | None:
-        """Events at or below the watermark, in event-time order (all of them when ``final``)."""
+        """Events at or below the watermark, in event-time order (all of them when ``final``).
+
+        The event columns only (the internal ``__part``, ``__offset``, ``__row`` dropped).
+        """
         if self._held is None or self._held.height == 0:
             return None
         if final:
@@ -163,11 +169,18 @@ class EventTimeMerge:
             if self._watermark is not None and mark < self._watermark:
                 mark = self._watermark
             self._watermark = mark
-            due = self._held.get_column(TS).dt.epoch("us") <= mark
-            if not due.any():
+            ts = self._held.get_column(TS).to_physical()
+            if ts.min() > mark:  # type: ignore[operator]
                 return None
-            out = self._held.filter(due)
-            self._held = self._held.filter(~due)
+            if ts.max() <= mark:  # type: ignore[operator]
+                out, self._held = self._held, None
+            else:
+                due = ts <= mark
+                out = self._held.filter(due)
+                self._held = self._held.filter(~due)
+        out = self.strip(out)  # fewer columns to reorder
+        if out.get_column(TS).is_sorted():
+            return out
         return out.sort(TS, maintain_order=True)
 
     def _mark(self) -> int | None:
@@ -200,5 +213,5 @@ class EventTimeMerge:
 
     @staticmethod
     def strip(frame: pl.DataFrame) -> pl.DataFrame:
-        """The event columns of released rows (internal columns dropped)."""
+        """The event columns of ``frame`` (internal columns dropped)."""
         return frame.drop(*_INTERNAL, strict=False)

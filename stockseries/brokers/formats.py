@@ -31,6 +31,7 @@ from stockseries.events import EventValidationError, read_events
 __all__ = [
     "ARROW_MAGIC",
     "MESSAGE",
+    "Compression",
     "Decoded",
     "Format",
     "decode",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 Format = Literal["json", "arrow"]
+
+#: Buffer compression of the Arrow IPC messages :func:`encode_arrow` writes.
+Compression = Literal["zstd", "lz4"] | None
 
 #: Column added to decoded rows: the index of the message (in the decoded batch) it came from.
 MESSAGE = "__message"
@@ -88,8 +92,21 @@ def encode_json(events: pl.DataFrame) -> tuple[list[bytes], list[bytes]]:
     return keys, values
 
 
-def encode_arrow(events: pl.DataFrame) -> bytes:
+def encode_arrow(events: pl.DataFrame, *, compression: Compression = "zstd") -> bytes:
     """One Arrow IPC stream (a single record batch) holding every event of ``events``.
+
+    Written the way a fast reader wants it: strings as Arrow ``string_view`` (Polars' own
+    layout, so :func:`decode` takes the columns without copying them) and the buffers
+    ``zstd``-compressed (a 50,000-event message of simulated events is ~0.4 MB instead of
+    ~4.8 MB, so large batches fit a broker's default 1 MB message limit). Any Arrow IPC
+    stream is accepted by :func:`decode`, compressed or not, ``string`` or ``string_view``.
+
+    Parameters
+    ----------
+    events
+        Event frame.
+    compression
+        ``"zstd"``, ``"lz4"`` (IPC buffer compression) or ``None``.
 
     Examples
     --------
@@ -101,9 +118,10 @@ def encode_arrow(events: pl.DataFrame) -> bytes:
     >>> blob[:4] == ARROW_MAGIC, decode([blob]).events.height
     (True, 1)
     """
-    table = events.to_arrow().combine_chunks()
+    table = events.to_arrow(compat_level=pl.CompatLevel.newest()).combine_chunks()
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return bytes(sink.getvalue())
 
@@ -151,7 +169,7 @@ def decode(
     parts.extend(arrow_parts)
     if not parts:
         return Decoded(_empty(), sorted(rejected))
-    raw = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    raw = _concat(parts)
     try:
         checked = read_events(raw, strict=False, epoch_unit=epoch_unit)
     except (EventValidationError, ValueError) as exc:
@@ -164,9 +182,19 @@ def decode(
         bad = checked.rejected.select(MESSAGE, "reason").rows()
         rejected.extend((int(message), str(reason)) for message, reason in bad)
     events = checked.events
-    if len(parts) > 1:
-        events = events.sort(MESSAGE, maintain_order=True)
+    if len(parts) > 1 and not events.get_column(MESSAGE).is_sorted():
+        events = events.sort(MESSAGE, maintain_order=True)  # JSON rows came first
     return Decoded(events, sorted(rejected))
+
+
+def _concat(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """One frame of the decoded parts: appended as they are when their schemas agree."""
+    if len(parts) == 1:
+        return parts[0]
+    schema = parts[0].schema
+    if all(part.schema == schema for part in parts[1:]):
+        return pl.concat(parts, how="vertical", rechunk=False)
+    return pl.concat(parts, how="diagonal_relaxed")
 
 
 def _json_frame(

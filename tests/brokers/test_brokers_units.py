@@ -85,6 +85,56 @@ def test_arrow_rows_are_rejected_one_by_one_and_json_is_read_slowly_when_needed(
     assert reasons[3].startswith("not a valid Arrow IPC stream")
 
 
+@pytest.mark.parametrize("compression", [None, "lz4", "zstd"])
+def test_any_arrow_ipc_stream_decodes_compressed_or_not_string_or_view(
+    compression: str | None,
+) -> None:
+    """Producers other than ours send plain ``large_string`` columns, compressed or not."""
+    import pyarrow as pa
+
+    events = _events(50)
+    table = events.to_arrow()  # large_string columns (the oldest compat level)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    ours = encode_arrow(events, compression=compression)  # type: ignore[arg-type]
+    for blob in (bytes(sink.getvalue()), ours):
+        assert decode([blob]).events.drop("__message").equals(events)
+    assert len(encode_arrow(_events(5_000))) < len(encode_arrow(_events(5_000), compression=None))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=1, max_size=40),
+    st.booleans(),
+)
+def test_locate_ranks_rows_within_their_message_by_event_time(
+    pairs: list[tuple[int, int]], grouped: bool
+) -> None:
+    """The vectorised paths (grouped, sorted messages) give the ranks of the general one."""
+    messages = sorted(p[0] for p in pairs) if grouped else [p[0] for p in pairs]
+    rows = pl.DataFrame(
+        {
+            "ts": pl.Series([p[1] for p in pairs]).cast(pl.Datetime("us", "UTC")),
+            "__message": pl.Series(messages, dtype=pl.Int64),
+        }
+    )
+    codes, offsets = [3, 1, 2, 0, 5, 4], [10, 11, 12, 13, 14, 15]
+    index = rows["__message"]
+    expected = (
+        rows.drop("__message")
+        .with_columns(
+            pl.Series(PART, codes, dtype=pl.Int32).gather(index),
+            pl.Series(OFFSET, offsets, dtype=pl.Int64).gather(index),
+        )
+        .with_columns(
+            pl.col("ts").rank("ordinal").over(PART, OFFSET).cast(pl.Int64).sub(1).alias(ROW)
+        )
+    )
+    assert locate(rows, codes, offsets).to_dicts() == expected.to_dicts()
+
+
 def test_a_batch_without_timestamps_is_rejected_whole() -> None:
     decoded = decode([b'{"item_id": "A", "kind": "order", "quantity": 1}'] * 2)
     assert decoded.events.height == 0
