@@ -112,6 +112,71 @@ def test_sigkill_mid_stream_then_resume(kafka: str, sim: ss.Simulation, tmp_path
     assert out.read_bytes() == (tmp_path / "batch.csv").read_bytes()
 
 
+@pytest.mark.parametrize("broker", ["kafka", "redis"])
+def test_sigterm_mid_stream_stops_cleanly_then_resume(
+    broker: str, sim: ss.Simulation, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGTERM: exit 0, checkpoint and complete outputs written; a restart ends equal to batch."""
+    from stockseries.brokers.checkpoint import load_checkpoint
+
+    batch, levels = _batch(sim.events, tmp_path)
+    events = sim.events.sort("ts")
+    half = events.height // 2
+    name = f"events-{_name()}"
+    if broker == "kafka":
+        kafka = request.getfixturevalue("kafka")
+        source = ["--kafka", kafka, "--topic", name, "--partitions", "0,1"]
+
+        def publish(part: pl.DataFrame) -> None:
+            publish_kafka(part, brokers=kafka, topic=name, partitions=2, format="arrow",
+                          batch_size=300)  # fmt: skip
+    else:
+        url = request.getfixturevalue("redis_url")
+        source = ["--redis", url, "--stream", name]
+
+        def publish(part: pl.DataFrame) -> None:
+            publish_redis(part, url=url, stream=name, format="arrow", batch_size=300)
+
+    publish(events.head(half))
+    state, out, lv = tmp_path / "state.zip", tmp_path / "live.csv", tmp_path / "levels.csv"
+    common = [*source, "--group", "g", "--checkpoint", str(state), "--checkpoint-every", "100ms",
+              "-o", str(out), "--levels-out", str(lv)]  # fmt: skip
+    first = subprocess.Popen(_live(*common), stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        _wait(lambda: state.exists() or first.poll() is not None, 60, "a first checkpoint")
+        assert first.poll() is None
+        publish(events.slice(half))
+        time.sleep(0.3)
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+    stderr = err.decode()
+    assert first.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    # Everything is written and complete: the checkpoint loads, both files parse whole.
+    restored = load_checkpoint(state)
+    assert restored.positions
+    stopped = pl.read_csv(out)
+    assert stopped.columns == batch.columns
+    stopped_levels = pl.read_csv(lv)
+    assert stopped_levels.columns == ["item_id", "level"]
+    assert stopped_levels.height and stopped_levels["level"].null_count() == 0
+    assert restored.levels is not None  # the checkpoint holds what the levels file says
+    assert_frame_equal(restored.levels.select("item_id", "level").sort("item_id"), stopped_levels)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # Restart from the checkpoint: the stream continues, the end equals batch.
+    second = subprocess.run(
+        _live(*common, "--stop-when-idle", "2s"), capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    assert "resumed from" in second.stderr
+    assert_frame_equal(pl.read_csv(lv), levels)
+    assert out.read_bytes() == (tmp_path / "batch.csv").read_bytes()
+
+
 def test_two_consumers_union_equals_one(kafka: str, sim: ss.Simulation, tmp_path: Path) -> None:
     batch, levels = _batch(sim.events, tmp_path)
     topic = f"events-{_name()}"
