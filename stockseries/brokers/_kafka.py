@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -223,6 +224,8 @@ class KafkaSource:
         self._skips: dict[int, Position] = {}
         self._dead = _DeadLetters(brokers, dead_letter, config)
         self._consumer: Any = None
+        self._down_since: float | None = None  # when the brokers stopped answering
+        self._last_probe = 0.0
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
 
     def __repr__(self) -> str:
@@ -318,6 +321,7 @@ class KafkaSource:
             "max.partition.fetch.bytes": 16 << 20,
             "fetch.max.bytes": 64 << 20,
             "queued.max.messages.kbytes": 256 << 10,
+            "error_cb": self._on_error,
             **self._config,
         }
         self._consumer = kafka.Consumer(_config(self.brokers, settings))
@@ -336,11 +340,55 @@ class KafkaSource:
 
     # ----------------------------------------------------------------- reading
 
+    def _on_error(self, error: Any) -> None:
+        """The client's error callback (called inside a poll): notes when the brokers went."""
+        kafka = _client()
+        self.stats["errors"] += 1
+        if error.code() in (kafka.KafkaError._TRANSPORT, kafka.KafkaError._ALL_BROKERS_DOWN):
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning(
+                    "Kafka brokers %s do not answer (%s): retrying for up to %g s",
+                    self.brokers,
+                    error.str(),
+                    self._connect_timeout,
+                )
+        else:
+            log.warning("Kafka: %s", error)
+
+    def _check_brokers(self, alive: bool) -> None:
+        """Give up with a clear error once the brokers have been gone for ``connect_timeout``.
+
+        The client reconnects by itself (with back-off); while it reports the brokers down,
+        a metadata request once a second tells whether they are back.
+        """
+        if self._down_since is None:
+            return
+        now = time.monotonic()
+        if not alive:
+            if now - self._last_probe < 1.0:
+                return
+            self._last_probe = now
+            try:
+                self._consumer.list_topics(self.topics[0], timeout=1.0)
+            except _client().KafkaException:
+                gone = now - self._down_since
+                if gone >= self._connect_timeout:
+                    raise BrokerUnavailableError(
+                        f"cannot reach Kafka brokers {self.brokers}: gone mid-stream, retried "
+                        f"for {gone:.0f} s (connect timeout {self._connect_timeout:g} s); the "
+                        "last checkpoint holds the state, restart from it once they are back"
+                    ) from None
+                return
+        log.info("Kafka brokers %s answer again", self.brokers)
+        self._down_since = None
+
     def _poll(self) -> _Batch:
         """Fetch and decode one batch (runs in a worker thread; changes no reading state)."""
         kafka = _client()
         messages = self._consumer.consume(self._max_messages, self._max_wait)
         kept = [m for m in messages if m.error() is None]
+        self._check_brokers(alive=bool(kept))
         if len(kept) < len(messages):
             for message in messages:
                 error = message.error()
@@ -444,8 +492,8 @@ class KafkaSource:
         Only called after the checkpoint holding the same positions is on disk: the
         checkpoint, not the group's offsets, is where a restarted consumer resumes from.
         """
-        if self._consumer is None:
-            return
+        if self._consumer is None or self._down_since is not None:
+            return  # no broker to tell; the next checkpoint's commit carries these positions
         kafka = _client()
         chosen = self.positions if positions is None else positions
         offsets = [
@@ -456,16 +504,30 @@ class KafkaSource:
         ]
         if offsets:
             try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
+                # Asynchronous: a commit is for lag monitoring only and must never hold the
+                # stream up (a synchronous one waits ~a minute for a vanished coordinator).
+                self._consumer.commit(offsets=offsets, asynchronous=True)
             except kafka.KafkaException as exc:
                 log.warning("offset commit failed (the checkpoint holds them): %s", exc)
 
     def close(self) -> None:
-        """Leave the group and close the client."""
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-        self._dead.flush()
+        """Leave the group and close the client.
+
+        With the brokers gone, closing waits for requests in flight (a commit) until they
+        time out, about a minute: then the client is closed in the background for at most
+        2 s and left behind after that, so a stopping consumer never hangs on it.
+        """
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            if self._down_since is None:
+                consumer.close()
+            else:
+                closing = threading.Thread(target=consumer.close, daemon=True)
+                closing.start()
+                closing.join(2.0)
+                if closing.is_alive():
+                    log.warning("Kafka client still closing after 2 s: left behind")
+        self._dead.flush(timeout=5.0 if self._down_since is not None else 30.0)
 
     def describe(self) -> dict[str, Any]:
         """What this source reads, for checkpoints and logs."""
@@ -538,7 +600,8 @@ def kafka_source(
         at the end. The group's committed offsets are not used: only a checkpoint says what
         the state holds.
     connect_timeout
-        Seconds to keep retrying (with back-off) when no broker answers at start, before
+        Seconds to keep retrying (with back-off) when no broker answers — at start, or
+        after the brokers went away mid-stream (the client reconnects by itself) — before
         :class:`~stockseries.brokers.BrokerUnavailableError`.
     end_when_idle
         End the iteration (after releasing every held-back event) once no message came for

@@ -59,7 +59,8 @@ def live_arguments(
     broker.add_argument("--partition-idle", default="5s",
                         help="a partition quiet this long stops holding event time back (default: 5s)")  # fmt: skip
     broker.add_argument("--connect-timeout", default="30s",
-                        help="keep retrying an unreachable broker this long (default: 30s)")  # fmt: skip
+                        help="keep retrying an unreachable broker this long, at start or "
+                             "mid-stream (default: 30s)")  # fmt: skip
     run = p.add_argument_group("running")
     run.add_argument("--checkpoint", help="state + offsets file: resume from it, save to it")
     run.add_argument("--checkpoint-every", default="5s", help="checkpoint interval (default: 5s)")

@@ -241,6 +241,47 @@ def test_broker_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "a.csv").exists()
 
 
+def test_kafka_broker_gone_mid_stream_is_retried_then_a_clear_error(
+    sim: ss.Simulation, tmp_path: Path
+) -> None:
+    """The test broker keeps topics in memory, so a restart cannot resume (see the Redis test):
+    here the broker goes away for good and the consumer retries, then exits 1 with one line."""
+    from stockseries.brokers.checkpoint import load_checkpoint
+
+    server = kafka_server(tmp_path)
+    server.start()
+    try:
+        brokers = f"127.0.0.1:{server.port}"
+        publish_kafka(sim.events, brokers=brokers, topic="t", partitions=2)
+        state = tmp_path / "state.zip"
+        run = subprocess.Popen(
+            _live("--kafka", brokers, "--topic", "t", "--group", "g", "--partitions", "0,1",
+                  "--checkpoint", str(state), "--checkpoint-every", "100ms",
+                  "--connect-timeout", "3s", "-o", str(tmp_path / "a.csv")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _wait(lambda: state.exists() or run.poll() is not None, 60, "a first checkpoint")
+        server.process.kill()  # type: ignore[union-attr]  # gone, no goodbye
+        server.stop()
+        started = time.monotonic()
+        _, err = run.communicate(timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        server.stop()
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+    stderr = err.decode()
+    assert run.returncode == 1, stderr
+    assert "retrying for up to 3 s" in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("stockseries: error: cannot reach Kafka brokers 127.0.0.1:"), last
+    assert "gone mid-stream" in last
+    assert "Traceback" not in stderr
+    assert 3 <= waited < 30  # retried for the bound, then gave up (no hang)
+    assert load_checkpoint(state).positions  # the last checkpoint is whole
+
+
 def test_broker_down_at_start_is_retried_with_backoff(sim: ss.Simulation, tmp_path: Path) -> None:
     server = kafka_server(tmp_path)
 
