@@ -92,8 +92,7 @@ def publish_arguments(p: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         default=50_000,
-        help="events per Arrow message, zstd-compressed, split to stay under ~900 kB "
-        "(default: 50000)",
+        help="events per Arrow message, zstd-compressed, split to stay under ~900 kB",
     )
     p.add_argument("--partitions", type=int, default=None, help="partitions of a new topic")
     p.add_argument(
