@@ -288,7 +288,9 @@ def test_broker_down_at_start_is_retried_with_backoff(sim: ss.Simulation, tmp_pa
     async def scenario() -> int:
         source = kafka_source("t", brokers=f"127.0.0.1:{server.port}", group_id="g",
                               partitions=[0], connect_timeout=30, max_wait=0.1)  # fmt: skip
-        task = asyncio.create_task(consume(source, StreamProcessor("1m"), stop_when_idle=1.0))
+        # Idle time counts from the first poll, which may come (the topic exists) before the
+        # producer's messages do: give a loaded machine a few seconds for them.
+        task = asyncio.create_task(consume(source, StreamProcessor("1m"), stop_when_idle=4.0))
         await asyncio.sleep(1.0)  # a few refused attempts
         assert not task.done()
         server.start()
