@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from stockseries._schema import ITEM
+from stockseries.brokers._kafka import partition_of
 from stockseries.brokers.eventtime import EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
@@ -435,12 +437,33 @@ def publish_redis(
     stream: str,
     format: Literal["json", "arrow"] = "json",
     batch_size: int = 50_000,
+    streams: int | None = None,
 ) -> int:
     """``XADD`` validated ``events`` to ``stream`` (pipelined); return the number of entries.
 
     JSON: one entry per event, fields ``item_id`` and ``event``; Arrow: one entry per
     ``batch_size`` events, field ``arrow``.
+
+    With ``streams=N`` the events are split by item over the N streams ``<stream>.0`` …
+    ``<stream>.<N-1>`` (``murmur2(item_id) mod N``, as Kafka partitions): a Redis consumer
+    group hands entries out round-robin, not by item, so scale out with one consumer per
+    stream instead — their alerts are the union of one consumer's reading every stream.
     """
+    if streams is not None:
+        if streams < 1:
+            raise ValueError(f"streams must be >= 1, got {streams}")
+        where = partition_of(events.get_column(ITEM).unique().to_list(), streams)
+        part = events.get_column(ITEM).replace_strict(where, return_dtype=pl.Int32)
+        return sum(
+            publish_redis(
+                events.filter(part == k),
+                url=url,
+                stream=f"{stream}.{k}",
+                format=format,
+                batch_size=batch_size,
+            )
+            for k in range(streams)
+        )
     client = _client().Redis.from_url(url)
     try:
         sent = 0

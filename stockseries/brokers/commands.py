@@ -96,6 +96,12 @@ def publish_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--partitions", type=int, default=None, help="partitions of a new topic")
     p.add_argument(
+        "--streams",
+        type=int,
+        default=None,
+        help="Redis: split the events by item over N streams S.0 ... S.N-1 (one consumer each)",
+    )
+    p.add_argument(
         "--epoch-unit",
         choices=("s", "ms", "us", "ns"),
         default=None,
@@ -131,9 +137,10 @@ def _publish(args: argparse.Namespace, events: pl.DataFrame) -> int:
             raise ValueError("--redis needs --stream")
         sent = publish_redis(
             events, url=args.redis, stream=args.stream, format=args.format,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size, streams=args.streams,
         )  # fmt: skip
-        where = f"stream {args.stream}"
+        where = f"stream {args.stream}" if args.streams is None else (
+            f"streams {args.stream}.0 … {args.stream}.{args.streams - 1}")  # fmt: skip
     print(f"{events.height} event(s) in {sent} {args.format} message(s) published to {where}")
     return 0
 

