@@ -224,6 +224,7 @@ class KafkaSource:
         self._skips: dict[int, Position] = {}
         self._dead = _DeadLetters(brokers, dead_letter, config)
         self._consumer: Any = None
+        self._poll_size = 1  # messages per poll: adapts to their size (see _poll)
         self._down_since: float | None = None  # when the brokers stopped answering
         self._last_probe = 0.0
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
@@ -386,7 +387,7 @@ class KafkaSource:
     def _poll(self) -> _Batch:
         """Fetch and decode one batch (runs in a worker thread; changes no reading state)."""
         kafka = _client()
-        messages = self._consumer.consume(self._max_messages, self._max_wait)
+        messages = self._consumer.consume(self._poll_size, self._max_wait)
         kept = [m for m in messages if m.error() is None]
         self._check_brokers(alive=bool(kept))
         if len(kept) < len(messages):
@@ -409,6 +410,10 @@ class KafkaSource:
         read_through = dict(zip(codes, offsets, strict=True))  # the last offset per partition
         decoded = decode(values, epoch_unit=self._epoch_unit)
         rows = locate(decoded.events, codes, offsets)
+        # Big Arrow messages: take fewer per poll, so that the next batch is decoded while
+        # this one is processed (and a frame stays a few hundred thousand events).
+        per_message = max(1.0, rows.height / len(kept))
+        self._poll_size = max(1, min(self._max_messages, int(_BATCH_ROWS / per_message)))
         return _Batch(kept, by_message(decoded.rejected), rows, read_through)
 
     def _take(self, batch: _Batch) -> None:
@@ -540,6 +545,8 @@ class KafkaSource:
 
 
 _EMPTY = pl.DataFrame()
+#: About this many events per poll when messages are batches (Arrow).
+_BATCH_ROWS = 200_000
 _NO_ROWS = pl.DataFrame()
 
 
