@@ -18,11 +18,11 @@ from stockseries.brokers._kafka import (
     KafkaSource,
     ensure_topics,
     kafka_source,
-    partition_of,
     publish_kafka,
 )
 from stockseries.brokers._redis import RedisSource, RedisStreamSink, publish_redis, redis_source
 from stockseries.brokers.eventtime import Position
+from stockseries.brokers.partition import partition_of
 from stockseries.brokers.retry import BrokerUnavailableError
 from stockseries.brokers.run import ConsumeResult, consume
 

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from stockseries._schema import ITEM, TS
 from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
+from stockseries.brokers.partition import partition_of
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, with_backoff
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "KafkaSource",
     "ensure_topics",
     "kafka_source",
-    "partition_of",
     "publish_kafka",
 ]
 
@@ -47,43 +47,6 @@ def _client() -> Any:
             "Kafka needs confluent-kafka: pip install 'stockseries[brokers]'"
         ) from exc
     return confluent_kafka
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash (the Java client's default partitioner), as an unsigned 32-bit int."""
-    m, seed = 0x5BD1E995, 0x9747B28C
-    length = len(data)
-    h = (seed ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = length - length % 4
-    extra = length % 4
-    if extra >= 3:
-        h ^= data[tail + 2] << 16
-    if extra >= 2:
-        h ^= data[tail + 1] << 8
-    if extra >= 1:
-        h ^= data[tail]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
-def partition_of(items: Iterable[str], partitions: int) -> dict[str, int]:
-    """Partition of each item id: ``murmur2(item_id) mod partitions`` as Kafka's Java clients.
-
-    Examples
-    --------
-    >>> partition_of(["A000", "A001"], 4)
-    {'A000': 0, 'A001': 1}
-    """
-    return {item: (murmur2(item.encode()) & 0x7FFFFFFF) % partitions for item in items}
 
 
 def _config(brokers: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:

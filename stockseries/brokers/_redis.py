@@ -25,10 +25,10 @@ from typing import Any, Literal
 import polars as pl
 
 from stockseries._schema import ITEM
-from stockseries.brokers._kafka import partition_of
 from stockseries.brokers.eventtime import EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
+from stockseries.brokers.partition import partition_of
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, backoff_delays
 
 __all__ = [

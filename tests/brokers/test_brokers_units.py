@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockseries.brokers import partition_of
-from stockseries.brokers._kafka import murmur2
 from stockseries.brokers.checkpoint import load_checkpoint, read_positions, save_checkpoint
 from stockseries.brokers.eventtime import OFFSET, PART, ROW, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import locate, skip_released
+from stockseries.brokers.partition import murmur2
 from stockseries.events import read_events
 from stockseries.live import CheckpointError, StreamProcessor
 
