@@ -18,7 +18,7 @@ import polars as pl
 
 from stockseries.spikes._baselines import Baseline, judged_baseline, signal_baseline
 from stockseries.spikes._layout import Layout, prepare
-from stockseries.spikes._transforms import inverse_transform
+from stockseries.spikes._transforms import inverse_transform, inverse_where
 from stockseries.spikes.methods import method_spec, setting
 
 __all__ = [
@@ -145,9 +145,18 @@ class Decision:
     down: np.ndarray | None = None  # which flagged buckets are drops, when drops are watched
     transform: str | None = None
 
-    def bars(self) -> dict[str, np.ndarray]:
-        """``baseline``, ``threshold`` (and ``lower``) in the signal's units (fresh arrays)."""
-        inverse = inverse_transform(self.transform)
+    def bars(self, where: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``baseline``, ``threshold`` (and ``lower``) in the signal's units (fresh arrays).
+
+        With ``where`` (a mask) only those buckets are certain to be converted; the others
+        may be NaN.
+        """
+
+        def inverse(values: np.ndarray) -> np.ndarray:
+            if where is None:
+                return inverse_transform(self.transform)(values)
+            return inverse_where(self.transform, values, where)
+
         out = {"baseline": inverse(self.base.center), "threshold": inverse(self.threshold)}
         if self.lower is not None:
             out["lower"] = inverse(self.lower)
@@ -242,7 +251,7 @@ def flagged_rows(
     layout = Layout(frame.height, np.cumsum(lengths) - lengths, lengths)
     decision = decide(frame, layout, params)
     rows = np.flatnonzero(decision.flagged)
-    bars = decision.bars()
+    bars = decision.bars(where=decision.flagged)
     picked = {"threshold": bars["threshold"], "score": decision.score}
     if decision.smoothed:
         picked["signal"] = decision.signal
@@ -262,7 +271,7 @@ def assemble(frame: pl.DataFrame, decision: Decision) -> pl.DataFrame:
     """The detection frame: the series plus every decision column (null while insufficient)."""
     base, sufficient = decision.base, decision.sufficient
     insufficient = np.flatnonzero(~sufficient)
-    bars = decision.bars()
+    bars = decision.bars(where=sufficient)
     spread = base.spread if base.spread is not None else np.full(len(decision.score), np.nan)
     columns = {
         "baseline": bars["baseline"],

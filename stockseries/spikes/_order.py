@@ -112,7 +112,10 @@ def median_of_seasons(
     if seasons > 4 or not np.isfinite(y[max(start - seasons * lag, 0) : stop]).all():
         return _median_of_lagged_columns(y, pos, lag, seasons, start)
     n = len(pos)
-    count = np.minimum(pos // lag, seasons)
+    # min(pos // lag, seasons), by comparisons (integer division is slow).
+    count = np.zeros(n, dtype=np.int64)
+    for j in range(1, seasons + 1):
+        count += pos >= j * lag
     median = np.full(n, np.nan)
     total = np.empty(n)
     largest = np.empty(n)

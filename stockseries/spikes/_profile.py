@@ -54,7 +54,7 @@ import polars as pl
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
 from stockseries.spikes._order import median_of_columns, median_of_seasons
-from stockseries.spikes._transforms import inverse_transform
+from stockseries.spikes._transforms import inverse_at_least
 from stockseries.spikes.methods import (
     MAD_SCALE,
     PROFILE_BLOCKS,
@@ -245,11 +245,7 @@ def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | No
     with np.errstate(invalid="ignore", divide="ignore"):
         # At least one count: a profile of 0 (a slow mover, a quiet night) still sees the
         # odd unit, which must not read as an infinite surprise.
-        counts = inverse_transform(transform)(profile)
-        if counts is profile:
-            lam = np.maximum(counts, 1.0)
-        else:
-            lam = np.maximum(counts, 1.0, out=counts)
+        lam = inverse_at_least(transform, profile, 1.0)
         if transform == "log1p":
             denominator = np.add(lam, 1.0)
             np.square(denominator, out=denominator)

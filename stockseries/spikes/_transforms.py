@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["forward_transform", "inverse_transform"]
+__all__ = ["forward_transform", "inverse_at_least", "inverse_transform", "inverse_where"]
 
 
 def _sqrt(x: np.ndarray) -> np.ndarray:
@@ -72,3 +72,35 @@ def inverse_transform(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
 
 def _identity(x: np.ndarray) -> np.ndarray:
     return x
+
+
+#: ``log1p`` values below this are counts below 0.994: at most 1 whatever their inverse.
+_LOG1P_BELOW_ONE = 0.69
+
+
+def inverse_at_least(name: str | None, y: np.ndarray, floor: float) -> np.ndarray:
+    """``max(inverse(y), floor)``, a fresh array; NaN stays NaN.
+
+    For ``log1p`` and a floor of 1 the (costly) ``expm1`` runs only where it can exceed
+    the floor: the same bits as computing it everywhere.
+    """
+    if name == "log1p" and floor == 1.0:
+        out = np.ones(np.shape(y))
+        with np.errstate(invalid="ignore"):
+            needed = ~(np.asarray(y) < _LOG1P_BELOW_ONE)
+        np.expm1(y, out=out, where=needed)
+        return np.maximum(out, 1.0, out=out)
+    counts = inverse_transform(name)(y)
+    return np.maximum(counts, floor, out=None if counts is y else counts)
+
+
+def inverse_where(name: str | None, y: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``inverse(y)`` where ``where`` holds, NaN elsewhere (``y`` itself for ``None``).
+
+    For ``log1p``, ``expm1`` runs only where it is needed.
+    """
+    if name != "log1p":
+        return inverse_transform(name)(y)
+    out = np.full(np.shape(y), np.nan)
+    np.expm1(y, out=out, where=where)
+    return out
