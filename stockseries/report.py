@@ -33,6 +33,7 @@ __all__ = [
     "TABLE_CSS",
     "html_table",
     "readable_metrics",
+    "recorded_settings",
     "scores_html",
     "write_report",
 ]
@@ -52,6 +53,8 @@ h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; paddi
 .note { color: #666; font-size: .85rem; }
 .chart { overflow-x: auto; margin: .6rem 0; }
 footer { margin-top: 3rem; color: #888; font-size: .8rem; }
+.settings-file summary { color: #444; font-size: .85rem; cursor: pointer; }
+.settings-json { background: #f6f6f6; padding: .6rem .9rem; font-size: .8rem; overflow-x: auto; }
 """
 )
 
@@ -248,7 +251,8 @@ def _evaluation(
     return cards, "".join(body)
 
 
-def _alerts_section(al: pl.DataFrame, top: int, chart: _Charts) -> str:
+def _alerts_section(al: pl.DataFrame, top: int, chart: _Charts, data: pl.DataFrame | None) -> str:
+    """The timeline (spanning the data, not only the alerts) and the top alerts."""
     from stockseries.notebook.alert_charts import alert_timeline
 
     if not al.height:
@@ -258,7 +262,7 @@ def _alerts_section(al: pl.DataFrame, top: int, chart: _Charts) -> str:
     shown = ranked.select([c for c in ranked.columns if c != "alert_id"])
     return (
         "<h2>Alerts</h2>"
-        + chart(alert_timeline(al))
+        + chart(alert_timeline(al, span=data if data is not None and TS in data.columns else None))
         + html_table(shown, max_rows=top, caption=caption)
     )
 
@@ -294,21 +298,59 @@ def _stock_sections(
     return sections
 
 
-def _run_section(settings: Mapping[str, Any] | None, span: str | None, source: Any) -> str:
-    """What made the report: detector settings, the data, the version."""
+def recorded_settings(alerts: Any) -> dict[str, Any] | None:
+    """The complete settings an :class:`~stockseries.alerts.Alerts` records, flat.
+
+    What ``--params`` reads (:meth:`~stockseries.alerts.Settings.to_dict`): the detection
+    with every default filled in, the episode rules and the bucket size. ``None`` for a
+    bare frame or alerts that did not record their detection.
+    """
+    params = getattr(alerts, "params", None)
+    if not isinstance(params, Mapping) or not params.get("detection"):
+        return None
+    from stockseries.alerts import settings_from
+
+    flat = {**params["detection"], **{k: v for k, v in params.items() if k != "detection"}}
+    return settings_from(flat).to_dict()
+
+
+def _run_section(
+    settings: Mapping[str, Any] | None,
+    span: str | None,
+    source: Any,
+    recorded: Mapping[str, Any] | None = None,
+) -> str:
+    """What made the report: detector settings (as given, then defaults), data, version.
+
+    With ``recorded`` (the alerts' own settings) the section also carries them as the JSON
+    a ``--params`` file holds, so the run can be repeated exactly.
+    """
+    import json
+
     from stockseries import __version__
 
-    fields: list[tuple[str, Any]] = []
-    if settings:
-        fields += [(str(k), "–" if v is None else str(v)) for k, v in settings.items()]
+    given = dict(settings or {})
+    shown = {**given, **{k: v for k, v in (recorded or {}).items() if k not in given}}
+    fields: list[tuple[str, Any]] = [
+        (str(k), "–" if v is None else str(v)) for k, v in shown.items()
+    ]
     if source:
         fields += [(str(k), str(v)) for k, v in dict(source).items()]
     if span:
         fields.append(("data span", span))
     fields.append(("stockseries version", __version__))
-    title = "Settings" if settings else "Run"
-    note = "Detector and alert settings that produced the alerts below." if settings else None
-    return f"<h2>{title}</h2>" + fields_table("", fields, note=note)
+    title = "Settings" if shown else "Run"
+    note = "Detector and alert settings that produced the alerts below." if shown else None
+    body = f"<h2>{title}</h2>" + fields_table("", fields, note=note)
+    if recorded:
+        text = json.dumps(dict(recorded), indent=2, sort_keys=True, default=str)
+        body += (
+            '<details class="settings-file" open><summary>Settings file: save as '
+            "<code>best.json</code> and run <code>stockseries report EVENTS --params best.json"
+            "</code> (or <code>detect</code>) to repeat these alerts</summary>"
+            f'<pre class="settings-json">{escape(text)}</pre></details>'
+        )
+    return body
 
 
 def _frames(**frames: Any) -> dict[str, pl.DataFrame | None]:
@@ -339,8 +381,10 @@ def write_report(
 
     * summary cards: events (orders / deliveries), items, buckets, time span,
       stock-outs, alerts, and precision / recall / F1 when ``labels`` are given;
-    * settings: the detector and alert settings (``settings``), the input (``source``), the
-      data span and the stockseries version — what is needed to reproduce the alerts;
+    * settings: the detector and alert settings (``settings``, completed by what an
+      :class:`~stockseries.alerts.Alerts` records, shown also as a ``--params`` file),
+      the input (``source``), the data span and the stockseries version — what is needed
+      to reproduce the alerts;
     * evaluation: the metrics of :func:`stockseries.alerts.evaluate` by name with units
       (:func:`readable_metrics`) and the alerts-against-labels chart;
     * alerts: the timeline and the ``top`` alerts by excess;
@@ -415,14 +459,14 @@ def write_report(
     chart = _Charts(interactive)
     counted = det if det is not None else ser
     cards, span = _summary_cards(ev, counted, outs, al)
-    sections = [_run_section(settings, span, source)]
+    sections = [_run_section(settings, span, source, recorded_settings(alerts))]
     if al is not None and lab is not None:
         scored = detected if det is not None else series
         more, section = _evaluation(alerts, al, lab, scored, chart)
         cards += more
         sections.append(section)
     if al is not None:
-        sections.append(_alerts_section(al, top, chart))
+        sections.append(_alerts_section(al, top, chart, counted))
     if counted is not None and counted.height and "demand" in counted.columns:
         demand = demand_chart(counted, al, items=items, max_items=max_items, tooltips=interactive)
         sections.append("<h2>Demand</h2>" + chart(demand))

@@ -3,7 +3,8 @@
 The events are a CSV written here (item ids and a time range of our own, not the bundled data),
 with labels and a settings file as ``tune --params-out`` writes it. The report must open from
 ``file://`` with every network request refused, log no console error, show the settings that
-made the alerts, and draw its charts — static (inline SVG) and ``--interactive`` (Vega inlined).
+made the alerts (as a table and as the ``--params`` file that repeats them), and draw its
+charts, each with a legend — static (inline SVG) and ``--interactive`` (Vega inlined).
 """
 
 from __future__ import annotations
@@ -94,11 +95,22 @@ def test_report_of_own_csv_opens_offline_and_shows_settings(
                 assert expected in text, f"{expected!r} missing from the settings: {text!r}"
             assert re.search(r"stockseries version\s+\d", text)
             assert re.search(r"data span\s+2025-06-01", text)
+            # the settings as a --params file, complete (defaults filled in), shown open
+            block = page.locator("pre.settings-json")
+            assert block.is_visible()
+            recorded = json.loads(block.inner_text())
+            assert recorded["method"] == "zscore" and recorded["window"] == 90
+            assert recorded["smooth"] == 5 and recorded["min_periods"] == 90
+            assert recorded["every"] == "1m" and "merge_gap" in recorded
             charts = page.locator("div.chart svg")
             assert charts.count() >= 4
             for i in range(charts.count()):
                 box = charts.nth(i).bounding_box()
                 assert box and box["width"] > 100 and box["height"] > 50, f"chart {i}: {box}"
+                # a legend on every chart, drawn with its entries
+                legend = charts.nth(i).locator(".role-legend").first
+                assert legend.is_visible(), f"chart {i} has no legend"
+                assert legend.locator(".role-legend-label text").count() >= 2, f"chart {i}"
             body = page.locator("body").inner_text()
             assert "mean_time_to_detect_s" not in body and "Mean time to detect" in body
             page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)

@@ -324,3 +324,66 @@ def test_readable_metrics_names_and_units() -> None:
     texts = dict(zip(table["key"], table["value"], strict=True))
     assert texts["precision"] == "0.500" and texts["n_alerts"] == "4"
     assert texts["mean_time_to_detect_s"] == "9.50s"
+
+
+def test_every_chart_has_a_legend(full_report: str) -> None:
+    charts = full_report.split('<div class="chart">')[1:]
+    assert len(charts) == 4
+    for chart in charts:
+        svg = chart.split("</svg>")[0]
+        assert 'class="mark-group role-legend"' in svg, svg[:300]
+
+
+def test_report_records_the_alerts_settings_as_a_params_file(
+    tmp_path: Path, small: dict[str, Any]
+) -> None:
+    import html
+    import json
+
+    from stockseries.alerts import settings_from
+
+    detection = {"method": "mad", "window": 45, "k": 4.5, "smooth": 2}
+    found = alerts(
+        detect_spikes(small["series"], **detection), params=detection, every="1m", merge_gap=3
+    )
+    out = write_report(
+        tmp_path / "r.html", series=small["series"], alerts=found, settings={"k": 4.5}
+    )
+    page = out.read_text()
+    cells = parse(page).cells
+    # the given settings first, then what the alerts record (every default filled in)
+    assert cells[cells.index("k") + 1] == "4.5"
+    for key, value in {
+        "method": "mad",
+        "window": "45",
+        "min_periods": "45",
+        "merge_gap": "3",
+    }.items():
+        assert cells[cells.index(key) + 1] == value
+    (block,) = re.findall(r'<pre class="settings-json">(.*?)</pre>', page, flags=re.S)
+    recorded = json.loads(html.unescape(block))
+    assert recorded["method"] == "mad" and recorded["window"] == 45 and recorded["every"] == "1m"
+    # the block is a --params file: it repeats the same alerts, ids included
+    settings = settings_from(recorded)
+    again = alerts(
+        detect_spikes(small["series"], **settings.detection),
+        params=settings.detection,
+        every=settings.every,
+        **settings.rules.to_dict(),
+    )
+    assert again.frame["alert_id"].to_list() == found.frame["alert_id"].to_list()
+
+
+def test_report_without_recorded_settings_has_no_params_block(full_report: str) -> None:
+    assert "settings-json" not in full_report.split("<style>")[1].split("</style>")[1]
+
+
+def test_alert_timeline_spans_the_data(tmp_path: Path, data: dict[str, Any]) -> None:
+    import json
+
+    out = write_report(tmp_path / "r.html", **data, interactive=True)
+    specs = json.loads(re.search(r"const specs = (.*);\n", out.read_text()).group(1))  # type: ignore[union-attr]
+    (timeline,) = [s for s in specs if s.get("title", {}).get("text") == "Alert timeline"]
+    domain = timeline["layer"][0]["encoding"]["x"]["scale"]["domain"]
+    ts = data["detected"]["ts"]
+    assert domain == [f"{ts.min():%Y-%m-%dT%H:%M:%S}.000Z", f"{ts.max():%Y-%m-%dT%H:%M:%S}.000Z"]

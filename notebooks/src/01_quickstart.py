@@ -99,4 +99,4 @@ readable_metrics(scores)  # names and units; `scores` keeps the numbers
 charts.evaluation_chart(found, sim.labels)
 
 # %%
-charts.alert_timeline(found)
+charts.alert_timeline(found, span=series)  # the axis spans the data, not only the alerts

@@ -30,6 +30,9 @@ from stockseries.notebook._chartdata import (
     with_utc_text,
 )
 
+#: Legend entry -> symbol of the alert timeline's marks.
+TIMELINE_MARKS: dict[str, str] = {"alert (start to end)": "square", "alert peak": "diamond"}
+
 
 def alert_timeline(
     alerts: Any,
@@ -59,7 +62,8 @@ def alert_timeline(
     -------
     alt.LayerChart
         Bars from start to end (one row per item) plus peak points; the tooltip
-        carries every alert field.
+        carries every alert field; the legend names both marks and the colour scale.
+        Wheel zooms and drag pans the time axis.
 
     Examples
     --------
@@ -92,10 +96,23 @@ def alert_timeline(
         .add_params(zoom)
     )
     peak = "peak_ts" if "peak_ts" in df.columns else "start"
+    # The shape legend names both marks (bars take no shape: the square stands for them).
+    shape = alt.Shape(
+        "_mark:N",
+        scale=alt.Scale(domain=list(TIMELINE_MARKS), range=list(TIMELINE_MARKS.values())),
+        legend=alt.Legend(
+            title=None,
+            orient="top",
+            symbolFillColor="#ff7f0e",
+            symbolOpacity=1,
+            columnPadding=24,
+        ),
+    )
     points = (
         alt.Chart(data)
-        .mark_point(filled=True, size=45, shape="diamond")
-        .encode(x=time_x(peak, domain=domain), y=y, color=color, tooltip=tips)
+        .mark_point(filled=True, size=45)
+        .transform_calculate(_mark="'alert peak'")
+        .encode(x=time_x(peak, domain=domain), y=y, color=color, shape=shape, tooltip=tips)
     )
     n_items = len(order)
     subtitle = f"{df.height} alerts on {n_items} items" + (
@@ -177,6 +194,7 @@ def evaluation_chart(
     *,
     items: str | Sequence[str] | None = None,
     width: int = 700,
+    zoom: bool = True,
 ) -> alt.LayerChart:
     """Alerts against ground-truth labels, one row per item.
 
@@ -193,10 +211,13 @@ def evaluation_chart(
         Restrict to these items; default every item with an alert or a label.
     width
         Width in pixels; the height grows with the number of items.
+    zoom
+        Wheel zoom and drag pan on the time axis (double-click resets).
 
     Returns
     -------
     alt.LayerChart
+        The legend names the four outcomes (alert bars and peaks, label spans).
 
     Examples
     --------
@@ -222,15 +243,23 @@ def evaluation_chart(
     y = alt.Y(f"{ITEM}:N", title="Item", sort=order)
     color = alt.Color(
         "outcome:N",
-        title="Outcome",
+        title="Wide bars: labels; narrow bars and diamonds: alerts",
         scale=alt.Scale(domain=list(OUTCOME_COLORS), range=list(OUTCOME_COLORS.values())),
+        legend=alt.Legend(orient="top", columnPadding=24, titleLimit=600),
     )
     label_data = vega_rows(lab)
     alert_data = vega_rows(a)
-    layers = [
+    label_bars = (
         alt.Chart(label_data)
         .mark_bar(height={"band": 0.85}, opacity=0.6)
-        .encode(x=time_x("start"), x2=time_x2("end"), y=y, color=color, tooltip=tooltips_for(lab)),
+        .encode(x=time_x("start"), x2=time_x2("end"), y=y, color=color, tooltip=tooltips_for(lab))
+    )
+    if zoom:  # wheel zooms, drag pans the time axis (double-click resets)
+        label_bars = label_bars.add_params(
+            alt.selection_interval(name="evaluation_zoom", bind="scales", encodings=["x"])
+        )
+    layers = [
+        label_bars,
         alt.Chart(alert_data)
         .mark_bar(height={"band": 0.35})
         .encode(x=time_x("start"), x2=time_x2("end"), y=y, color=color, tooltip=tooltips_for(a)),
@@ -346,4 +375,11 @@ def pr_curve(trials: Any, current: float | Mapping[str, Any] | None = None) -> a
     return alt.LayerChart(layer=layers).properties(width=360, height=220, title=title)
 
 
-__all__ = ["OUTCOME_COLORS", "alert_timeline", "classify", "evaluation_chart", "pr_curve"]
+__all__ = [
+    "OUTCOME_COLORS",
+    "TIMELINE_MARKS",
+    "alert_timeline",
+    "classify",
+    "evaluation_chart",
+    "pr_curve",
+]

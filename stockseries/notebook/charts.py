@@ -30,6 +30,7 @@ Display and rendering live in :mod:`stockseries.notebook.render`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +74,7 @@ def level_chart(
     width: int = 700,
     height: int = 140,
     tooltips: bool = True,
+    zoom: bool | None = None,
 ) -> alt.LayerChart | alt.VConcatChart:
     """Stock level over time with the zero line and stock-out intervals shaded.
 
@@ -90,10 +92,15 @@ def level_chart(
     max_points, max_items, width, height, tooltips
         As in :func:`demand_chart`; a reduced level keeps the window min as the line
         and the min–max range as a band.
+    zoom
+        Wheel zoom and drag pan on the time axis (double-click resets); default
+        ``tooltips``.
 
     Returns
     -------
     alt.LayerChart or alt.VConcatChart
+        One panel per item; one legend names every mark (level, zero line, stock-outs,
+        the min–max band of a reduced series).
 
     Examples
     --------
@@ -155,10 +162,37 @@ def level_chart(
         item_outs = outs.filter(pl.col(ITEM) == item) if outs is not None else None
         panels.append(
             _level_panel(
-                item, rows, item_outs, factor, width=width, height=height, tooltips=tooltips
+                item,
+                rows,
+                item_outs,
+                factor,
+                width=width,
+                height=height,
+                tooltips=tooltips,
+                zoom=tooltips if zoom is None else zoom,
             )
         )
     return stack_panels(panels)
+
+
+#: Legend entry -> colour of every mark the level chart can draw.
+LEVEL_LEGEND: dict[str, str] = {
+    "stock level": DEMAND_COLOR,
+    "stock level (min of window)": DEMAND_COLOR,
+    "min–max range of window": "#9ecae1",
+    "zero (below: unmet demand)": "#000000",
+    "stock-out (shaded)": STOCKOUT_COLOR,
+}
+
+
+def _level_legend(factor: int, shaded: bool) -> dict[str, str]:
+    """The entries this chart draws (the same for every panel)."""
+    names = ["stock level (min of window)", "min–max range of window"] if factor > 1 else []
+    names = names or ["stock level"]
+    names.append("zero (below: unmet demand)")
+    if shaded:
+        names.append("stock-out (shaded)")
+    return {name: LEVEL_LEGEND[name] for name in names}
 
 
 def _level_panel(
@@ -170,36 +204,51 @@ def _level_panel(
     width: int,
     height: int,
     tooltips: bool,
+    zoom: bool,
 ) -> alt.LayerChart:
+    legend = _level_legend(factor, outs is not None)
+    color = alt.Color(
+        "_mark:N",
+        scale=alt.Scale(domain=list(legend), range=list(legend.values())),
+        legend=alt.Legend(title=None, orient="top", symbolLimit=0, labelLimit=220, symbolOpacity=1),
+    )
+
+    def named(chart: alt.Chart, name: str) -> alt.Chart:
+        return chart.transform_calculate(_mark=f"'{name}'").encode(color=color)
+
     y = alt.Y("level:Q", title=LEVEL_TITLE)
     base = alt.Chart(vega_rows(rows)).encode(x=time_x(TS))
     layers: list[alt.Chart] = []
     subtitle: list[str] = []
     if outs is not None:
         tips = tooltips_for(outs.drop(ITEM, "_shade_end"))
-        layers.append(
+        shade = (
             alt.Chart(vega_rows(outs))
-            .mark_rect(opacity=0.2, color=STOCKOUT_COLOR)
+            .mark_rect(opacity=0.2)
             .encode(x=time_x("start"), x2=time_x2("_shade_end"), tooltip=tips)
         )
+        layers.append(named(shade, "stock-out (shaded)"))
         subtitle.append(f"{outs.height} stock-out{'s' if outs.height != 1 else ''} shaded")
     if factor > 1:
-        layers.append(
-            base.mark_area(opacity=0.25, color=DEMAND_COLOR).encode(y=y, y2=alt.Y2("level_max:Q"))
-        )
+        band = base.mark_area(opacity=0.5).encode(y=y, y2=alt.Y2("level_max:Q"))
+        layers.append(named(band, "min–max range of window"))
+    zero = alt.Chart(alt.InlineData(values=[{"zero": 0}])).mark_rule(strokeWidth=1)
     layers.append(
-        alt.Chart(alt.InlineData(values=[{"zero": 0}]))
-        .mark_rule(color="black", strokeWidth=1)
-        .encode(y=alt.Y("zero:Q", title=LEVEL_TITLE))
+        named(zero.encode(y=alt.Y("zero:Q", title=LEVEL_TITLE)), "zero (below: unmet demand)")
     )
     tips = tooltips_for(
         rows.drop(ITEM), {"ts": "bucket start", "level": "level (min)" if factor > 1 else "level"}
     )
     if tooltips:
         layers.append(base.mark_circle(opacity=0, size=40).encode(y=y, tooltip=tips))
-    layers.append(
-        base.mark_line(color=DEMAND_COLOR, strokeWidth=1.2, interpolate="step-after").encode(y=y)
-    )
+    line = base.mark_line(strokeWidth=1.2, interpolate="step-after").encode(y=y)
+    line = named(line, "stock level (min of window)" if factor > 1 else "stock level")
+    if zoom:  # wheel zooms, drag pans the time axis (double-click resets)
+        slug = hashlib.sha1(item.encode()).hexdigest()[:8]
+        line = line.add_params(
+            alt.selection_interval(name=f"level_zoom_{slug}", bind="scales", encodings=["x"])
+        )
+    layers.append(line)
     subtitle += window_note(factor, "min level (band: min–max)")
     return alt.LayerChart(layer=layers).properties(
         width=width,
@@ -210,6 +259,7 @@ def _level_panel(
 
 __all__ = [
     "DEMAND_TITLE",
+    "LEVEL_LEGEND",
     "LEVEL_TITLE",
     "TIME_TITLE",
     "AnyChart",

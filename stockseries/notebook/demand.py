@@ -388,7 +388,10 @@ def _color(legend: dict[str, str], field: str = "_mark") -> dict[str, Any]:
             "orient": "top",
             "columns": 4,
             "symbolLimit": 0,
+            "symbolOpacity": 1,
             "labelLimit": 220,
+            # Room for fonts wider than the one a static renderer measured with.
+            "columnPadding": 24,
         },
     }
 

@@ -338,6 +338,86 @@ def test_level_chart_ranks_items_by_stockout_time():
     assert [c.title.text for c in chart.vconcat] == ["Stock level — item-1", "Stock level — item-3"]
 
 
+def _zoom_params(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Scale-bound interval selections (wheel zoom / drag pan) anywhere in a spec."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for param in node.get("params", []):
+                if param.get("bind") == "scales":
+                    found.append(param)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return found
+
+
+def _legend_names(spec: dict[str, Any], channel: str = "color") -> list[str]:
+    """The entries of the explicit-domain legend on ``channel`` (first layer that has one)."""
+    layers = [layer for panel in spec.get("vconcat", [spec]) for layer in panel.get("layer", [])]
+    for layer in layers:
+        enc = layer.get("encoding", {}).get(channel)
+        if enc and "domain" in enc.get("scale", {}):
+            return list(enc["scale"]["domain"])
+    raise AssertionError(f"no {channel} legend with a domain")
+
+
+@pytest.mark.parametrize("reduced", [False, True], ids=["every-bucket", "reduced"])
+def test_level_chart_legend_names_every_mark(detected, reduced):
+    outs = pl.DataFrame(
+        {"item_id": ["item-0"], "start": [minutes(10)], "end": [minutes(20)]},
+        schema_overrides={"end": pl.Datetime("us", "UTC"), "start": pl.Datetime("us", "UTC")},
+    )
+    chart = level_chart(detected, outs, max_points=50 if reduced else 1000)
+    spec = chart.to_dict()
+    names = _legend_names(spec)
+    line = (
+        ["stock level (min of window)", "min–max range of window"] if reduced else ["stock level"]
+    )
+    assert names == [*line, "zero (below: unmet demand)", "stock-out (shaded)"]
+    # every named layer tags its data with its legend entry
+    tagged = {
+        t["calculate"].strip("'")
+        for panel in spec["vconcat"]
+        for layer in panel["layer"]
+        for t in layer.get("transform", [])
+        if t.get("as") == "_mark"
+    }
+    assert set(names) - {"zero (below: unmet demand)"} <= tagged
+    svg = to_svg(chart)
+    assert all(name.replace("–", "&#8211;") in svg or name in svg for name in names)
+
+
+def test_level_chart_zooms_the_time_axis_unless_static(detected):
+    spec = level_chart(detected).to_dict()
+    zooms = _zoom_params(spec)
+    assert len(zooms) == 2  # one per panel
+    assert all(z["select"] == {"type": "interval", "encodings": ["x"]} for z in zooms)
+    assert not _zoom_params(level_chart(detected, tooltips=False).to_dict())
+    assert _zoom_params(level_chart(detected, tooltips=False, zoom=True).to_dict())
+
+
+def test_evaluation_chart_zooms_and_names_its_marks():
+    found = alerts_frame([("A", 10, 12, 1.0)])
+    spec = evaluation_chart(found, labels_frame([("A", 8, 20)])).to_dict()
+    (zoom,) = _zoom_params(spec)
+    assert zoom["select"]["encodings"] == ["x"]
+    title = spec["layer"][0]["encoding"]["color"]["title"]
+    assert "labels" in title and "alerts" in title
+    assert not _zoom_params(evaluation_chart(found, labels_frame([]), zoom=False).to_dict())
+
+
+def test_alert_timeline_legend_names_bars_and_peaks(found):
+    spec = alert_timeline(found).to_dict()
+    assert _legend_names(spec, "shape") == ["alert (start to end)", "alert peak"]
+    assert len(_zoom_params(spec)) == 1
+
+
 # -- alert_timeline --------------------------------------------------------------------------
 
 
