@@ -165,15 +165,21 @@ def demand_chart(
     return _to_altair(tree)  # type: ignore[return-value]
 
 
-def demand_spec(detected: Any, alerts: Any = None, **kwargs: Any) -> dict[str, Any]:
+def demand_spec(
+    detected: Any, alerts: Any = None, *, json_data: bool = False, **kwargs: Any
+) -> dict[str, Any]:
     """The Vega-Lite spec of :func:`demand_chart` as a plain dict, built without Altair.
 
     Same arguments and the same chart; about ten times faster than
     ``demand_chart(...).to_dict()`` because Altair's per-step copies and parameter lifting
     are skipped. The tuner hands this to its chart widget on every change.
+
+    ``json_data=True`` inlines each dataset as one JSON text (``{"values": "[...]",
+    "format": {"type": "json"}}``, which Vega-Lite parses) instead of a list of row
+    dicts: written by Polars, and a widget sends it without walking thousands of dicts.
     """
     tree = _demand_tree(detected, alerts, **kwargs)
-    return {"$schema": alt.SCHEMA_URL, **_to_dict(tree)}
+    return {"$schema": alt.SCHEMA_URL, **_to_dict(tree, json_data)}
 
 
 def _demand_tree(
@@ -239,14 +245,16 @@ def _demand_tree(
     return {"vconcat": panels, "spacing": 14, "resolve": {"scale": {"x": "shared"}}}
 
 
-def _to_dict(node: Any) -> Any:
-    """Plain Vega-Lite: frames become inline ``values``."""
+def _to_dict(node: Any, json_data: bool = False) -> Any:
+    """Plain Vega-Lite: frames become inline ``values`` (row dicts, or one JSON text)."""
     if isinstance(node, pl.DataFrame):
+        if json_data:
+            return {"values": node.write_json(), "format": {"type": "json"}}
         return {"values": node.to_dicts()}
     if isinstance(node, dict):
-        return {key: _to_dict(value) for key, value in node.items()}
+        return {key: _to_dict(value, json_data) for key, value in node.items()}
     if isinstance(node, list):
-        return [_to_dict(value) for value in node]
+        return [_to_dict(value, json_data) for value in node]
     return node
 
 

@@ -10,7 +10,6 @@ can be reproduced from :meth:`SpikeTuner.export_params`.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -34,8 +33,6 @@ from stockseries.notebook.tuner_compute import (
     check_counts,
     infer_every,
     partition_items,
-    pr_table,
-    scores_of,
 )
 from stockseries.notebook.tuner_controls import (
     MethodControls,
@@ -43,15 +40,16 @@ from stockseries.notebook.tuner_controls import (
     number_box,
     window_unit,
 )
+from stockseries.notebook.tuner_engine import TunerEngine
 from stockseries.notebook.tuner_export import TunerExports
 from stockseries.notebook.tuner_view import (
     alert_choices,
     alert_table_html,
-    history_message,
+    history_note,
     marked_alerts,
     status_html,
 )
-from stockseries.spikes.methods import METHOD_TABLE, history_needed, method_spec, spike_params
+from stockseries.spikes.methods import METHOD_TABLE, method_spec, spike_params
 
 __all__ = [
     "BUCKET_CHOICES",
@@ -62,13 +60,10 @@ __all__ = [
     "format_every",
 ]
 
-#: Methods offered by the tuner (``threshold`` needs a per-item level, not a slider).
-TUNER_METHODS = tuple(
-    # The panel's window slider needs a window: profile (seasons) waits for its own controls.
-    name
-    for name, spec in METHOD_TABLE.items()
-    if spec.tunable and spec.window is not None
-)
+#: Methods offered by the tuner: those ``tune`` searches (a fixed level is not tuned by eye).
+TUNER_METHODS = tuple(name for name, spec in METHOD_TABLE.items() if spec.tunable)
+#: What the (disabled) window box shows for a method without a window.
+WINDOW_SHOWN = next(spec.window for spec in METHOD_TABLE.values() if spec.window)
 #: Methods whose threshold is ``baseline + k * spread``; the others ignore ``k``.
 K_METHODS = frozenset(name for name, spec in METHOD_TABLE.items() if spec.uses_k)
 #: ``k`` values of the precision/recall-versus-k curve (the current ``k`` is added).
@@ -213,10 +208,10 @@ class SpikeTuner(TunerExports):
 
         native = self._load_series(series, events, every)
         self._labels = self._check_labels(labels)
+        self._engine = TunerEngine(self._series, self._labels)
         self._catalog = frame_of(catalog) if catalog is not None else None
         self._k_grid = grid
         self._top, self._max_points, self._page_size = top, max_points, page_size
-        self._trials_cache: dict[str, pl.DataFrame] = {}
         self._renderer: Renderer = renderer
         self._lock = threading.RLock()
         self._page = 0
@@ -232,7 +227,11 @@ class SpikeTuner(TunerExports):
         self._make_selectors(all_items, self._initial_items(all_items, items), native, method)
         default_window = spike_params(method, window=window, k=k)["window"]
         self.method_controls = MethodControls(method, options)
-        settings = self._make_settings(method, default_window, k, min_demand, smooth)
+        self._held_unit = window_unit(method, self.method_controls.values(method)) or "buckets"
+        settings = self._make_settings(
+            method, default_window or WINDOW_SHOWN, k, min_demand, smooth
+        )
+        self.window.disabled = default_window is None
         self.merge_gap = number_box(int(merge_gap), "Merge gap (buckets)")
         self.cooldown = number_box(int(cooldown), "Cooldown (buckets)")
         settings += [self.merge_gap, self.cooldown]
@@ -380,7 +379,9 @@ class SpikeTuner(TunerExports):
             [
                 widgets.VBox([self.search, self.items]),
                 widgets.VBox([self.every, self.every_hint, self.method, self.method_help]),
-                widgets.VBox([*settings, self.method_controls.box]),
+                widgets.VBox(
+                    [*settings, self.method_controls.box, self.method_controls.common_box]
+                ),
             ]
         )
         paging = widgets.HBox([self.previous_page, self.next_page, self.page_label])
@@ -446,7 +447,8 @@ class SpikeTuner(TunerExports):
         return all_items[:DEFAULT_SELECTED]
 
     def _window_label(self, method: str) -> str:
-        return f"Window ({window_unit(method, self.method_controls.values(method))})"
+        unit = window_unit(method, self.method_controls.values(method))
+        return f"Window ({unit or 'not used'})"
 
     @staticmethod
     def _method_help(method: str) -> str:
@@ -457,34 +459,39 @@ class SpikeTuner(TunerExports):
     # -- events --
 
     def _on_method(self, change: Mapping[str, Any]) -> None:
-        old, new = change["old"], change["new"]
+        new = change["new"]
         self.method_controls.show(new)
         self.method_help.value = self._method_help(new)
         self.method.tooltip = method_spec(new).summary
         self.k.disabled = new not in K_METHODS
-        old_unit = window_unit(old, self.method_controls.values(old))
-        new_unit = window_unit(new, self.method_controls.values(new))
         with _Unobserved(self.window, self._on_change):
             self.window.description = self._window_label(new)
-            if old_unit != new_unit:
-                default = method_spec(new).window
-                was = self.window.value
-                self.window.value = default
-                self._pending_notes.append(
-                    f"Window set to {default} {new_unit} for {new}: its window counts "
-                    f"{new_unit}, not {old_unit} (it was {was} {old_unit})."
-                )
-            else:
-                self._pending_notes.append(
-                    f"Window kept at {self.window.value} {new_unit} for {new}."
-                )
+            self._pending_notes.append(self._window_note(new))
         self._debouncer()
+
+    def _window_note(self, method: str) -> str:
+        """Keep the window when its unit stays, else take the method's default; say which."""
+        unit = window_unit(method, self.method_controls.values(method))
+        self.window.disabled = unit is None
+        held, was = self._held_unit, self.window.value
+        if unit is None:
+            return f"Window does not apply to {method}: {method_spec(method).summary}."
+        if unit == held:
+            return f"Window kept at {was} {unit} for {method}."
+        default = method_spec(method).window
+        self.window.value, self._held_unit = default, unit
+        return (
+            f"Window set to {default} {unit} for {method}: its window counts {unit}, "
+            f"not {held} (it was {was} {held})."
+        )
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
         method = self.method.value
         label = self._window_label(method)
         if self.window.description != label:  # period/weekly change the window's unit
             self.window.description = label
+            unit = window_unit(method, self.method_controls.values(method))
+            self._held_unit = unit or self._held_unit
         self._debouncer()
 
     def _on_items(self, change: Mapping[str, Any]) -> None:
@@ -555,7 +562,7 @@ class SpikeTuner(TunerExports):
         params: dict[str, Any] = {
             "every": self.every.value,
             "method": method,
-            "window": int(self.window.value),
+            "window": None if self.window.disabled else int(self.window.value),
             "k": float(self.k.value) if method in K_METHODS else None,
             "min_demand": int(self.min_demand.value),
             "smooth": int(self.smooth.value),
@@ -563,8 +570,7 @@ class SpikeTuner(TunerExports):
             "cooldown": int(self.cooldown.value),
             "items": list(self.items.value),
         }
-        options = self.method_controls.values(method)
-        params.update({name: value for name, value in options.items() if value is not None})
+        params.update(self.method_controls.settings(method))
         return params
 
     def refresh(self) -> None:
@@ -608,69 +614,43 @@ class SpikeTuner(TunerExports):
         return pl.concat(selected)
 
     def _compute(self, params: dict[str, Any], watch: Stopwatch) -> tuple[Any, ...]:
-        from stockseries.alerts import alerts
-        from stockseries.spikes import detect_spikes
-
+        """Detection, alerts, scores and the k curve, each from the engine's caches."""
         check_counts(params)
-        series = self._series(params["every"], params["items"])
         skip = {"every", "merge_gap", "cooldown", "items", "k", "smooth"}
         detect_kwargs = {name: v for name, v in params.items() if name not in skip}
         if params["smooth"] > 1:
             detect_kwargs["smooth"] = params["smooth"]
         if params["k"] is not None:
             detect_kwargs["k"] = params["k"]
-        detected = detect_spikes(series, **detect_kwargs)
+        items = params["items"]
+        if not items:
+            raise ValueError("select at least one item")
+        detected = self._engine.detect(params["every"], detect_kwargs, items)
         alert_kwargs = {
             "every": params["every"],
             "merge_gap": params["merge_gap"],
             "cooldown": params["cooldown"],
             "suppliers": self._catalog,
         }
-        found = alerts(detected, params=detect_kwargs, **alert_kwargs)
+        found = self._engine.alerts(detected, detect_kwargs, alert_kwargs)
         watch.lap("detect")
         notes = self._explain(detected, detect_kwargs, params)
-        scores = trials = pr = None
-        if self._labels is not None:
-            labels = self._labels.filter(pl.col(ITEM).is_in(params["items"]))
-            scores = scores_of(found, labels, series=detected)
-            if params["k"] is not None:
-                trials = self._pr_trials(detected, labels, params, alert_kwargs)
-            watch.lap("scores")
-            if trials is not None:
-                pr = pr_curve(trials, current={"k": params["k"], **scores})
+        scores = self._engine.scores(found, items)
+        trials = self._engine.trials(detected, items, self._k_grid, detect_kwargs, alert_kwargs)
+        watch.lap("scores")
+        pr = None
+        if trials is not None and scores is not None:
+            pr = pr_curve(trials, current={"k": params["k"], **scores})
         return detected, found, scores, trials, pr, notes
 
     def _explain(
         self, detected: pl.DataFrame, detect_kwargs: Mapping[str, Any], params: Mapping[str, Any]
     ) -> list[str]:
         """Messages for settings that cannot work on this data (too little history)."""
-        every_us = duration_us(params["every"], "every")
-        needed = history_needed(spike_params(**detect_kwargs), every_us)
         unit = window_unit(params["method"], self.method_controls.values(params["method"]))
-        unit_note = f" (window {params['window']} {unit})"
-        message = history_message(detected, needed, timedelta(microseconds=every_us), unit_note)
+        detection = spike_params(**detect_kwargs)
+        message = history_note(detected, detection, params["every"], unit)
         return [message] if message else []
-
-    def _pr_trials(
-        self,
-        detected: pl.DataFrame,
-        labels: pl.DataFrame,
-        params: Mapping[str, Any],
-        alert_kwargs: Mapping[str, Any],
-    ) -> pl.DataFrame:
-        """Precision/recall per ``k`` (see :func:`~.tuner_compute.pr_table`), cached.
-
-        Moving ``k`` alone reuses the last table, so dragging the slider only redraws.
-        """
-        key = json.dumps({name: v for name, v in params.items() if name != "k"}, sort_keys=True)
-        cached = self._trials_cache.get(key)
-        if cached is not None and float(params["k"]) in cached["k"].to_list():
-            return cached
-        k_values = sorted({*self._k_grid, float(params["k"])})
-        trials = pr_table(detected, labels, k_values, params["min_demand"], alert_kwargs)
-        # One entry: the table is only reused while nothing but k moves.
-        self._trials_cache = {key: trials}
-        return trials
 
     # -- drawing --
 
@@ -713,7 +693,7 @@ class SpikeTuner(TunerExports):
         }
         self._chart, self._chart_args = None, (args, kwargs)
         if self._renderer == "widget":  # the spec straight to the widget: no Altair objects
-            self._show_spec(demand_spec(*args, **kwargs), self.chart_output)
+            self._show_spec(demand_spec(*args, json_data=True, **kwargs), self.chart_output)
         else:
             chart = self.chart
             assert chart is not None

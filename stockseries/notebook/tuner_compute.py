@@ -1,4 +1,5 @@
-"""The tuner's computations that are not widgets: scores, the k curve, checks, files.
+"""The tuner's computations that are not widgets: scores, checks, files (the cached
+detection, alerts and k curve are in :mod:`stockseries.notebook.tuner_engine`).
 
 Public names inside the package (used by :mod:`stockseries.notebook.tuner`).
 """
@@ -6,7 +7,7 @@ Public names inside the package (used by :mod:`stockseries.notebook.tuner`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ __all__ = [
     "check_counts",
     "infer_every",
     "partition_items",
-    "pr_table",
     "scores_of",
     "write_frame",
 ]
@@ -31,7 +31,7 @@ __all__ = [
 def check_counts(params: Mapping[str, Any]) -> None:
     """Refuse out-of-range numbers with a message (never clamp them)."""
     for name, low in (("window", 1), ("smooth", 1), ("merge_gap", 0), ("cooldown", 0)):
-        if params[name] < low:
+        if params[name] is not None and params[name] < low:  # window None: not used
             raise ValueError(f"{name} must be at least {low}, got {params[name]}")
     if params["k"] is not None and params["k"] <= 0:
         raise ValueError(f"k must be positive, got {params['k']}")
@@ -44,39 +44,6 @@ def scores_of(found: Any, labels: pl.DataFrame, *, series: Any = None) -> dict[s
     tidy = frame_of(evaluate(found, labels, series=series))
     values = dict(zip(tidy["metric"].to_list(), tidy["value"].to_list(), strict=True))
     return {m: values.get(m) for m in ("precision", "recall", "f1")}
-
-
-def pr_table(
-    detected: pl.DataFrame,
-    labels: pl.DataFrame,
-    k_values: Sequence[float],
-    min_demand: float,
-    alert_kwargs: Mapping[str, Any],
-) -> pl.DataFrame:
-    """Precision/recall per ``k`` from one detection: only the threshold moves.
-
-    For the ``k`` methods ``threshold = baseline + k * spread`` and a bucket is flagged
-    when it has enough history, exceeds the threshold and reaches ``min_demand``: what
-    ``detect_spikes`` returns for that ``k`` (the tests check it).
-    """
-    from stockseries.alerts import alerts
-
-    rows = []
-    # With smoothing the detector compares the rolling mean (``signal``), not raw demand.
-    demand = pl.col("signal") if "signal" in detected.columns else pl.col("demand")
-    for k_value in k_values:
-        threshold = pl.col("baseline") + k_value * pl.col("spread")
-        moved = detected.with_columns(
-            threshold=threshold,
-            flagged=(
-                pl.col("sufficient") & (demand > threshold) & (demand >= min_demand)
-            ).fill_null(False),
-        )
-        rows.append({"k": k_value, **scores_of(alerts(moved, **alert_kwargs), labels)})
-    return pl.DataFrame(
-        rows,
-        schema={"k": pl.Float64, "precision": pl.Float64, "recall": pl.Float64, "f1": pl.Float64},
-    )
 
 
 def write_frame(frame: pl.DataFrame, path: str | Path) -> None:

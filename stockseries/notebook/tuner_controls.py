@@ -18,17 +18,29 @@ from typing import Any
 import ipywidgets as widgets
 
 from stockseries._time import duration_us, format_duration
-from stockseries.spikes.methods import METHOD_TABLE, Method, Option, method_spec
+from stockseries.spikes.methods import (
+    DIRECTIONS,
+    METHOD_TABLE,
+    TRANSFORMS,
+    Method,
+    Option,
+    method_spec,
+)
 
-__all__ = ["MethodControls", "format_every", "number_box", "window_unit"]
+__all__ = ["MethodControls", "format_every", "general_options", "number_box", "window_unit"]
 
 _STYLE = {"description_width": "150px"}
 _LAYOUT = {"width": "400px"}
 
 
-def window_unit(method: str, options: Mapping[str, Any]) -> str:
-    """What the window counts for ``method`` in words a user reads: buckets, days, weeks."""
+def window_unit(method: str, options: Mapping[str, Any]) -> str | None:
+    """What the window counts for ``method`` in words a user reads: buckets, days, weeks.
+
+    ``None`` for a method without a window (its history is set by its own options).
+    """
     spec = method_spec(method)
+    if spec.window is None:
+        return None
     if spec.window_unit != "periods":
         return spec.window_unit or "buckets"
     if options.get("weekly"):
@@ -36,6 +48,37 @@ def window_unit(method: str, options: Mapping[str, Any]) -> str:
     period = str(options.get("period") or "1d")
     return {"1d": "days", "24h": "days", "7d": "weeks", "1w": "weeks"}.get(
         period, f"periods of {period}"
+    )
+
+
+def general_options(spec: Method) -> tuple[Option, ...]:
+    """``direction``, ``transform`` and ``robust``, with ``spec``'s defaults.
+
+    Every method with a baseline takes them (:func:`~stockseries.spikes.spike_params`);
+    their choices come from :data:`~stockseries.spikes.methods.DIRECTIONS` and
+    :data:`~stockseries.spikes.methods.TRANSFORMS`.
+    """
+    return (
+        Option(
+            "direction",
+            "up",
+            "choice",
+            "up: spikes; down: drops below the lower bar; both",
+            choices=DIRECTIONS,
+        ),
+        Option(
+            "transform",
+            spec.transform_default,
+            "choice",
+            "judge sqrt/log1p of the signal: a steadier bar for small, bursty counts",
+            choices=TRANSFORMS,
+        ),
+        Option(
+            "robust",
+            spec.robust_default,
+            "bool",
+            "flagged buckets are capped at their bar before entering later baselines",
+        ),
     )
 
 
@@ -54,7 +97,8 @@ def _option_widget(option: Option) -> widgets.Widget:
     if option.kind == "bool":
         return widgets.Checkbox(value=bool(option.default), indent=True, **common)
     if option.choices:
-        return widgets.Dropdown(options=list(option.choices), value=option.default, **common)
+        labels = [("none" if c is None else str(c), c) for c in option.choices]
+        return widgets.Dropdown(options=labels, value=option.default, **common)
     placeholder = f"default: {option.help}" if option.default is None else ""
     value = "" if option.default is None else str(option.default)
     return widgets.Text(value=value, placeholder=placeholder, continuous_update=False, **common)
@@ -84,7 +128,9 @@ def _parse(option: Option, widget: widgets.Widget) -> Any:
 
 
 class MethodControls:
-    """One box of option widgets per method; :attr:`box` shows the current method's.
+    """Option widgets per method: :attr:`box` shows the current method's own options,
+    :attr:`common_box` its ``direction``, ``transform`` and ``robust`` (each method keeps
+    its own, so its defaults and what was typed survive switching methods).
 
     Parameters
     ----------
@@ -96,41 +142,57 @@ class MethodControls:
 
     def __init__(self, method: str, initial: Mapping[str, Any] | None = None) -> None:
         self.widgets: dict[str, dict[str, widgets.Widget]] = {}
+        self.common: dict[str, dict[str, widgets.Widget]] = {}
+        self._options: dict[str, dict[str, Option]] = {}
         for name, spec in METHOD_TABLE.items():
             if not spec.tunable and name != method:
                 continue
-            self.widgets[name] = {}
-            for option in spec.options:
-                if option.kind == "level":
-                    continue  # a per-item level is not a form field
-                widget = _option_widget(option)
-                widget.add_class(f"ss-tuner-opt-{option.name.replace('_', '-')}")
-                self.widgets[name][option.name] = widget
+            self.widgets[name], self.common[name], self._options[name] = {}, {}, {}
+            own = [o for o in spec.options if o.kind != "level"]  # a level is not a form field
+            general = general_options(spec) if spec.tunable else ()
+            for group, options in ((self.widgets[name], own), (self.common[name], general)):
+                for option in options:
+                    widget = _option_widget(option)
+                    widget.add_class(f"ss-tuner-opt-{option.name.replace('_', '-')}")
+                    group[option.name] = widget
+                    self._options[name][option.name] = option
+        owner = {**self.widgets.get(method, {}), **self.common.get(method, {})}
         for key, value in (initial or {}).items():
-            owner = self.widgets.get(method, {})
             if key not in owner:
                 raise ValueError(f"method {method!r} has no option {key!r}")
             owner[key].value = value if not isinstance(owner[key], widgets.Text) else str(value)
         self.box = widgets.VBox()
+        self.common_box = widgets.VBox()
         self.show(method)
 
     def show(self, method: str) -> None:
         """Show ``method``'s option widgets (none for a method without options)."""
         self.box.children = tuple(self.widgets.get(method, {}).values())
+        self.common_box.children = tuple(self.common.get(method, {}).values())
 
     def values(self, method: str) -> dict[str, Any]:
-        """The options of ``method`` as typed (``None`` for "use the default")."""
-        spec: Method = method_spec(method)
+        """Every option of ``method`` as typed (``None`` for "use the default")."""
+        method_spec(method)  # a clear error for an unknown method
+        options = self._options.get(method, {})
+        found = {**self.widgets.get(method, {}), **self.common.get(method, {})}
+        return {name: _parse(options[name], widget) for name, widget in found.items()}
+
+    def settings(self, method: str) -> dict[str, Any]:
+        """What to pass to the detector: options typed, and general ones off their default."""
         out: dict[str, Any] = {}
-        for option in spec.options:
-            widget = self.widgets.get(method, {}).get(option.name)
-            if widget is not None:
-                out[option.name] = _parse(option, widget)
+        options = self._options.get(method, {})
+        for name, value in self.values(method).items():
+            if name in self.common.get(method, {}):
+                if value != options[name].default:
+                    out[name] = value  # transform=None is a choice where log1p is the default
+            elif value is not None:
+                out[name] = value
         return out
 
     def all_widgets(self) -> list[widgets.Widget]:
         """Every option widget of every method (for observers)."""
-        return [w for per_method in self.widgets.values() for w in per_method.values()]
+        groups = [*self.widgets.values(), *self.common.values()]
+        return [w for per_method in groups for w in per_method.values()]
 
 
 def format_every(td: timedelta) -> str:

@@ -14,8 +14,10 @@ import polars as pl
 
 from stockseries._frames import frame_of
 from stockseries._schema import ITEM, TS
+from stockseries._time import duration_us
 from stockseries.notebook.alert_charts import classify
 from stockseries.report import TABLE_CSS, html_table, scores_html
+from stockseries.spikes.methods import Detection, history_needed, period_buckets
 
 __all__ = [
     "MATCH_FALSE",
@@ -23,6 +25,7 @@ __all__ = [
     "alert_choices",
     "alert_table_html",
     "history_message",
+    "history_note",
     "marked_alerts",
     "status_html",
 ]
@@ -119,7 +122,12 @@ def alert_choices(frame: pl.DataFrame, top: int) -> list[tuple[str, int]]:
 
 
 def history_message(
-    detected: pl.DataFrame, history: int, every: timedelta, unit_note: str
+    detected: pl.DataFrame,
+    history: int,
+    every: timedelta,
+    unit_note: str,
+    *,
+    advice: str = "Shorten the window or use more data.",
 ) -> str | None:
     """Why nothing can be flagged, when no bucket of any shown item has enough history.
 
@@ -141,8 +149,31 @@ def history_message(
         have = f"{span // every:,} buckets"
     return (
         f"No bucket can be judged: this setting needs {needed} of history"
-        f"{unit_note}; the data spans {have}. Shorten the window or use more data."
+        f"{unit_note}; the data spans {have}. {advice}"
     )
+
+
+def history_note(
+    detected: pl.DataFrame, detection: Detection, every: str, unit: str | None
+) -> str | None:
+    """:func:`history_message` for a detection: its window in ``unit`` (what the window
+    counts), or for a method without a window (``unit`` ``None``: profile) its periods."""
+    every_us = duration_us(every, "every")
+    if unit is None:  # history counted in seasons of a period
+        period = detection.options["period"]
+        needed = detection["min_periods"] * period_buckets(period, every_us)
+        first = detection["min_periods"]
+        note = (
+            f" ({first} full period{'s' if first != 1 else ''} of {period} before its first "
+            f"judgement; its median uses up to {detection.options.get('seasons', 1)})"
+        )
+        advice = "Use a shorter period or more data."
+    else:
+        needed = history_needed(detection, every_us)
+        note = f" (window {detection['window']} {unit})"
+        advice = "Shorten the window or use more data."
+    step = timedelta(microseconds=every_us)
+    return history_message(detected, needed, step, note, advice=advice)
 
 
 def status_html(

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockseries.alerts import alerts, evaluate
+from stockseries.alerts import alerts, evaluate, settings_from
 from stockseries.generate import simulate
 from stockseries.notebook import DEFAULT_K_GRID, Debouncer, SpikeTuner, chart_bundle, show_chart
+from stockseries.notebook.tuner_engine import pr_table
 from stockseries.series import resample
-from stockseries.spikes import detect_spikes
+from stockseries.spikes import detect_spikes, spike_params
 
 
 @pytest.fixture(scope="module")
@@ -271,12 +272,9 @@ def test_curve_equals_rerunning_detection(
     items = ["A000", "A001"]
     part = series.filter(pl.col("item_id").is_in(items))
     labels = sim.labels.filter(pl.col("item_id").is_in(items))
-    tuner = SpikeTuner.__new__(SpikeTuner)
-    tuner._k_grid = [k]
-    tuner._trials_cache = {}
-    params = {"method": method, "k": 3.0, "min_demand": min_demand, "window": 30}
-    base = detect_spikes(part, method, window=30, k=3.0, min_demand=min_demand)
-    trials = tuner._pr_trials(base, labels, params, {"every": "1m"})
+    params = spike_params(method, k=3.0, min_demand=min_demand, window=30)
+    base = detect_spikes(part, **params)
+    trials = pr_table(base, labels, sorted({k, 1.5, 6.0}), params, {"every": "1m"})
     row = trials.filter(pl.col("k") == k).row(0, named=True)
     rerun = detect_spikes(part, method, window=30, k=k, min_demand=min_demand)
     tidy = dict(evaluate(alerts(rerun, every="1m"), labels).iter_rows())
@@ -548,3 +546,79 @@ def test_item_search_and_pages(series: pl.DataFrame, sim: Any) -> None:
 
 def test_fixed_bucket_size_says_why(tuner: SpikeTuner) -> None:
     assert tuner.every.disabled and "pass events=" in tuner.every_hint.value
+
+
+# -- every method and option of the method table (issue 11 item 9) -----------------------------
+
+
+def test_profile_has_its_own_controls_and_no_window(tuner: SpikeTuner) -> None:
+    tuner.method.value = "profile"
+    names = [w.description for w in tuner.method_controls.box.children]
+    assert names == ["period", "seasons (periods)"]
+    common = {w.description: w.value for w in tuner.method_controls.common_box.children}
+    assert common == {"direction": "up", "transform": "log1p", "robust": True}  # its defaults
+    assert tuner.window.disabled and tuner.window.description == "Window (not used)"
+    assert tuner.notes[0].startswith("Window does not apply to profile: median of the same slot")
+    assert tuner.params["window"] is None
+    assert (tuner.params["period"], tuner.params["seasons"]) == ("1w", 4)
+    # one day of data: nothing can be judged, and the panel says why instead of an empty chart
+    (message,) = [n for n in tuner.notes if n.startswith("No bucket")]
+    assert "needs 7 days of history (1 full period of 1w before its first judgement" in message
+    assert "its median uses up to 4" in message and "the data spans 1" in message
+    assert tuner.chart is None and shown(tuner.chart_output)["text/plain"] == message
+    tuner.method_controls.common["profile"]["transform"].value = None
+    assert tuner.params["transform"] is None and tuner.error is None  # none is a choice here
+    tuner.method.value = "mad"  # back to a window: the value typed before is kept
+    assert not tuner.window.disabled and tuner.params["window"] == 60
+    assert tuner.notes[0] == "Window kept at 60 buckets for mad."
+
+
+def test_a_profile_with_enough_history_is_charted(sim: Any) -> None:
+    longer = simulate(2, days=2.0, seed=4)
+    t = SpikeTuner(resample(longer.events), longer.labels, debounce=0, renderer="altair")
+    t.method.value = "profile"
+    t.method_controls.widgets["profile"]["period"].value = "1d"
+    assert t.error is None and not [n for n in t.notes if n.startswith("No bucket")]
+    assert t.detected is not None and t.detected["sufficient"].any() and t.chart is not None
+    want = detect_spikes(resample(longer.events), "profile", period="1d")
+    assert t.detected["flagged"].to_list() == want["flagged"].to_list()
+
+
+def test_direction_and_transform_reach_the_detector(
+    tuner: SpikeTuner, series: pl.DataFrame
+) -> None:
+    common = tuner.method_controls.common["zscore"]
+    assert [w.description for w in tuner.method_controls.common_box.children] == [
+        "direction",
+        "transform",
+        "robust",
+    ]
+    assert list(common["direction"].options) == [("up", "up"), ("down", "down"), ("both", "both")]
+    common["direction"].value = "both"
+    assert tuner.params["direction"] == "both" and tuner.detected is not None
+    assert "lower" in tuner.detected.columns
+    assert "lower bar (dashed)" in json.dumps(tuner.chart.to_dict() if tuner.chart else {})
+    common["transform"].value = "sqrt"
+    common["robust"].value = True
+    params = tuner.export_params()
+    assert (params["transform"], params["robust"]) == ("sqrt", True) and tuner.error is None
+    # the exported settings reproduce the panel's alerts
+    settings = settings_from(json.loads(tuner.export_json()))
+    part = series.filter(pl.col("item_id").is_in(params["items"]))
+    again = alerts(
+        detect_spikes(part, **settings.detection),
+        params=settings.detection,
+        every=params["every"],
+        **settings.rules.to_dict(),
+    )
+    assert again.frame["alert_id"].to_list() == tuner.alerts.frame["alert_id"].to_list()
+    common["direction"].value = "up"  # back at the default: not recorded
+    assert "direction" not in tuner.params
+
+
+def test_level_shift_keeps_the_window_and_draws_its_signal(tuner: SpikeTuner) -> None:
+    tuner.method.value = "level_shift"
+    assert tuner.notes[0] == "Window kept at 60 buckets for level_shift."
+    assert tuner.error is None and tuner.detected is not None
+    assert "signal" in tuner.detected.columns  # the recent median it compares
+    assert tuner.trials is not None  # k applies
