@@ -87,18 +87,24 @@ def _title(option: Option) -> str:
     return f"{words} ({option.unit})" if option.unit else words
 
 
-def _option_widget(option: Option) -> widgets.Widget:
+#: How a ``None`` choice (no transform) reads in a dropdown (a dropdown value of ``None``
+#: shows as an empty box).
+_NONE = "none"
+
+
+def _option_widget(option: Option, width: str = _LAYOUT["width"]) -> widgets.Widget:
     common: dict[str, Any] = {
         "description": _title(option),
         "style": _STYLE,
-        "layout": widgets.Layout(**_LAYOUT),
+        "layout": widgets.Layout(width=width),
         "tooltip": option.help,
     }
     if option.kind == "bool":
         return widgets.Checkbox(value=bool(option.default), indent=True, **common)
     if option.choices:
-        labels = [("none" if c is None else str(c), c) for c in option.choices]
-        return widgets.Dropdown(options=labels, value=option.default, **common)
+        values = [_NONE if c is None else str(c) for c in option.choices]
+        default = _NONE if option.default is None else str(option.default)
+        return widgets.Dropdown(options=values, value=default, **common)
     placeholder = f"default: {option.help}" if option.default is None else ""
     value = "" if option.default is None else str(option.default)
     return widgets.Text(value=value, placeholder=placeholder, continuous_update=False, **common)
@@ -106,7 +112,9 @@ def _option_widget(option: Option) -> widgets.Widget:
 
 def _parse(option: Option, widget: widgets.Widget) -> Any:
     value = widget.value
-    if option.kind == "bool" or option.choices:
+    if option.choices:
+        return None if value == _NONE and None in option.choices else value
+    if option.kind == "bool":
         return value
     text = str(value).strip()
     if not text:
@@ -150,9 +158,10 @@ class MethodControls:
             self.widgets[name], self.common[name], self._options[name] = {}, {}, {}
             own = [o for o in spec.options if o.kind != "level"]  # a level is not a form field
             general = general_options(spec) if spec.tunable else ()
-            for group, options in ((self.widgets[name], own), (self.common[name], general)):
+            groups = ((self.widgets[name], own, "400px"), (self.common[name], general, "260px"))
+            for group, options, width in groups:
                 for option in options:
-                    widget = _option_widget(option)
+                    widget = _option_widget(option, width)
                     widget.add_class(f"ss-tuner-opt-{option.name.replace('_', '-')}")
                     group[option.name] = widget
                     self._options[name][option.name] = option
@@ -160,6 +169,8 @@ class MethodControls:
         for key, value in (initial or {}).items():
             if key not in owner:
                 raise ValueError(f"method {method!r} has no option {key!r}")
+            if isinstance(owner[key], widgets.Dropdown):
+                value = _NONE if value is None else str(value)
             owner[key].value = value if not isinstance(owner[key], widgets.Text) else str(value)
         self.box = widgets.VBox()
         self.common_box = widgets.VBox()

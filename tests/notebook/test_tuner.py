@@ -566,7 +566,12 @@ def test_profile_has_its_own_controls_and_no_window(tuner: SpikeTuner) -> None:
     assert "needs 7 days of history (1 full period of 1w before its first judgement" in message
     assert "its median uses up to 4" in message and "the data spans 1" in message
     assert tuner.chart is None and shown(tuner.chart_output)["text/plain"] == message
-    tuner.method_controls.common["profile"]["transform"].value = None
+    assert list(tuner.method_controls.common["profile"]["transform"].options) == [
+        "none",
+        "sqrt",
+        "log1p",
+    ]
+    tuner.method_controls.common["profile"]["transform"].value = "none"
     assert tuner.params["transform"] is None and tuner.error is None  # none is a choice here
     tuner.method.value = "mad"  # back to a window: the value typed before is kept
     assert not tuner.window.disabled and tuner.params["window"] == 60
@@ -593,7 +598,8 @@ def test_direction_and_transform_reach_the_detector(
         "transform",
         "robust",
     ]
-    assert list(common["direction"].options) == [("up", "up"), ("down", "down"), ("both", "both")]
+    assert list(common["direction"].options) == ["up", "down", "both"]
+    assert common["transform"].value == "none" and "transform" not in tuner.params
     common["direction"].value = "both"
     assert tuner.params["direction"] == "both" and tuner.detected is not None
     assert "lower" in tuner.detected.columns
