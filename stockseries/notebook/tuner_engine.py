@@ -107,7 +107,7 @@ def pr_table(
     as :func:`~stockseries.alerts.evaluate` scores them (same-item ``[start, end)`` overlap).
     """
     from stockseries.alerts import alerts
-    from stockseries.alerts.evaluate import f1_score, ratio
+    from stockseries.alerts.evaluate import f1_score, intervals, ratio
 
     candidates = flags_at(detected, detection, k=min(k_values)).filter(pl.col("flagged"))
     # Zero-padded, so the keys sort as the frame is ordered: by k, then item, then time.
@@ -120,14 +120,15 @@ def pr_table(
         for i, k_value in enumerate(k_values)
     )
     rules = {n: v for n, v in alert_kwargs.items() if n != "suppliers"}
-    cut = alerts(stacked.with_columns(key.alias(ITEM)).drop("_k"), **rules).frame
+    cut, _ = intervals(alerts(stacked.with_columns(key.alias(ITEM)).drop("_k"), **rules), "alerts")
     episodes = cut.select(
         pl.col(ITEM).str.extract(r"^k(\d+)\|", 1).cast(pl.Int64).alias("_k"),
         pl.col(ITEM).str.replace(r"^k\d+\|", "").alias(ITEM),
         "start",
         "end",
     ).with_row_index("_a")
-    truth = labels.select(ITEM, pl.col("start").alias("l_start"), pl.col("end").alias("l_end"))
+    truth, _ = intervals(labels, "labels")  # UTC microseconds, as evaluate compares them
+    truth = truth.select(ITEM, pl.col("start").alias("l_start"), pl.col("end").alias("l_end"))
     pairs = (
         episodes.join(truth.with_row_index("_l"), on=ITEM)
         .filter((pl.col("start") < pl.col("l_end")) & (pl.col("l_start") < pl.col("end")))

@@ -157,3 +157,13 @@ def test_the_k_curve_is_reused_while_only_k_moves(series: pl.DataFrame, sim: Any
     assert other is not curve and other is not None and 3.5 in other["k"].to_list()
     assert engine.trials(detected, ["A000"], grid, settings, {**rules, "merge_gap": 3}) is not curve
     assert engine.trials(detected, ["A000"], grid, {"method": "quantile"}, rules) is None
+
+
+def test_k_curve_reads_labels_as_evaluate_does(series: pl.DataFrame, sim: Any) -> None:
+    naive = sim.labels.with_columns(pl.col("start", "end").dt.replace_time_zone(None))
+    detection = spike_params("zscore", window=24, k=2.0)
+    detected = detect_spikes(series, **detection)
+    rules = {"every": "5m"}
+    assert pr_table(detected, naive, [2.0, 3.0], detection, rules).equals(
+        pr_table(detected, sim.labels, [2.0, 3.0], detection, rules)
+    )
