@@ -13,8 +13,8 @@ What each change costs (see ``benchmarks/TUNER.md`` for measured seconds):
 * **Alerts** are cut from the flagged rows only (what :func:`~stockseries.alerts.alerts`
   reads of a detection when ``every`` is given).
 * **The precision/recall-versus-k curve** (with labels) comes from the rows flagged at the
-  smallest ``k`` of the grid, re-flagged per ``k`` (:func:`pr_table`): no detection, and
-  cached while only ``k`` moves.
+  smallest ``k`` of the grid, re-flagged per ``k``, episodes of every ``k`` cut at once
+  (:func:`pr_table`): no detection, and cached while only ``k`` moves.
 
 Public names inside the package (used by :mod:`stockseries.notebook.tuner`).
 """
@@ -26,13 +26,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from stockseries._schema import ITEM
+from stockseries._schema import ITEM, TS
+from stockseries._time import duration_us
 from stockseries.notebook.tuner_compute import scores_of
 from stockseries.spikes.methods import method_spec, setting
 
-__all__ = ["DERIVED", "TunerEngine", "derivable", "flags_at", "pr_table"]
+__all__ = ["DERIVED", "TunerEngine", "derivable", "episode_bounds", "flags_at", "pr_table"]
 
 #: Settings that only move the bars and flags of a detection, never its baseline.
 DERIVED = ("k", "min_demand")
@@ -54,12 +56,14 @@ def flags_at(
     *,
     k: float | None = None,
     min_demand: float | None = None,
+    mark_drops: bool = False,
 ) -> pl.DataFrame:
     """The detection with its bars and flags at another ``k`` / ``min_demand``.
 
     Exact for :func:`derivable` detections: ``threshold = baseline + k·spread`` (``lower =
     baseline − k·spread``), flagged when sufficient and past a bar, rises reaching
-    ``min_demand``, drops only where the baseline does. Otherwise the score decides
+    ``min_demand``, drops only where the baseline does (``mark_drops``: a ``_down`` column
+    says which buckets are drops). Otherwise the score decides
     (``score > k`` / ``score < −k``): the baselines stay those of the detection's own ``k``,
     an approximation used only for the precision/recall curve.
     """
@@ -85,10 +89,13 @@ def flags_at(
     flagged = pl.lit(False)
     if direction != "down":
         flagged = flagged | (sufficient & rise & (compared >= min_demand))
+    drops: list[pl.Expr] = []
     if direction != "up":
         expected = pl.col("baseline") >= min_demand if min_demand > 0 else pl.lit(True)
         flagged = flagged | (sufficient & drop & expected)
-    return frame.with_columns(flagged=flagged.fill_null(False))
+        if mark_drops:  # which flagged buckets are drops: an episode never mixes both
+            drops.append(drop.fill_null(False).alias("_down"))
+    return frame.with_columns(flagged.fill_null(False).alias("flagged"), *drops)
 
 
 def pr_table(
@@ -102,36 +109,42 @@ def pr_table(
 
     A bucket flagged at some ``k`` is flagged at every smaller one, so the rows flagged at
     the smallest ``k`` hold every other ``k``'s flags. Each ``k`` re-flags those rows
-    (:func:`flags_at`); the episodes of every ``k`` are cut in one
-    :func:`~stockseries.alerts.alerts` call (``k`` and item together as the key) and scored
-    as :func:`~stockseries.alerts.evaluate` scores them (same-item ``[start, end)`` overlap).
+    (:func:`flags_at`); the episodes of every ``k`` are cut at once (:func:`episode_bounds`,
+    ``k`` and item together as the key) and scored as :func:`~stockseries.alerts.evaluate`
+    scores them (same-item ``[start, end)`` overlap).
     """
-    from stockseries.alerts import alerts
     from stockseries.alerts.evaluate import f1_score, intervals, ratio
 
-    candidates = flags_at(detected, detection, k=min(k_values)).filter(pl.col("flagged"))
-    # Zero-padded, so the keys sort as the frame is ordered: by k, then item, then time.
-    number = pl.col("_k").cast(pl.String).str.zfill(4)
-    key = pl.concat_str(pl.lit("k"), number, pl.lit("|"), pl.col(ITEM))
+    candidates = flags_at(detected, detection, k=min(k_values), mark_drops=True)
+    candidates = candidates.filter(pl.col("flagged"))
+    items = candidates.get_column(ITEM).unique(maintain_order=True)
+    codes = pl.DataFrame({ITEM: items, "_code": pl.int_range(items.len(), eager=True)})
+    width = max(items.len(), 1)
+    columns: list[str | pl.Expr] = ["_key", pl.col(TS).dt.epoch("us").alias("_t")]
     stacked = pl.concat(
-        flags_at(candidates, detection, k=k_value)
+        flags_at(candidates, detection, k=k_value, mark_drops=True)
         .filter(pl.col("flagged"))
-        .with_columns(_k=pl.lit(i, pl.Int64))
+        .join(codes, on=ITEM, how="left", maintain_order="left")
+        .with_columns(_key=pl.col("_code") + i * width)
+        .select(*columns, *(["_down"] if "_down" in candidates.columns else []))
         for i, k_value in enumerate(k_values)
     )
-    rules = {n: v for n, v in alert_kwargs.items() if n != "suppliers"}
-    cut, _ = intervals(alerts(stacked.with_columns(key.alias(ITEM)).drop("_k"), **rules), "alerts")
-    episodes = cut.select(
-        pl.col(ITEM).str.extract(r"^k(\d+)\|", 1).cast(pl.Int64).alias("_k"),
-        pl.col(ITEM).str.replace(r"^k\d+\|", "").alias(ITEM),
-        "start",
-        "end",
-    ).with_row_index("_a")
+    every_us = duration_us(alert_kwargs["every"], "every")
+    rules = {n: int(alert_kwargs.get(n, d)) for n, d in (("merge_gap", 0), ("cooldown", 0))}
+    bounds = episode_bounds(stacked, every_us, min_buckets=1, **rules)
+    episodes = bounds.with_columns(_k=pl.col("_key") // width, _code=pl.col("_key") % width).join(
+        codes, on="_code", how="left"
+    )
     truth, _ = intervals(labels, "labels")  # UTC microseconds, as evaluate compares them
-    truth = truth.select(ITEM, pl.col("start").alias("l_start"), pl.col("end").alias("l_end"))
+    truth = truth.select(
+        ITEM,
+        pl.col("start").dt.epoch("us").alias("l_start"),
+        pl.col("end").dt.epoch("us").alias("l_end"),
+    )
     pairs = (
-        episodes.join(truth.with_row_index("_l"), on=ITEM)
-        .filter((pl.col("start") < pl.col("l_end")) & (pl.col("l_start") < pl.col("end")))
+        episodes.with_row_index("_a")
+        .join(truth.with_row_index("_l"), on=ITEM)
+        .filter((pl.col("_start_us") < pl.col("l_end")) & (pl.col("l_start") < pl.col("_end_us")))
         .group_by("_k")
         .agg(pl.col("_a").n_unique().alias("hits"), pl.col("_l").n_unique().alias("found"))
     )
@@ -147,6 +160,41 @@ def pr_table(
         schema={"k": pl.Float64, "precision": pl.Float64, "recall": pl.Float64, "f1": pl.Float64},
         orient="row",
     )
+
+
+def episode_bounds(
+    rows: pl.DataFrame, every_us: int, *, merge_gap: int, min_buckets: int, cooldown: int
+) -> pl.DataFrame:
+    """Start and end (µs) of the episodes of flagged rows, by the rules of ``alerts``.
+
+    ``rows``: ``_key`` (the item), ``_t`` (bucket start, µs), optionally ``_down``, sorted by
+    key and time. The same rules as :func:`stockseries.alerts._episodes.cut_episodes` (runs
+    merged across ``merge_gap`` buckets, never mixing directions, at least ``min_buckets``,
+    the cooldown after each reported episode) without the peak and excess columns the
+    curve does not need; the tests check both agree.
+    """
+    from stockseries.alerts._episodes import cooldown_keep
+
+    key, t = pl.col("_key"), pl.col("_t")
+    new_episode = (key != key.shift(1)) | (t - t.shift(1) > (merge_gap + 1) * every_us)
+    if "_down" in rows.columns:
+        new_episode = new_episode | (pl.col("_down") != pl.col("_down").shift(1))
+    episodes = (
+        rows.with_columns(_episode=new_episode.fill_null(True).cum_sum())
+        .group_by("_episode", maintain_order=True)
+        .agg(key.first(), t.first().alias("_start_us"), (t.last() + every_us).alias("_end_us"))
+        .filter((pl.col("_end_us") - pl.col("_start_us")) // every_us >= min_buckets)
+        .drop("_episode")
+    )
+    if cooldown > 0 and episodes.height > 1:
+        keep = cooldown_keep(
+            episodes.get_column("_key").rle_id().to_numpy().astype(np.int64),
+            episodes.get_column("_start_us").to_numpy(),
+            episodes.get_column("_end_us").to_numpy(),
+            cooldown * every_us,
+        )
+        episodes = episodes.filter(pl.Series(keep))
+    return episodes
 
 
 def _key(values: Mapping[str, Any]) -> str:
