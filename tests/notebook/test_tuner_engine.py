@@ -10,7 +10,13 @@ import pytest
 
 from stockseries.alerts import alerts, evaluate
 from stockseries.generate import simulate
-from stockseries.notebook.tuner_engine import TunerEngine, derivable, flags_at, pr_table
+from stockseries.notebook.tuner_engine import (
+    TunerEngine,
+    derivable,
+    episode_bounds,
+    flags_at,
+    pr_table,
+)
 from stockseries.series import resample
 from stockseries.spikes import detect_spikes, spike_params
 from stockseries.spikes.methods import METHOD_TABLE
@@ -167,3 +173,29 @@ def test_k_curve_reads_labels_as_evaluate_does(series: pl.DataFrame, sim: Any) -
     assert pr_table(detected, naive, [2.0, 3.0], detection, rules).equals(
         pr_table(detected, sim.labels, [2.0, 3.0], detection, rules)
     )
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"merge_gap": 0, "min_buckets": 1, "cooldown": 0},
+        {"merge_gap": 2, "min_buckets": 3, "cooldown": 0},
+        {"merge_gap": 1, "min_buckets": 1, "cooldown": 12},
+    ],
+)
+def test_episode_bounds_follow_the_rules_of_alerts(
+    series: pl.DataFrame, rules: dict[str, int]
+) -> None:
+    detection = spike_params("zscore", window=24, k=1.5, direction="both")
+    detected = flags_at(detect_spikes(series, **detection), detection, mark_drops=True)
+    flagged = detected.filter(pl.col("flagged"))
+    rows = flagged.select(
+        pl.col("item_id").rank("dense").cast(pl.Int64).alias("_key"),
+        pl.col("ts").dt.epoch("us").alias("_t"),
+        "_down",
+    )
+    bounds = episode_bounds(rows, 300_000_000, **rules)
+    want = alerts(detected.drop("_down"), every="5m", **rules).frame.sort("item_id", "start")
+    assert bounds.height == want.height > 0
+    assert bounds["_start_us"].to_list() == want["start"].dt.epoch("us").to_list()
+    assert bounds["_end_us"].to_list() == want["end"].dt.epoch("us").to_list()
