@@ -35,6 +35,12 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## Seasonal profile vs the zscore stage"
 ZSCORE = "zscore (w=60, k=3)"
 TARGET = 3.0
+NOTE = (
+    "The profile's cost is one pass of a few vectorised steps per season plus two block "
+    "medians (`np.partition`) per bucket and `expm1` for the bars in counts; zscore's is "
+    "two cumulative sums. On a loaded 2-core machine both are inflated by page faults and "
+    "scheduling, so re-run on a quiet machine for the figure that counts."
+)
 
 
 def dense_series(items: int, days: int, seed: int = 0) -> pl.DataFrame:
@@ -106,6 +112,8 @@ def section(runs: int) -> str:
     about = machine()
     lines = [
         f"{HEADING} (`python -m benchmarks.profile_speed`)",
+        "",
+        NOTE,
         "",
         f"Medians of {runs} interleaved runs per series, in one process. Machine: "
         + ", ".join(f"{key} {value}" for key, value in about.items() if not key.startswith("load"))

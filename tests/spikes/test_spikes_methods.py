@@ -213,14 +213,28 @@ def test_bad_settings_are_refused_clearly(kwargs: dict[str, Any], message: str) 
         spike_params(**kwargs)
 
 
-@pytest.mark.parametrize("method", ["zscore", "mad", "quantile", "level_shift"])
-def test_memory_follows_the_history_not_the_window(method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("zscore", {}),
+        ("mad", {}),
+        ("quantile", {}),
+        ("level_shift", {}),
+        ("ewma", {}),
+        ("seasonal", {"period": "1m"}),
+        ("zscore", {"robust": True}),
+        ("zscore", {"transform": "sqrt"}),
+        ("mad", {"smooth": 3}),
+        ("quantile", {"direction": "both"}),
+    ],
+)
+def test_memory_follows_the_history_not_the_window(method: str, options: dict[str, Any]) -> None:
     series = pl.DataFrame(
         {"item_id": "a", "ts": [T0 + MINUTE * i for i in range(50)], "demand": list(range(50))}
     )
     tracemalloc.start()
     try:
-        out = detect_spikes(series, method, window=10**9, min_periods=1)
+        out = detect_spikes(series, method, window=10**9, min_periods=1, **options)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
