@@ -64,17 +64,14 @@ class LiveDetector:
         # Learnt from the batch detector itself, so that any method of the table works.
         self.counts_every_bucket = history_counts_every_bucket(detection, every_us, self.width)
         self.column = detection["column"]
-        if setting(detection, "direction") != "up":
-            # Drop episodes (their direction, lowest bucket and ids) are cut by batch and
-            # lean detection only so far; refuse rather than cut them as spikes.
-            raise ValueError(
-                f"direction={setting(detection, 'direction')!r} is not supported by the "
-                "incremental engine yet; use detect_spikes/detect_alerts (stockseries detect)"
-            )
+        #: Whether drops are watched (``direction`` "down" or "both"): flagged buckets then
+        #: carry their direction, and the frames a ``lower`` bar.
+        self.drops = setting(detection, "direction") != "up"
         #: The default detector has a fast path that sums only the new rows' windows (plain
-        #: zscore: no smoothing, transform or robust capping).
+        #: zscore watching spikes: no smoothing, transform, robust capping or drops).
         self.zscore_exact = (
             detection["method"] == "zscore"
+            and not self.drops
             and detection.get("smooth", 1) == 1
             and setting(detection, "transform") is None
             and not setting(detection, "robust")
@@ -93,6 +90,7 @@ class LiveDetector:
                 value.astype(np.float64),
                 fast["threshold"][rows],
                 fast["score"][rows],
+                np.zeros(len(rows), dtype=bool),
             )
             return zscore_series(fast), flagged
         detected = self._run_detector(context)
@@ -282,6 +280,15 @@ def flagged_of(
     value = watched[rows]
     # As batch alerts: with smoothing the threshold applies to the signal.
     compared = floats("signal") if "signal" in detected.columns else value.astype(np.float64)
+    threshold = floats("threshold")
+    if "lower" in detected.columns:
+        # As batch alerts: a flagged bucket below its lower bar is a drop, judged by that bar
+        # (a missing bar, NaN, is never crossed).
+        lower = floats("lower")
+        down = compared < lower
+        threshold = np.where(down, lower, threshold)
+    else:
+        down = np.zeros(len(rows), dtype=bool)
     return Flagged(
-        row_slots[rows], bucket_ts[rows], value, compared, floats("threshold"), floats("score")
+        row_slots[rows], bucket_ts[rows], value, compared, threshold, floats("score"), down
     )

@@ -27,7 +27,7 @@ from stockseries.live.checkpoint import (
 )
 from stockseries.live.closing import BucketCloser
 from stockseries.live.detection import LiveDetector
-from stockseries.live.episodes import EPISODE_SCHEMA, FLAG_SCHEMA, EpisodeTracker
+from stockseries.live.episodes import EPISODE_SCHEMA, EpisodeTracker, flag_schema
 from stockseries.live.history import RetainedHistory
 from stockseries.live.intake import Intake
 from stockseries.live.registry import NEVER, ItemRegistry
@@ -94,6 +94,7 @@ class Engine:
             cooldown=alert_params["cooldown"],
             params_key=params_key(alert_params),
             suppliers=suppliers,
+            drops=detector.drops,
         )
         stats = dict.fromkeys(STATS, 0)
         intake = Intake(
@@ -194,7 +195,8 @@ class Engine:
         check_first(arrays["first"], state, every_us, saved)
         if "turnover" in saved.arrays:  # absent from checkpoints made before it existed
             arrays["turnover"] = _checked_turnover(saved, n)
-        for name, schema in (("flags", FLAG_SCHEMA), ("episodes", EPISODE_SCHEMA)):
+        flags = flag_schema(self.episodes.drops)
+        for name, schema in (("flags", flags), ("episodes", EPISODE_SCHEMA)):
             if dict(saved.tables[name].schema) != schema:
                 raise saved.error(f"table {name!r} has schema {dict(saved.tables[name].schema)}")
         self.registry.restore(labels, arrays)

@@ -10,12 +10,19 @@ import polars as pl
 
 from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries.alerts._episodes import cut_episodes
-from stockseries.alerts._ids import combine, hex16, item_hashes
+from stockseries.alerts._ids import combine, direction_key, hex16, item_hashes
 from stockseries.live.registry import NEVER, NO_END, ItemRegistry
 from stockseries.live.results import empty_alerts_frame
 from stockseries.live.times import timestamps
 
-__all__ = ["EPISODE_SCHEMA", "FLAG_SCHEMA", "EpisodeRows", "EpisodeTracker", "Flagged"]
+__all__ = [
+    "EPISODE_SCHEMA",
+    "FLAG_SCHEMA",
+    "EpisodeRows",
+    "EpisodeTracker",
+    "Flagged",
+    "flag_schema",
+]
 
 EPISODE_SCHEMA = {ITEM: pl.String(), "last_end": pl.Int64(), "opened": pl.Int64()}
 FLAG_SCHEMA = {
@@ -29,13 +36,24 @@ FLAG_SCHEMA = {
 }
 
 
+def flag_schema(drops: bool) -> dict[str, pl.DataType]:
+    """The schema of the held flagged buckets: with ``_down`` (a drop?) when drops are watched.
+
+    Without drops the table is the one checkpoints have always held, so checkpoints of
+    spike-only processors read and write as before.
+    """
+    return {**FLAG_SCHEMA, "_down": pl.Boolean()} if drops else FLAG_SCHEMA
+
+
 @dataclass(frozen=True, eq=False)
 class Flagged:
     """Flagged buckets as NumPy columns: the rows batch ``cut_episodes`` reads, keyed by item slot.
 
     Episodes are a few hundred rows per step on sparse data, where a Polars frame's fixed
     costs (sorting strings, a grouped aggregation) would dominate. Null floats are NaN here:
-    the detectors turn every NaN into null, so the two map one to one.
+    the detectors turn every NaN into null, so the two map one to one. ``down`` marks a
+    drop (the value fell below the lower bar); a drop's ``threshold`` is that lower bar, as
+    batch ``alerts`` reports it.
     """
 
     slot: np.ndarray  # int64
@@ -44,13 +62,14 @@ class Flagged:
     compared: np.ndarray  # float64, what the threshold applies to
     threshold: np.ndarray
     score: np.ndarray
+    down: np.ndarray  # bool: a drop rather than a spike
 
     def __len__(self) -> int:
         return len(self.t)
 
     def columns(self) -> tuple[np.ndarray, ...]:
-        """The six columns, in field order."""
-        return self.slot, self.t, self.value, self.compared, self.threshold, self.score
+        """The seven columns, in field order."""
+        return self.slot, self.t, self.value, self.compared, self.threshold, self.score, self.down
 
     def take(self, index: np.ndarray) -> Flagged:
         """The rows at ``index``."""
@@ -60,7 +79,7 @@ class Flagged:
     def empty() -> Flagged:
         """No rows."""
         ints, floats = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        return Flagged(ints, ints, ints, floats, floats, floats)
+        return Flagged(ints, ints, ints, floats, floats, floats, np.zeros(0, dtype=bool))
 
     @staticmethod
     def concat(parts: list[Flagged]) -> Flagged:
@@ -106,6 +125,14 @@ class EpisodeTracker:
     (``NO_END`` if none), the start of the opened, unfinished one (``NEVER``) and the
     alert-id hash of the item, computed at its first alert (BLAKE2b per item is the costly
     part of an id).
+
+    With ``drops`` (the detection watches ``direction="down"`` or ``"both"``) the flagged
+    buckets carry their direction and, as batch ``cut_episodes`` does, an episode never
+    mixes directions: a change of direction starts a new one (and finishes the previous
+    one). A drop episode's peak is its lowest bucket, its threshold the lower bar and its
+    excess how far it fell below; its id is keyed by the settings marked ``down``
+    (:func:`~stockseries.alerts.alert_id`), cached per item like the spike one. The
+    cooldown, as in batch, follows the last reported episode of either direction.
     """
 
     def __init__(
@@ -118,8 +145,10 @@ class EpisodeTracker:
         cooldown: int,
         params_key: str,
         suppliers: pl.DataFrame | None,
+        drops: bool = False,
     ) -> None:
         self.registry = registry
+        self.drops = drops
         self.every_us = every_us
         self.merge_gap, self.min_buckets, self.cooldown = merge_gap, min_buckets, cooldown
         self.params_key = params_key
@@ -130,6 +159,9 @@ class EpisodeTracker:
         registry.add("opened_at", np.int64, fill=NEVER)
         registry.add("hash", np.uint64)
         registry.add("hashed", bool, fill=False)
+        if drops:
+            registry.add("hash_down", np.uint64)
+            registry.add("hashed_down", bool, fill=False)
 
     def cut(
         self, fresh: Flagged | None, *, final: bool, closed: int | None
@@ -156,7 +188,7 @@ class EpisodeTracker:
         horizon = closed * every if closed is not None else 0
         if len(flags) == 0 or (fresh is None and not final and horizon < self.next_due):
             self.flags = flags
-            return empty_alerts_frame(), empty_alerts_frame()
+            return empty_alerts_frame(self.drops), empty_alerts_frame(self.drops)
         cut = self._episodes_of(flags, final=final, horizon=horizon)
         spans = (cut.ends - cut.starts) // every
         if self.cooldown == 0:
@@ -180,12 +212,21 @@ class EpisodeTracker:
         t, rank = flags.t, self.registry.rank[flags.slot]
         begins = np.ones(len(t), dtype=bool)
         begins[1:] = (rank[1:] != rank[:-1]) | (np.diff(t) > reach)
+        if self.drops:
+            begins[1:] |= flags.down[1:] != flags.down[:-1]  # an episode has one direction
         # Episodes are numbered by item_id, then start, as batch ``cut_episodes`` numbers them.
         rows = EpisodeRows.of(begins)
         starts = t[rows.first]
         ends = t[rows.last] + every
-        done = np.ones(len(starts), dtype=bool) if final else ends + reach <= horizon
-        return _Cut(flags, rows, flags.slot[rows.first], starts, ends, done)
+        slots = flags.slot[rows.first]
+        if final:
+            done = np.ones(len(starts), dtype=bool)
+        else:
+            done = ends + reach <= horizon
+            # An episode followed by another of its item is finished: the buckets between
+            # are closed (without drops that is implied by the time gap).
+            done[:-1] |= slots[1:] == slots[:-1]
+        return _Cut(flags, rows, slots, starts, ends, done)
 
     def _decide(self, cut: _Cut, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Without cooldown: which episodes open and close now (vectorised).
@@ -263,7 +304,7 @@ class EpisodeTracker:
 
         opened, closed = in_batch_order(opened), in_batch_order(closed)
         if not len(opened) and not len(closed):
-            return empty_alerts_frame(), empty_alerts_frame()
+            return empty_alerts_frame(self.drops), empty_alerts_frame(self.drops)
         same = np.array_equal(opened, closed)
         rows = opened if same else np.concatenate([opened, closed])
         finished = self._alert_frame(cut, rows)
@@ -271,8 +312,8 @@ class EpisodeTracker:
             return finished, finished
         n_opened = len(opened)
         return (
-            finished.head(n_opened) if n_opened else empty_alerts_frame(),
-            finished.slice(n_opened) if len(closed) else empty_alerts_frame(),
+            finished.head(n_opened) if n_opened else empty_alerts_frame(self.drops),
+            finished.slice(n_opened) if len(closed) else empty_alerts_frame(self.drops),
         )
 
     def _alert_frame(self, cut: _Cut, rows: np.ndarray) -> pl.DataFrame:
@@ -280,18 +321,21 @@ class EpisodeTracker:
         flags, episode, starts, ends = cut.flags, cut.rows, cut.starts, cut.ends
         first = episode.first
         value = flags.value
-        # As batch: the peak is the first bucket holding the episode's maximum ...
-        peak = np.maximum.reduceat(value, first)
-        at_peak = np.flatnonzero(value == peak[episode.of_row])
+        # As batch: the peak is the first bucket holding the episode's maximum (a drop's:
+        # its minimum) ...
+        signed = np.where(flags.down, -value, value) if self.drops else value
+        peak = np.maximum.reduceat(signed, first)
+        at_peak = np.flatnonzero(signed == peak[episode.of_row])
         leading = np.ones(len(at_peak), dtype=bool)
         leading[1:] = episode.of_row[at_peak[1:]] != episode.of_row[at_peak[:-1]]
         peak_row = at_peak[leading][rows]
         slots = flags.slot[first[rows]]
+        down = flags.down[first[rows]]
         # As batch, with each item's BLAKE2b hash computed once per stream; the rows are
         # already in its (start, item) order.
         finished = pl.DataFrame(
             [
-                hex16(combine(self._item_hashes(slots), starts[rows])),
+                hex16(combine(self._item_hashes(slots, down), starts[rows])),
                 self.registry.labels[slots],
                 timestamps("start", starts[rows]),
                 timestamps("end", ends[rows]),
@@ -304,8 +348,12 @@ class EpisodeTracker:
             ]
         )
         if self.suppliers is not None:
-            return finished.join(self.suppliers, on=ITEM, how="left", maintain_order="left")
-        return finished.hstack([pl.Series("supplier_id", [None] * len(rows), pl.String)])
+            finished = finished.join(self.suppliers, on=ITEM, how="left", maintain_order="left")
+        else:
+            finished = finished.hstack([pl.Series("supplier_id", [None] * len(rows), pl.String)])
+        if self.drops:
+            finished = finished.hstack([pl.Series("direction", np.where(down, "down", "up"))])
+        return finished
 
     def _excess(self, cut: _Cut, rows: np.ndarray) -> np.ndarray:
         """The excess of episodes ``rows``: a sum over their buckets, in batch's order.
@@ -315,15 +363,23 @@ class EpisodeTracker:
         """
         flags, episode = cut.flags, cut.rows
         first = episode.first
-        excess = np.add.reduceat(flags.compared - flags.threshold, first)
+        over = flags.compared - flags.threshold
+        if self.drops:
+            over = np.where(flags.down, -over, over)  # a drop's excess is below its bar
+        excess = np.add.reduceat(over, first)
         chosen = np.zeros(len(first), dtype=bool)
         chosen[rows] = True
         long = chosen & (episode.last - first >= 2)
         if long.any():
-            rows_of_long = flags.take(np.flatnonzero(long[episode.of_row]))
+            in_long = np.flatnonzero(long[episode.of_row])
+            # Each episode its own group (the item column numbers them), so that episodes
+            # of one item apart by a short one of the other direction are not merged.
+            frame = self.flag_frame(flags.take(in_long)).with_columns(
+                pl.Series(ITEM, episode.of_row[in_long])
+            )
             excess[long] = (
                 cut_episodes(
-                    self.flag_frame(rows_of_long),
+                    frame,
                     every_us=self.every_us,
                     merge_gap=self.merge_gap,
                     min_buckets=1,
@@ -334,13 +390,23 @@ class EpisodeTracker:
             )
         return excess[rows]
 
-    def _item_hashes(self, slots: np.ndarray) -> np.ndarray:
-        """The alert-id hash of each slot's item, cached."""
-        hashed, hashes = self.registry["hashed"], self.registry["hash"]
+    def _item_hashes(self, slots: np.ndarray, down: np.ndarray) -> np.ndarray:
+        """The alert-id hash of each slot's item (of a drop's id where ``down``), cached."""
+        if not self.drops or not down.any():
+            return self._hashes_of(slots, "up")
+        out = np.empty(len(slots), dtype=np.uint64)
+        out[~down] = self._hashes_of(slots[~down], "up")
+        out[down] = self._hashes_of(slots[down], "down")
+        return out
+
+    def _hashes_of(self, slots: np.ndarray, direction: str) -> np.ndarray:
+        suffix = "" if direction == "up" else "_down"
+        hashed, hashes = self.registry["hashed" + suffix], self.registry["hash" + suffix]
         missing = ~hashed[slots]
         if missing.any():
             fresh = np.unique(slots[missing])
-            hashes[fresh] = item_hashes(self.registry.labels[fresh].to_list(), self.params_key)
+            key = direction_key(self.params_key, direction)
+            hashes[fresh] = item_hashes(self.registry.labels[fresh].to_list(), key)
             hashed[fresh] = True
         return hashes[slots]
 
@@ -358,8 +424,9 @@ class EpisodeTracker:
                 pl.Series("compared", flags.compared, dtype=pl.Float64, nan_to_null=True),
                 pl.Series("threshold", flags.threshold, dtype=pl.Float64, nan_to_null=True),
                 pl.Series("score", flags.score, dtype=pl.Float64, nan_to_null=True),
+                *([pl.Series("_down", flags.down, dtype=pl.Boolean)] if self.drops else []),
             ],
-            schema=FLAG_SCHEMA,
+            schema=flag_schema(self.drops),
         )
 
     def table(self) -> pl.DataFrame:
@@ -396,11 +463,21 @@ class EpisodeTracker:
         slots = slots_of(table, "episodes")
         registry["last_end"][slots] = table.get_column("last_end").fill_null(NO_END).to_numpy()
         registry["opened_at"][slots] = table.get_column("opened").fill_null(NEVER).to_numpy()
+        if "_down" in flags.columns and flags.get_column("_down").null_count():
+            raise fail.error("table 'flags' has nulls in '_down'")
+        down = (
+            flags.get_column("_down").to_numpy()
+            if "_down" in flags.columns
+            else np.zeros(flags.height, dtype=bool)
+        )
         held = Flagged(
             slots_of(flags, "flags"),
             flags.get_column("_t").to_numpy(),
             flags.get_column("value").to_numpy(),
-            *(flags.get_column(name).to_numpy() for name in ("compared", "threshold", "score")),
+            flags.get_column("compared").to_numpy(),
+            flags.get_column("threshold").to_numpy(),
+            flags.get_column("score").to_numpy(),
+            down,
         )
         self.flags = held.take(np.lexsort((held.t, registry.rank[held.slot])))
         self.next_due = next_due

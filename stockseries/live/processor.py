@@ -393,11 +393,12 @@ class StreamProcessor:
             engine.stats["alerts_opened"] += opened.height
             engine.stats["alerts_closed"] += finished.height
         closed_rows = series if series is not None else self._empty_series
+        drops = engine.episodes.drops
         return StepResult(
             levels=levels if levels is not None else empty_levels(events),
             series=closed_rows,
-            alerts_opened=opened if opened is not None else empty_alerts_frame(),
-            alerts_closed=finished if finished is not None else empty_alerts_frame(),
+            alerts_opened=opened if opened is not None else empty_alerts_frame(drops),
+            alerts_closed=finished if finished is not None else empty_alerts_frame(drops),
             late=late if late is not None else empty_events(events),
             corrections=corrections if corrections is not None else empty_corrections(),
             watermark=self.watermark,

@@ -41,9 +41,13 @@ SERIES_SCHEMA: dict[str, pl.DataType] = {
 
 
 @functools.cache
-def empty_alerts_frame() -> pl.DataFrame:
-    """The alerts frame with no rows (cached: a step without alerts should cost nothing)."""
-    return empty_alerts(TS_DTYPE, pl.Int64())
+def empty_alerts_frame(drops: bool = False) -> pl.DataFrame:
+    """The alerts frame with no rows (cached: a step without alerts should cost nothing).
+
+    With ``drops`` (the detection watches drops) it has batch's ``direction`` column.
+    """
+    empty = empty_alerts(TS_DTYPE, pl.Int64())
+    return empty.with_columns(direction=pl.lit(None, pl.String)) if drops else empty
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -10,6 +10,7 @@ import polars as pl
 
 from stockseries._schema import ITEM
 from stockseries.alerts import Alerts
+from stockseries.alerts._episodes import watches_drops
 from stockseries.live.processor import StreamProcessor
 from stockseries.live.results import StepResult, empty_alerts_frame
 from stockseries.sinks import Notifier
@@ -136,7 +137,7 @@ def as_notifier(sink: Any) -> Any:
 
 def closed_alerts(parts: list[pl.DataFrame], processor: StreamProcessor) -> Alerts:
     """The alerts closed during a run, sorted by start then item (stable)."""
-    frame = pl.concat(parts) if parts else empty_alerts_frame()
+    frame = pl.concat(parts) if parts else empty_alerts_frame(watches_drops(processor.alert_params))
     return Alerts(
         frame.sort("start", ITEM, maintain_order=True), processor.alert_params, processor.every
     )

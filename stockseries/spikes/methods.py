@@ -579,10 +579,11 @@ def detection_columns(detection: Mapping[str, Any]) -> dict[str, pl.DataType]:
         "flagged": pl.Boolean(),
     }
     spec = method_spec(detection["method"])
-    if int(detection.get("smooth", 1)) > 1 or spec.signal_column:
-        columns["signal"] = pl.Float64()
+    # In the order detect_spikes adds them: the lower bar with the decision, then the signal.
     if detection.get("direction", "up") != "up":
         columns["lower"] = pl.Float64()
+    if int(detection.get("smooth", 1)) > 1 or spec.signal_column:
+        columns["signal"] = pl.Float64()
     return columns
 
 

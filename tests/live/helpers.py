@@ -186,3 +186,32 @@ async def listed(frames: Sequence[pl.DataFrame], pause: float = 0.0) -> AsyncIte
         if pause:
             await asyncio.sleep(pause)
         yield frame
+
+
+def steady_with_drops(minutes: int, *, items: int = 3, seed: int = 0) -> pl.DataFrame:
+    """Steady demand (orders every few seconds) with outages (minutes without an order) and
+    bursts, so that drops and spikes both happen; some deliveries in between."""
+    rng = np.random.default_rng(seed)
+    rates = np.ones((items, minutes))
+    for item in range(items):
+        for _ in range(int(rng.integers(1, 4))):  # outages: no demand for a few minutes
+            at, length = int(rng.integers(0, minutes)), int(rng.integers(1, 6))
+            rates[item, at : at + length] = 0.0
+        for _ in range(int(rng.integers(0, 3))):  # bursts: several times the usual demand
+            at, length = int(rng.integers(0, minutes)), int(rng.integers(1, 4))
+            rates[item, at : at + length] *= float(rng.uniform(3, 6))
+    counts = rng.poisson(6 * rates)
+    who, minute = np.nonzero(counts)
+    repeat = counts[who, minute]
+    who, minute = np.repeat(who, repeat), np.repeat(minute, repeat)
+    ts = T0_US + minute * 60_000_000 + rng.integers(0, 60_000_000, len(minute))
+    is_delivery = rng.random(len(ts)) < 0.05
+    order = np.argsort(ts, kind="stable")
+    return pl.DataFrame(
+        {
+            "ts": pl.Series(ts[order], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+            "item_id": np.array([f"item-{i}" for i in range(items)])[who[order]],
+            "kind": np.where(is_delivery[order], "delivery", "order"),
+            "quantity": pl.Series(rng.integers(1, 4, len(ts))[order], dtype=pl.Int64),
+        }
+    )

@@ -44,7 +44,7 @@ from .helpers import (
 # --------------------------------------------------------------------------- the contract
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 200),
     items=st.integers(1, 4),
@@ -53,7 +53,10 @@ from .helpers import (
     every=st.sampled_from(["1m", "90s", "5m"]),
     min_periods=st.integers(1, 6),
     lateness_s=st.sampled_from([0, 45, 200]),
-    method=st.sampled_from(["zscore", "zscore", "mad", "quantile", "threshold", "seasonal"]),
+    method=st.sampled_from(
+        ["zscore", "zscore", "mad", "quantile", "threshold", "seasonal", "profile", "level_shift"]
+    ),
+    direction=st.sampled_from(["up", "up", "down", "both"]),
     window=st.integers(2, 6),
     k=st.sampled_from([0.5, 1.0, 2.0]),
     min_demand=st.sampled_from([0, 4]),
@@ -82,6 +85,7 @@ def test_incremental_equals_batch(
     n_frames: int,
     generic: bool,
     min_periods: int,
+    direction: str,
 ) -> None:
     rng = np.random.default_rng(seed)
     events = make_events(n, items=items, minutes=minutes, seed=seed, spikes=4)
@@ -98,8 +102,13 @@ def test_incremental_equals_batch(
     elif method == "seasonal":
         detection["k"], detection["period"] = k, "15m"
         detection["window"] = detection["min_periods"] = window // 2 + 1
+    elif method == "profile":  # a short season, so that minutes of events hold several
+        detection = {"method": method, "period": "15m", "seasons": window // 2, "k": k}
+        detection["min_demand"] = min_demand
     else:
         detection["k"] = k
+    if direction != "up":
+        detection["direction"] = direction
     settings_ = {
         **detection,
         "every": every,
@@ -516,10 +525,12 @@ def test_reprs_are_small_and_deterministic() -> None:
     assert processor.params["window"] == 4 and processor.params["lateness"] == "0s"
 
 
-def _table_detection(name: str) -> Any:
+def _table_detection(name: str, direction: str = "up") -> Any:
     """The method's defaults, made small enough for a short stream."""
     spec = METHOD_TABLE[name]
     options: dict[str, Any] = {o.name: 5.0 for o in spec.options if o.kind == "level"}
+    if direction != "up":
+        options["direction"] = direction
     if spec.window is not None:
         options["window"] = 2 if spec.window_unit == "periods" else 10
     if any(o.name == "period" for o in spec.options):
@@ -527,11 +538,13 @@ def _table_detection(name: str) -> Any:
     return spike_params(name, **options)
 
 
+@pytest.mark.parametrize("direction", ["up", "both"])
 @pytest.mark.parametrize("name", METHODS)
-def test_every_method_of_the_table_runs_live_from_records(name: str) -> None:
+def test_every_method_of_the_table_runs_live_from_records(name: str, direction: str) -> None:
     """Records in, the method table only: a method added to the table works live too."""
     events = simulate(5, days=0.1, seed=11).events
-    detection, rules = _table_detection(name), EpisodeRules(merge_gap=1, min_buckets=2)
+    detection = _table_detection(name, direction)
+    rules = EpisodeRules(merge_gap=1, min_buckets=2)
     frames = cut(events, list(range(0, events.height, 97)))
     run = feed(StreamProcessor("1m", detection, rules, lateness="0s"), frames)
     detected, found = batch(events, every="1m", **detection, **rules)
