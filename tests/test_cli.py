@@ -181,6 +181,41 @@ def test_replay_writes_exactly_what_detect_writes(
     assert live.read_text() == batch.read_text()
 
 
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two weeks of the realistic simulator: weekly cycle, spikes and labelled drops."""
+    path = tmp_path_factory.mktemp("realistic") / "events.parquet"
+    simulate(4, start="2024-01-01", days=14.0, seed=3, realism=True).events.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--window", "30", "--k", "2", "--direction", "both", "--merge-gap", "1"],
+        ["--method", "mad", "--window", "20", "--k", "2.5", "--direction", "down"],
+        ["--method", "level_shift", "--window", "6", "--k", "1.5", "--direction", "both"],
+        ["--method", "profile", "--period", "1d", "--k", "2", "--direction", "both"],
+    ],
+)
+def test_replay_writes_exactly_what_detect_writes_for_drops(
+    realistic: Path, tmp_path: Path, options: list[str]
+) -> None:
+    batch, live = tmp_path / "batch.csv", tmp_path / "live.csv"
+    events = str(realistic)
+    assert main(["detect", events, "--every", "15m", *options, "-o", str(batch)]) == 0
+    argv = ["replay", events, "--every", "15m", "--frame-size", "997", "--lateness", "30s"]
+    assert main([*argv, *options, "-o", str(live)]) == 0
+    found = pl.read_csv(batch)
+    assert "down" in set(found["direction"])
+    assert live.read_bytes() == batch.read_bytes()
+    # The settings sidecars agree too.
+    sidecar = "{}_params.json"
+    assert (tmp_path / sidecar.format("live")).read_bytes() == (
+        tmp_path / sidecar.format("batch")
+    ).read_bytes()
+
+
 def test_demo_writes_report_and_alerts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "-o", str(tmp_path), "-q"]) == 0
     out = capsys.readouterr().out

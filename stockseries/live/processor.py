@@ -88,9 +88,12 @@ class StreamProcessor:
     integer sums and expressions, and finishes with its threshold, score and flag
     functions; episodes are cut and summarised by the batch episode rules (float sums of
     more than two buckets by the batch episode code itself). Exact for ``zscore``, ``mad``,
-    ``quantile``, ``threshold`` and ``seasonal`` (``smooth`` included); ``ewma`` weighs the
-    whole past, so the processor keeps the buckets whose weight is above 2⁻⁶⁰ and agrees
-    with batch to float rounding.
+    ``quantile``, ``threshold``, ``seasonal``, ``profile`` and ``level_shift`` (``smooth``,
+    ``robust`` and ``direction`` included); ``ewma`` weighs the whole past, so the
+    processor keeps the buckets whose weight is above 2⁻⁶⁰ and agrees with batch to float
+    rounding, and so does ``zscore`` with a ``transform`` (its moments are float sums).
+    Drops (``direction="down"``/``"both"``) are cut as batch cuts them: an episode has one
+    direction, the alert frames carry ``direction`` and drop ids are marked ``down``.
 
     **Late events with corrections.** With ``corrections=True`` late events are applied:
     they count in the item's stock from then on, the retained buckets they touch are updated

@@ -30,6 +30,7 @@ from .helpers import (
     late_scenario,
     make_events,
     shuffled_within,
+    steady_with_drops,
     sustained_spikes,
 )
 
@@ -332,3 +333,45 @@ def test_an_older_checkpoint_without_checksum_still_loads(tmp_path: Path) -> Non
     _rewrite_state(path)
     after = StreamProcessor.load(path)
     assert after.stats == before.stats and after.params == before.params
+
+
+def test_checkpoint_in_the_middle_of_a_drop_resumes_it(tmp_path: Path) -> None:
+    """direction="both": the held flagged buckets keep their direction (``_down``)."""
+    events = steady_with_drops(60, items=2, seed=3)
+    settings_ = {"window": 8, "k": 1.0, "direction": "both", "merge_gap": 2, "cooldown": 1}
+    whole = feed(StreamProcessor(**settings_), [events])
+    drops = whole.closed.filter((pl.col("direction") == "down") & (pl.col("buckets") >= 3))
+    assert drops.height and set(whole.closed["direction"]) == {"up", "down"}
+    # Stop two buckets into a drop: its episode is open, not finished.
+    stop = drops["start"][0] + timedelta(minutes=2, seconds=10)
+    head = events.filter(pl.col("ts") < stop)
+    processor = StreamProcessor(**settings_)
+    first = feed(processor, [head], flush=False)
+    processor.save(tmp_path / "state.ckpt")
+    flags = _table(tmp_path / "state.ckpt", "flags")
+    assert flags.schema["_down"] == pl.Boolean() and flags["_down"].any()
+    restored = StreamProcessor.load(tmp_path / "state.ckpt", expect=settings_)
+    joined = Run(first.steps + feed(restored, [events.slice(head.height)]).steps)
+    assert_frame_equal(joined.series, whole.series)
+    assert_frame_equal(joined.closed, whole.closed)
+    assert sorted(joined.opened["alert_id"]) == sorted(whole.closed["alert_id"])
+    # A checkpoint watching drops is not one watching spikes only, and the other way round.
+    with pytest.raises(CheckpointError, match="direction"):
+        StreamProcessor.load(tmp_path / "state.ckpt", expect={"direction": "up"})
+
+
+def test_a_drop_checkpoint_without_directions_is_refused(tmp_path: Path) -> None:
+    events = steady_with_drops(30, items=1, seed=3)
+    processor = StreamProcessor(window=8, k=1.0, direction="down")
+    feed(processor, [events], flush=False)
+    path = processor.save(tmp_path / "state.ckpt")
+    members = _members(path)
+    flags = pl.read_ipc(members["flags.arrow"]).drop("_down")
+    buffer = io.BytesIO()
+    flags.write_ipc(buffer)
+    members["flags.arrow"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:  # rewritten without a checksum
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(CheckpointError, match="table 'flags' has schema"):
+        StreamProcessor.load(path)

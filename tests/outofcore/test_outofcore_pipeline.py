@@ -132,6 +132,38 @@ def test_same_series_and_alerts_as_in_memory(
     assert result.alerts.params["detection"]["method"] == settings_["method"]
 
 
+@pytest.fixture(scope="module")
+def realistic() -> pl.DataFrame:
+    """Two weeks of the realistic simulator: weekly cycle, spikes and labelled drops."""
+    sim = simulate(4, start="2024-01-01", days=14.0, seed=3, realism=True)
+    return sim.events.select("ts", "item_id", "kind", "quantity")
+
+
+DROP_SETTINGS: list[dict[str, Any]] = [
+    {"every": "15m", "window": 30, "k": 2.0, "direction": "both", "merge_gap": 1},
+    {"every": "15m", "method": "mad", "window": 20, "k": 2.5, "direction": "down", "cooldown": 4},
+    {"every": "15m", "method": "profile", "period": "1d", "k": 2.0, "direction": "both"},
+    {"every": "15m", "method": "level_shift", "window": 6, "k": 1.5, "direction": "both"},
+]
+
+
+@pytest.mark.parametrize("kind", ["hive", "flat parquet"])
+@pytest.mark.parametrize(
+    "settings_", DROP_SETTINGS, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items())
+)
+def test_drops_out_of_core_equal_in_memory(
+    realistic: pl.DataFrame, tmp_path: Path, kind: str, settings_: dict[str, Any]
+) -> None:
+    source = layout(kind, realistic, tmp_path / "events")
+    out = tmp_path / "series.parquet"
+    result = run_out_of_core(source, series_out=out, progress=False, **settings_)
+    detected, found = in_memory(realistic, **settings_)
+    assert "down" in set(found["direction"])
+    streamed = pl.read_parquet(out).sort("item_id", "ts")
+    assert_frame_equal(streamed, detected, check_exact=True)
+    assert_frame_equal(result.alerts.frame, found, check_exact=True)
+
+
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -557,6 +589,17 @@ def test_cli_mode_flags(
     shown = "out-of-core" in capsys.readouterr().err
     assert shown == (out_of_core and "-q" not in flags)
     assert pl.read_csv(out).height > 0
+
+
+def test_cli_drops_out_of_core_equal_in_memory(realistic: pl.DataFrame, tmp_path: Path) -> None:
+    write_partitioned(realistic, tmp_path / "events")
+    realistic.write_parquet(tmp_path / "events.parquet")
+    ooc, memory = tmp_path / "ooc.csv", tmp_path / "memory.csv"
+    argv = ["detect", "-q", "--every", "15m", "--window", "30", "--k", "2", "--direction", "both"]
+    assert main([*argv, str(tmp_path / "events"), "-o", str(ooc)]) == 0
+    assert main([*argv, str(tmp_path / "events.parquet"), "-o", str(memory)]) == 0
+    assert "down" in set(pl.read_csv(memory)["direction"])
+    assert ooc.read_bytes() == memory.read_bytes()
 
 
 def test_cli_out_of_core_on_a_single_file(cli_data: Path, tmp_path: Path) -> None:
