@@ -880,3 +880,68 @@ def test_payloads_partition_the_alerts_by_supplier(rows: list[tuple[str, str | N
     assert suppliers == sorted(suppliers, key=lambda s: (s is None, s or ""))
     last = dict(rows)  # last row per alert id wins
     assert {a["alert_id"]: g["supplier_id"] for g in groups for a in g["alerts"]} == last
+
+
+# --------------------------------------------------------------------------------------------
+# The settings that produced the alerts travel with them
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def found() -> Any:
+    """Real alerts (an Alerts result, drops included) and their recorded settings."""
+    from stockseries import detect_alerts, simulate
+
+    sim = simulate(4, start="2024-01-01", days=0.5, seed=5)
+    catalog = sim.catalog.select("item_id", "supplier_id")
+    result = detect_alerts(
+        sim.events, "1m", window=30, k=3.0, direction="both", merge_gap=1, suppliers=catalog
+    )
+    assert len(result) and result.frame["supplier_id"].null_count() == 0
+    return result
+
+
+def test_webhook_payloads_record_the_settings(server: Server, found: Any) -> None:
+    sink, _ = webhook(server, "/ok")
+    assert notify(found, sink, sent_at=STAMP).delivered == len(found)
+    settings = json.loads(found.settings_json())
+    assert settings["detection"]["direction"] == "both" and settings["merge_gap"] == 1
+    bodies = server.bodies("/ok")
+    assert bodies and all(body["settings"] == settings for body in bodies)
+    assert list(bodies[0]) == ["supplier_id", "alerts", "count", "settings", "sent_at"]
+    # Given explicitly, settings win; a bare frame records none.
+    other = {"every": "5m", "detection": None}
+    notify(found, webhook(server, "/other")[0], sent_at=None, settings=other)
+    assert all(
+        body["settings"] == {"every": "5m", "detection": None} for body in server.bodies("/other")
+    )
+    notify(found.frame, webhook(server, "/bare")[0], sent_at=None)
+    assert all("settings" not in body for body in server.bodies("/bare"))
+    assert payloads(found)[0]["settings"] == settings
+    with pytest.raises(TypeError, match="settings must be a mapping"):
+        payloads(found, settings="k=3")  # type: ignore[arg-type]
+
+
+def test_file_sinks_record_the_settings(found: Any, tmp_path: Path) -> None:
+    lines = FileSink(tmp_path / "alerts.ndjson")
+    table = FileSink(tmp_path / "alerts.csv")
+    assert notify(found, lines, table, sent_at=STAMP).delivered == len(found)
+    settings = json.loads(found.settings_json())
+    assert all(line["settings"] == settings for line in read_ndjson(lines.path))
+    # The CSV's settings go beside it, as Alerts.write puts them: the same bytes.
+    assert table.settings_path == tmp_path / "alerts_params.json"
+    found.write(tmp_path / "written.csv")
+    assert table.settings_path.read_bytes() == (tmp_path / "written_params.json").read_bytes()
+    assert "settings" not in table.path.read_text().splitlines()[0]
+    # More alerts of the same settings append; alerts of other settings are refused.
+    notifier = Notifier(table, sent_at=STAMP)
+    assert notifier.notify(found.frame.with_columns(alert_id=pl.lit("x") + pl.col("alert_id")),
+                           settings=found.params).ok  # fmt: skip
+    refused = notifier.notify(found.frame.with_columns(alert_id=pl.lit("y") + pl.col("alert_id")),
+                              settings={"every": "5m"})  # fmt: skip
+    assert refused.failed == len(found) and "other settings" in refused.deliveries[0].error
+    bare = FileSink(tmp_path / "bare.csv")
+    notify(found.frame, bare)
+    assert not bare.settings_path.exists()
+    late = notify(found, bare)
+    assert late.failed and "not recorded" in late.deliveries[0].error

@@ -714,7 +714,7 @@ class KafkaSink:
     A sink in the sense of :mod:`stockseries.sinks`: use it through a
     :class:`~stockseries.sinks.Notifier` (``state=`` file) for the same idempotency by
     ``alert_id`` as the other sinks. The message value is the alert as JSON (the payload's
-    alert dict plus ``supplier_id``); the key is the ``alert_id``, so a compacted topic or any
+    alert dict plus ``supplier_id``, and the payload's ``settings`` when known); the key is the ``alert_id``, so a compacted topic or any
     consumer can drop repeats of an at-least-once delivery. ``send`` returns once the broker
     acknowledged every message, and raises otherwise.
 
@@ -751,8 +751,10 @@ class KafkaSink:
                 failures.append(str(error))
 
         alerts = list(payload.get("alerts", []))
+        # Each message is one alert; it records the settings that produced it, when known.
+        recorded = {"settings": payload["settings"]} if "settings" in payload else {}
         for alert in alerts:
-            body = {**alert, "supplier_id": supplier_id}
+            body = {**alert, "supplier_id": supplier_id, **recorded}
             self._producer.produce(
                 self.topic,
                 key=str(alert["alert_id"]).encode(),

@@ -510,7 +510,8 @@ class RedisStreamSink:
     the server itself refuses repeats: a Lua script adds the entry only if the ``alert_id``
     is new to the set ``<stream>:alert_ids`` (atomically), so even two consumers that both
     close an alert put it on the stream once. Entry fields: ``alert_id``, ``supplier_id``
-    (empty when unknown) and ``alert`` (JSON).
+    (empty when unknown) and ``alert`` (JSON: the payload's alert dict plus ``supplier_id``,
+    and the payload's ``settings`` when known).
 
     Examples
     --------
@@ -529,8 +530,12 @@ class RedisStreamSink:
         if self._client is None:
             self._client = _client().Redis.from_url(self.url)
             self._script = self._client.register_script(_ADD_ONCE)
+        # Each entry is one alert; it records the settings that produced it, when known.
+        recorded = {"settings": payload["settings"]} if "settings" in payload else {}
         for alert in payload.get("alerts", []):
-            body = json.dumps({**alert, "supplier_id": supplier_id}, separators=(",", ":"))
+            body = json.dumps(
+                {**alert, "supplier_id": supplier_id, **recorded}, separators=(",", ":")
+            )
             self._script(
                 keys=[self.stream, f"{self.stream}:alert_ids"],
                 args=[str(alert["alert_id"]), supplier_id or "", body],

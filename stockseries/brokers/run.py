@@ -226,7 +226,8 @@ class _Job:
         if self.on_step is not None and _has_content(step):
             await _call(self.on_step, step)
         if closed.height and self.notifier is not None:
-            await asyncio.to_thread(self.notifier.notify, closed)
+            # As an Alerts result, so that the payloads record the settings.
+            await asyncio.to_thread(self.notifier.notify, _alerts(closed, self.processor))
 
     def result(self) -> ConsumeResult:
         """The outputs so far."""

@@ -25,7 +25,7 @@ from stockseries.generate import iter_frames
 from stockseries.live.checkpoint import CheckpointError
 from stockseries.live.processor import StreamProcessor
 from stockseries.live.results import StepResult
-from stockseries.live.run import as_notifier, closed_alerts
+from stockseries.live.run import as_notifier, closed_alerts, step_alerts
 from stockseries.live.sources import DEFAULT_FRAME_SIZE
 
 __all__ = ["consumed_digest", "replay_file", "resume_point"]
@@ -90,7 +90,7 @@ def replay_file(
         if step.alerts_closed.height:
             closed.append(step.alerts_closed)
             if notifier is not None:
-                notifier.notify(step.alerts_closed)
+                notifier.notify(step_alerts(step.alerts_closed, processor))
 
     for piece in iter_frames(events, size=frame_size):
         handle(processor.push(piece))

@@ -22,6 +22,7 @@ __all__ = [
     "closed_alerts",
     "run_loop",
     "run_stream",
+    "step_alerts",
 ]
 
 
@@ -135,6 +136,11 @@ def as_notifier(sink: Any) -> Any:
     )
 
 
+def step_alerts(frame: pl.DataFrame, processor: StreamProcessor) -> Alerts:
+    """A step's closed alerts with the settings that produced them (the payloads record them)."""
+    return Alerts(frame, processor.alert_params, processor.every)
+
+
 def closed_alerts(parts: list[pl.DataFrame], processor: StreamProcessor) -> Alerts:
     """The alerts closed during a run, sorted by start then item (stable)."""
     frame = pl.concat(parts) if parts else empty_alerts_frame(watches_drops(processor.alert_params))
@@ -189,7 +195,7 @@ async def run_stream(
             frame = found if isinstance(found, pl.DataFrame) else pl.from_pandas(found)
             closed.append(frame)
             if notifier is not None:
-                await asyncio.to_thread(notifier.notify, frame)
+                await asyncio.to_thread(notifier.notify, step_alerts(frame, processor))
 
     reader = FrameReader(source)
     try:

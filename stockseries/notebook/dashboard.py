@@ -48,7 +48,7 @@ from stockseries._schema import ITEM, TS, TS_DTYPE
 from stockseries._time import duration_us
 from stockseries.live.processor import StreamProcessor
 from stockseries.live.results import StepResult, empty_alerts_frame
-from stockseries.live.run import FrameReader, as_notifier, run_loop
+from stockseries.live.run import FrameReader, as_notifier, run_loop, step_alerts
 from stockseries.notebook._chartdata import AnyChart
 from stockseries.notebook.charts import demand_chart, level_chart
 from stockseries.notebook.render import Renderer, show_chart, show_text
@@ -496,7 +496,7 @@ class LiveDashboard:
                 # left running by a stop must finish before the next one starts.
                 await self._settle_delivery()
                 self._delivery = asyncio.ensure_future(
-                    asyncio.to_thread(self._notifier.notify, closed)
+                    asyncio.to_thread(self._notifier.notify, step_alerts(closed, self.processor))
                 )
                 await self._settle_delivery()
 

@@ -27,7 +27,14 @@ Every sink receives the same JSON-able dict per supplier::
     {"supplier_id": "S1",           # None for alerts whose supplier is unknown
      "alerts": [{...}, ...],        # one dict per alert, every column of the alert frame
      "count": 2,
+     "settings": {...},             # what produced the alerts; left out when unknown
      "sent_at": "2024-01-01T00:00:00Z"}   # left out when ``sent_at=None``
+
+``settings`` is the canonical JSON :meth:`Alerts.settings_json
+<stockseries.alerts.Alerts.settings_json>` writes beside alert files (detection, bucket
+length, episode rules): given as ``notify(..., settings=...)`` or taken from an
+:class:`~stockseries.alerts.Alerts` result; the live engine's runs (``run_stream``,
+``replay_file``, brokers, the dashboard) always pass it. A bare frame records none.
 
 Timestamps are ISO-8601 UTC strings with a ``Z`` suffix (fractional seconds only when present);
 non-finite floats (NaN, ±inf) become ``null`` so that the payload is strict JSON. Alerts whose

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
-from stockseries._frames import offending_rows, to_polars, unwrap_frame
+from stockseries._frames import is_pandas, offending_rows, to_polars, unwrap_frame
 from stockseries._io import CSV_DATETIME_FORMAT
 from stockseries._schema import ALERT_COLUMNS, in_utc
 from stockseries._time import iso_utc
+from stockseries.alerts._ids import canonical
 from stockseries.sinks.base import Payload, SentAt
 
 _REQUIRED_COLUMNS = ALERT_COLUMNS[:-1]
@@ -107,6 +110,29 @@ def jsonable(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(converted)
 
 
+def settings_of(alerts: Any, settings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The settings that produced ``alerts``, JSON-ready, for the payloads; ``None`` if unknown.
+
+    ``settings`` when given (e.g. :func:`~stockseries.alerts.alert_params`), else what an
+    :class:`~stockseries.alerts.Alerts` result records (its ``params``); a bare frame records
+    none. The value is the canonical form :meth:`Alerts.settings_json` writes beside alert
+    files (sorted keys, numbers as floats), so a payload and an alerts file made with the
+    same settings say the same thing.
+    """
+    if settings is None:
+        if isinstance(alerts, pl.DataFrame | pl.LazyFrame) or is_pandas(alerts):
+            return None
+        settings = getattr(alerts, "params", None)
+        if not isinstance(settings, Mapping):
+            return None
+    elif not isinstance(settings, Mapping):
+        raise TypeError(
+            f"settings must be a mapping (such as Alerts.params), got {type(settings).__name__}"
+        )
+    recorded: dict[str, Any] = json.loads(json.dumps(canonical(dict(settings)), sort_keys=True))
+    return recorded
+
+
 def check_sent_at(sent_at: object) -> None:
     if not (
         sent_at is None or sent_at == "now" or isinstance(sent_at, datetime) or callable(sent_at)
@@ -131,9 +157,12 @@ def resolve_sent_at(sent_at: SentAt) -> str | None:
 
 
 def payload_groups(
-    formatted: pl.DataFrame, sent_at: str | None
+    formatted: pl.DataFrame, sent_at: str | None, settings: Mapping[str, Any] | None = None
 ) -> list[tuple[str | None, Payload]]:
-    """One payload per supplier from a sorted frame already passed through :func:`jsonable`."""
+    """One payload per supplier from a sorted frame already passed through :func:`jsonable`.
+
+    ``settings`` (from :func:`settings_of`) goes into every payload when known.
+    """
     if formatted.is_empty():
         return []
     parts = formatted.partition_by("supplier_id", maintain_order=True)
@@ -145,6 +174,8 @@ def payload_groups(
             "alerts": part.to_dicts(),
             "count": part.height,
         }
+        if settings is not None:
+            payload["settings"] = settings
         if sent_at is not None:
             payload["sent_at"] = sent_at
         groups.append((supplier_id, payload))
@@ -155,7 +186,9 @@ def sorted_alerts(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(_SORT_COLUMNS, nulls_last=True)
 
 
-def payloads(alerts: Any, *, sent_at: SentAt = None) -> list[Payload]:
+def payloads(
+    alerts: Any, *, sent_at: SentAt = None, settings: Mapping[str, Any] | None = None
+) -> list[Payload]:
     """Build the per-supplier payloads for ``alerts`` without sending anything.
 
     Useful to preview what sinks will receive. No state is consulted: every alert is included.
@@ -167,6 +200,10 @@ def payloads(alerts: Any, *, sent_at: SentAt = None) -> list[Payload]:
         with such a frame as ``.frame``.
     sent_at : datetime, callable, "now" or None, default None
         Timestamp put in every payload; ``None`` leaves the key out.
+    settings : mapping, optional
+        The settings that produced the alerts, put in every payload as ``"settings"``; by
+        default those an :class:`~stockseries.alerts.Alerts` result records (a bare frame
+        records none, and the key is left out).
 
     Returns
     -------
@@ -189,7 +226,11 @@ def payloads(alerts: Any, *, sent_at: SentAt = None) -> list[Payload]:
     [('S1', 1), (None, 1)]
     >>> payloads(alerts)[0]["alerts"][0]["start"]
     '2024-01-01T09:00:00Z'
+    >>> payloads(alerts, settings={"every": "1m", "merge_gap": 0})[0]["settings"]
+    {'every': '1m', 'merge_gap': 0.0}
     """
+    recorded = settings_of(alerts, settings)
     frame, _ = alert_frame(alerts)
     formatted = jsonable(sorted_alerts(frame))
-    return [payload for _, payload in payload_groups(formatted, resolve_sent_at(sent_at))]
+    stamp = resolve_sent_at(sent_at)
+    return [payload for _, payload in payload_groups(formatted, stamp, recorded)]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from stockseries._io import AtomicFile
 from stockseries.sinks.base import Payload, to_json
 
 _FILE_FORMATS: dict[str, Literal["csv", "ndjson"]] = {
@@ -26,7 +28,13 @@ class FileSink:
       header is written once, when the file is new or empty; appending rows whose columns differ
       from an existing header raises ``ValueError`` rather than producing a ragged file.
     * **NDJSON** (``.ndjson``/``.jsonl``): one line per payload (one per supplier per call), the
-      very dict a webhook would receive.
+      very dict a webhook would receive (with the ``settings`` that produced the alerts).
+
+    A CSV row cannot hold the ``settings`` of a payload, so they go beside the file, as
+    :meth:`Alerts.write <stockseries.alerts.Alerts.write>` puts them: ``<name>_params.json``,
+    written with the file's first rows. A file holds the alerts of one set of settings:
+    appending alerts made with other settings (or with settings to a file written without
+    them) raises ``ValueError``.
 
     Parameters
     ----------
@@ -82,8 +90,38 @@ class FileSink:
             text = to_json(payload) + "\n"
         else:
             text = self._csv_text(payload)
+            settings = payload.get("settings")
+            if text and settings is not None:
+                self._record_settings(settings)
         if text:
             append_whole_lines(self.path, text.encode("utf-8"))
+
+    @property
+    def settings_path(self) -> Path:
+        """Where a CSV file's settings are recorded: ``<name>_params.json`` beside it."""
+        return self.path.with_name(self.path.stem + "_params.json")
+
+    def _record_settings(self, settings: Mapping[str, Any]) -> None:
+        """Write the settings beside a new CSV file; refuse rows of other settings."""
+        text = json.dumps(settings, sort_keys=True) + "\n"
+        try:
+            recorded: str | None = self.settings_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            recorded = None
+        if recorded == text:
+            return
+        if recorded is not None:
+            raise ValueError(
+                f"{self.path} holds alerts made with other settings ({self.settings_path}); "
+                "write these to a new file"
+            )
+        if self._existing_header() is not None:
+            raise ValueError(
+                f"{self.path} holds alerts whose settings were not recorded; write alerts "
+                "with settings to a new file"
+            )
+        with AtomicFile(self.settings_path) as out:
+            out.temporary.write_text(text, encoding="utf-8")
 
     def _csv_text(self, payload: Payload) -> str:
         alerts: Sequence[Mapping[str, Any]] = payload.get("alerts", [])

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from stockseries.sinks._payload import (
     jsonable,
     payload_groups,
     resolve_sent_at,
+    settings_of,
     sorted_alerts,
 )
 from stockseries.sinks.base import SentAt, Sink, sink_name
@@ -117,7 +118,7 @@ class Notifier:
         name = sink if isinstance(sink, str) else sink_name(sink)
         return frozenset(self._state.ids(name))
 
-    def notify(self, alerts: Any) -> NotifyResult:
+    def notify(self, alerts: Any, *, settings: Mapping[str, Any] | None = None) -> NotifyResult:
         """Deliver the alerts no sink has seen yet; see :class:`NotifyResult` for the counts.
 
         Parameters
@@ -125,12 +126,17 @@ class Notifier:
         alerts : Alerts, polars.DataFrame or pandas.DataFrame
             Alert frame following the alert contract (:data:`ALERT_COLUMNS`, ``supplier_id``
             optional), or an object with such a frame as ``.frame``.
+        settings : mapping, optional
+            The settings that produced the alerts, recorded in every payload as
+            ``"settings"``. By default those an :class:`~stockseries.alerts.Alerts` result
+            carries (``Alerts.params``); a bare frame carries none, and the key is left out.
 
         Raises
         ------
         TypeError, ValueError
             When the alerts do not follow the contract (the message names the column).
         """
+        recorded = settings_of(alerts, settings)
         frame, was_pandas = alert_frame(alerts)
         frame = sorted_alerts(frame)
         ids: list[str] = frame["alert_id"].to_list()
@@ -147,7 +153,7 @@ class Notifier:
                     with _sigterm_as_interrupt():
                         for name, sink in self._sinks:
                             todo = formatted.filter(pending[name])
-                            deliveries.extend(self._deliver(name, sink, todo, stamp))
+                            deliveries.extend(self._deliver(name, sink, todo, stamp, recorded))
         return NotifyResult(
             delivery_counts(frame, any_pending, deliveries), deliveries, was_pandas=was_pandas
         )
@@ -179,10 +185,15 @@ class Notifier:
             )
 
     def _deliver(
-        self, name: str, sink: Sink, todo: pl.DataFrame, stamp: str | None
+        self,
+        name: str,
+        sink: Sink,
+        todo: pl.DataFrame,
+        stamp: str | None,
+        settings: dict[str, Any] | None,
     ) -> list[Delivery]:
         deliveries = []
-        for supplier_id, payload in payload_groups(todo, stamp):
+        for supplier_id, payload in payload_groups(todo, stamp, settings):
             alert_ids = tuple(alert["alert_id"] for alert in payload["alerts"])
             self._state.intent(name, alert_ids)
             try:
@@ -207,6 +218,7 @@ def notify(
     *sinks: Sink,
     state: str | os.PathLike[str] | None = None,
     sent_at: SentAt = "now",
+    settings: Mapping[str, Any] | None = None,
 ) -> NotifyResult:
     """Deliver new alerts to ``sinks``, grouped by supplier; one-shot :class:`Notifier`.
 
@@ -224,6 +236,9 @@ def notify(
         JSON file of sent ids per sink.
     sent_at : "now", datetime, callable or None, default "now"
         Stamp put in every payload; ``None`` leaves it out.
+    settings : mapping, optional
+        The settings that produced the alerts, recorded in every payload; by default those
+        of an :class:`~stockseries.alerts.Alerts` result (see :meth:`Notifier.notify`).
 
     Returns
     -------
@@ -253,7 +268,7 @@ def notify(
     alert_id,item_id,start,end,buckets,peak_demand,peak_ts,threshold,score,excess,supplier_id,sent_at
     >>> tmp.cleanup()
     """
-    return Notifier(*sinks, state=state, sent_at=sent_at).notify(alerts)
+    return Notifier(*sinks, state=state, sent_at=sent_at).notify(alerts, settings=settings)
 
 
 class _Terminated(KeyboardInterrupt):

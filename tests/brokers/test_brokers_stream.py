@@ -173,3 +173,36 @@ def test_alert_sinks_are_idempotent_by_alert_id(kafka: str, redis_url: str, sim)
     first = notifier.notify(alerts)
     again = notifier.notify(alerts)
     assert first.delivered == len(alerts) and again.skipped_already_sent == len(alerts)
+
+
+def test_alert_sinks_record_the_settings(kafka: str, redis_url: str, sim) -> None:
+    """Each message is one alert with the settings that produced it (an Alerts result)."""
+    import json
+
+    import redis
+    from confluent_kafka import Consumer, TopicPartition
+
+    from stockseries.brokers import ensure_topics
+
+    found = ss.detect_alerts(sim.events, "1m", window=30, k=4.0, direction="both")
+    settings = json.loads(found.settings_json())
+    assert settings["detection"]["direction"] == "both" and len(found)
+    stream = f"alerts-{_name()}"
+    ss.sinks.Notifier(RedisStreamSink(redis_url, stream)).notify(found)
+    entries = redis.Redis.from_url(redis_url).xrange(stream)
+    bodies = [json.loads(fields[b"alert"]) for _, fields in entries]
+    assert len(bodies) == len(found) and all(b["settings"] == settings for b in bodies)
+
+    topic = f"alerts-{_name()}"
+    ensure_topics(kafka, {topic: 1})
+    ss.sinks.Notifier(KafkaSink(kafka, topic)).notify(found)
+    reader = Consumer({"bootstrap.servers": kafka, "group.id": _name()})
+    reader.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    for _ in range(50):
+        got += [m for m in reader.consume(100, 0.2) if m.error() is None]
+        if len(got) >= len(found):
+            break
+    reader.close()
+    messages = [json.loads(m.value()) for m in got]
+    assert len(messages) == len(found) and all(m["settings"] == settings for m in messages)

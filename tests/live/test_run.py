@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +21,14 @@ from stockseries.live import (
     replay_file,
     run_stream,
 )
-from stockseries.sinks import CallbackSink, Notifier
+from stockseries.sinks import CallbackSink, FileSink, Notifier
 
 from .helpers import (
     batch,
+    cut,
+    listed,
     make_events,
+    steady_with_drops,
 )
 
 # --------------------------------------------------------------------------- running
@@ -103,3 +107,22 @@ def test_state_is_bounded_by_items_and_window_not_history(tmp_path: Path) -> Non
         sizes.append(path.stat().st_size)
     one_day, four_days = sizes
     assert four_days < 1.25 * one_day, sizes
+
+
+def test_notifications_record_the_settings_of_the_stream(tmp_path: Path) -> None:
+    """run_stream and replay_file send payloads with the settings that produced the alerts."""
+    events = steady_with_drops(60, items=2, seed=3)
+    settings_ = {"every": "1m", "window": 8, "k": 1.0, "direction": "both", "merge_gap": 1}
+    streamed = FileSink(tmp_path / "streamed.ndjson")
+    found = asyncio.run(
+        run_stream(listed(cut(events, [500, 900])), StreamProcessor(**settings_), sink=streamed)
+    )
+    replayed = FileSink(tmp_path / "replayed.ndjson")
+    again = replay_file(events, sink=replayed, frame_size=300, **settings_)
+    assert_frame_equal(again.frame, found.frame)
+    recorded = json.loads(found.settings_json())
+    assert recorded["detection"]["direction"] == "both"
+    for sink in (streamed, replayed):
+        lines = [json.loads(line) for line in sink.path.read_text().splitlines()]
+        assert sum(line["count"] for line in lines) == len(found)
+        assert all(line["settings"] == recorded for line in lines)
