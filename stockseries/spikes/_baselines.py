@@ -125,9 +125,12 @@ def float_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
     """Mean and sample std of the previous ``window`` rows, from float cumulative sums.
 
     For the judged values of ``transform`` (floats by nature): O(n) whatever the
-    window, with each item's mean subtracted first to keep cancellation small; a flat
-    window may get a spread of ~1e-16 instead of exactly 0. (Plain float columns keep the
-    exact two-pass path of :func:`rolling_moments`.)
+    window, with each item's mean subtracted first to keep cancellation small. A flat
+    window (every value equal: a run of zero-demand buckets) gets exactly its value as
+    mean and 0 as spread, found by an exact count of value changes: the float sums would
+    leave ~1e-16 of either, which flags a flat run against itself and depends on where the
+    sums began (so the live engine, which sums from its retained buckets, would disagree).
+    (Plain float columns keep the exact two-pass path of :func:`rolling_moments`.)
     """
     n = layout.n
     history = capped_history(layout, window)
@@ -149,6 +152,12 @@ def float_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
     var[history < 2] = 0.0
     np.maximum(var, 0.0, out=var)
     mean += offset
+    changes = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(xf[1:] != xf[:-1], out=changes[2:])
+    # The window is rows r-h .. r-1; its changes are at rows r-h+1 .. r-1.
+    flat = np.flatnonzero((history >= 1) & (changes[rows] == changes[rows - history + 1]))
+    mean[flat] = xf[flat - 1]
+    var[flat] = 0.0
     return Baseline(mean, np.sqrt(var), history)
 
 
