@@ -49,8 +49,8 @@ print("dashboard:", client.dashboard_link)
 # ## 2. Events split by day across files
 #
 # A typical export: one folder per day. Every item appears in every day, so the cluster has to
-# bring each item's events together: a hash shuffle by `item_id` (Dask's peer-to-peer shuffle,
-# which spills to disk instead of holding everything in memory).
+# bring each item's events together: a hash shuffle by `item_id` (each day's events are split
+# into Arrow pieces by item hash, and Dask moves the pieces to the worker that needs them).
 
 # %%
 sim = ss.simulate(30, start="2024-01-01", days=3, seed=7)

@@ -21,9 +21,11 @@ strings and ``Datetime("us", "UTC")`` are exactly those of the in-memory result)
 ``detect_alerts``), or with ``path=`` a folder of Parquet files written by the workers that
 appears only once complete.
 
-How: the last timestamp of the whole input first (a reduction, it bounds every item's dense
-series); a hash shuffle by ``item_id`` (P2P) so each partition holds whole items; the
-in-memory function once per partition. A folder written by
+How: each input partition is read and validated on a worker, split by a hash of ``item_id``
+into Arrow pieces, and the pieces are brought together (Dask moves them between workers) so
+that each output partition holds whole items; the last timestamp of the whole input, which
+bounds every item's dense series, travels with the pieces; the in-memory function runs once
+per output partition. A folder written by
 ``write_partitioned(events, root, by="item")`` (``item_bucket=K/`` folders) holds whole items
 per folder and is processed without a shuffle.
 

@@ -1,10 +1,10 @@
 """The cluster versions of ``stock_levels``, ``resample``, ``stockouts`` and ``detect_alerts``.
 
-Each one: validated events as Dask partitions (:mod:`._sources`); the global last timestamp by a
-reduction; a hash shuffle by ``item_id`` (Dask's P2P shuffle) so that each partition holds whole
-items over the whole time range — skipped when the data set is laid out by item bucket; then
-the in-memory function on every partition (:mod:`._kernels`); then the result lazily, in the
-client (:mod:`._outputs`), or in files.
+Each one: validated events, one delayed Polars frame per input partition (:mod:`._sources`);
+a shuffle by ``item_id`` done in Arrow so that each output partition holds whole items over
+the whole time range, with the global last timestamp gathered on the way — skipped when the
+data set is laid out by item bucket; then the in-memory function on every output partition
+(:mod:`._kernels`); then the result lazily, in the client, or in files (:mod:`._outputs`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dask.dataframe as dd
+import dask
 import polars as pl
 
 from stockseries._frames import is_pandas
 from stockseries._schema import ITEM, TS
 from stockseries.alerts import Alerts
-from stockseries.distributed._arrow import pandas_of, polars_of
-from stockseries.distributed._kernels import Task, pack, run_local, run_partition
-from stockseries.distributed._outputs import collect, write_parts
+from stockseries.distributed._kernels import Task, latest, run_local, run_pieces, split
+from stockseries.distributed._outputs import collect, lazy_frame, write_parts
 from stockseries.distributed._sources import SEQ, event_partitions
 from stockseries.stock import Initial
 
@@ -56,7 +55,6 @@ def stock_levels(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
-    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.stock_levels` on a Dask cluster.
 
@@ -69,17 +67,16 @@ def stock_levels(
     client : distributed.Client, optional
         Default: the current client.
     npartitions : int, optional
-        Partitions after the shuffle by item (default: as many as the input has).
+        Partitions after the shuffle by item (default: as many as the input has). Fewer,
+        bigger partitions cost less fixed overhead; each must fit in a worker's memory.
     compute : bool, default False
         Return the result computed (polars, or pandas for pandas input), in replay order.
     path : str or path-like, optional
-        Write the result as a folder of Parquet files (``part-NNNNN.parquet``); returns the
-        files. The folder appears only once every file is written.
+        Write the result as a folder of Parquet files (``part-NNNNN.parquet``), each written
+        by the worker that computed it; returns the files. The folder appears only once every
+        file is written.
     progress : bool, default False
         A tqdm bar over finished partitions while computing or writing.
-    shuffle : {"p2p", "tasks"}, default "p2p"
-        Dask's shuffle by item: peer-to-peer (spills to disk, memory bounded as data grows) or
-        the task-based one (faster for small data, holds it in memory).
 
     Returns
     -------
@@ -87,14 +84,8 @@ def stock_levels(
         Lazily: every event with its ``level``, partitioned by item, each partition in replay
         order. Computed: the rows of :func:`stockseries.stock_levels`, in its order.
     """
-    task = Task("stock_levels", {"initial": initial})
-    run = _Run(events, task, client, npartitions, needs_end=False, shuffle=shuffle)
-    if path is not None:
-        return run.write(path, progress, drop=[SEQ])
-    if not compute:
-        return run.result.drop(columns=[SEQ])
-    frame = run.collect(progress).sort(TS, SEQ).drop(SEQ)
-    return run.shaped(frame)
+    run = _Run(events, Task("stock_levels", {"initial": initial}), client, npartitions)
+    return run.output(compute, path, progress, order=(TS, SEQ), hidden=(SEQ,))
 
 
 def resample(
@@ -108,7 +99,6 @@ def resample(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
-    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.resample` on a Dask cluster.
 
@@ -122,12 +112,7 @@ def resample(
         Computed: the frame of :func:`stockseries.resample`, sorted the same way.
     """
     task = Task("resample", {"every": every, "initial": initial, "dense": dense})
-    run = _Run(events, task, client, npartitions, needs_end=True, shuffle=shuffle)
-    if path is not None:
-        return run.write(path, progress)
-    if not compute:
-        return run.result
-    return run.shaped(run.collect(progress).sort(ITEM, maintain_order=True))
+    return _Run(events, task, client, npartitions).output(compute, path, progress)
 
 
 def stockouts(
@@ -140,7 +125,6 @@ def stockouts(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
-    shuffle: str = "p2p",
 ) -> Any:
     """:func:`stockseries.stockouts` of events on a Dask cluster (exact, event granularity).
 
@@ -149,12 +133,7 @@ def stockouts(
     small enough to take to :func:`stockseries.stockouts` directly.
     """
     task = Task("stockouts", {"every": every, "initial": initial})
-    run = _Run(events, task, client, npartitions, needs_end=True, shuffle=shuffle)
-    if path is not None:
-        return run.write(path, progress)
-    if not compute:
-        return run.result
-    return run.shaped(run.collect(progress).sort(ITEM, maintain_order=True))
+    return _Run(events, task, client, npartitions).output(compute, path, progress)
 
 
 def detect_alerts(
@@ -173,7 +152,6 @@ def detect_alerts(
     compute: bool = False,
     path: Path | None = None,
     progress: bool = False,
-    shuffle: str = "p2p",
     **detector_options: Any,
 ) -> Any:
     """:func:`stockseries.detect_alerts` on a Dask cluster: the same alerts, ids included.
@@ -198,70 +176,69 @@ def detect_alerts(
         "column": column,
         **detector_options,
     }
-    run = _Run(
-        events, Task("detect_alerts", kwargs), client, npartitions, needs_end=True, shuffle=shuffle
-    )
-    if path is not None:
-        return run.write(path, progress)
-    if not compute:
-        return run.result
-    frame = run.collect(progress).sort("start", ITEM, maintain_order=True)
-    probe = run.probe
-    assert isinstance(probe, Alerts)
-    return Alerts(frame, probe.params, probe.every)
+    run = _Run(events, Task("detect_alerts", kwargs), client, npartitions)
+    return run.output(compute, path, progress, order=("start", ITEM))
 
 
 class _Run:
-    """One cluster run: validated partitions, the end reduction, the shuffle, the kernel."""
+    """One cluster run: validated partitions, the shuffle by item with the end, the kernel."""
 
-    def __init__(
-        self,
-        events: Any,
-        task: Task,
-        client: Any,
-        npartitions: int | None,
-        *,
-        needs_end: bool,
-        shuffle: str,
-    ) -> None:
-        if shuffle not in ("p2p", "tasks"):
-            raise ValueError(f"shuffle must be 'p2p' or 'tasks', got {shuffle!r}")
+    def __init__(self, events: Any, task: Task, client: Any, npartitions: int | None) -> None:
         if npartitions is not None and npartitions < 1:
             raise ValueError(f"npartitions must be >= 1, got {npartitions}")
         self.client = cluster_client(client)
         self.task = task
         self.was_pandas = is_pandas(events)
-        source = event_partitions(events, npartitions)
+        source = event_partitions(events, npartitions, stamp=task.name == "stock_levels")
         # Settings are checked here, before any work on the cluster, by running the function
-        # on the end marker alone; the result also gives the output's columns and dtypes.
-        empty = polars_of(source.frame._meta)
-        self.probe = _probe(empty, task)
-        meta = pandas_of(_frame_of(self.probe).clear())
-        end = source.frame[TS].max() if needs_end else None
-        packed = pack(source.frame._meta, task)
-        items = source.frame.map_partitions(pack, task, meta=packed, enforce_metadata=False)
-        single = items.npartitions == 1 and npartitions in (None, 1)
-        if not (source.by_item or single):
-            items = items.shuffle(
-                on=ITEM, npartitions=npartitions or items.npartitions, shuffle_method=shuffle
+        # on no events; the result also gives the output's columns and dtypes.
+        self.probe = run_local(source.empty, _PROBE_END, task)
+        self.empty = _frame_of(self.probe).clear()
+        count = len(source.parts)
+        # Partitions of whole items (item buckets, or one partition) need no shuffle.
+        whole = source.by_item or (count == 1 and npartitions in (None, 1))
+        parts = 1 if whole else npartitions or count
+        name = "split" if whole else "shuffle-split"
+        token = dask.base.tokenize(source.parts, task, parts)
+        splits = [
+            dask.delayed(split, nout=parts + 1, pure=True)(
+                part, task, parts, dask_key_name=f"{name}-{token}-{i}"
             )
-        self.result: dd.DataFrame = items.map_partitions(
-            run_partition, end, task, meta=meta, enforce_metadata=False
-        )
+            for i, part in enumerate(source.parts)
+        ]
+        end = dask.delayed(latest, pure=True)([s[0] for s in splits]) if task.needs_end else None
+        if whole:  # input partition i is output partition i
+            pieces = [[s[1]] for s in splits]
+        else:  # output partition j: piece j of every input partition, in input order
+            pieces = [[s[1 + j] for s in splits] for j in range(parts)]
+        self.tables = [
+            dask.delayed(run_pieces, pure=True)(
+                group, end, task, dask_key_name=f"run-partition-{token}-{j}"
+            )
+            for j, group in enumerate(pieces)
+        ]
 
-    def collect(self, progress: bool) -> pl.DataFrame:
-        return collect(self.result, self.client, progress=progress, what=self.task.name)
-
-    def write(self, path: Path, progress: bool, drop: list[str] | None = None) -> Any:
-        result = self.result.drop(columns=drop) if drop else self.result
-        return write_parts(result, path, self.client, progress=progress, what=self.task.name)
-
-    def shaped(self, frame: pl.DataFrame) -> Any:
+    def output(
+        self,
+        compute: bool,
+        path: Path | None,
+        progress: bool,
+        order: tuple[str, ...] = (ITEM,),
+        hidden: tuple[str, ...] = (),
+    ) -> Any:
+        """Lazily, computed (rows sorted by ``order``, stably) or written to ``path``."""
+        what = self.task.name
+        if path is not None:
+            return write_parts(
+                self.tables, path, self.client, progress=progress, what=what, drop=hidden
+            )
+        if not compute:
+            return lazy_frame(self.tables, self.empty, drop=hidden)
+        got = collect(self.tables, self.empty, self.client, progress=progress, what=what)
+        frame = got.sort(*order, maintain_order=True).drop(hidden)
+        if isinstance(self.probe, Alerts):
+            return Alerts(frame, self.probe.params, self.probe.every)
         return frame.to_pandas() if self.was_pandas else frame
-
-
-def _probe(empty: pl.DataFrame, task: Task) -> Any:
-    return run_local(empty, _PROBE_END, task)
 
 
 def _frame_of(result: Any) -> pl.DataFrame:

@@ -1,35 +1,43 @@
-"""What runs on a worker: one partition of whole items through the in-memory engine.
+"""What runs on a worker: splitting input partitions by item, and whole items through the engine.
 
-A partition arrives as pandas with Arrow-backed columns, crosses into Polars through Arrow
-(:mod:`._arrow`), is put back in input order, and goes through the public in-memory function
-— the same code, the same results. One Python call per partition, never one per item.
+**The shuffle by item** is done in Arrow, by Dask's scheduler moving task results: every input
+partition is split by a hash of ``item_id`` into one piece per output partition
+(:func:`split`); output partition ``j`` concatenates piece ``j`` of every input partition, in
+input order (:func:`run_pieces`). Only the columns the function reads travel, ``kind`` as a
+boolean. The pieces are Arrow tables: Dask sends their buffers without copying them, and
+spills them to disk like any other result when a worker's memory fills up. (Dictionary-encoding
+``item_id`` for the trip halves the bytes but costs more CPU than it saves between processes
+on one machine; measured, see ``benchmarks/SCALE.md``.)
 
-The dense series of every item runs to the last bucket of the *whole* input, which a partition
-cannot see. The global last timestamp is computed first (a cheap reduction) and handed to each
-partition, which appends one :data:`END_MARKER` delivery at that instant: the engine then
-extends every item exactly as it would on the whole input, and the marker's own rows are
-dropped from the result. Detection, episodes and stock-outs are per item, so the marker item
-changes nothing else.
+**The kernel** is the public in-memory function, once per output partition — the same code,
+the same results; one Python call per partition, never one per item. Pieces are concatenated
+in input order, so the events of one item keep their input order and ties replay as in memory.
+
+**The global end.** The dense series of every item runs to the last bucket of the *whole*
+input, which a partition cannot see. Each split also reports its partition's last timestamp;
+the largest is handed to every kernel, which appends one :data:`END_MARKER` delivery at that
+instant: the engine then extends every item exactly as it would on the whole input, and the
+marker's own rows are dropped from the result. Detection, episodes and stock-outs are per
+item, so the marker item changes nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
 from stockseries.alerts import Alerts, detect_alerts
-from stockseries.distributed._arrow import pandas_of, polars_of
 from stockseries.distributed._sources import SEQ
 from stockseries.series import resample, stockouts
 from stockseries.stock import stock_levels
 
-__all__ = ["END_MARKER", "Task", "pack", "run_local", "run_partition"]
+__all__ = ["END_MARKER", "Task", "latest", "narrow", "run_local", "run_pieces", "split"]
 
 #: Item id of the end-of-data marker event (refused as a real item id).
 END_MARKER = "\x00stockseries:end-of-data\x00"
@@ -58,6 +66,11 @@ class Task:
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def needs_end(self) -> bool:
+        """Whether the result depends on the last timestamp of the whole input."""
+        return self.name in _NEEDS_END
+
 
 def run_local(frame: pl.DataFrame, end: datetime | None, task: Task) -> Any:
     """``task`` on a frame of whole items in input order, ending at ``end``.
@@ -65,10 +78,10 @@ def run_local(frame: pl.DataFrame, end: datetime | None, task: Task) -> Any:
     Returns what the in-memory function returns (a frame, or :class:`~stockseries.Alerts`),
     without the end marker's rows.
     """
-    if task.name in _NEEDS_END and end is not None:
+    if task.needs_end and end is not None:
         frame = pl.concat([frame, _end_marker(frame.schema, end)])
     result = _FUNCTIONS[task.name](frame, **task.kwargs)
-    if task.name not in _NEEDS_END:
+    if not task.needs_end:
         return result
     if isinstance(result, Alerts):
         return Alerts(_without_marker(result.frame), result.params, result.every)
@@ -79,34 +92,64 @@ def _without_marker(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col(ITEM) != END_MARKER)
 
 
-def pack(part: pd.DataFrame, task: Task) -> pd.DataFrame:
-    """What crosses the shuffle: the columns ``task`` reads, ``kind`` as a boolean (is order).
+def narrow(frame: pl.DataFrame, task: Task) -> pl.DataFrame:
+    """The columns ``task`` reads, ``kind`` as a boolean (is order).
 
     ``kind`` is validated, so the boolean loses nothing; it is a byte per event instead of a
-    string, which makes the shuffle markedly cheaper.
+    string.
     """
-    frame = polars_of(part)
+    if frame.height and (frame.get_column(ITEM) == END_MARKER).any():
+        raise ValueError(f"item_id {END_MARKER!r} is reserved by stockseries.distributed")
     reads = _READS.get(task.name)
     if reads is not None:
         frame = frame.select(name for name in frame.columns if name in reads)
-    return pandas_of(frame.with_columns(pl.col(KIND) == ORDER))
+    return frame.with_columns(pl.col(KIND) == ORDER)
 
 
-def run_partition(part: pd.DataFrame, end: Any, task: Task) -> pd.DataFrame:
-    """:func:`run_local` on one packed Dask partition (pandas in and out, Polars inside)."""
+def split(frame: pl.DataFrame, task: Task, parts: int) -> tuple[Any, ...]:
+    """``(last timestamp, piece 0, ..., piece parts-1)`` of one input partition.
+
+    Piece ``j`` holds the events of the items whose id hashes to ``j``, in input order, as an
+    Arrow table (Dask moves its buffers between workers without pickling them).
+    """
+    frame = narrow(frame, task)
+    if parts == 1:  # already whole items: the frame stays on its worker as it is
+        return _last(frame), frame
+    keyed = frame.with_columns((pl.col(ITEM).hash(seed=0) % parts).alias("_part"))
+    pieces = [keyed.filter(pl.col("_part") == j).drop("_part") for j in range(parts)]
+    return (_last(frame), *(piece.to_arrow() for piece in pieces))
+
+
+def _last(frame: pl.DataFrame) -> datetime | None:
+    value = frame.get_column(TS).max()
+    assert value is None or isinstance(value, datetime)
+    return value
+
+
+def latest(ends: Sequence[datetime | None]) -> datetime | None:
+    """The largest of the partitions' last timestamps (None when every partition is empty)."""
+    known = [end for end in ends if end is not None]
+    return max(known) if known else None
+
+
+def run_pieces(pieces: Sequence[Any], end: datetime | None, task: Task) -> pa.Table:
+    """``task`` on the concatenated pieces of one output partition, as an Arrow table.
+
+    A piece is an Arrow table from :func:`split`, or a frame (an input partition that
+    already holds whole items).
+    """
+    frame = pl.concat([_decoded(piece) for piece in pieces])
     kind = pl.when(pl.col(KIND)).then(pl.lit(ORDER)).otherwise(pl.lit(DELIVERY)).alias(KIND)
-    frame = polars_of(part).with_columns(kind)
-    if frame.height and (frame.get_column(ITEM) == END_MARKER).any():
-        raise ValueError(f"item_id {END_MARKER!r} is reserved by stockseries.distributed")
-    frame = frame.sort(SEQ)
-    result = run_local(frame, _as_datetime(end), task)
-    return pandas_of(result.frame if isinstance(result, Alerts) else result)
+    result = run_local(frame.with_columns(kind), end, task)
+    return (result.frame if isinstance(result, Alerts) else result).to_arrow()
 
 
-def _as_datetime(end: Any) -> datetime | None:
-    if end is None or pd.isna(end):
-        return None
-    return pd.Timestamp(end).tz_convert("UTC").to_pydatetime()
+def _decoded(piece: pl.DataFrame | pa.Table) -> pl.DataFrame:
+    if isinstance(piece, pl.DataFrame):
+        return piece
+    frame = pl.from_arrow(piece)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _end_marker(schema: pl.Schema, end: datetime) -> pl.DataFrame:

@@ -1,9 +1,12 @@
-"""Getting results off the cluster: into the client as one Polars frame, or into files.
+"""Getting results off the cluster: lazily, into the client as one Polars frame, or into files.
 
-Either the whole result arrives or an error is raised; files are written by the workers into a
-hidden folder next to the target, and the folder is renamed to the target only when every
-partition has been written. A run that fails half-way (a worker killed, an invalid event)
-leaves no target behind, never a partial output that looks complete.
+Each output partition is an Arrow table on a worker (:func:`~._kernels.run_pieces`). Lazily,
+it becomes a pandas partition with Arrow-backed columns (:mod:`._arrow`) of a Dask DataFrame.
+Computed, the tables come to the client as they are and are concatenated in Polars. Written,
+every worker writes its own partitions as Parquet into a hidden folder next to the target,
+and the folder is renamed to the target only when every partition has been written: either
+the whole result arrives or an error is raised. A run that fails half-way (a worker killed,
+an invalid event) leaves no target behind, never a partial output that looks complete.
 """
 
 from __future__ import annotations
@@ -11,51 +14,71 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 import polars as pl
 from distributed import Client, as_completed
 
-from stockseries.distributed._arrow import polars_of
+from stockseries.distributed._arrow import pandas_of
 
-__all__ = ["ClusterRunError", "collect", "write_parts"]
+__all__ = ["ClusterRunError", "collect", "lazy_frame", "write_parts"]
 
 
 class ClusterRunError(RuntimeError):
     """The cluster lost work (a worker died, the client restarted the cluster...)."""
 
 
-def collect(result: dd.DataFrame, client: Client, *, progress: bool, what: str) -> pl.DataFrame:
-    """Every partition of ``result`` as one Polars frame (partition order)."""
-    parts = _gather(result, client, progress=progress, what=what)
-    frames = [polars_of(part) for part in parts]
-    return pl.concat(frames) if frames else polars_of(result._meta)
+def lazy_frame(tables: Sequence[Any], empty: pl.DataFrame, drop: Sequence[str] = ()) -> Any:
+    """The delayed output tables as a Dask DataFrame (Arrow-backed pandas partitions)."""
+    parts = [dask.delayed(_pandas_part, pure=True)(table, list(drop)) for table in tables]
+    meta = pandas_of(empty.drop(drop))
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def _pandas_part(table: Any, drop: list[str]) -> pd.DataFrame:
+    return pandas_of(_polars(table).drop(drop))
+
+
+def _polars(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def collect(
+    tables: Sequence[Any], empty: pl.DataFrame, client: Client, *, progress: bool, what: str
+) -> pl.DataFrame:
+    """Every output table as one Polars frame (partition order)."""
+    frames = [_polars(table) for table in _gather(tables, client, progress=progress, what=what)]
+    return pl.concat(frames) if frames else empty
 
 
 def write_parts(
-    result: dd.DataFrame, path: str | os.PathLike[str], client: Client, *, progress: bool, what: str
+    tables: Sequence[Any],
+    path: str | os.PathLike[str],
+    client: Client,
+    *,
+    progress: bool,
+    what: str,
+    drop: Sequence[str] = (),
 ) -> list[Path]:
-    """Write ``result`` as ``path/part-NNNNN.parquet``, all of it or nothing."""
+    """Write the output tables as ``path/part-NNNNN.parquet``, all of them or nothing."""
     target = Path(path)
     if target.exists():
         raise FileExistsError(f"{target} exists; write to a new folder")
     staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
-        written = result.map_partitions(
-            _write_part,
-            str(staging),
-            meta=pd.DataFrame({"name": pd.Series([], dtype=str)}),
-            enforce_metadata=False,
-        )
-        names = [
-            name
-            for part in _gather(written, client, progress=progress, what=what)
-            for name in part["name"]
+        written = [
+            dask.delayed(_write_part, pure=False)(table, str(staging), number, list(drop))
+            for number, table in enumerate(tables)
         ]
+        names = _gather(written, client, progress=progress, what=what)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -63,21 +86,19 @@ def write_parts(
     return [target / name for name in sorted(names)]
 
 
-def _write_part(part: pd.DataFrame, folder: str, partition_info: Any = None) -> pd.DataFrame:
-    number = 0 if partition_info is None else int(partition_info["number"])
+def _write_part(table: Any, folder: str, number: int, drop: list[str]) -> str:
     name = f"part-{number:05d}.parquet"
     final = Path(folder) / name
     temporary = final.with_suffix(".tmp")
-    polars_of(part).write_parquet(temporary, statistics=True)
+    _polars(table).drop(drop).write_parquet(temporary, statistics=True)
     os.replace(temporary, final)  # a retried task overwrites whole files only
-    return pd.DataFrame({"name": [name]})
+    return name
 
 
-def _gather(result: dd.DataFrame, client: Client, *, progress: bool, what: str) -> list[Any]:
+def _gather(tasks: Sequence[Any], client: Client, *, progress: bool, what: str) -> list[Any]:
     from tqdm.auto import tqdm
 
-    # to_delayed keeps partition order; computing them together shares one graph.
-    futures = client.compute(result.to_delayed())
+    futures = client.compute(list(tasks))
     try:
         with tqdm(total=len(futures), desc=what, unit="part", disable=not progress) as bar:
             for _ in as_completed(futures):

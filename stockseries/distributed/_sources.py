@@ -1,11 +1,14 @@
 """Where the events come from: a Dask DataFrame, Parquet files, or an in-memory frame.
 
-Every source becomes the same thing, :class:`EventPartitions`: a Dask DataFrame of validated
-events in canonical form (Arrow-backed pandas partitions, see :mod:`._arrow`) with one extra
-column, :data:`SEQ`, the event's position in the input (file or partition number in the high
-bits, row in the low bits). The shuffle by item does not keep rows in input order; sorting a
-partition by :data:`SEQ` restores it, so events of one item with equal timestamps are replayed
-in input order exactly as the in-memory functions replay them.
+Every source becomes the same thing, :class:`EventPartitions`: one delayed task per input
+partition, each giving a Polars frame of validated events in canonical form, in input order —
+a Parquet file (or an ``item_bucket=K`` folder) read by a worker, a partition of a Dask
+DataFrame, or a slice of an in-memory frame carried in the graph (so a lost partition can be
+computed again). Nothing goes through the client except an in-memory frame given there.
+
+For :func:`stockseries.stock_levels` every event also gets :data:`SEQ`, its position in the
+whole input (partition number in the high bits, row in the low bits): the client uses it to
+put the computed rows back in the in-memory order.
 
 A folder whose files all sit in ``item_bucket=K/`` sub-folders (written by
 ``write_partitioned(events, root, by="item")``) already holds whole items per folder: each
@@ -16,20 +19,21 @@ from __future__ import annotations
 
 import glob as globbing
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.dataframe as dd
-import pandas as pd
 import polars as pl
 
 from stockseries._frames import is_pandas
-from stockseries.distributed._arrow import pandas_of, polars_of
+from stockseries.distributed._arrow import polars_of
 from stockseries.events import validate_events
 from stockseries.outofcore import ITEM_BUCKET
 
-__all__ = ["SEQ", "EventPartitions", "event_partitions"]
+__all__ = ["SEQ", "EventPartitions", "event_partitions", "parquet_files"]
 
 #: Input position of each event: ``(partition << ROW_BITS) | row``.
 SEQ = "_stockseries_seq"
@@ -39,35 +43,40 @@ _PARQUET = (".parquet", ".pq")
 
 @dataclass(frozen=True)
 class EventPartitions:
-    """Validated events as a Dask DataFrame, and whether partitions already hold whole items."""
+    """Validated events, one delayed Polars frame per input partition.
 
-    frame: dd.DataFrame
+    ``empty`` is a frame with their columns and no rows; ``by_item`` says whether every
+    partition already holds whole items (no shuffle needed).
+    """
+
+    parts: list[Any]
+    empty: pl.DataFrame
     by_item: bool
 
 
-def event_partitions(source: Any, npartitions: int | None) -> EventPartitions:
-    """Turn any supported ``source`` into validated, position-stamped event partitions.
-
-    An in-memory frame is validated here and split into ``npartitions``.
-    """
+def event_partitions(source: Any, npartitions: int | None, *, stamp: bool) -> EventPartitions:
+    """Turn any supported ``source`` into validated event partitions (with :data:`SEQ` if
+    ``stamp``). An in-memory frame is validated here and split into ``npartitions``."""
     if isinstance(source, dd.DataFrame):
-        meta = _validated_part(source._meta)
-        frame = source.map_partitions(_validated_part, meta=meta)
-        return EventPartitions(frame, by_item=False)
+        empty = _validated(source._meta, 0, stamp)
+        parts = [
+            dask.delayed(_validated, pure=True)(part, number, stamp)
+            for number, part in enumerate(source.to_delayed())
+        ]
+        return EventPartitions(parts, empty, by_item=False)
     if isinstance(source, str | os.PathLike):
-        return _file_partitions(source)
+        return _file_partitions(source, stamp)
     if isinstance(source, pl.DataFrame | pl.LazyFrame) or is_pandas(source):
-        return _frame_partitions(source, npartitions or 1)
+        return _frame_partitions(source, npartitions or 1, stamp)
     raise TypeError(
         "events must be a Dask DataFrame, a Parquet file, folder or glob, or a polars/pandas "
         f"frame; got {type(source).__name__}"
     )
 
 
-def _validated_part(part: pd.DataFrame, partition_info: Any = None) -> pd.DataFrame:
-    number = 0 if partition_info is None else int(partition_info["number"])
+def _validated(part: Any, number: int, stamp: bool) -> pl.DataFrame:
     frame = validate_events(polars_of(part))
-    return pandas_of(_stamped(frame, number))
+    return _stamped(frame, number) if stamp else frame
 
 
 def _stamped(frame: pl.DataFrame, number: int) -> pl.DataFrame:
@@ -75,42 +84,47 @@ def _stamped(frame: pl.DataFrame, number: int) -> pl.DataFrame:
     return frame.with_columns(seq)
 
 
-def _frame_partitions(source: Any, npartitions: int) -> EventPartitions:
+def _frame_partitions(source: Any, npartitions: int, stamp: bool) -> EventPartitions:
     if npartitions < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     frame = validate_events(source)
     if not isinstance(frame, pl.DataFrame):
         frame = polars_of(frame)
     size = max(1, -(-frame.height // npartitions))
-    parts = [pandas_of(_stamped(frame.slice(i * size, size), i)) for i in range(npartitions)]
-    meta = parts[0].iloc[:0]
-    # The parts travel inside the task graph rather than scattered: a graph can be run again
-    # when a worker dies, scattered data would be lost with it.
-    return EventPartitions(dd.from_map(_identity, parts, meta=meta), by_item=False)
+    slices = [frame.slice(i * size, size) for i in range(npartitions)]
+    if stamp:
+        slices = [_stamped(part, i) for i, part in enumerate(slices)]
+    # The slices travel inside the task graph rather than scattered: a graph can be run again
+    # when a worker dies, scattered data would be lost with it. Named keys: no hashing of data.
+    token = uuid.uuid4().hex
+    parts = [
+        dask.delayed(_identity, pure=False)(part, dask_key_name=f"events-{token}-{i}")
+        for i, part in enumerate(slices)
+    ]
+    return EventPartitions(parts, slices[0].clear(), by_item=False)
 
 
-def _identity(part: pd.DataFrame) -> pd.DataFrame:
+def _identity(part: pl.DataFrame) -> pl.DataFrame:
     return part
 
 
 # --------------------------------------------------------------------------- files
 
 
-def _file_partitions(source: str | os.PathLike[str]) -> EventPartitions:
+def _file_partitions(source: str | os.PathLike[str], stamp: bool) -> EventPartitions:
     files, hive = parquet_files(source)
     root = Path(source)
     buckets = _item_buckets(root, files) if root.is_dir() else None
     groups = list(buckets.values()) if buckets else [[name] for name in files]
-    meta = pandas_of(_read_files(groups[0], hive, 0, rows=0))
-    frame = dd.from_map(
-        _read_group,
-        [(names, number) for number, names in enumerate(groups)],
-        hive=hive,
-        meta=meta,
-        label="read-events",
-        enforce_metadata=False,
-    )
-    return EventPartitions(frame, by_item=bool(buckets))
+    empty = _read_files(groups[0], hive, 0, stamp, rows=0)
+    token = dask.base.tokenize(groups, hive, stamp, [os.stat(name).st_mtime_ns for name in files])
+    parts = [
+        dask.delayed(_read_files, pure=True)(
+            names, hive, number, stamp, dask_key_name=f"read-events-{token}-{number}"
+        )
+        for number, names in enumerate(groups)
+    ]
+    return EventPartitions(parts, empty, by_item=bool(buckets))
 
 
 def parquet_files(source: str | os.PathLike[str]) -> tuple[list[str], bool]:
@@ -157,14 +171,11 @@ def _item_buckets(root: Path, files: list[str]) -> dict[str, list[str]] | None:
     return groups
 
 
-def _read_group(args: tuple[list[str], int], hive: bool) -> pd.DataFrame:
-    names, number = args
-    return pandas_of(_read_files(names, hive, number))
-
-
-def _read_files(names: list[str], hive: bool, number: int, rows: int | None = None) -> pl.DataFrame:
+def _read_files(
+    names: list[str], hive: bool, number: int, stamp: bool, rows: int | None = None
+) -> pl.DataFrame:
     lazy = pl.scan_parquet(names, hive_partitioning=hive)
     if rows is not None:
         lazy = lazy.head(rows)
-    # Each file of a group is numbered on its own so that positions follow the file order.
-    return _stamped(validate_events(lazy.collect()), number)
+    frame = validate_events(lazy.collect())
+    return _stamped(frame, number) if stamp else frame
