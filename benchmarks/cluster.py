@@ -1,26 +1,33 @@
-"""The full pipeline on a Dask LocalCluster vs one process, side by side in one run.
+"""The full pipeline on a Dask LocalCluster vs one process, side by side in one run; writes SCALE.md.
 
-``python -m benchmarks.cluster [--sizes 50M,200M] [--workers 2] [--single-max 50M]``
+``python -m benchmarks.cluster [--sizes 50M,200M] [--workers 2] [--hot 20M] [--out PATH]``
 
 For each size a day-partitioned Parquet data set is generated once
 (``stockseries.outofcore.generate_dataset``, cached under ``benchmarks/_work/cluster_<size>``).
 Every measurement runs in a fresh subprocess, one after the other:
 
-* ``single``: ``detect_alerts(read_events(folder), "1m", window=60, k=3)`` — the lean
-  in-memory pipeline in one process (sizes up to ``--single-max``; above that one process would
-  need most of this machine's RAM);
+* ``single``: ``detect_alerts(read_events(folder), "1m", window=60, k=3)`` — the in-memory
+  pipeline in one process, Polars on every core (sizes up to ``--single-max``; above that one
+  process would need most of this machine's RAM);
 * ``out-of-core``: ``run_out_of_core(folder, alerts_out=...)`` — one process, bounded memory
   (sizes above ``--single-max``, as the reference result);
 * ``cluster``: ``stockseries.distributed.detect_alerts(folder, "1m", window=60, k=3,
-  compute=True)`` on ``LocalCluster(n_workers=W, threads_per_worker=1, processes=True)``.
-  Cluster start-up is timed apart; the task stream gives the busy time of each phase (read,
-  shuffle, kernel); every worker reports its peak RSS (``getrusage``, fresh processes).
+  compute=True)`` on ``LocalCluster(n_workers=W, threads_per_worker=1, processes=True)``, and
+  at the first size once more with ``POLARS_MAX_THREADS=1`` in the workers (one Polars thread
+  per worker process instead of one per core each). Cluster start-up is timed apart; the task
+  stream gives the busy time of each phase; every worker reports its peak RSS (fresh
+  processes) and its CPU seconds.
+* ``hot``: a data set where one item has 90 % of ``--hot`` events, on workers with a memory
+  limit: same alerts as one process, no worker restarted, and the peak RSS of the worker that
+  held the hot item (bytes per event of the largest item: the memory bound of skew).
+* ``overhead``: ``detect_alerts`` on a tiny frame in 1 to 64 partitions: the slope is the fixed
+  cost of one partition.
 
-The alerts of each run are written to Parquet and compared (``polars.testing``): the run fails
-if they differ. A last step times ``detect_alerts`` on a tiny frame with 1 to 64 partitions:
-the slope is the fixed cost of one partition. Results go to
-``benchmarks/_work/cluster_last_run.json`` and a Markdown table on stdout (``SCALE.md`` quotes
-them).
+Besides wall time, every run reports CPU seconds (user + system, all processes of the run):
+on a machine shared with other work, wall time depends on how much CPU the run was given,
+CPU seconds much less. The alerts of each run are compared (``polars.testing``): the run fails
+if they differ. Records go to ``benchmarks/_work/cluster_last_run.json``, and the Markdown
+report to ``benchmarks/SCALE.md`` (:mod:`benchmarks._scale_report`).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from typing import Any
 
 WORK = Path(__file__).parent / "_work"
 PARAMS: dict[str, Any] = {"window": 60, "k": 3.0}
+HOT_SHARE = 0.9
+HOT_MEMORY_LIMIT = "8GiB"
 
 
 def _size(text: str) -> int:
@@ -50,32 +59,44 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _uptime() -> str:
+    return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 # --------------------------------------------------------------------------- subprocesses
 
 
 def run_single(folder: str, out: str) -> dict[str, Any]:
     import stockseries as ss
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     found = ss.detect_alerts(ss.read_events(folder), "1m", **PARAMS)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     found.frame.write_parquet(out)
-    return {"seconds": seconds, "peak_rss": _peak_rss(), "alerts": len(found)}
+    return {"seconds": seconds, "cpu_s": cpu, "peak_rss": _peak_rss(), "alerts": len(found)}
 
 
 def run_out_of_core(folder: str, out: str) -> dict[str, Any]:
     from stockseries.outofcore import run_out_of_core
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     result = run_out_of_core(folder, alerts_out=out, progress=False, **PARAMS)
     return {
         "seconds": time.perf_counter() - start,
+        "cpu_s": _cpu_seconds() - cpu,
         "peak_rss": _peak_rss(),
         "alerts": result.alerts.frame.height,
     }
 
 
-def run_cluster(folder: str, out: str, workers: int) -> dict[str, Any]:
+def run_cluster(
+    folder: str, out: str, workers: int, polars_threads: int = 0, memory_limit: str = "auto"
+) -> dict[str, Any]:
     import logging
 
     from distributed import Client, LocalCluster, get_task_stream
@@ -83,6 +104,7 @@ def run_cluster(folder: str, out: str, workers: int) -> dict[str, Any]:
     import stockseries.distributed as ssd
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    env = {"POLARS_MAX_THREADS": str(polars_threads)} if polars_threads else {}
     start = time.perf_counter()
     with (
         LocalCluster(
@@ -91,45 +113,63 @@ def run_cluster(folder: str, out: str, workers: int) -> dict[str, Any]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=":0",
+            memory_limit=memory_limit,
+            env=env,
         ) as cluster,
         Client(cluster) as client,
     ):
+        client.run(_import_engine)
         startup = time.perf_counter() - start
-        start = time.perf_counter()
+        before, workers_before = client.run(_cpu_seconds), set(client.scheduler_info()["workers"])
+        start, cpu = time.perf_counter(), _cpu_seconds()
         with get_task_stream(client) as stream:
             found = ssd.detect_alerts(folder, "1m", client=client, compute=True, **PARAMS)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+        after = client.run(_cpu_seconds)
+        restarted = set(client.scheduler_info()["workers"]) != workers_before
         peaks = client.run(_peak_rss)
         limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
-        phases: dict[str, float] = {}
-        for task in stream.data:
-            prefix = _phase(task["key"])
-            busy = sum(
-                s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute"
-            )
-            phases[prefix] = phases.get(prefix, 0.0) + busy
-        partitions = sum(1 for task in stream.data if _phase(task["key"]) == "kernel")
+        phases = _phases(stream.data)
     found.frame.write_parquet(out)
     return {
         "seconds": seconds,
         "startup": startup,
+        "cpu_s": cpu + sum(after[w] - before[w] for w in after if w in before),
+        "client_cpu_s": cpu,
         "alerts": len(found),
         "worker_peak_rss": sorted(peaks.values()),
         "worker_memory_limit": limit,
+        "worker_restarted": restarted,
         "client_peak_rss": _peak_rss(),
         "phases_busy_s": phases,
-        "partitions": partitions,
+        "partitions": sum(1 for task in stream.data if _phase(task["key"]) == "kernel"),
+        "polars_threads": polars_threads or None,
     }
+
+
+def _import_engine() -> None:
+    import stockseries.distributed  # noqa: F401  (imports are start-up, not run time)
+
+
+def _phases(tasks: list[dict[str, Any]]) -> dict[str, float]:
+    phases: dict[str, float] = {}
+    for task in tasks:
+        busy = sum(s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
+        name = _phase(task["key"])
+        phases[name] = phases.get(name, 0.0) + busy
+    return phases
 
 
 def _phase(key: Any) -> str:
     name = key[0] if isinstance(key, tuple) else str(key)
-    if name.startswith("read-events"):
-        return "read"
-    if "shuffle" in name:
-        return "shuffle"
-    if name.startswith("run_partition") or name.startswith("run-partition"):
-        return "kernel"
+    for prefix, phase in (
+        ("read-events", "read"),
+        ("shuffle-split", "split"),
+        ("split", "split"),
+        ("run-partition", "kernel"),
+    ):
+        if name.startswith(prefix):
+            return phase
     return name.split("-")[0]
 
 
@@ -180,10 +220,24 @@ def _child(args: list[str]) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{args[0]} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load_after"] = os.getloadavg()[0]
+    return result
 
 
-# --------------------------------------------------------------------------- driver
+def _run_child(kind: str, rest: list[str]) -> dict[str, Any]:
+    if kind == "single":
+        return run_single(*rest)
+    if kind == "ooc":
+        return run_out_of_core(*rest)
+    if kind == "cluster":
+        return run_cluster(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
+    if kind == "overhead":
+        return run_overhead(int(rest[0]))
+    raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------- data sets
 
 
 def _dataset(n: int, label: str) -> Path:
@@ -195,6 +249,38 @@ def _dataset(n: int, label: str) -> Path:
     return root / "events"
 
 
+def _hot_dataset(n: int, label: str) -> Path:
+    """``n`` events over 4 days, ``HOT_SHARE`` of them for item ``HOT``, one file per day."""
+    import numpy as np
+    import polars as pl
+
+    root = WORK / f"cluster_hot_{label}"
+    if root.exists():
+        return root
+    rng = np.random.default_rng(0)
+    days, day_us = 4, 86_400 * 1_000_000
+    tmp = root.with_name(root.name + ".tmp")
+    for day in range(days):
+        size = n // days
+        hot = rng.random(size) < HOT_SHARE
+        frame = pl.DataFrame(
+            {
+                "ts": pl.Series(np.sort(rng.integers(day * day_us, (day + 1) * day_us, size)))
+                .cast(pl.Datetime("us", "UTC"))
+                .dt.offset_by("54y"),  # 1970 + 54 years: 2024
+                "item_id": np.where(
+                    hot, "HOT", np.char.add("i", rng.integers(0, 100, size).astype(str))
+                ),
+                "kind": np.where(rng.random(size) < 0.6, "order", "delivery"),
+                "quantity": rng.integers(1, 5, size),
+            }
+        )
+        (tmp / f"day={day}").mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(tmp / f"day={day}" / "part-0.parquet")
+    tmp.rename(root)
+    return root
+
+
 def _same_alerts(a: Path, b: Path) -> bool:
     import polars as pl
     from polars.testing import assert_frame_equal
@@ -203,55 +289,93 @@ def _same_alerts(a: Path, b: Path) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- driver
+
+
+def _measure_size(label: str, args: argparse.Namespace, first: bool) -> dict[str, Any]:
+    n = _size(label)
+    folder = _dataset(n, label)
+    alone_kind = "single" if n <= _size(args.single_max) else "ooc"
+    alone_out = WORK / f"cluster_{label}_{alone_kind}_alerts.parquet"
+    record: dict[str, Any] = {"events": n, "files": len(list(folder.rglob("*.parquet")))}
+    record[alone_kind] = _child([alone_kind, str(folder), str(alone_out)])
+    variants = [0, 1] if first else [0]
+    for threads in variants:
+        out = WORK / f"cluster_{label}_cluster{threads}_alerts.parquet"
+        run = _child(["cluster", str(folder), str(out), str(args.workers), str(threads), "auto"])
+        run["same_alerts"] = _same_alerts(alone_out, out)
+        run["ratio"] = run["seconds"] / record[alone_kind]["seconds"]
+        run["cpu_ratio"] = run["cpu_s"] / record[alone_kind]["cpu_s"]
+        record["cluster" if threads == 0 else "cluster_one_polars_thread"] = run
+    if first:  # the single process again: the load changes during a run
+        record[f"{alone_kind}_again"] = _child([alone_kind, str(folder), str(alone_out)])
+    return record
+
+
+def _measure_hot(label: str, args: argparse.Namespace) -> dict[str, Any]:
+    n = _size(label)
+    folder = _hot_dataset(n, label)
+    alone_out = WORK / f"cluster_hot_{label}_single_alerts.parquet"
+    out = WORK / f"cluster_hot_{label}_cluster_alerts.parquet"
+    single = _child(["single", str(folder), str(alone_out)])
+    cluster = _child(["cluster", str(folder), str(out), str(args.workers), "0", HOT_MEMORY_LIMIT])
+    cluster["same_alerts"] = _same_alerts(alone_out, out)
+    return {"events": n, "hot_events": round(n * HOT_SHARE), "single": single, "cluster": cluster}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cluster")
     parser.add_argument("--sizes", default="50M,200M")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--single-max", default="50M")
+    parser.add_argument("--hot", default="20M", help="events of the skew run ('0': skip it)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "SCALE.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        kind, *rest = args.child
-        result = {
-            "single": lambda: run_single(*rest),
-            "ooc": lambda: run_out_of_core(*rest),
-            "cluster": lambda: run_cluster(rest[0], rest[1], int(rest[2])),
-            "overhead": lambda: run_overhead(int(rest[0])),
-        }[kind]()
-        print(json.dumps(result))
+        print(json.dumps(_run_child(args.child[0], args.child[1:])))
         return 0
+    from benchmarks._scale_report import render
+
     WORK.mkdir(exist_ok=True)
-    records: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": os.getloadavg(),
-            "python": platform.python_version(),
-        },
-        "sizes": {},
-    }
-    for label in args.sizes.split(","):
-        n = _size(label)
-        folder = _dataset(n, label)
-        alone_kind = "single" if n <= _size(args.single_max) else "ooc"
-        alone_out = WORK / f"cluster_{label}_{alone_kind}_alerts.parquet"
-        cluster_out = WORK / f"cluster_{label}_cluster_alerts.parquet"
-        alone = _child([alone_kind, str(folder), str(alone_out)])
-        cluster = _child(["cluster", str(folder), str(cluster_out), str(args.workers)])
-        same = _same_alerts(alone_out, cluster_out)
-        records["sizes"][label] = {
-            "events": n,
-            alone_kind: alone,
-            "cluster": cluster,
-            "same_alerts": same,
-            "ratio_cluster_over_alone": cluster["seconds"] / alone["seconds"],
-            "load_average_after": os.getloadavg(),
-        }
+    records: dict[str, Any] = {"machine": _machine(), "sizes": {}}
+    for number, label in enumerate(args.sizes.split(",")):
+        records["sizes"][label] = _measure_size(label, args, first=number == 0)
         print(json.dumps({label: records["sizes"][label]}, indent=1), flush=True)
+    if _size(args.hot):
+        records["hot"] = _measure_hot(args.hot, args)
+        print(json.dumps({"hot": records["hot"]}, indent=1), flush=True)
     records["overhead"] = _child(["overhead", str(args.workers)])
-    records["machine"]["load_average_at_end"] = os.getloadavg()
+    records["machine"]["load_at_end"] = _uptime()
+    records["machine"]["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (WORK / "cluster_last_run.json").write_text(json.dumps(records, indent=1))
-    print(json.dumps(records["overhead"], indent=1))
+    args.out.write_text(
+        render(records, " ".join(["python -m benchmarks.cluster", *(argv or sys.argv[1:])]))
+    )
+    print(f"wrote {args.out}")
     return 0
+
+
+def _machine() -> dict[str, Any]:
+    import dask
+    import polars
+    import pyarrow
+
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+        "load_at_start": _uptime(),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "versions": {
+            "polars": polars.__version__,
+            "pyarrow": pyarrow.__version__,
+            "dask": dask.__version__,
+        },
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+    }
 
 
 if __name__ == "__main__":

@@ -481,3 +481,55 @@ def test_one_item_with_most_events_does_not_take_a_worker_down(client: Client) -
     got = ssd.detect_alerts(events, "1m", npartitions=4, compute=True, **DETECT)
     assert_frame_equal(got.frame, ss.detect_alerts(events, "1m", **DETECT).frame)
     assert set(client.scheduler_info()["workers"]) == before
+
+
+@pytest.mark.slow
+def test_hot_item_stays_within_a_worker_memory_limit(tmp_path: Path) -> None:
+    """One item with 90 % of 2 M events, split by day across files (so it is shuffled), on
+    workers limited to 1.5 GiB: same alerts as one process, no worker restarted, and every
+    worker's peak memory under its limit (the bound: bytes per event of the largest item,
+    measured by ``benchmarks/cluster.py --hot``)."""
+    rng = np.random.default_rng(1)
+    n, days = 2_000_000, 4
+    folder = tmp_path / "events"
+    for day in range(days):
+        size = n // days
+        seconds = np.sort(rng.integers(day * 86_400, (day + 1) * 86_400, size))
+        hot = rng.random(size) < 0.9
+        part = pl.DataFrame(
+            {
+                "ts": T0 + pl.Series(seconds * 1_000_000).cast(pl.Duration("us")),
+                "item_id": np.where(
+                    hot, "HOT", np.char.add("i", rng.integers(0, 30, size).astype(str))
+                ),
+                "kind": np.where(rng.random(size) < 0.6, "order", "delivery"),
+                "quantity": rng.integers(1, 5, size),
+            }
+        )
+        (folder / f"day={day}").mkdir(parents=True)
+        part.write_parquet(folder / f"day={day}" / "part-0.parquet")
+    expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
+    limit = int(1.5 * 2**30)
+    with (
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            memory_limit=limit,
+        ) as cluster,
+        Client(cluster) as small,
+    ):
+        before = set(small.scheduler_info()["workers"])
+        got = ssd.detect_alerts(folder, "1m", client=small, compute=True, **DETECT)
+        peaks = small.run(_peak_rss)
+        assert set(small.scheduler_info()["workers"]) == before
+    assert_frame_equal(got.frame, expected.frame)
+    assert max(peaks.values()) < limit, peaks
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -3,8 +3,9 @@
 Every source becomes the same thing, :class:`EventPartitions`: one delayed task per input
 partition, each giving a Polars frame of validated events in canonical form, in input order —
 a Parquet file (or an ``item_bucket=K`` folder) read by a worker, a partition of a Dask
-DataFrame, or a slice of an in-memory frame carried in the graph (so a lost partition can be
-computed again). Nothing goes through the client except an in-memory frame given there.
+DataFrame, or the items of an in-memory frame (split by a hash of ``item_id`` on the client,
+so they need no shuffle) carried in the graph so a lost partition can be computed again.
+Nothing goes through the client except an in-memory frame given there.
 
 For :func:`stockseries.stock_levels` every event also gets :data:`SEQ`, its position in the
 whole input (partition number in the high bits, row in the low bits): the client uses it to
@@ -29,6 +30,7 @@ import dask.dataframe as dd
 import polars as pl
 
 from stockseries._frames import is_pandas
+from stockseries._schema import ITEM
 from stockseries.distributed._arrow import polars_of
 from stockseries.events import validate_events
 from stockseries.outofcore import ITEM_BUCKET
@@ -56,7 +58,7 @@ class EventPartitions:
 
 def event_partitions(source: Any, npartitions: int | None, *, stamp: bool) -> EventPartitions:
     """Turn any supported ``source`` into validated event partitions (with :data:`SEQ` if
-    ``stamp``). An in-memory frame is validated here and split into ``npartitions``."""
+    ``stamp``). An in-memory frame is validated here and split by item into ``npartitions``."""
     if isinstance(source, dd.DataFrame):
         empty = _validated(source._meta, 0, stamp)
         parts = [
@@ -85,15 +87,18 @@ def _stamped(frame: pl.DataFrame, number: int) -> pl.DataFrame:
 
 
 def _frame_partitions(source: Any, npartitions: int, stamp: bool) -> EventPartitions:
+    """An in-memory frame, validated here, split by a hash of ``item_id`` into partitions of
+    whole items in input order: the client holds every event already, so no shuffle."""
     if npartitions < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     frame = validate_events(source)
     if not isinstance(frame, pl.DataFrame):
         frame = polars_of(frame)
-    size = max(1, -(-frame.height // npartitions))
-    slices = [frame.slice(i * size, size) for i in range(npartitions)]
     if stamp:
-        slices = [_stamped(part, i) for i, part in enumerate(slices)]
+        frame = _stamped(frame, 0)
+    which = (pl.col(ITEM).hash(seed=0) % npartitions).alias("_part")
+    keyed = frame.with_columns(which)
+    slices = [keyed.filter(pl.col("_part") == j).drop("_part") for j in range(npartitions)]
     # The slices travel inside the task graph rather than scattered: a graph can be run again
     # when a worker dies, scattered data would be lost with it. Named keys: no hashing of data.
     token = uuid.uuid4().hex
@@ -101,7 +106,7 @@ def _frame_partitions(source: Any, npartitions: int, stamp: bool) -> EventPartit
         dask.delayed(_identity, pure=False)(part, dask_key_name=f"events-{token}-{i}")
         for i, part in enumerate(slices)
     ]
-    return EventPartitions(parts, slices[0].clear(), by_item=False)
+    return EventPartitions(parts, frame.clear(), by_item=True)
 
 
 def _identity(part: pl.DataFrame) -> pl.DataFrame:
