@@ -1,6 +1,7 @@
 """The full pipeline on a Dask LocalCluster vs one process, side by side in one run; writes SCALE.md.
 
 ``python -m benchmarks.cluster [--sizes 50M,200M] [--workers 2] [--hot 20M] [--out PATH]``
+(``--render``: rewrite ``--out`` from the last run's records only.)
 
 For each size a day-partitioned Parquet data set is generated once
 (``stockseries.outofcore.generate_dataset``, cached under ``benchmarks/_work/cluster_<size>``).
@@ -330,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-max", default="50M")
     parser.add_argument("--hot", default="20M", help="events of the skew run ('0': skip it)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "SCALE.md")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite --out from the last run's records"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -337,8 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from benchmarks._scale_report import render
 
+    if args.render:
+        last = json.loads((WORK / "cluster_last_run.json").read_text())
+        args.out.write_text(render(last, last.get("command", "python -m benchmarks.cluster")))
+        return 0
+
     WORK.mkdir(exist_ok=True)
-    records: dict[str, Any] = {"machine": _machine(), "sizes": {}}
+    command = " ".join(["python -m benchmarks.cluster", *(sys.argv[1:] if argv is None else argv)])
+    records: dict[str, Any] = {"machine": _machine(), "command": command, "sizes": {}}
     for number, label in enumerate(args.sizes.split(",")):
         records["sizes"][label] = _measure_size(label, args, first=number == 0)
         print(json.dumps({label: records["sizes"][label]}, indent=1), flush=True)

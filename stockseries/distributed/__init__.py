@@ -12,8 +12,9 @@ Needs the ``distributed`` extra (``pip install 'stockseries[distributed]'``, whi
 
 Inputs: a Dask DataFrame of events, a Parquet file, folder (hive folders such as
 ``day=2024-01-01/`` add a column, as with :func:`stockseries.read_events`) or glob, or a
-polars/pandas frame (split into ``npartitions``). Every partition is validated on a worker
-with :func:`stockseries.validate_events`; error rows are positions within the partition.
+polars/pandas frame (validated on the client and split by item into ``npartitions``, so it
+needs no shuffle). Every other partition is validated on a worker with
+:func:`stockseries.validate_events`; error rows are positions within the partition.
 
 Outputs: a lazy Dask DataFrame (pandas partitions with Arrow-backed columns, so nulls, NaN,
 strings and ``Datetime("us", "UTC")`` are exactly those of the in-memory result), or with
