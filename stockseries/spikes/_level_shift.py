@@ -33,7 +33,8 @@ from stockseries.spikes.methods import LEVEL_SHIFT_HISTORY, MAD_SCALE
 
 __all__ = ["level_shift_baseline"]
 
-_CHUNK = 1 << 16
+#: Values sorted at once (rows x window): 32 MiB of float64, whatever the window.
+_CHUNK_VALUES = 1 << 22
 
 
 def _trailing_level(y: np.ndarray, pos: np.ndarray, w: int) -> np.ndarray:
@@ -49,8 +50,9 @@ def _trailing_level(y: np.ndarray, pos: np.ndarray, w: int) -> np.ndarray:
         return out
     trim = w // 4
     views = sliding_window_view(y, w)  # views[i] = y[i : i + w], ends at row i + w - 1
-    for lo in range(0, len(views), _CHUNK):
-        hi = min(lo + _CHUNK, len(views))
+    rows = max(1, _CHUNK_VALUES // w)  # memory follows the chunk, not rows x window
+    for lo in range(0, len(views), rows):
+        hi = min(lo + rows, len(views))
         middle = np.sort(views[lo:hi], axis=1)[:, trim : w - trim]
         out[lo + w - 1 : hi + w - 1] = middle.mean(axis=1)
     out[pos < w - 1] = np.nan

@@ -291,3 +291,21 @@ def test_median_of_columns_matches_numpy() -> None:
     assert np.array_equal(count, np.isfinite(np.stack(columns, axis=1)).sum(axis=1))
     np.testing.assert_allclose(median[count > 0], expected[count > 0])
     assert np.isnan(median[count == 0]).all()
+
+
+def test_level_shift_memory_does_not_grow_with_rows_times_window() -> None:
+    # Each bucket's level sorts its window: all rows at once would hold rows x window values
+    # (here ~290 MiB); in bounded chunks the peak stays near a few series-long columns.
+    n = 20_000
+    demand = np.random.default_rng(0).poisson(3, n)
+    series = pl.DataFrame(
+        {"item_id": "a", "ts": [T0 + MINUTE * i for i in range(n)], "demand": demand}
+    )
+    tracemalloc.start()
+    try:
+        out = detect_spikes(series, "level_shift", window=2000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 120 * 2**20
+    assert out.height == n
