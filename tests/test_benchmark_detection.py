@@ -60,3 +60,7 @@ def test_one_method_end_to_end(data: detection.RealData, tmp_path: Path) -> None
     text = out.read_text()
     assert "| `zscore` |" in text and "ARTime" in text and "## Machine and versions" in text
     assert text.count("\n| ") >= 10 + 14  # the 10 splits and the 14 published detectors
+    # The second evaluations: stockseries.tune on the same splits, and the simulator.
+    assert "## The same splits tuned with `stockseries.tune`" in text
+    assert "## Generalisation: the realistic simulator" in text
+    assert "defaults, 1h buckets" in text and "merge_gap ∈ {0, 12}" in text

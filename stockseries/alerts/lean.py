@@ -19,7 +19,7 @@ from stockseries.series import SERIES_SCHEMA, dense_column
 from stockseries.spikes._baselines import fixed_level, integer_moments_exact
 from stockseries.spikes._decide import flagged_rows
 from stockseries.spikes._layout import layout_of
-from stockseries.spikes.methods import spike_params
+from stockseries.spikes.methods import method_spec, spike_params
 from stockseries.stock import Initial
 
 # detect_alerts runs detection on runs of whole items of about this many dense rows: large
@@ -160,7 +160,7 @@ def _flagged_buckets(
         return pl.concat(parts)
     schema: dict[str, Any] = {ITEM: pl.String, TS: TS_DTYPE, column: pl.Int64}
     schema |= {"threshold": pl.Float64, "score": pl.Float64, "flagged": pl.Boolean}
-    if params["smooth"] > 1:
+    if params["smooth"] > 1 or method_spec(params["method"]).signal_column:
         schema["signal"] = pl.Float64
     return pl.DataFrame(schema=schema)
 

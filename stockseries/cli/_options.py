@@ -307,7 +307,10 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         help=f"baseline length (default: {window_defaults()})",
     )
     group.add_argument(
-        "--k", type=number, default=None, help="threshold multiplier (> 0, default 3)"
+        "--k",
+        type=number,
+        default=None,
+        help="threshold multiplier, > 0 (default: 3; 4 for profile)",
     )
     group.add_argument(
         "--min-periods",

@@ -166,7 +166,7 @@ class StreamProcessor:
         rules: Mapping[str, Any] | None = None,
         *,
         window: int | None = None,
-        k: float = 3.0,
+        k: float | None = None,
         min_periods: int | None = None,
         min_demand: float = 0,
         lateness: str | timedelta = "0s",

@@ -18,7 +18,7 @@ __all__ = ["DETECTION_DEFAULTS", "RULE_DEFAULTS", "detection_of", "rules_of"]
 #: The processor's detection keywords and their defaults.
 DETECTION_DEFAULTS: dict[str, Any] = {
     "window": None,
-    "k": 3.0,
+    "k": None,
     "min_periods": None,
     "min_demand": 0,
 }

@@ -23,7 +23,13 @@ from stockseries.spikes._layout import Layout, bucket_every, window_sums
 from stockseries.spikes._level_shift import level_shift_baseline
 from stockseries.spikes._profile import profile_baseline
 from stockseries.spikes._transforms import forward_transform
-from stockseries.spikes.methods import MAD_SCALE, method_spec, parse_every, setting
+from stockseries.spikes.methods import (
+    MAD_SCALE,
+    judged_smooth,
+    method_spec,
+    parse_every,
+    setting,
+)
 
 __all__ = [
     "INT64_SAFE",
@@ -440,6 +446,12 @@ def judged_baseline(
     the baseline is computed on the judged values themselves -- or on ``judged`` when
     given, e.g. a copy with flagged buckets capped at their bar.
     """
+    if params.get("smooth_span") and (layout.lengths > 1).any():
+        # A smoothing span in time: as many buckets as it takes at this bucket size.
+        ts = frame.get_column("ts").dt.epoch("us").to_numpy()
+        smooth = judged_smooth(params, bucket_every(ts, layout, dense=False))
+        if smooth != params["smooth"]:
+            params = {**params, "smooth": smooth}
     smooth = params["smooth"]
     forward = forward_transform(setting(params, "transform"))
     if smooth == 1:

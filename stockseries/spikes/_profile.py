@@ -1,19 +1,37 @@
 """The seasonal-profile baseline (``method="profile"``).
 
-Notation: ``y`` is the judged signal (the bucket, or the mean of the last ``smooth``
-buckets, after ``transform``; ``log1p`` by default), ``L`` the buckets per ``period``
-(``1w`` by default, or ``1d``), ``S`` = ``seasons`` (default 4).
+Notation: ``y`` is the judged signal (the bucket, or the mean of the last ``s`` buckets,
+after ``transform``; ``log1p`` by default), ``L`` the buckets per ``period`` (``1w`` by
+default, or ``1d``), ``S`` = ``seasons`` (default 4), ``D`` the buckets per day.
+
+0. **Judged span.** ``s = max(smooth, ⌈smooth_span / bucket⌉)`` with ``smooth_span`` 15
+   minutes by default (``None``: ``smooth`` alone): 15 one-minute buckets, 3 of five
+   minutes, 1 from a quarter of an hour up. A one-minute count rarely tells an event from
+   noise (on the realistic simulator at 1 minute, ``k=4`` found 8 % of the events bucket by
+   bucket and all of them over 15 minutes), so the defaults suit any bucket size.
 
 1. **Profile.** ``p_t = median(y_{t−L}, y_{t−2L}, …, y_{t−S·L})`` over the seasons the
    item has (``history`` = how many; ``min_periods`` seasons are needed, default 1). The
    median of the same slot -- same minute of the week -- ignores one unusual week.
+
+   **Before a whole period exists** (an item's first week with ``period="1w"``), the same
+   slot of the previous days stands in: ``p_t = median(y_{t−D}, …, y_{t−S·D})`` over the
+   days the item has (``history`` then counts days). This applies when the period is a
+   whole number of days longer than one and a day is a whole number of buckets (any
+   bucket from 1 minute to 1 day); the first day has no profile and is not judged. The
+   daily stand-in does not know the weekday, so a weekend in the first week reads
+   against the weekdays before it; from the second week on, the weekly slot takes over.
+   Without it a weekly profile is blind for a whole week per item, and with a single
+   week of history it compares against that one week (median of one season).
 2. **Deviation.** ``d_t = y_t − p_t``. On the ``log1p`` scale this is
    ``log((1 + x_t) / (1 + x̃_t))``: multiplicative, so a 50 % drop reads alike at a busy and
    at a quiet hour (the ``+1`` keeps near-zero slots from exploding).
-3. **Counting noise.** A count of mean ``λ = x̃_t`` varies by itself: on the judged
-   scale its variance is ``v_t ≈ λ/(1+λ)²`` (log1p), ``1`` (sqrt, Anscombe) or ``λ``
-   (none), with ``λ ≥ 1``, times ``1 + π/(2h)`` for the noise of a median of ``h`` seasons. Quiet slots
-   are noisy in relative terms; this term keeps them from alarming.
+3. **Counting noise.** A count of mean ``λ`` per bucket (the profile in counts) varies by
+   itself; the mean of ``s`` buckets has variance ``λ/s``, so on the judged scale
+   ``v_t ≈ λ/(s(1+λ)²)`` (log1p), ``λ/(s(λ+3/8))`` (sqrt, Anscombe) or ``λ/s`` (none),
+   with ``s·λ ≥ 1`` (at least one count over the judged span), times ``1 + π/(2h)`` for
+   the noise of a median of ``h`` seasons. Quiet slots are noisy in relative terms; this
+   term keeps them from alarming, and smoothing narrows it as it should.
 4. **Spread and level, robustly (a remedian).** Deviations are cut into blocks of
    ``B`` buckets aligned to the Unix epoch (``B`` ≥ 6 hours and ≥ 7 buckets, so it suits
    any bucket size from 1 minute to 1 day); each block gives the median ``m_b`` of its
@@ -26,7 +44,12 @@ buckets, after ``transform``; ``log1p`` by default), ``L`` the buckets per ``per
    like a surge; ``c`` follows a trend or a new normal within about half a period.
 5. **Bars.** ``baseline = p_t + c``, ``threshold = baseline + k·s``, ``lower = baseline −
    k·s`` (reported back in counts through the inverse transform), ``score = (y_t −
-   baseline)/s``.
+   baseline)/s``. ``k`` defaults to 4 for this method: ``s`` is the spread of the
+   deviations from the slot's own history (robust, so tighter than a rolling standard
+   deviation that includes the daily cycle). With 3, real 5-minute demand (the bundled
+   Twitter series) raised 1.6 false alarms per item-day and the realistic simulator at
+   15 minutes 1.6; with 4, 0.6 and 0.4, for 11 instead of 14 of 15 real windows and 91 %
+   instead of 99 % of simulated events found.
 
 **Robust to the spike itself** (``robust=True``, the default for this method). A flagged
 bucket enters later baselines only through its rank: the profile is a median of the
@@ -90,13 +113,15 @@ def profile_baseline(
             f"period={params['period']} is shorter than smooth={params['smooth']} buckets"
         )
     y = np.asarray(y, dtype=np.float64)
-    if not (layout.lengths > lag).any():
+    day = _fallback_lag(lag, every, params["smooth"])
+    if not (layout.lengths > (day or lag)).any():
         # No bucket has a previous season yet: nothing to judge (and nothing to compute).
         return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
     block = profile_spread_buckets(every)
     blocks = EpochBlocks(layout, ts[layout.starts] // every, block)
     level_blocks = profile_level_blocks(lag, block)
     seasons = _Seasons(y, layout, lag, params["seasons"], setting(params, "transform"))
+    seasons.smooth, seasons.day = params["smooth"], day
     median, extra, noise = seasons.block_statistics(blocks)
     level, excess = _recent_blocks(median, extra, blocks, level_blocks)
     if setting(params, "robust") and params["k"] is not None:
@@ -128,6 +153,8 @@ class _Seasons:
         self.profile = np.empty(n)
         self.history = np.empty(n, dtype=np.int64)
         self.counting = np.empty(n)
+        self.smooth = 1  # buckets averaged into y: the counting noise of their mean
+        self.day = 0  # buckets per day for the daily stand-in (0: none)
 
     def _positions(self, lo: int, hi: int) -> np.ndarray:
         starts = self.layout.starts
@@ -142,10 +169,20 @@ class _Seasons:
         extra = np.full(blocks.n_blocks, np.nan)
         noise = np.zeros(blocks.n_blocks)
         for b0, b1, lo, hi in blocks.chunks(CHUNK):
-            p, h = median_of_seasons(self.y, self._positions(lo, hi), self.lag, self.seasons, lo)
+            positions = self._positions(lo, hi)
+            p, h = median_of_seasons(self.y, positions, self.lag, self.seasons, lo)
+            if self.day:
+                # No whole period yet (an item's first week): the previous days stand in.
+                few = np.flatnonzero(h < FALLBACK_SEASONS)
+                if len(few):
+                    daily, days = _daily_median(
+                        self.y, few + lo, positions[few], self.day, self.seasons
+                    )
+                    use = days > 0
+                    p[few[use]], h[few[use]] = daily[use], days[use]
             self.profile[lo:hi] = p
             self.history[lo:hi] = h
-            counting = count_variance(p, h, self.transform)
+            counting = count_variance(p, h, self.transform, self.smooth)
             self.counting[lo:hi] = counting
             # Mean counting variance per block (added in row order, like np.bincount).
             noise[b0:b1] = np.bincount(blocks.local(b0, b1), counting, b1 - b0)
@@ -235,29 +272,63 @@ def _capped(deviation: np.ndarray, low: np.ndarray | None, high: np.ndarray | No
         return np.clip(deviation, -np.inf if low is None else low, np.inf if high is None else high)
 
 
-def count_variance(profile: np.ndarray, seasons: np.ndarray, transform: str | None) -> np.ndarray:
+def count_variance(
+    profile: np.ndarray, seasons: np.ndarray, transform: str | None, smooth: int = 1
+) -> np.ndarray:
     """Variance of ``y − profile`` that counting noise alone explains, on the judged scale.
 
     A Poisson count of mean ``λ`` has variance ``λ``; after ``log1p`` about
     ``λ / (1 + λ)²``, after ``sqrt`` (Anscombe) 1, with ``λ`` the profile in counts and at
-    least 1. The profile is a median of ``h`` such values, adding ``π/(2h)`` of it again.
+    least 1. The judged signal is the mean of ``smooth`` = ``s`` buckets: all of these
+    divide by ``s`` (``s·λ`` ≥ 1 count). The profile is a median of ``h`` such values,
+    adding ``π/(2h)`` of it again.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         # At least one count: a profile of 0 (a slow mover, a quiet night) still sees the
         # odd unit, which must not read as an infinite surprise.
-        lam = inverse_at_least(transform, profile, 1.0)
+        lam = inverse_at_least(transform, profile, 1.0 / smooth)
         if transform == "log1p":
             denominator = np.add(lam, 1.0)
             np.square(denominator, out=denominator)
             var = np.divide(lam, denominator, out=lam)
         elif transform == "sqrt":
-            var = np.ones_like(lam)
+            var = np.divide(lam, np.add(lam, 0.375), out=lam)
         else:
             var = lam
         factor = np.divide(np.pi / 2.0, seasons)
         factor += 1.0
+        if smooth > 1:
+            factor /= smooth
         var *= factor
         return var
+
+
+#: Whole periods of history below which the daily fallback stands in (see the docstring).
+FALLBACK_SEASONS = 1
+_DAY_US = 86_400_000_000
+
+
+def _daily_median(
+    y: np.ndarray, rows: np.ndarray, positions: np.ndarray, day: int, seasons: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median of ``y`` at lags ``day, 2·day, … seasons·day`` for ``rows`` (at ``positions``
+    within their items), and how many lags each had."""
+    columns = []
+    for j in range(1, seasons + 1):
+        shift = j * day
+        past = np.full(len(rows), np.nan)
+        inside = positions >= shift
+        past[inside] = y[rows[inside] - shift]
+        columns.append(past)
+    return median_of_columns(columns)
+
+
+def _fallback_lag(lag: int, every: int, smooth: int) -> int:
+    """Buckets per day when a day is a shorter whole number of buckets than the period, else 0."""
+    if _DAY_US % every:
+        return 0
+    day = _DAY_US // every
+    return day if day < lag and lag % day == 0 and day >= smooth else 0
 
 
 def _block_statistics(

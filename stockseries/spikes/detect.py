@@ -18,7 +18,7 @@ def detect_spikes(
     *,
     column: str = "demand",
     window: int | None = None,
-    k: float = 3.0,
+    k: float | None = None,
     min_periods: int | None = None,
     min_demand: float = 0,
     smooth: int = 1,
@@ -49,9 +49,9 @@ def detect_spikes(
     window : int, optional
         Baseline length, in the method's unit; default: the method's window
         (both under Methods above).
-    k : float
-        Spread multiplier, default 3: for roughly normal noise about 0.1 % of
-        ordinary buckets cross μ + 3σ.
+    k : float, optional
+        Spread multiplier, default 3 (4 for ``profile``): for roughly normal noise about
+        0.1 % of ordinary buckets cross μ + 3σ.
     min_periods : int, optional
         History (buckets) needed before a bucket is judged; default ``window``
         so every decision uses a full baseline. Until then ``sufficient`` is

@@ -42,6 +42,7 @@ __all__ = [
     "detection_columns",
     "format_every",
     "history_needed",
+    "judged_smooth",
     "method_options",
     "method_spec",
     "option_methods",
@@ -161,6 +162,8 @@ class Method:
         The method's defaults for ``robust`` and ``transform``.
     min_history : int
         Default ``min_periods`` of a method without a window.
+    default_k : float
+        ``k`` when not given (for methods where ``k`` applies).
     signal_column : bool
         Whether the method always compares a derived ``signal`` (e.g. a recent median)
         rather than the bucket itself, so the output has a ``signal`` column.
@@ -190,6 +193,7 @@ class Method:
     robust_default: bool = False
     transform_default: str | None = None
     min_history: int = 0
+    default_k: float = 3.0
     signal_column: bool = False
     integer_path: bool = True
     robust_passes: int = 3
@@ -483,6 +487,12 @@ METHOD_TABLE: dict[str, Method] = {
                     "period", "1w", "duration", "season length: 1w or 1d", "", choices=("1w", "1d")
                 ),
                 Option("seasons", 4, "int", "previous seasons in the median", "periods", 1, 12),
+                Option(
+                    "smooth_span",
+                    "15m",
+                    "duration",
+                    "judge the mean over at least this long (default: 15m; none: smooth alone)",
+                ),
             ),
             uses_k=True,
             tunable=True,
@@ -490,6 +500,8 @@ METHOD_TABLE: dict[str, Method] = {
             robust_default=True,
             transform_default="log1p",
             min_history=1,
+            default_k=4.0,
+            signal_column=True,
             integer_path=False,
             robust_passes=0,  # capped inside the profile's own block statistics
         ),
@@ -555,11 +567,26 @@ def option_methods(name: str) -> tuple[str, ...]:
     return tuple(m.name for m in METHOD_TABLE.values() if any(o.name == name for o in m.options))
 
 
+def judged_smooth(params: Mapping[str, Any], every_us: int) -> int:
+    """Buckets averaged into the judged signal: ``smooth``, or more to span ``smooth_span``.
+
+    ``profile`` judges the mean over at least ``smooth_span`` (15 minutes by default), so
+    its defaults suit any bucket size: 15 one-minute buckets, 3 of five minutes, 1 from a
+    quarter of an hour up. One minute of demand rarely separates an event from noise; an
+    hourly or daily bucket already does.
+    """
+    smooth = int(params.get("smooth", 1))
+    span = params.get("smooth_span")
+    if span:
+        smooth = max(smooth, -(-(parse_every(span) // timedelta(microseconds=1)) // every_us))
+    return smooth
+
+
 def history_needed(detection: Detection, every_us: int) -> int:
     """Closed buckets per item the detector must see again to decide the next bucket."""
     # A smoothed signal sums the last ``smooth`` buckets and its baseline skips the
     # ``smooth - 1`` buckets averaged into the current one.
-    smoothing = 2 * (int(detection.get("smooth", 1)) - 1)
+    smoothing = 2 * (judged_smooth(detection, every_us) - 1)
     lookback = detection.spec.lookback(detection, every_us)
     if detection.robust:
         # Each capping pass needs the baselines of the buckets it caps, one look-back further.
@@ -595,7 +622,7 @@ def spike_params(
     *,
     column: str = "demand",
     window: int | None = None,
-    k: float = 3.0,
+    k: float | None = None,
     min_periods: int | None = None,
     min_demand: float = 0,
     smooth: int = 1,
@@ -647,7 +674,7 @@ def spike_params(
         "method": method,
         "column": column,
         "window": window,
-        "k": _checked_k(k) if spec.uses_k else None,
+        "k": _checked_k(spec.default_k if k is None else k) if spec.uses_k else None,
         "min_periods": _checked_min_periods(spec, min_periods, window),
         "min_demand": _checked_min_demand(min_demand),
         "smooth": _checked_smooth(smooth),
@@ -762,7 +789,12 @@ def _canonical_options(method: str, opts: dict[str, Any], window: int | None) ->
         seasons = opts["seasons"]
         if isinstance(seasons, bool) or not isinstance(seasons, int | np.integer) or seasons < 1:
             raise ValueError(f"seasons must be an integer >= 1 (periods), got {seasons!r}")
-        return {"period": spelled, "seasons": int(seasons)}
+        span = opts["smooth_span"]
+        if isinstance(span, str) and span.lower() == "none":
+            span = None
+        if span is not None:
+            span = format_every(parse_every(span, name="smooth_span"))
+        return {"period": spelled, "seasons": int(seasons), "smooth_span": span}
     if method == "seasonal":
         if opts["weekly"] not in (True, False):
             raise ValueError(f"weekly must be True or False, got {opts['weekly']!r}")

@@ -277,7 +277,34 @@ def test_profile_does_not_confuse_weekends_with_events() -> None:
     downs = found.filter(pl.col("direction") == "down")
     hit = downs.filter((pl.col("start") < ts[holiday + 24]) & (pl.col("end") > ts[holiday]))
     assert hit.height >= 1
-    # Weekends (70 % below weekdays) raise nothing once the profile knows the week.
+    # Weekends (70 % below weekdays) raise nothing once the profile knows the week (in
+    # the first week the daily fallback judges the weekend against the days before it).
+    known = found.filter(pl.col("start") >= ts[24 * 7])
+    assert known.height - hit.height <= 2
+
+
+def test_profile_falls_back_to_the_day_before_a_week_of_history() -> None:
+    every = timedelta(minutes=5)
+    n = 288 * 6  # six days: no weekly season yet
+    ts = pl.datetime_range(T0, T0 + every * (n - 1), every, eager=True, time_zone="UTC")
+    rng = np.random.default_rng(3)
+    rate = 10 + 8 * np.sin(2 * np.pi * (np.arange(n) % 288) / 288)
+    demand = rng.poisson(rate)
+    burst = 288 * 4 + 100  # day 5
+    demand[burst : burst + 6] += 60  # five times the usual level, for half an hour
+    series = pl.DataFrame({"item_id": "a", "ts": ts, "demand": demand})
+    detected = detect_spikes(series, "profile")
+    # Judged from day 2 on (once complete 6-hour blocks of deviations give a spread and
+    # the robust pass its bars), against the same slot of the previous days ...
+    assert detected["sufficient"][288 + 3 * 72 :].all()
+    assert not detected["sufficient"][:288].any()
+    # ... of the mean over 15 minutes (3 buckets): the profile's default smoothing span.
+    assert detected["signal"][2] == demand[:3].mean()
+    assert detected["history"][288 * 5] == 4  # up to `seasons` days
+    # ... which finds the burst, and little else.
+    found = alerts(detected, params={"method": "profile"}).frame
+    hit = found.filter((pl.col("start") < ts[burst + 6]) & (pl.col("end") > ts[burst]))
+    assert hit.height >= 1
     assert found.height - hit.height <= 2
 
 
