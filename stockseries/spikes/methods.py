@@ -395,6 +395,7 @@ def profile_spread_buckets(every_us: int) -> int:
 # one week of "same minute on previous days".
 _ROLLING_WINDOW = 60
 
+_SPAN_HELP = "judge the mean over at least this long (default: 15m; none: smooth alone)"
 #: Every detection method, by name. The only place a method is described.
 METHOD_TABLE: dict[str, Method] = {
     method.name: method
@@ -487,12 +488,7 @@ METHOD_TABLE: dict[str, Method] = {
                     "period", "1w", "duration", "season length: 1w or 1d", "", choices=("1w", "1d")
                 ),
                 Option("seasons", 4, "int", "previous seasons in the median", "periods", 1, 12),
-                Option(
-                    "smooth_span",
-                    "15m",
-                    "duration",
-                    "judge the mean over at least this long (default: 15m; none: smooth alone)",
-                ),
+                Option("smooth_span", "15m", "duration", _SPAN_HELP),
             ),
             uses_k=True,
             tunable=True,
@@ -568,13 +564,8 @@ def option_methods(name: str) -> tuple[str, ...]:
 
 
 def judged_smooth(params: Mapping[str, Any], every_us: int) -> int:
-    """Buckets averaged into the judged signal: ``smooth``, or more to span ``smooth_span``.
-
-    ``profile`` judges the mean over at least ``smooth_span`` (15 minutes by default), so
-    its defaults suit any bucket size: 15 one-minute buckets, 3 of five minutes, 1 from a
-    quarter of an hour up. One minute of demand rarely separates an event from noise; an
-    hourly or daily bucket already does.
-    """
+    """Buckets averaged into the judged signal: ``smooth``, or more to span ``smooth_span``
+    (``profile``: 15 minutes by default -- 15 one-minute buckets, 3 of five, 1 from 15 up)."""
     smooth = int(params.get("smooth", 1))
     span = params.get("smooth_span")
     if span:
