@@ -109,6 +109,7 @@ class BucketCloser:
             x=x,
             in_context=in_context,
             first_bucket=low - self.history.width,
+            retained=self.history.width,
             row_slots=row_slots,
             bucket_ts=bucket_ts,
             watched=values[self.detector.column],
@@ -130,12 +131,14 @@ class BucketCloser:
         cells of it exist (None: all), and how many closed buckets each item no longer
         retains. Moves the retained window on."""
         history = self.history
+        # Room for every item's closed buckets (from its first) up to the look-back.
+        history.reserve(low + matrices[self.detector.column].shape[1] - int(first.min()))
         width = history.width
         held = np.clip(low - first, 0, width)
         ring = history.take(slots)
         x = np.concatenate([ring[:, :, history.watched], matrices[self.detector.column]], axis=1)
         in_context: np.ndarray | None = None
-        if valid is not None or int(held.min()) < width:
+        if valid is not None or int(held.min()) < history.limit:
             new = (
                 valid
                 if valid is not None

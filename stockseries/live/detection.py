@@ -28,9 +28,10 @@ __all__ = ["Context", "LiveDetector", "sliding_sums"]
 class Context:
     """What the detector reads to decide the new buckets of some items.
 
-    ``x[i]`` is item ``slots[i]``'s retained buckets (``width`` of them, starting at bucket
-    ``first_bucket``) followed by its new ones; ``in_context`` marks the cells that exist
-    (``None``: all do — every item started before the retained window). The new rows are
+    ``x[i]`` is item ``slots[i]``'s retained buckets (``retained`` of them, starting at
+    bucket ``first_bucket``) followed by its new ones; ``in_context`` marks the cells that
+    exist (``None``: all do — every item started before the retained window, which is the
+    method's full look-back). The new rows are
     ``row_slots``/``bucket_ts``/``watched``, item-major, ``counts[i]`` per item.
     """
 
@@ -43,6 +44,7 @@ class Context:
     watched: np.ndarray
     counts: np.ndarray
     dropped: np.ndarray  # closed buckets per item no longer retained
+    retained: int  # retained columns of ``x``: the history kept so far, at most ``width``
 
 
 class LiveDetector:
@@ -58,11 +60,11 @@ class LiveDetector:
         self.detection = detection
         self.every_us = every_us
         self.registry = registry
-        # What the method needs and adds comes from the method table.
+        # What the method needs and adds comes from the method table (no probing: a
+        # huge window must not cost time or memory before any event).
         self.width = history_needed(detection, every_us)
         self.columns = detection_columns(detection)
-        # Learnt from the batch detector itself, so that any method of the table works.
-        self.counts_every_bucket = history_counts_every_bucket(detection, every_us, self.width)
+        self.counts_every_bucket = detection.spec.counts_all_history
         self.column = detection["column"]
         #: Whether drops are watched (``direction`` "down" or "both"): flagged buckets then
         #: carry their direction, and the frames a ``lower`` bar.
@@ -79,7 +81,7 @@ class LiveDetector:
 
     def detect(self, context: Context) -> tuple[list[pl.Series], Flagged]:
         """The detection columns of the new rows and the flagged ones among them."""
-        fast = self._zscore_rows(context.x, context.in_context) if self.zscore_exact else None
+        fast = self._zscore_rows(context) if self.zscore_exact else None
         if fast is not None:
             rows = np.flatnonzero(fast["flagged"])
             value = context.watched[rows]
@@ -104,9 +106,7 @@ class LiveDetector:
             detected, context.row_slots, context.bucket_ts, context.watched
         )
 
-    def _zscore_rows(
-        self, x: np.ndarray, in_context: np.ndarray | None
-    ) -> dict[str, np.ndarray] | None:
+    def _zscore_rows(self, context: Context) -> dict[str, np.ndarray] | None:
         """The zscore detection columns of the new rows without re-deriving the retained ones.
 
         The batch core computes every row's window sums from running integer sums; here
@@ -115,20 +115,21 @@ class LiveDetector:
         marking finish the job. ``None`` when the integer path does not apply (huge
         values): the caller then runs the batch detector.
         """
-        w = int(self.detection["window"])
+        w, r = int(self.detection["window"]), context.retained
+        x, in_context = context.x, context.in_context
         values = x if in_context is None else np.where(in_context, x, 0)
         peak = max(int(values.max()), -int(values.min())) if values.size else 0
         if not integer_moments_exact(w, peak):
             return None
-        # Window sums of the previous w buckets of each new bucket (columns w and later).
-        s1, s2 = sliding_sums(values, w), sliding_sums(values, w, squared=True)
-        if in_context is None:
-            s1, s2, x_new = s1.reshape(-1), s2.reshape(-1), x[:, w:].reshape(-1)
+        # Window sums of the previous w buckets of each new bucket (columns r and later).
+        s1, s2 = sliding_sums(values, w, r), sliding_sums(values, w, r, squared=True)
+        if in_context is None:  # r == w: every window is full
+            s1, s2, x_new = s1.reshape(-1), s2.reshape(-1), x[:, r:].reshape(-1)
             history = np.full(len(s1), w, dtype=np.int64)
         else:
-            new = in_context[:, w:]  # the new buckets (the first w columns are retained ones)
-            s1, s2, x_new = s1[new], s2[new], x[:, w:][new]
-            history = sliding_sums(in_context.astype(np.int64), w)[new]
+            new = in_context[:, r:]  # the new buckets (the first r columns are retained ones)
+            s1, s2, x_new = s1[new], s2[new], x[:, r:][new]
+            history = sliding_sums(in_context.astype(np.int64), w, r)[new]
         with np.errstate(invalid="ignore", divide="ignore"):
             full_var = (s2 * w - s1 * s1) * (1.0 / (w * (w - 1)) if w > 1 else 0.0)
             if in_context is None:
@@ -209,48 +210,27 @@ class LiveDetector:
         extra = 0 if probe is None else probe.height
         if extra:
             detected = detected.head(detected.height - extra)
-        return detected.filter(pl.Series(positions >= self.width))
+        return detected.filter(pl.Series(positions >= context.retained))
 
 
-def history_counts_every_bucket(detection: Detection, every_us: int, width: int) -> bool:
-    """Whether the method's ``history`` counts every past bucket rather than at most a window.
+def sliding_sums(
+    values: np.ndarray, w: int, start: int | None = None, *, squared: bool = False
+) -> np.ndarray:
+    """Per row, the sum (of squares) of the up to ``w`` values before each column from
+    ``start`` (default ``w``) on; a window reaching before column 0 sums the columns there are.
 
-    Asked of the batch detector: on one item's flat series longer than the retained
-    history, does ``history`` keep growing with the series?
+    Integer sums are exact in any order (int64 wraps, and the true window sums fit), so
+    prefix sums and their differences give the bits of the batch core's running sums,
+    without its row-long temporaries or a ``w``-wide array when ``w`` is huge.
     """
-    column = detection["column"]
-    level = detection.get("level")
-    item = next(iter(level)) if isinstance(level, dict) and level else "probe"
-
-    def last_history(n: int) -> int:
-        series = pl.DataFrame(
-            {
-                ITEM: [item] * n,
-                TS: timestamps(TS, np.arange(n, dtype=np.int64) * every_us),
-                column: pl.Series(np.zeros(n, dtype=np.int64)),
-            }
-        )
-        return int(detect_frame(series, detection).get_column("history")[-1])
-
-    return last_history(width + 7) - last_history(width + 2) == 5
-
-
-def sliding_sums(values: np.ndarray, w: int, *, squared: bool = False) -> np.ndarray:
-    """Per row, the sum (of squares) of the ``w`` values before each column from ``w`` on.
-
-    Integer sums are exact in any order, so the first window's sum plus running differences
-    gives the bits of the batch core's running sums, without its row-long temporaries.
-    """
+    start = w if start is None else start
     n, total = values.shape
-    head = values[:, :w]
-    out = np.empty((n, total - w), dtype=np.int64)
-    out[:, 0] = np.einsum("ij,ij->i", head, head) if squared else head.sum(axis=1)
-    if total - w > 1:
-        entering, leaving = values[:, w:-1], values[:, : total - w - 1]
-        step = entering * entering - leaving * leaving if squared else entering - leaving
-        np.cumsum(step, axis=1, out=out[:, 1:])
-        out[:, 1:] += out[:, :1]
-    return out
+    squares = values * values if squared else values
+    prefix = np.zeros((n, total + 1), dtype=np.int64)
+    with np.errstate(over="ignore"):
+        np.cumsum(squares, axis=1, out=prefix[:, 1:])
+        columns = np.arange(start, total)
+        return prefix[:, columns] - prefix[:, np.maximum(columns - w, 0)]
 
 
 def zscore_series(columns: dict[str, np.ndarray]) -> list[pl.Series]:

@@ -180,12 +180,12 @@ class Engine:
     def restore(self, saved: Checkpoint, every_us: int, lateness_us: int) -> None:
         """Take the state of a checkpoint made with this engine's settings, checked first."""
         state = State.of(saved.header, every_us, lateness_us, saved)
-        n, width = state.items, self.history.width
+        n = state.items
         shapes = {
             "first": (n,),
             "level": (n,),
             "running": (n,),
-            "ring": (n, width, len(self.history.columns)),
+            "ring": (n, None, len(self.history.columns)),
             "open": (len(COUNTS), n, None),
         }
         arrays = {name: check_array(saved, name, shape) for name, shape in shapes.items()}
@@ -193,6 +193,7 @@ class Engine:
         if labels.dtype != pl.String or labels.null_count() or labels.n_unique() != n:
             raise saved.error("the item tables do not agree")
         check_first(arrays["first"], state, every_us, saved)
+        _check_ring(arrays["ring"], arrays["first"], state.closed, self.history.limit, saved)
         if "turnover" in saved.arrays:  # absent from checkpoints made before it existed
             arrays["turnover"] = _checked_turnover(saved, n)
         flags = flag_schema(self.episodes.drops)
@@ -200,6 +201,7 @@ class Engine:
             if dict(saved.tables[name].schema) != schema:
                 raise saved.error(f"table {name!r} has schema {dict(saved.tables[name].schema)}")
         self.registry.restore(labels, arrays)
+        self.history.restored()
         self.max_us, self.watermark_us = state.max_us, state.watermark_us
         self.closer.closed, self.buckets.base = state.closed, state.base
         self.stats.update(state.stats)
@@ -208,6 +210,19 @@ class Engine:
         )
         late = saved.tables.get("late")
         self.intake.late[:] = [late] if late is not None and late.height else []
+
+
+def _check_ring(
+    ring: np.ndarray, first: np.ndarray, closed: int | None, limit: int, saved: Checkpoint
+) -> None:
+    """A ring at most the look-back wide, holding every closed bucket while narrower."""
+    width, held = ring.shape[1], 0
+    if closed is not None and bool((first < closed).any()):
+        held = closed - int(first[first < closed].min())
+    if width > limit or width < min(limit, held):
+        raise saved.error(
+            f"array 'ring' is {width} buckets wide; expected {min(limit, held)}..{limit}"
+        )
 
 
 def _checked_turnover(saved: Checkpoint, items: int) -> np.ndarray:

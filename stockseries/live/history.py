@@ -20,6 +20,11 @@ class RetainedHistory:
     position ``p`` is bucket ``closed - width + p``. With ``corrections`` every series column
     is kept (a late event rewrites them); otherwise only the watched one, which is all the
     detector reads.
+
+    ``width`` follows the history: it grows (doubling) with the buckets closed since the
+    earliest item started, up to ``limit``, the method's look-back — so memory follows the
+    data, not the window (``window=10**9`` on a day of events holds a day of buckets).
+    While ``width < limit`` every item's whole closed history is retained.
     """
 
     def __init__(
@@ -30,11 +35,28 @@ class RetainedHistory:
                 f"column must be one of the series columns {SERIES_MEASURES}, got {column!r}"
             )
         self.registry = registry
-        self.width = width
+        self.limit = width
+        self.width = 0
         self.every_us = every_us
         self.columns = SERIES_MEASURES if all_columns else (column,)
         self.watched = self.columns.index(column)
-        registry.add("ring", np.int64, shape=(width, len(self.columns)))
+        registry.add("ring", np.int64, shape=(0, len(self.columns)))
+
+    def reserve(self, needed: int) -> None:
+        """Make room for ``needed`` buckets per item (at most :attr:`limit`): older positions
+        are added in front, empty (before every item's first bucket)."""
+        if needed <= self.width or self.width == self.limit:
+            return
+        width = min(self.limit, max(needed, 2 * self.width, 64))
+        ring = self.registry["ring"]
+        grown = np.zeros((ring.shape[0], width, ring.shape[2]), dtype=ring.dtype)
+        grown[:, width - self.width :] = ring
+        self.registry["ring"] = grown
+        self.width = width
+
+    def restored(self) -> None:
+        """Take the width of a restored ring (any width up to :attr:`limit`)."""
+        self.width = int(self.registry["ring"].shape[1])
 
     def take(self, slots: np.ndarray) -> np.ndarray:
         """A copy of the retained buckets of ``slots``, ``[slot, position, column]``."""
