@@ -21,7 +21,11 @@ from stockseries.spikes._decide import (
 )
 from stockseries.spikes.methods import Detection, detection_columns, history_needed, setting
 
-__all__ = ["Context", "LiveDetector", "sliding_sums"]
+__all__ = ["COUNTS_ALL_HISTORY", "Context", "LiveDetector", "sliding_sums"]
+
+#: Methods whose ``history`` counts every past bucket rather than at most a window (checked
+#: against the batch detector by tests/live/test_huge_window.py).
+COUNTS_ALL_HISTORY = ("ewma", "threshold")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +68,7 @@ class LiveDetector:
         # huge window must not cost time or memory before any event).
         self.width = history_needed(detection, every_us)
         self.columns = detection_columns(detection)
-        self.counts_every_bucket = detection.spec.counts_all_history
+        self.counts_every_bucket = detection["method"] in COUNTS_ALL_HISTORY
         self.column = detection["column"]
         #: Whether drops are watched (``direction`` "down" or "both"): flagged buckets then
         #: carry their direction, and the frames a ``lower`` bar.

@@ -173,9 +173,6 @@ class Method:
     integer_path : bool
         Whether, without ``transform`` or ``robust``, the method runs on exact integer
         window sums of a smoothed signal (the path every pre-existing result comes from).
-    counts_all_history : bool
-        Whether the output's ``history`` counts every past bucket of the item rather than
-        at most a window (``ewma``, ``threshold``).
     lookback : callable
         ``lookback(detection, every_us)``: past buckets per item the method reads to decide
         the next bucket (smoothing excluded; see :func:`history_needed`).
@@ -201,7 +198,6 @@ class Method:
     integer_path: bool = True
     robust_passes: int = 3
     notes: str = ""
-    counts_all_history: bool = False
 
     def defaults(self) -> dict[str, Any]:
         """The options' defaults, by name."""
@@ -443,7 +439,6 @@ METHOD_TABLE: dict[str, Method] = {
             lookback=_ewma_lookback,
             min_periods_up_to_window=False,
             rolling=True,
-            counts_all_history=True,
         ),
         Method(
             name="quantile",
@@ -467,7 +462,6 @@ METHOD_TABLE: dict[str, Method] = {
             uses_k=False,
             tunable=False,
             lookback=_threshold_lookback,
-            counts_all_history=True,
         ),
         Method(
             name="seasonal",
