@@ -9,6 +9,10 @@ default, or ``1d``), ``S`` = ``seasons`` (default 4), ``D`` the buckets per day.
    minutes, 1 from a quarter of an hour up. A one-minute count rarely tells an event from
    noise (on the realistic simulator at 1 minute, ``k=4`` found 8 % of the events bucket by
    bucket and all of them over 15 minutes), so the defaults suit any bucket size.
+   The bucket is read from the series (its smallest step); a series in which every item
+   has a single bucket has no step, so batch detection judges it unsmoothed, while the
+   live engine (which knows ``every``) leaves its signal empty. Either way no decision is
+   made there: one bucket holds no season of history.
 
 1. **Profile.** ``p_t = median(y_{t−L}, y_{t−2L}, …, y_{t−S·L})`` over the seasons the
    item has (``history`` = how many; ``min_periods`` seasons are needed, default 1). The
