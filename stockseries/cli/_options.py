@@ -52,6 +52,7 @@ __all__ = [
     "replay_suppliers",
     "run_out_of_core",
     "suppliers",
+    "warn_few_buckets",
     "warn_short_history",
     "window_defaults",
     "write_alerts",
@@ -498,21 +499,34 @@ def print_frame(frame: pl.DataFrame, rows: int = 10) -> None:
         print(frame)
 
 
-def warn_short_history(args: argparse.Namespace, events: pl.DataFrame, alerts: int) -> None:
-    """Say why there are no alerts when the data is shorter than the detector's warm-up."""
-    if alerts or events.is_empty():
+def warn_short_history(
+    args: argparse.Namespace, events: pl.DataFrame | pl.LazyFrame, alerts: int
+) -> None:
+    """Say why there are no alerts when the data is shorter than the detector's warm-up.
+
+    ``events`` may be lazy (``replay`` scans only the timestamps of its file again, and only
+    when it found no alert).
+    """
+    if alerts:
         return
     from stockseries._time import duration_us
+
+    span = events.lazy().select(pl.col("ts").max() - pl.col("ts").min()).collect().item()
+    if span is None:
+        return
+    warn_few_buckets(args, int(span // timedelta(microseconds=duration_us(args.every))) + 1)
+
+
+def warn_few_buckets(args: argparse.Namespace, buckets: int, *, at_most: bool = False) -> None:
+    """The warning of :func:`warn_short_history` for a known number of buckets per item."""
     from stockseries.spikes import spike_params
 
     needed = int(spike_params(**detect_options(args))["min_periods"])
-    every = duration_us(args.every)
-    span = events.select(pl.col("ts").max() - pl.col("ts").min()).item()
-    buckets = int(span // timedelta(microseconds=every)) + 1
     if buckets <= needed:
+        has = f"at most {buckets}" if at_most else f"{buckets}"
         print(
             f"stockseries: warning: 0 alerts: no bucket had enough history (needs {needed} "
-            f"buckets of {args.every}, data has {buckets}); try a smaller --window or "
+            f"buckets of {args.every}, data has {has}); try a smaller --window or "
             "--min-periods, or a shorter --every",
             file=sys.stderr,
         )

@@ -23,6 +23,7 @@ from stockseries.cli._options import (
     replay_suppliers,
     run_out_of_core,
     suppliers,
+    warn_few_buckets,
     warn_short_history,
     write_alerts,
 )
@@ -67,7 +68,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if is_out_of_core(args):
         from stockseries.outofcore import first_suppliers
 
-        found = run_out_of_core(
+        result = run_out_of_core(
             args,
             initial=read_initial(args.initial),
             suppliers=(
@@ -77,7 +78,11 @@ def run_detect(args: argparse.Namespace) -> int:
             ),
             **detect_options(args),
             **episode_options(args),
-        ).alerts
+        )
+        found = result.alerts
+        if not len(found):
+            # No item holds more buckets than the whole series.
+            warn_few_buckets(args, result.series_rows, at_most=True)
     else:
         found = _detect_in_memory(args)
     write_alerts(found, args.output, inputs)
@@ -137,5 +142,13 @@ def run_replay(args: argparse.Namespace) -> int:
         **episode_options(args),
     )
     write_alerts(found, args.output, inputs)
+    if not len(found):
+        from stockseries.events import scan_events
+
+        try:
+            timestamps = source if isinstance(source, pl.DataFrame) else scan_events(args.events)
+            warn_short_history(args, timestamps, 0)
+        except (pl.exceptions.PolarsError, ValueError, OSError):
+            pass  # the alerts are written; a hint that cannot be worked out is not an error
     print(f"{len(found)} alert(s) written to {args.output}")
     return 0

@@ -141,5 +141,7 @@ def test_cli_huge_window_is_quick_and_small(tmp_path: Path, command: str) -> Non
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "0 alert(s) written" in done.stdout
+    # As `detect` in memory: the user is told why there is nothing.
+    assert "no bucket had enough history" in done.stderr
     peak_kib = int(done.stderr.split("PEAK")[-1].split()[0])
     assert peak_kib < 300 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
