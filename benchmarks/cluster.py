@@ -57,6 +57,14 @@ def _size(text: str) -> int:
 
 
 def _peak_rss() -> int:
+    # VmHWM where there is one: ru_maxrss of a spawned worker starts at its parent's peak.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

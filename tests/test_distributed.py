@@ -530,6 +530,10 @@ def test_hot_item_stays_within_a_worker_memory_limit(tmp_path: Path) -> None:
 
 
 def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: a spawned worker's ru_maxrss starts at its parent's peak
+    # (kept over fork + exec), so inside a long pytest run it reads the test process's peak.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

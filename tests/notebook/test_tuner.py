@@ -554,7 +554,7 @@ def test_fixed_bucket_size_says_why(tuner: SpikeTuner) -> None:
 def test_profile_has_its_own_controls_and_no_window(tuner: SpikeTuner) -> None:
     tuner.method.value = "profile"
     names = [w.description for w in tuner.method_controls.box.children]
-    assert names == ["period", "seasons (periods)"]
+    assert names == ["period", "seasons (periods)", "smooth span"]
     common = {w.description: w.value for w in tuner.method_controls.common_box.children}
     assert common == {"direction": "up", "transform": "log1p", "robust": True}  # its defaults
     assert tuner.window.disabled and tuner.window.description == "Window (not used)"
