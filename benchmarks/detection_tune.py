@@ -3,8 +3,8 @@
 ``benchmarks/detection.py`` picks, per split, the setting of its grid that hits every
 training window with the fewest false-alarm episodes. Here the same splits are tuned the way
 an analyst would: ``tune(series of the 3 training tickers, their windows,
-target_recall=1.0, validation="items", merge_gap=(0, 12))`` -- fitted on two of the three
-tickers, the ten best re-ranked on the third -- and ``result.best`` with
+target_recall=1.0, validation="items", merge_gap=(0, 12))`` -- cross-validated over the three
+tickers: each configuration's k is refit on two and must hit the third's windows -- and ``result.best`` with
 ``result.alert_params`` is scored on the 2 held-out tickers, counted as in DETECTION.md.
 """
 
@@ -102,7 +102,9 @@ def tune_lines(rows: Sequence[TuneRow], n_windows: int) -> list[str]:
         "What an analyst would run on the three training tickers: `tune(..., "
         f"windows={TUNE_WINDOWS}, ks={TUNE_KS}, smooths=12, min_demands=(0, 2), "
         "transforms=(None, 'sqrt', 'log1p'), merge_gap=(0, 12), target_recall=1.0, "
-        "validation='items')` (fitted on two tickers, the ten best re-ranked on the third), "
+        "validation='items')` (cross-validated: per configuration, k chosen on two tickers must "
+        "hit every window of the third, for each of the three; the fewest FA on all three "
+        "among those), "
         "then `result.best` and `result.alert_params` on the two held-out tickers.",
         "",
         "| method | five-ticker equivalent | splits all hit | time |",

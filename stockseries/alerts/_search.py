@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from stockseries import _frames
+from stockseries.alerts._crossval import counts_of, fold_of_items, fold_prefix
 from stockseries.alerts._scoring import (
     Prepared,
     TuneData,
@@ -55,6 +56,10 @@ TRIAL_SCHEMA: dict[str, pl.DataType] = {
     "n_alerts": pl.Int64(),
 }
 _METRICS = ("precision", "recall", "f1", "false_per_day", "n_alerts")
+_COUNT_SCHEMA = {
+    "n_alerts": pl.Int64(), "hits": pl.Int64(), "found": pl.Int64(), "labels": pl.Int64(),
+    "days": pl.Float64(),
+}  # fmt: skip
 Combos = Sequence[tuple[float | None, float]]
 
 
@@ -81,6 +86,8 @@ class Search:
         self.every_us = bucket_every(ts_us, layout, dense=False)
         truth, _ = intervals(labels, "labels")
         self.scopes = self._scopes(frame, ts_us, truth, validation)
+        #: Held-out groups of items (validation="items"), scored for cross-validation.
+        self.folds = sum(prefix.startswith("_f") for prefix in self.scopes)
         self.cache: dict[Key, Prepared] = {}
         self.records: list[dict[str, Any]] = []
 
@@ -112,19 +119,15 @@ class Search:
         if validation is None:
             return {"": scope(None, truth)}
         if validation == "items":
-            if len(names) < 2:
-                raise ValueError("validation='items' needs at least 2 items")
-            # Every third item (in item order) validates; the rest fit.
-            held = np.arange(len(names)) % 3 == 2
-            if not held.any():
-                held[-1] = True
-            rows = held[codes]
-            held_names = names.filter(pl.Series(held))
-            in_held = truth.get_column("item_id").is_in(held_names.implode())
-            return {
-                "": scope(~rows, truth.filter(~in_held)),
-                "val_": scope(rows, truth.filter(in_held)),
-            }
+            # Every item is held out once, in up to MAX_FOLDS groups (see _crossval).
+            folds = fold_of_items(len(names))
+            scopes = {"": scope(None, truth)}
+            for fold in range(int(folds.max()) + 1):
+                held = folds == fold
+                held_names = names.filter(pl.Series(held))
+                in_held = truth.get_column("item_id").is_in(held_names.implode())
+                scopes[fold_prefix(fold)] = scope(held[codes], truth.filter(in_held))
+            return scopes
         # validation == "time": the last third of the time span validates.
         cut = t0 + (int(ts_us.max()) + self.every_us - t0) * 2 // 3
         cut -= (cut - t0) % self.every_us
@@ -160,7 +163,14 @@ class Search:
                     mine = flagged if data.rows is None else flagged & data.rows
                     bounds = episode_bounds(mine, data, gap, least, self.cooldown, down)
                     scores = trial_scores(data, *bounds)
+                    if prefix.startswith("_f"):  # a held-out group: counts for _crossval
+                        counts = counts_of(scores, _n_labels(data), data.item_days)
+                        record.update({prefix + name: v for name, v in counts.items()})
+                        continue
                     record.update({prefix + name: scores[name] for name in _METRICS})
+                    if self.folds:
+                        counts = counts_of(scores, _n_labels(data), data.item_days)
+                        record.update({"_all_" + name: v for name, v in counts.items()})
                 self.records.append(record)
             bar.update(len(self.rules))
 
@@ -168,6 +178,9 @@ class Search:
         schema = dict(TRIAL_SCHEMA)
         if "val_" in self.scopes:
             schema |= {"val_" + name: TRIAL_SCHEMA[name] for name in _METRICS}
+        prefixes = ("_all_", *(fold_prefix(fold) for fold in range(self.folds)))
+        for prefix in prefixes if self.folds else ():
+            schema |= {prefix + name: dtype for name, dtype in _COUNT_SCHEMA.items()}
         return pl.DataFrame(self.records, schema=schema).with_row_index("_trial")
 
     def run_grid(
@@ -196,6 +209,12 @@ class Search:
         key = key_of(top)
         tried = {(r["k"], r["min_demand"]) for r in self.records if key_of(r) == key}
         return [combo for combo in refinement(top, ks) if combo not in tried], key
+
+
+def _n_labels(data: TuneData) -> int:
+    if data.labels is not None:
+        return data.labels.n_labels
+    return data.fallback[0].height
 
 
 def key_of(row: Mapping[str, Any]) -> Key:

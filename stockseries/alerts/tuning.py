@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from stockseries._html import result_html
+from stockseries.alerts._crossval import cross_validated
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts._scoring import as_tuple, rank_trials
 from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search
@@ -296,13 +297,27 @@ def tune(
     and the highest ``objective`` wins.
 
     **Validation.** A setting that scores best on the data it was chosen on may not be
-    best elsewhere. With ``validation="items"`` every third item (in item order) is held
-    out; with ``validation="time"`` the last third of the time span is. The grid (and
-    the refinement) is scored on the rest; the ten best settings there are then ranked by
-    the same objective on the held-out part, and the best of those wins. Detection always
-    runs on the whole series; the parts only decide which alerts and labels count. The
-    trials frame then has ``val_precision`` … ``val_n_alerts`` (null outside the ten) and
-    :class:`TuneResult` reports both scores of the best and of the runner-up.
+    best elsewhere. With ``validation="items"`` the items are cross-validated: they are
+    split into up to 5 groups (item order modulo 5; with 5 items or fewer, one item per
+    group) and each group is held out once. Within each configuration (every setting but
+    ``k``) the threshold ``k`` is chosen on the other groups by the same rule and scored on
+    the held-out group; a configuration's held-out score sums its groups' alerts, true
+    alerts and labels found, so every item is judged by a threshold it did not help choose.
+    Each configuration is then represented by its best trial on all items. With a
+    constraint (``target_recall`` or ``max_false_per_day``: a promise about unseen items)
+    a representative must meet it on all items *and* held out, and the objective on all
+    items (more data, less noise) ranks the ones that do; without a constraint the
+    held-out objective ranks them. Why: choosing ``k`` at the weakest labelled event of
+    the training items has no margin, and a configuration whose ``k`` chosen on some items
+    misses the events of another will miss events of new items too.
+
+    With ``validation="time"`` the last third of the time span is held out: the grid (and
+    the refinement) is scored on the earlier part, the ten best settings there are ranked
+    by the same objective on the later part, and the best of those wins. Detection always
+    runs on the whole series; the parts only decide which alerts and labels count. With
+    either, the trials frame has ``val_precision`` … ``val_n_alerts`` (the held-out scores;
+    null for trials that were not judged held out) and :class:`TuneResult` reports both
+    scores of the best and of the runner-up.
 
     Parameters
     ----------
@@ -321,7 +336,7 @@ def tune(
     objective, target_recall, max_false_per_day, false_alarm_penalty
         How to choose, see above.
     validation : {None, "items", "time"}
-        Choose on held-out items or a later period, see above.
+        Cross-validate over items, or choose on a later period, see above.
     refine : bool
         Search finer around the best grid setting.
     progress : bool
@@ -396,8 +411,11 @@ def tune(
     plan: list[tuple[Key, Combos]] = [(key, grid.combos(p)) for key, p in settings.items()]
     search.run_grid(plan, grid.ks, refine, progress, choose)  # type: ignore[arg-type]
     trials, how = rank_trials(search.trials_frame(), warn=True, **choose)
-    if validation is not None:
+    if validation == "items":
+        trials, how = _cross_validated(trials, how, choose, search.folds)
+    elif validation == "time":
         trials, how = _validated(trials, how, choose, validation)
+    trials = trials.select(pl.exclude("^_all_.*$", "^_f[0-9]+_.*$"))
     return _result(trials, how, settings, grid)
 
 
@@ -447,6 +465,51 @@ def _validated(
 
 
 _METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
+
+
+def _cross_validated(
+    trials: pl.DataFrame, how: str, choose: Mapping[str, Any], n_folds: int
+) -> tuple[pl.DataFrame, str]:
+    """Rank by cross-validation over items (see :mod:`stockseries.alerts._crossval`).
+
+    Each configuration is represented by its best trial on all items. Representatives that
+    meet the constraints both on all items and held out come first. With a constraint
+    (``target_recall``, ``max_false_per_day``) -- a promise about unseen items -- the
+    held-out scores only decide feasibility and the objective is read on all items (the
+    most data, the least noise); without one the held-out objective ranks them.
+    """
+    configs, ranked_all = cross_validated(trials, choose, n_folds)
+    val = ["val_" + name for name in _METRIC_NAMES]
+    reps = ranked_all.join(configs.select("_trial", *val), on="_trial", how="inner")
+    held = reps.select(
+        "_trial", "k", "min_demand", "min_buckets", *(pl.col(v).alias(v[4:]) for v in val)
+    )
+    held_ranked, _ = rank_trials(held, warn=False, **choose)
+    constrained = choose["target_recall"] is not None or choose["max_false_per_day"] is not None
+    order = reps.join(
+        held_ranked.select("_trial", held_feasible="feasible", held_rank="rank"), on="_trial"
+    ).select(
+        "_trial",
+        _key=pl.struct(
+            _ok=~(pl.col("feasible") & pl.col("held_feasible")),
+            _by=pl.col("rank") if constrained else pl.col("held_rank"),
+        ),
+    )
+    ranked = (
+        ranked_all.drop(*(c for c in val if c in ranked_all.columns))
+        .join(configs.select("_trial", *val), on="_trial", how="left")
+        .join(order, on="_trial", how="left")
+        .sort(pl.col("_key").is_null(), "_key", "rank")
+        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .drop("_key")
+        .sort("_trial")
+    )
+    judged = "constraints" if constrained else "objective"
+    note = (
+        f"{how}; {judged} held out: cross-validated over {n_folds} groups of items "
+        "(k refit on the other items)"
+    )
+    return ranked, note
 
 
 def _result(

@@ -84,7 +84,8 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
         "--validation",
         choices=("items", "time"),
         default=None,
-        help="choose on held-out items (every third) or the last third of the time span",
+        help="cross-validate over items (each held out once, k refit on the others) or "
+        "choose on the last third of the time span",
     )
     p.add_argument(
         "--directions",
