@@ -54,6 +54,25 @@ def test_choose_prefers_all_windows_then_fewer_false_alarms_then_caution() -> No
     assert detection.choose(trials, ["A"]).setting["k"] == 5
 
 
+def test_choose_with_validation_refits_k_on_the_other_tickers() -> None:
+    # Raw: k=8 hits A's and B's windows but not C's; k=6 hits all; no false alarms.
+    # Log: k=3 hits all with 2 FA per ticker. Without validation raw k=6 wins. With it, raw's
+    # k refit on A and B is 8 (tie on FA, larger k), which misses C: held out, raw does not
+    # hit every window, so log wins -- k chosen on some tickers must hit the others'.
+    def trial(transform: str | None, k: float, c_hit: int, false: int) -> detection.Trial:
+        counts = {"A": (1, 1, false), "B": (1, 1, false), "C": (c_hit, 1, false)}
+        setting: dict[str, object] = {"method": "zscore", "k": k, "min_demand": 0}
+        if transform:
+            setting["transform"] = transform
+        return detection.Trial(setting, counts)
+
+    trials = [trial(None, 8, 0, 0), trial(None, 6, 1, 0), trial("log1p", 3, 1, 2)]
+    train = ["A", "B", "C"]
+    plain = detection.choose(trials, train)
+    assert plain.setting["k"] == 6 and "transform" not in plain.setting
+    assert detection.choose(trials, train, validation=True).setting.get("transform") == "log1p"
+
+
 def test_one_method_end_to_end(data: detection.RealData, tmp_path: Path) -> None:
     out = tmp_path / "DETECTION.md"
     assert detection.main(["--methods", "zscore", "--quiet", "--out", str(out)]) == 0

@@ -23,7 +23,15 @@ import polars as pl
 
 from stockseries.alerts._scoring import rank_trials
 
-__all__ = ["CONFIG_COLUMNS", "MAX_FOLDS", "cross_validated", "fold_of_items", "fold_prefix"]
+__all__ = [
+    "CONFIG_COLUMNS",
+    "MAX_FOLDS",
+    "counts_of",
+    "cross_validated",
+    "fold_of_items",
+    "fold_prefix",
+    "rank_by_items",
+]
 
 #: At most this many groups of items (5-fold cross-validation with many items; one item
 #: per group -- leave one item out -- with up to 5).
@@ -36,6 +44,7 @@ CONFIG_COLUMNS = (
 )  # fmt: skip
 
 _COUNTS = ("n_alerts", "hits", "found", "labels", "days")
+_METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
 
 
 def fold_of_items(n_items: int) -> np.ndarray:
@@ -83,7 +92,10 @@ def _metrics(counts: Mapping[str, pl.Expr]) -> list[pl.Expr]:
 
 
 def cross_validated(
-    trials: pl.DataFrame, choose: Mapping[str, Any], n_folds: int
+    trials: pl.DataFrame,
+    choose: Mapping[str, Any],
+    n_folds: int,
+    config: Sequence[str] = CONFIG_COLUMNS,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each configuration's held-out scores, and its best trial on all items.
 
@@ -98,25 +110,21 @@ def cross_validated(
         held = fold_prefix(fold)
         fitted = {c: pl.col("_all_" + c) - pl.col(held + c) for c in _COUNTS}
         frame = trials.select(
-            "_trial", *CONFIG_COLUMNS, "k", *_metrics(fitted),
+            "_trial", *config, "k", *_metrics(fitted),
             *(pl.col(held + c).alias("_h_" + c) for c in _COUNTS),
         )  # fmt: skip
         ranked, _ = rank_trials(frame, warn=False, **choose)
-        chosen = ranked.sort("rank").group_by(CONFIG_COLUMNS, maintain_order=True).first()
-        per_fold.append(
-            chosen.select(*CONFIG_COLUMNS, *(pl.col("_h_" + c).alias(c) for c in _COUNTS))
-        )
+        chosen = ranked.sort("rank").group_by(config, maintain_order=True).first()
+        per_fold.append(chosen.select(*config, *(pl.col("_h_" + c).alias(c) for c in _COUNTS)))
     summed = (
         pl.concat(per_fold)
-        .group_by(CONFIG_COLUMNS, maintain_order=True)
+        .group_by(config, maintain_order=True)
         .agg(pl.col(c).sum() for c in _COUNTS)
     )
-    best = ranked_all.sort("rank").group_by(CONFIG_COLUMNS, maintain_order=True).first()
-    configs = best.select(*CONFIG_COLUMNS, "_trial").join(
-        summed.select(
-            *CONFIG_COLUMNS, *(m.alias("val_" + m.meta.output_name()) for m in _held(summed))
-        ),
-        on=list(CONFIG_COLUMNS),
+    best = ranked_all.sort("rank").group_by(config, maintain_order=True).first()
+    configs = best.select(*config, "_trial").join(
+        summed.select(*config, *(m.alias("val_" + m.meta.output_name()) for m in _held(summed))),
+        on=list(config),
         nulls_equal=True,
     )
     return configs, ranked_all
@@ -124,3 +132,51 @@ def cross_validated(
 
 def _held(frame: pl.DataFrame) -> Sequence[pl.Expr]:
     return _metrics({c: pl.col(c) for c in _COUNTS if c in frame.columns})
+
+
+def rank_by_items(
+    trials: pl.DataFrame,
+    how: str,
+    choose: Mapping[str, Any],
+    n_folds: int,
+    config: Sequence[str] = CONFIG_COLUMNS,
+) -> tuple[pl.DataFrame, str]:
+    """Rank by cross-validation over items (see :mod:`stockseries.alerts._crossval`).
+
+    Each configuration is represented by its best trial on all items. Representatives that
+    meet the constraints both on all items and held out come first. With a constraint
+    (``target_recall``, ``max_false_per_day``) -- a promise about unseen items -- the
+    held-out scores only decide feasibility and the objective is read on all items (the
+    most data, the least noise); without one the held-out objective ranks them.
+    ``config``: the columns naming a configuration (all settings but ``k``).
+    """
+    configs, ranked_all = cross_validated(trials, choose, n_folds, config)
+    val = ["val_" + name for name in _METRIC_NAMES]
+    reps = ranked_all.join(configs.select("_trial", *val), on="_trial", how="inner")
+    held = reps.select(
+        "_trial", "k", "min_demand", "min_buckets", *(pl.col(v).alias(v[4:]) for v in val)
+    )
+    held_ranked, _ = rank_trials(held, warn=False, **choose)
+    constrained = choose["target_recall"] is not None or choose["max_false_per_day"] is not None
+    order = reps.join(
+        held_ranked.select("_trial", held_feasible="feasible", held_rank="rank"), on="_trial"
+    ).select(
+        "_trial",
+        _ok=~(pl.col("feasible") & pl.col("held_feasible")),
+        _by=pl.col("rank") if constrained else pl.col("held_rank"),
+    )
+    ranked = (
+        ranked_all.drop(*(c for c in val if c in ranked_all.columns))
+        .join(configs.select("_trial", *val), on="_trial", how="left")
+        .join(order, on="_trial", how="left")
+        .sort(pl.col("_by").is_null(), "_ok", "_by", "rank")
+        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .drop("_ok", "_by")
+        .sort("_trial")
+    )
+    judged = "constraints" if constrained else "objective"
+    note = (
+        f"{how}; {judged} held out: cross-validated over {n_folds} groups of items "
+        "(k refit on the other items)"
+    )
+    return ranked, note

@@ -264,7 +264,9 @@ def rank_trials(
         score = score - penalty * pl.col("false_per_day").fill_null(0)
         objective = f"{objective} - {penalty:g} x false alerts per item-day"
     if target_recall is not None:
-        keys = [pl.col("false_per_day").fill_null(0), -score]
+        # Then the higher recall, not the objective: event precision (so F1) rises when one
+        # event is cut into several alerts, which a tie-break should not reward.
+        keys = [pl.col("false_per_day").fill_null(0), -pl.col("recall").fill_null(0)]
         how = f"fewest false alerts per item-day with recall >= {target_recall:g}"
         if max_false_per_day is not None:
             how += f" and <= {max_false_per_day:g} false alerts per item-day"
@@ -290,6 +292,8 @@ def rank_trials(
         -pl.col("k").fill_null(0),
         -pl.col("min_demand"),
         -pl.col("min_buckets"),
+        # A longer merge gap joins nearby flags into one episode: fewer alerts.
+        *([-pl.col("merge_gap")] if "merge_gap" in trials.columns else []),
         pl.col("_trial"),
     ]
     ranked = trials.with_columns(rank=pl.arg_sort_by(order).arg_sort().cast(pl.Int64) + 1)

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from stockseries._html import result_html
-from stockseries.alerts._crossval import cross_validated
+from stockseries.alerts._crossval import rank_by_items
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts._scoring import as_tuple, rank_trials
 from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search
@@ -287,13 +287,15 @@ def tune(
 
     - default: the highest ``objective`` (``"f1"``, ``"precision"`` or ``"recall"``);
     - ``target_recall``: among settings with recall ≥ target, the fewest
-      false alerts per item-day (also within ``max_false_per_day`` if given);
+      false alerts per item-day (also within ``max_false_per_day`` if given), then the
+      highest recall (not the objective: event precision, so F1, rises when one event is
+      cut into several alerts);
     - ``max_false_per_day`` alone: within that budget, the highest recall.
 
     With ``false_alarm_penalty`` = c the objective becomes
     ``objective − c × false_per_day``: each false alert per item-day costs c.
-    Ties go to larger ``k``, ``min_demand`` and ``min_buckets`` (fewer alerts
-    on unseen data). If no setting meets the constraints a warning is issued
+    Ties go to larger ``k``, ``min_demand``, ``min_buckets`` and ``merge_gap`` (fewer
+    alerts on unseen data). If no setting meets the constraints a warning is issued
     and the highest ``objective`` wins.
 
     **Validation.** A setting that scores best on the data it was chosen on may not be
@@ -412,7 +414,7 @@ def tune(
     search.run_grid(plan, grid.ks, refine, progress, choose)  # type: ignore[arg-type]
     trials, how = rank_trials(search.trials_frame(), warn=True, **choose)
     if validation == "items":
-        trials, how = _cross_validated(trials, how, choose, search.folds)
+        trials, how = rank_by_items(trials, how, choose, search.folds)
     elif validation == "time":
         trials, how = _validated(trials, how, choose, validation)
     trials = trials.select(pl.exclude("^_all_.*$", "^_f[0-9]+_.*$"))
@@ -465,51 +467,6 @@ def _validated(
 
 
 _METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
-
-
-def _cross_validated(
-    trials: pl.DataFrame, how: str, choose: Mapping[str, Any], n_folds: int
-) -> tuple[pl.DataFrame, str]:
-    """Rank by cross-validation over items (see :mod:`stockseries.alerts._crossval`).
-
-    Each configuration is represented by its best trial on all items. Representatives that
-    meet the constraints both on all items and held out come first. With a constraint
-    (``target_recall``, ``max_false_per_day``) -- a promise about unseen items -- the
-    held-out scores only decide feasibility and the objective is read on all items (the
-    most data, the least noise); without one the held-out objective ranks them.
-    """
-    configs, ranked_all = cross_validated(trials, choose, n_folds)
-    val = ["val_" + name for name in _METRIC_NAMES]
-    reps = ranked_all.join(configs.select("_trial", *val), on="_trial", how="inner")
-    held = reps.select(
-        "_trial", "k", "min_demand", "min_buckets", *(pl.col(v).alias(v[4:]) for v in val)
-    )
-    held_ranked, _ = rank_trials(held, warn=False, **choose)
-    constrained = choose["target_recall"] is not None or choose["max_false_per_day"] is not None
-    order = reps.join(
-        held_ranked.select("_trial", held_feasible="feasible", held_rank="rank"), on="_trial"
-    ).select(
-        "_trial",
-        _key=pl.struct(
-            _ok=~(pl.col("feasible") & pl.col("held_feasible")),
-            _by=pl.col("rank") if constrained else pl.col("held_rank"),
-        ),
-    )
-    ranked = (
-        ranked_all.drop(*(c for c in val if c in ranked_all.columns))
-        .join(configs.select("_trial", *val), on="_trial", how="left")
-        .join(order, on="_trial", how="left")
-        .sort(pl.col("_key").is_null(), "_key", "rank")
-        .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
-        .drop("_key")
-        .sort("_trial")
-    )
-    judged = "constraints" if constrained else "objective"
-    note = (
-        f"{how}; {judged} held out: cross-validated over {n_folds} groups of items "
-        "(k refit on the other items)"
-    )
-    return ranked, note
 
 
 def _result(
