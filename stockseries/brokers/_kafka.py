@@ -242,7 +242,10 @@ class KafkaSource:
             codes.append(code)
             where = self._resume_at(tp.topic, tp.partition)
             if where is None:
-                tp.offset = kafka.OFFSET_BEGINNING if self._from_beginning else kafka.OFFSET_END
+                # Offset 0 rather than the logical OFFSET_BEGINNING, which costs a ListOffsets
+                # round first (~0.5 s on Tansu); an offset retention already deleted is out of
+                # range, and ``auto.offset.reset=earliest`` then starts at the first one kept.
+                tp.offset = 0 if self._from_beginning else kafka.OFFSET_END
             else:
                 tp.offset = where.offset
                 if where.skip:
