@@ -38,12 +38,15 @@ __all__ = [
     "capped_history",
     "fixed_level",
     "float_moments",
+    "full_window_rows",
     "integer_moments_exact",
     "judged_baseline",
     "lagged",
+    "on_all_rows",
     "rolling_moments",
     "rolling_reduce",
     "signal_baseline",
+    "spread_out",
 ]
 
 
@@ -390,13 +393,7 @@ def signal_baseline(
     smooth = params["smooth"]
     if smooth == 1:
         return x, baseline_of(frame, layout, x, params)
-    lag = smooth - 1
-    head_rows, _ = layout.head(lag)
-    full = np.ones(layout.n, dtype=bool)
-    full[head_rows] = False
-    sub_lengths = np.maximum(layout.lengths - lag, 0)
-    sub_lengths = sub_lengths[sub_lengths > 0]
-    sub_layout = Layout(int(sub_lengths.sum()), np.cumsum(sub_lengths) - sub_lengths, sub_lengths)
+    full, sub_layout = full_window_rows(layout, smooth)
     sums = window_sums(x, layout, smooth)[full]
     sub_frame = frame.filter(pl.Series(full))
     if params["method"] == "threshold":
@@ -410,26 +407,8 @@ def signal_baseline(
             None if sub.threshold is None else sub.threshold / smooth,
             None if sub.lower is None else sub.lower / smooth,
         )
-    if method_spec(params["method"]).rolling:
-        # The baseline must not see the buckets averaged into the current signal.
-        sub = lagged(sub, sub_layout, lag)
-
-    def spread_out(values: np.ndarray | None, fill: float) -> np.ndarray | None:
-        if values is None:
-            return None
-        out = np.full(layout.n, fill, dtype=values.dtype)
-        out[full] = values
-        return out
-
-    signal = spread_out(sums / smooth, np.nan)
-    base = Baseline(
-        center=spread_out(sub.center, np.nan),  # type: ignore[arg-type]
-        spread=spread_out(sub.spread, np.nan),
-        history=spread_out(sub.history, 0),  # type: ignore[arg-type]
-        threshold=spread_out(sub.threshold, np.nan),
-        lower=spread_out(sub.lower, np.nan),
-    )
-    return signal, base  # type: ignore[return-value]
+    base = on_all_rows(sub, sub_layout, full, params)
+    return spread_out(sums / smooth, full, np.nan), base
 
 
 def judged_baseline(
@@ -457,33 +436,55 @@ def judged_baseline(
     if smooth == 1:
         y = forward(x) if judged is None else judged
         return x, y, baseline_of(frame, layout, y, params)
-    lag = smooth - 1
-    head_rows, _ = layout.head(lag)
-    full = np.ones(layout.n, dtype=bool)
-    full[head_rows] = False
-    sub_lengths = np.maximum(layout.lengths - lag, 0)
-    sub_lengths = sub_lengths[sub_lengths > 0]
-    sub_layout = Layout(int(sub_lengths.sum()), np.cumsum(sub_lengths) - sub_lengths, sub_lengths)
+    full, sub_layout = full_window_rows(layout, smooth)
     signal = np.full(layout.n, np.nan)
     signal[full] = window_sums(x, layout, smooth)[full] / smooth
     y = forward(signal) if judged is None else judged
     sub = baseline_of(frame.filter(pl.Series(full)), sub_layout, y[full], params)
+    return signal, y, on_all_rows(sub, sub_layout, full, params)
+
+
+def full_window_rows(layout: Layout, smooth: int) -> tuple[np.ndarray, Layout]:
+    """Which rows have a full ``smooth``-bucket signal, and the layout of just those rows.
+
+    An item's first ``smooth − 1`` buckets do not; an item shorter than that keeps no rows.
+    """
+    lag = smooth - 1
+    head_rows, _ = layout.head(lag)
+    full = np.ones(layout.n, dtype=bool)
+    full[head_rows] = False
+    lengths = np.maximum(layout.lengths - lag, 0)
+    lengths = lengths[lengths > 0]
+    return full, Layout(int(lengths.sum()), np.cumsum(lengths) - lengths, lengths)
+
+
+def spread_out(values: np.ndarray, full: np.ndarray, fill: float) -> np.ndarray:
+    """``values`` of the ``full`` rows put back among all rows, ``fill`` in the others."""
+    out = np.full(len(full), fill, dtype=values.dtype)
+    out[full] = values
+    return out
+
+
+def on_all_rows(
+    sub: Baseline, sub_layout: Layout, full: np.ndarray, params: Mapping[str, Any]
+) -> Baseline:
+    """The baseline of a smoothed signal's ``full`` rows (``sub_layout``), on all rows.
+
+    A rolling method's baseline is first lagged by ``smooth − 1`` rows: it must not see
+    the buckets averaged into the current signal. Rows without a full signal get no
+    baseline (NaN) and no history.
+    """
     if method_spec(params["method"]).rolling:
-        sub = lagged(sub, sub_layout, lag)
+        sub = lagged(sub, sub_layout, params["smooth"] - 1)
 
-    def spread_out(values: np.ndarray | None, fill: float) -> np.ndarray | None:
-        if values is None:
-            return None
-        out = np.full(layout.n, fill, dtype=values.dtype)
-        out[full] = values
-        return out
+    def optional(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else spread_out(values, full, np.nan)
 
-    base = Baseline(
-        center=spread_out(sub.center, np.nan),  # type: ignore[arg-type]
-        spread=spread_out(sub.spread, np.nan),
-        history=spread_out(sub.history, 0),  # type: ignore[arg-type]
-        threshold=spread_out(sub.threshold, np.nan),
-        lower=spread_out(sub.lower, np.nan),
-        judged=spread_out(sub.judged, np.nan),
+    return Baseline(
+        center=spread_out(sub.center, full, np.nan),
+        spread=optional(sub.spread),
+        history=spread_out(sub.history, full, 0),
+        threshold=optional(sub.threshold),
+        lower=optional(sub.lower),
+        judged=optional(sub.judged),
     )
-    return signal, y, base
