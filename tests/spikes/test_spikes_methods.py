@@ -308,6 +308,40 @@ def test_profile_falls_back_to_the_day_before_a_week_of_history() -> None:
     assert found.height - hit.height <= 2
 
 
+@pytest.mark.parametrize(
+    ("every", "units", "dispersion"),
+    [
+        (timedelta(minutes=5), 1, 0.0),  # Poisson counts of single units
+        (timedelta(minutes=5), 6, 0.0),  # every order is a case of 6: variance 6 x mean
+        (timedelta(minutes=5), 6, 1.0),  # cases of 6, negative-binomial orders
+        (timedelta(minutes=30), 6, 0.0),
+        (timedelta(hours=1), 6, 1.0),
+    ],
+)
+def test_profile_bars_scale_with_compound_counts(
+    every: timedelta, units: int, dispersion: float
+) -> None:
+    # Demand in cases (or batches) varies by a multiple of its mean, most of all in the
+    # quiet hours; the profile's spread learns that ratio (its dispersion term), so three
+    # clean weeks with a deep daily cycle raise at most one surge alarm (without the
+    # term: two in the second to fourth case).
+    per_day = timedelta(days=1) // every
+    n = per_day * 21
+    ts = pl.datetime_range(T0, T0 + every * (n - 1), every, eager=True, time_zone="UTC")
+    rng = np.random.default_rng(11)
+    slot = np.arange(n) % per_day
+    minutes = every / timedelta(minutes=1)
+    rate = minutes * 0.2 * (1.05 + np.sin(2 * np.pi * slot / per_day))  # nights near zero
+    if dispersion:
+        rate = rng.gamma(rate / dispersion, dispersion)
+    demand = units * rng.poisson(rate)
+    series = pl.DataFrame({"item_id": "a", "ts": ts, "demand": demand})
+    detected = detect_spikes(series, "profile")
+    found = alerts(detected, params={"method": "profile"}).frame
+    assert detected.filter(pl.col("sufficient")).height > 14 * per_day
+    assert found.height <= 1, found
+
+
 def test_median_of_columns_matches_numpy() -> None:
     rng = np.random.default_rng(0)
     columns = [rng.normal(size=500) for _ in range(5)]
