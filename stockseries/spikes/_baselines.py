@@ -23,6 +23,7 @@ from stockseries.spikes._layout import Layout, bucket_every, window_sums
 from stockseries.spikes._level_shift import level_shift_baseline
 from stockseries.spikes._profile import profile_baseline
 from stockseries.spikes._transforms import forward_transform
+from stockseries.spikes._window_order import median_mad_reducer, quantile_reducer
 from stockseries.spikes.methods import (
     MAD_SCALE,
     judged_smooth,
@@ -217,13 +218,6 @@ def rolling_reduce(
     return tuple(outputs)
 
 
-def median_mad(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray]:
-    median = np.nanmedian if has_nan else np.median
-    center = median(matrix, axis=1)
-    mad = median(np.abs(matrix - center[:, None]), axis=1)
-    return center, mad
-
-
 def capped_history(layout: Layout, window: int) -> np.ndarray:
     history = np.full(layout.n, window, dtype=np.int64)
     rows, pos = layout.head(window)
@@ -245,18 +239,14 @@ def baseline_of(
             return float_moments(x, layout, window)
         return rolling_moments(x, layout, window)
     if method == "mad":
-        center, mad = rolling_reduce(x, layout, window, median_mad)
+        center, mad = rolling_reduce(x, layout, window, median_mad_reducer(x))
         return Baseline(center, mad * MAD_SCALE, capped_history(layout, window))
     if method == "quantile":
         q = params["q"]
 
         levels = [0.5, q] if setting(params, "direction") == "up" else [0.5, q, 1 - q]
-
-        def median_quantile(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, ...]:
-            quantile = np.nanquantile if has_nan else np.quantile
-            return tuple(quantile(matrix, levels, axis=1))
-
-        center, bar, *low = rolling_reduce(x, layout, window, median_quantile)
+        reducer = quantile_reducer(x, levels)
+        center, bar, *low = rolling_reduce(x, layout, window, reducer)
         lower = low[0] if low else None
         return Baseline(center, bar - center, capped_history(layout, window), bar, lower)
     if method == "ewma":
