@@ -14,13 +14,13 @@ vectorised integer sort is several times faster than its float one) -- and then:
   nearest the median are k neighbours in the sorted window (see :func:`mad_of_sorted`).
 
 The reducers follow :func:`stockseries.spikes._baselines.rolling_reduce`'s contract:
-``reduce(matrix, has_nan)``; rows with NaN (an item's first buckets, whose windows
-are cut at the item's start) keep the NaN-aware NumPy path.
+``reduce(matrix, has_nan)``. Rows with NaN (an item's first buckets, whose windows are
+cut at the item's start) get what :func:`numpy.nanmedian` / :func:`numpy.nanquantile`
+give, from their non-NaN values (see :func:`by_valid_count`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "BLOCK_VALUES",
     "INT32_SAFE",
     "by_blocks",
+    "by_valid_count",
     "mad_of_sorted",
     "median_mad_reducer",
     "median_of_sorted",
@@ -39,9 +40,8 @@ __all__ = [
 ]
 
 Reducer = Callable[[np.ndarray, bool], tuple[np.ndarray, ...]]
-# Whole numbers up to 2**28 in size: doubled, their differences still fit int32.
-INT32_SAFE = 2**28
-BLOCK_VALUES = 1 << 15  # values per block of windows (128 KiB as int32)
+INT32_SAFE = 2**31 - 1  # whole numbers this size sort as int32 (and double in int64)
+BLOCK_VALUES = 1 << 18  # values per block of windows (1 MiB as int32)
 
 
 def whole_int32(x: np.ndarray) -> bool:
@@ -97,35 +97,55 @@ def mad_of_sorted(rows_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row medians and MADs of sorted rows, as :func:`numpy.median` gives them.
 
     The MAD is the median of ``|row − median|``. The k values nearest the median are
-    k neighbours in sorted order, and the farthest of ``row[a:a + k]`` is one of its two
-    ends: the k-th smallest deviation is ``min over a of max(median − row[a],
-    row[a + k − 1] − median)`` (a negative term is never the larger one), and the next
-    one is the nearer of the two values beside that best run (or the same, on ties).
-    Integer rows are compared in doubled units (``2·row`` against ``2·median``, both
-    whole), so every deviation is exact and equal to NumPy's float ``|x − median|``.
+    k neighbours ``row[a:a + k]`` in sorted order, and the farthest of them is one of the
+    two ends, so the k-th smallest deviation is ``min over a of max(below(a),
+    above(a))`` with ``below(a) = median − row[a]`` (falling in a) and ``above(a) =
+    row[a + k − 1] − median`` (rising): a binary search for where they cross, O(log w)
+    gathers per row. The next deviation is the nearer of the two values beside the best
+    run (or the same, on ties). Whole numbers are compared in doubled units
+    (``2·row`` against ``2·median``, both whole), so every deviation is exact and equal
+    to NumPy's float ``|x − median|``.
     """
     n, w = rows_sorted.shape
-    rows = np.arange(n)
     center = median_of_sorted(rows_sorted)
-    if rows_sorted.dtype.kind == "i":
-        scale = 2
-        values = rows_sorted * 2  # int32: whole_int32 keeps doubled values and sums in range
-        mid = rows_sorted[:, (w - 1) // 2] + rows_sorted[:, w // 2]  # twice the median
+    flat = rows_sorted.ravel()
+    base = np.arange(n, dtype=np.int64) * w
+    whole = rows_sorted.dtype.kind == "i"
+    scale = 2 if whole else 1
+    if whole:
+        mid = flat[base + (w - 1) // 2].astype(np.int64) + flat[base + w // 2]
     else:
-        scale = 1
-        values = rows_sorted
         mid = center
-    c = mid[:, None]
+
+    def at(index: np.ndarray) -> np.ndarray:
+        values = flat[base + index]
+        return values.astype(np.int64) * 2 if whole else values
+
+    def below(a: np.ndarray) -> np.ndarray:
+        return mid - at(a)
+
+    def above(a: np.ndarray) -> np.ndarray:
+        return at(a + k - 1) - mid
+
     k = (w + 1) // 2  # 1-based rank of the (lower) middle deviation
-    ends = np.subtract(c, values[:, : w - k + 1])
-    np.maximum(ends, values[:, k - 1 :] - c, out=ends)
-    best = ends.argmin(axis=1)
-    kth = ends[rows, best] / scale
+    last = w - k  # the runs start at 0 .. last
+    lo = np.zeros(n, dtype=np.int64)
+    hi = np.full(n, last + 1, dtype=np.int64)
+    for _ in range((last + 1).bit_length() + 1):
+        a = (lo + hi) // 2
+        probe = np.minimum(a, last)
+        crossed = below(probe) <= above(probe)
+        lo = np.where((lo < hi) & ~crossed, a + 1, lo)
+        hi = np.where((lo < hi) & crossed, a, hi)
+    a = lo
+    run_up = np.where(a <= last, above(np.minimum(a, last)), np.inf)
+    run_down = np.where(a >= 1, below(np.maximum(a - 1, 0)), np.inf)
+    kth = np.minimum(run_up, run_down) / scale
     if w % 2:
         return center, kth
-    beyond = np.inf
-    before = np.where(best > 0, mid - values[rows, np.maximum(best - 1, 0)], beyond)
-    after = np.where(best + k < w, values[rows, np.minimum(best + k, w - 1)] - mid, beyond)
+    best = np.where(run_up <= run_down, a, a - 1)
+    before = np.where(best >= 1, below(np.maximum(best - 1, 0)), np.inf)
+    after = np.where(best + k < w, at(np.minimum(best + k, w - 1)) - mid, np.inf)
     following = np.maximum(kth, np.minimum(before, after) / scale)
     # np.median averages the two middle values: their sum, divided by 2.
     return center, (kth + following) / 2
@@ -148,11 +168,24 @@ def quantiles_of_sorted(rows_sorted: np.ndarray, levels: Sequence[float]) -> lis
     return out
 
 
-def _nan_median_mad(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no history yet
-        center = np.nanmedian(matrix, axis=1)
-        return center, np.nanmedian(np.abs(matrix - center[:, None]), axis=1)
+def by_valid_count(
+    matrix: np.ndarray, reduce: Callable[[np.ndarray], Sequence[np.ndarray]], parts: int
+) -> tuple[np.ndarray, ...]:
+    """``reduce`` on the sorted non-NaN values of each row, rows grouped by their count.
+
+    For the rows with NaN (an item's first buckets): NumPy's NaN-aware median and
+    quantile drop the NaN and reduce what is left, so sorting the row (NaN goes last) and
+    reducing its first ``count`` values gives their floats -- one call per distinct count
+    instead of :func:`numpy.nanquantile`'s Python call per row. No values: NaN.
+    """
+    rows_sorted = np.sort(matrix, axis=1)
+    count = matrix.shape[1] - np.isnan(rows_sorted).sum(axis=1)
+    outputs = tuple(np.full(len(matrix), np.nan) for _ in range(parts))
+    for size in np.unique(count[count > 0]).tolist():
+        rows = np.flatnonzero(count == size)
+        for out, part in zip(outputs, reduce(rows_sorted[rows, :size]), strict=True):
+            out[rows] = part
+    return outputs
 
 
 def median_mad_reducer(x: np.ndarray) -> Reducer:
@@ -161,7 +194,7 @@ def median_mad_reducer(x: np.ndarray) -> Reducer:
 
     def median_mad(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, ...]:
         if has_nan:
-            return _nan_median_mad(matrix)
+            return by_valid_count(matrix, mad_of_sorted, 2)
         if matrix.shape[1] == 0 or not len(matrix):
             return np.median(matrix, axis=1), np.median(matrix, axis=1)
         return by_blocks(matrix, lambda block: mad_of_sorted(sorted_rows(block, as_int32)))
@@ -175,7 +208,9 @@ def quantile_reducer(x: np.ndarray, levels: Sequence[float]) -> Reducer:
 
     def quantiles(matrix: np.ndarray, has_nan: bool) -> tuple[np.ndarray, ...]:
         if has_nan:
-            return tuple(np.nanquantile(matrix, levels, axis=1))
+            return by_valid_count(
+                matrix, lambda rows: quantiles_of_sorted(rows, levels), len(levels)
+            )
         if matrix.shape[1] == 0 or not len(matrix):
             return tuple(np.quantile(matrix, levels, axis=1))
         return by_blocks(
