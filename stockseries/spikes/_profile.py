@@ -91,7 +91,7 @@ import polars as pl
 
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
-from stockseries.spikes._order import median_of_columns, median_of_seasons
+from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
 from stockseries.spikes._transforms import inverse_at_least
 from stockseries.spikes.methods import (
     MAD_SCALE,
@@ -389,11 +389,9 @@ def _block_statistics(
     complete = np.isfinite(matrix).all(axis=1)
     if complete.any():
         full = matrix if complete.all() else matrix[complete]
-        m = np.median(full, axis=1, overwrite_input=True)
+        m, mad = median_and_mad(full)
         median[complete] = m
-        full -= m[:, None]
-        np.abs(full, out=full)
-        mad = np.median(full, axis=1, overwrite_input=True) * MAD_SCALE
+        mad *= MAD_SCALE
         variance = mad * mad
         extra[complete] = np.maximum(variance - noise[complete], 0.0)
         ratio[complete] = variance / noise[complete]
