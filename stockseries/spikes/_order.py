@@ -83,13 +83,20 @@ def _median_of_few(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
 
 
 def median_of_seasons(
-    y: np.ndarray, pos: np.ndarray, lag: int, seasons: int, start: int = 0
+    y: np.ndarray,
+    pos: np.ndarray,
+    lag: int,
+    seasons: int,
+    start: int = 0,
+    *,
+    finite: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median of ``y[t − lag], …, y[t − seasons·lag]`` within the row's item.
 
     For the rows ``t = start, …, start + len(pos) − 1`` of ``y`` (all of it by default),
     ``pos`` being each one's position within its item (rows sorted by item, then time); a
-    lag reaching before the item's first row is missing. Returns the medians (NaN where no
+    lag reaching before the item's first row is missing. ``finite``: whether every value
+    of ``y`` is known to be finite (``None``: check the values these rows reach). Returns the medians (NaN where no
     lag is available) and how many lags each row had: what :func:`median_of_columns` gives
     for those lagged columns, to the bit.
 
@@ -109,9 +116,13 @@ def median_of_seasons(
     [5.0, 4.0]
     """
     stop = start + len(pos)
-    if seasons > 4 or not np.isfinite(y[max(start - seasons * lag, 0) : stop]).all():
+    if finite is None:
+        finite = bool(np.isfinite(y[max(start - seasons * lag, 0) : stop]).all())
+    if seasons > 4 or not finite:
         return _median_of_lagged_columns(y, pos, lag, seasons, start)
     n = len(pos)
+    # No row reaches back further than its deepest position allows: skip the lags beyond.
+    seasons = min(seasons, int(pos.max()) // lag) if n else 0
     # min(pos // lag, seasons), by comparisons (integer division is slow).
     count = np.zeros(n, dtype=np.int64)
     for j in range(1, seasons + 1):

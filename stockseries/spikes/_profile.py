@@ -168,6 +168,7 @@ class _Seasons:
         self.profile = np.empty(n)
         self.history = np.empty(n, dtype=np.int64)
         self.counting = np.empty(n)
+        self.finite = bool(np.isfinite(y).all())
         self.smooth = 1  # buckets averaged into y: the counting noise of their mean
         self.day = 0  # buckets per day for the daily stand-in (0: none)
 
@@ -189,16 +190,11 @@ class _Seasons:
         noise = np.zeros(blocks.n_blocks)
         for b0, b1, lo, hi in blocks.chunks(CHUNK):
             positions = self._positions(lo, hi)
-            p, h = median_of_seasons(self.y, positions, self.lag, self.seasons, lo)
+            p, h = median_of_seasons(
+                self.y, positions, self.lag, self.seasons, lo, finite=self.finite
+            )
             if self.day:
-                # No whole period yet (an item's first week): the previous days stand in.
-                few = np.flatnonzero(h < FALLBACK_SEASONS)
-                if len(few):
-                    daily, days = _daily_median(
-                        self.y, few + lo, positions[few], self.day, self.seasons
-                    )
-                    use = days > 0
-                    p[few[use]], h[few[use]] = daily[use], days[use]
+                self._daily(p, h, positions, lo)
             self.profile[lo:hi] = p
             self.history[lo:hi] = h
             counting = count_variance(p, h, self.transform, self.smooth)
@@ -210,6 +206,35 @@ class _Seasons:
             matrix = blocks.matrix(deviation, b0, b1)
             median[b0:b1], extra[b0:b1], ratio[b0:b1] = _block_statistics(matrix, noise[b0:b1])
         return median, extra, ratio, noise
+
+    def _daily(self, p: np.ndarray, h: np.ndarray, positions: np.ndarray, lo: int) -> None:
+        """Where a row has no whole period yet (an item's first week), the previous days
+        stand in: their median and count replace ``p`` and ``h`` (rows ``lo …``) in place."""
+        few = np.flatnonzero(h < FALLBACK_SEASONS)
+        if not len(few):
+            return
+        if not self.finite:
+            daily, days = _daily_median(self.y, few + lo, positions[few], self.day, self.seasons)
+            use = days > 0
+            p[few[use]], h[few[use]] = daily[use], days[use]
+            return
+        # The rows are the first period of each item: a few runs. Each run (or, for many
+        # short items, the whole span) takes the median of the same slot over the previous
+        # days by the running sums of median_of_seasons -- the same values as above.
+        breaks = (np.flatnonzero(np.diff(few) > 1) + 1).tolist()
+        if len(breaks) > _MAX_RUNS:
+            spans = [(int(few[0]), int(few[-1]) + 1)]
+        else:
+            edges = [0, *breaks, len(few)]
+            spans = [(int(few[a]), int(few[b - 1]) + 1) for a, b in zip(edges, edges[1:])]
+        for r0, r1 in spans:
+            daily, days = median_of_seasons(
+                self.y, positions[r0:r1], self.day, self.seasons, lo + r0, finite=True
+            )
+            use = days > 0
+            use &= h[r0:r1] < FALLBACK_SEASONS
+            np.copyto(p[r0:r1], daily, where=use)
+            np.copyto(h[r0:r1], days, where=use)
 
     def capped_blocks(self, blocks: EpochBlocks, bars: _Bars) -> np.ndarray:
         """Blocks holding a bucket whose deviation :func:`_capped` changes."""
@@ -347,6 +372,8 @@ def count_variance(
 
 #: Whole periods of history below which the daily fallback stands in (see the docstring).
 FALLBACK_SEASONS = 1
+#: Runs of first-period rows in a chunk beyond which one span covers them all.
+_MAX_RUNS = 8
 _DAY_US = 86_400_000_000
 
 
