@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from stockseries.spikes._layout import Layout, bucket_every, window_sums
 from stockseries.spikes._level_shift import level_shift_baseline
 from stockseries.spikes._profile import profile_baseline
-from stockseries.spikes._transforms import forward_transform
+from stockseries.spikes._transforms import forward_of_means, forward_transform
 from stockseries.spikes._window_order import median_mad_reducer, quantile_reducer
 from stockseries.spikes.methods import (
     MAD_SCALE,
@@ -35,19 +35,17 @@ from stockseries.spikes.methods import (
 __all__ = [
     "INT64_SAFE",
     "Baseline",
+    "FullSignals",
     "baseline_of",
     "capped_history",
     "fixed_level",
     "float_moments",
-    "full_window_rows",
     "integer_moments_exact",
     "judged_baseline",
     "lagged",
-    "on_all_rows",
     "rolling_moments",
     "rolling_reduce",
     "signal_baseline",
-    "spread_out",
 ]
 
 
@@ -368,6 +366,106 @@ def lagged(base: Baseline, layout: Layout, lag: int) -> Baseline:
     )
 
 
+class FullSignals:
+    """The rows of a series whose ``smooth``-bucket signal is complete, and moves between them.
+
+    An item's first ``smooth − 1`` buckets have no full signal: baselines run over the
+    other rows only (a layout of their own) and are spread back with a fill value there.
+    With few items the rows are copied item by item (slices), otherwise by a mask.
+    """
+
+    def __init__(self, layout: Layout, smooth: int) -> None:
+        self.layout = layout
+        self.lag = lag = smooth - 1
+        self.head, _ = layout.head(lag)
+        lengths = np.maximum(layout.lengths - lag, 0)
+        self.items = np.flatnonzero(lengths > 0)
+        kept = lengths[self.items]
+        self.sub = Layout(int(kept.sum()), np.cumsum(kept) - kept, kept)
+        self._mask: np.ndarray | None = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Whether each row has a full signal."""
+        if self._mask is None:
+            self._mask = np.ones(self.layout.n, dtype=bool)
+            self._mask[self.head] = False
+        return self._mask
+
+    def _runs(self) -> list[tuple[int, int, int]] | None:
+        """``(row, sub row, length)`` of each item's full rows, or None (too many items)."""
+        if len(self.items) > _SLICED_ITEMS:
+            return None
+        starts = (self.layout.starts[self.items] + self.lag).tolist()
+        return list(zip(starts, self.sub.starts.tolist(), self.sub.lengths.tolist(), strict=True))
+
+    def gather(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one per row) at the rows with a full signal."""
+        runs = self._runs()
+        if runs is None:
+            return values[self.mask]
+        out = np.empty(self.sub.n, dtype=values.dtype)
+        for row, sub, length in runs:
+            out[sub : sub + length] = values[row : row + length]
+        return out
+
+    def scatter(self, values: np.ndarray | None, fill: float) -> np.ndarray | None:
+        """``values`` of the rows with a full signal, spread over all rows (``fill`` elsewhere)."""
+        if values is None:
+            return None
+        runs = self._runs()
+        if runs is None:
+            out = np.full(self.layout.n, fill, dtype=values.dtype)
+            out[self.mask] = values
+            return out
+        out = np.empty(self.layout.n, dtype=values.dtype)
+        out[self.head] = fill
+        for row, sub, length in runs:
+            out[row : row + length] = values[sub : sub + length]
+        return out
+
+    def baseline(
+        self,
+        frame: pl.DataFrame,
+        values: np.ndarray,
+        params: Mapping[str, Any],
+        scale: float = 1.0,
+    ) -> Baseline:
+        """The baseline of ``values`` (the rows with a full signal), spread over all rows.
+
+        A rolling baseline must not see the buckets averaged into the current signal: it
+        is the baseline of ``smooth − 1`` full signals earlier. ``scale`` divides every
+        statistic but history (sums of ``smooth`` buckets → per-bucket units).
+        """
+        method = params["method"]
+        columns = _FRAME_COLUMNS.get(method, ("item_id", "ts"))
+        sub_frame = frame.select(columns).filter(pl.Series(self.mask))
+        sub = baseline_of(sub_frame, self.sub, values, params)
+        if method_spec(method).rolling:
+            sub = lagged(sub, self.sub, self.lag)
+
+        def spread(part: np.ndarray | None) -> np.ndarray | None:
+            out = self.scatter(part, np.nan)
+            if out is not None and scale != 1.0:
+                out /= scale
+            return out
+
+        return Baseline(
+            center=spread(sub.center),  # type: ignore[arg-type]
+            spread=spread(sub.spread),
+            history=self.scatter(sub.history, 0),  # type: ignore[arg-type]
+            threshold=spread(sub.threshold),
+            lower=spread(sub.lower),
+            judged=spread(sub.judged),
+        )
+
+
+#: Items up to which :class:`FullSignals` copies rows item by item.
+_SLICED_ITEMS = 4096
+#: The frame columns a method's baseline reads (others: item_id and ts).
+_FRAME_COLUMNS = {"profile": ("ts",), "seasonal": ("ts",)}
+
+
 def signal_baseline(
     frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
 ) -> tuple[np.ndarray, Baseline]:
@@ -383,22 +481,15 @@ def signal_baseline(
     smooth = params["smooth"]
     if smooth == 1:
         return x, baseline_of(frame, layout, x, params)
-    full, sub_layout = full_window_rows(layout, smooth)
-    sums = window_sums(x, layout, smooth)[full]
-    sub_frame = frame.filter(pl.Series(full))
+    rows = FullSignals(layout, smooth)
+    sums = window_sums(x, layout, smooth)
+    signal = sums / smooth
+    signal[rows.head] = np.nan
     if params["method"] == "threshold":
-        sub = baseline_of(sub_frame, sub_layout, sums / smooth, params)
+        base = rows.baseline(frame, rows.gather(signal), params)
     else:
-        sub = baseline_of(sub_frame, sub_layout, sums, params)
-        sub = Baseline(
-            sub.center / smooth,
-            None if sub.spread is None else sub.spread / smooth,
-            sub.history,
-            None if sub.threshold is None else sub.threshold / smooth,
-            None if sub.lower is None else sub.lower / smooth,
-        )
-    base = on_all_rows(sub, sub_layout, full, params)
-    return spread_out(sums / smooth, full, np.nan), base
+        base = rows.baseline(frame, rows.gather(sums), params, scale=smooth)
+    return signal, base
 
 
 def judged_baseline(
@@ -422,59 +513,17 @@ def judged_baseline(
         if smooth != params["smooth"]:
             params = {**params, "smooth": smooth}
     smooth = params["smooth"]
-    forward = forward_transform(setting(params, "transform"))
+    transform = setting(params, "transform")
     if smooth == 1:
-        y = forward(x) if judged is None else judged
+        y = forward_transform(transform)(x) if judged is None else judged
         return x, y, baseline_of(frame, layout, y, params)
-    full, sub_layout = full_window_rows(layout, smooth)
-    signal = np.full(layout.n, np.nan)
-    signal[full] = window_sums(x, layout, smooth)[full] / smooth
-    y = forward(signal) if judged is None else judged
-    sub = baseline_of(frame.filter(pl.Series(full)), sub_layout, y[full], params)
-    return signal, y, on_all_rows(sub, sub_layout, full, params)
-
-
-def full_window_rows(layout: Layout, smooth: int) -> tuple[np.ndarray, Layout]:
-    """Which rows have a full ``smooth``-bucket signal, and the layout of just those rows.
-
-    An item's first ``smooth − 1`` buckets do not; an item shorter than that keeps no rows.
-    """
-    lag = smooth - 1
-    head_rows, _ = layout.head(lag)
-    full = np.ones(layout.n, dtype=bool)
-    full[head_rows] = False
-    lengths = np.maximum(layout.lengths - lag, 0)
-    lengths = lengths[lengths > 0]
-    return full, Layout(int(lengths.sum()), np.cumsum(lengths) - lengths, lengths)
-
-
-def spread_out(values: np.ndarray, full: np.ndarray, fill: float) -> np.ndarray:
-    """``values`` of the ``full`` rows put back among all rows, ``fill`` in the others."""
-    out = np.full(len(full), fill, dtype=values.dtype)
-    out[full] = values
-    return out
-
-
-def on_all_rows(
-    sub: Baseline, sub_layout: Layout, full: np.ndarray, params: Mapping[str, Any]
-) -> Baseline:
-    """The baseline of a smoothed signal's ``full`` rows (``sub_layout``), on all rows.
-
-    A rolling method's baseline is first lagged by ``smooth − 1`` rows: it must not see
-    the buckets averaged into the current signal. Rows without a full signal get no
-    baseline (NaN) and no history.
-    """
-    if method_spec(params["method"]).rolling:
-        sub = lagged(sub, sub_layout, params["smooth"] - 1)
-
-    def optional(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else spread_out(values, full, np.nan)
-
-    return Baseline(
-        center=spread_out(sub.center, full, np.nan),
-        spread=optional(sub.spread),
-        history=spread_out(sub.history, full, 0),
-        threshold=optional(sub.threshold),
-        lower=optional(sub.lower),
-        judged=optional(sub.judged),
-    )
+    rows = FullSignals(layout, smooth)
+    sums = window_sums(x, layout, smooth)
+    signal = sums / smooth
+    signal[rows.head] = np.nan
+    if judged is None:
+        y = forward_of_means(transform, sums, smooth, signal)
+        y[rows.head] = np.nan
+    else:
+        y = judged
+    return signal, y, rows.baseline(frame, rows.gather(y), params)

@@ -20,7 +20,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["forward_transform", "inverse_at_least", "inverse_transform", "inverse_where"]
+__all__ = [
+    "forward_of_means",
+    "forward_transform",
+    "inverse_at_least",
+    "inverse_transform",
+    "inverse_where",
+]
 
 
 def _sqrt(x: np.ndarray) -> np.ndarray:
@@ -61,6 +67,23 @@ def _copy(x: np.ndarray) -> np.ndarray:
 def forward_transform(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
     """The transform ``name`` as a function of arrays (a float copy for ``None``)."""
     return {None: _copy, "sqrt": _sqrt, "log1p": _log1p}[name]
+
+
+def forward_of_means(
+    name: str | None, sums: np.ndarray, smooth: int, means: np.ndarray
+) -> np.ndarray:
+    """``forward_transform(name)(means)``, a fresh array, where ``means = sums / smooth``.
+
+    Counts summed over ``smooth`` buckets take few distinct values: for ``log1p`` and
+    ``sqrt`` the transform of each mean is looked up in a table of the transform of
+    ``0 / smooth … max / smooth`` (the same function of the same values, so the same bits).
+    """
+    if name is not None and sums.dtype.kind in "iu" and len(sums):
+        low, high = int(sums.min()), int(sums.max())
+        if 0 <= low and high <= _TABLE_LIMIT and high <= len(sums):
+            table = forward_transform(name)(np.arange(high + 1, dtype=np.int64) / smooth)
+            return table.take(sums)
+    return forward_transform(name)(means)
 
 
 def inverse_transform(name: str | None) -> Callable[[np.ndarray], np.ndarray]:
