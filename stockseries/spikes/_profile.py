@@ -83,6 +83,7 @@ are series-long. The robust pass recomputes only the blocks holding a capped buc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -226,7 +227,7 @@ class _Seasons:
             spans = [(int(few[0]), int(few[-1]) + 1)]
         else:
             edges = [0, *breaks, len(few)]
-            spans = [(int(few[a]), int(few[b - 1]) + 1) for a, b in zip(edges, edges[1:])]
+            spans = [(int(few[a]), int(few[b - 1]) + 1) for a, b in itertools.pairwise(edges)]
         for r0, r1 in spans:
             daily, days = median_of_seasons(
                 self.y, positions[r0:r1], self.day, self.seasons, lo + r0, finite=True

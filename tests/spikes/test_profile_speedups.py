@@ -7,7 +7,12 @@
 - the whole detection run a few rows at a time against one run with the default chunk, and
   the robust pass (only blocks holding a capped bucket are recomputed) against recomputing
   every block;
-- the log1p table for counts against ``np.log1p``.
+- the log1p table for counts against ``np.log1p``, and the transform of smoothed counts by
+  table against the transform of their means;
+- :func:`median_and_mad` (one row sort, the MAD as the middle of two sorted runs) against
+  ``np.median`` twice;
+- :class:`FullSignals` copying rows item by item against copying them by a mask, and the
+  first week's daily stand-in run by run against one span.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import stockseries.spikes._baselines as _baselines
 import stockseries.spikes._profile as _profile
 from stockseries.spikes import detect_spikes
+from stockseries.spikes._baselines import FullSignals
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout
-from stockseries.spikes._order import median_of_columns, median_of_seasons
-from stockseries.spikes._transforms import forward_transform
+from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
+from stockseries.spikes._transforms import forward_of_means, forward_transform
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -191,3 +198,100 @@ def test_log1p_of_counts_is_np_log1p(values: np.ndarray) -> None:
     expected = np.log1p(np.maximum(values.astype(np.float64), 0.0))
     assert got.dtype == np.float64
     assert np.array_equal(got, expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.integers(0, 6),
+    width=st.integers(1, 40),
+    spread=st.sampled_from([0.5, 3.0, 1e6]),
+    seed=st.integers(0, 2**16),
+    ties=st.booleans(),
+)
+def test_median_and_mad_is_np_median_twice(
+    rows: int, width: int, spread: float, seed: int, ties: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    if ties:  # few distinct values, signed, like log deviations of small counts
+        matrix = rng.integers(-3, 4, (rows, width)) * 0.1 * spread
+    else:
+        matrix = rng.normal(0.0, spread, (rows, width))
+    median = np.median(matrix, axis=1)
+    mad = np.median(np.abs(matrix - median[:, None]), axis=1)
+    got_median, got_mad = median_and_mad(matrix.copy())
+    assert np.array_equal(got_median.view(np.int64), median.view(np.int64))  # to the bit
+    assert np.array_equal(got_mad.view(np.int64), mad.view(np.int64))
+
+
+@pytest.mark.parametrize("name", ["log1p", "sqrt", None])
+@pytest.mark.parametrize(
+    "sums",
+    [
+        np.array([0, 1, 5, 1000, 7, 0, 44]),
+        np.array([-3, 2, 0]),
+        np.array([2**40, 3]),
+        np.array([0.5, 2.0, 3.0]),
+        np.array([], dtype=np.int64),
+    ],
+)
+@pytest.mark.parametrize("smooth", [1, 3, 15])
+def test_transform_of_smoothed_counts_is_the_transform_of_their_means(
+    name: str | None, sums: np.ndarray, smooth: int
+) -> None:
+    means = sums / smooth
+    expected = forward_transform(name)(means)
+    got = forward_of_means(name, sums, smooth, means)
+    assert got is not means
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    smooth=st.integers(2, 6),
+)
+def test_full_signals_by_slices_equal_by_mask(lengths: list[int], smooth: int) -> None:
+    layout = ragged_layout(lengths)
+    rows = FullSignals(layout, smooth)
+    full = layout.positions() >= smooth - 1
+    assert np.array_equal(rows.mask, full)
+    kept = np.maximum(layout.lengths - smooth + 1, 0)
+    assert np.array_equal(rows.sub.lengths, kept[kept > 0])
+    values = np.arange(layout.n, dtype=np.float64) + 0.25
+    assert np.array_equal(rows.gather(values), values[full])
+    spread = np.full(layout.n, np.nan)
+    spread[full] = values[full]
+    assert np.array_equal(rows.scatter(values[full], np.nan), spread, equal_nan=True)
+    counts = np.arange(layout.n)
+    expected = np.where(full, counts, -1)
+    assert np.array_equal(rows.scatter(counts[full], -1), expected)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"method": "profile"},
+        {"method": "profile", "period": "1d", "direction": "both"},
+        {"method": "zscore", "smooth": 3},
+        {"method": "ewma", "smooth": 4, "transform": "sqrt"},
+        {"method": "threshold", "level": 4.0, "smooth": 3},
+    ],
+)
+def test_full_signals_copy_item_by_item_or_by_mask_alike(
+    options: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = ragged_series()
+    expected = detect_spikes(series, **options)
+    monkeypatch.setattr(_baselines, "_SLICED_ITEMS", 0)  # always by mask
+    assert detect_spikes(series, **options).equals(expected)
+
+
+def test_daily_stand_in_run_by_run_or_in_one_span_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Items shorter than a week: with period 1w every bucket reads the previous days.
+    series = ragged_series()
+    expected = detect_spikes(series, "profile", direction="both")
+    assert expected["sufficient"].sum() > 0
+    monkeypatch.setattr(_profile, "_MAX_RUNS", 0)  # one span over all runs of a chunk
+    assert detect_spikes(series, "profile", direction="both").equals(expected)
+    monkeypatch.setattr(_profile, "CHUNK", 700)  # and chunks cut mid-item
+    assert detect_spikes(series, "profile", direction="both").equals(expected)
