@@ -190,7 +190,7 @@ def median_and_mad(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Examples
     --------
     >>> median_and_mad(np.array([[1.0, 9.0, 2.0, 4.0], [5.0, 3.0, 3.0, 8.0]]))
-    (array([3. , 4. ]), array([1.5, 1. ]))
+    (array([3., 4.]), array([1.5, 1. ]))
     """
     matrix.sort(axis=1)
     rows, n = matrix.shape
