@@ -80,7 +80,7 @@ def compute_flags(
     """Upward flags: ``x > threshold``, enough history and ``x >= min_demand``."""
     flagged = np.greater(x, threshold)
     flagged &= sufficient
-    if len(x):
+    if len(x) and min_demand > -math.inf:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN signal
             lowest = np.nanmin(x)
@@ -149,7 +149,7 @@ class Decision:
         """``baseline``, ``threshold`` (and ``lower``) in the signal's units (fresh arrays).
 
         With ``where`` (a mask) only those buckets are certain to be converted; the others
-        may be NaN.
+        may hold NaN or their converted value.
         """
 
         def inverse(values: np.ndarray) -> np.ndarray:

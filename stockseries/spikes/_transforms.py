@@ -118,11 +118,13 @@ def inverse_at_least(name: str | None, y: np.ndarray, floor: float) -> np.ndarra
 
 
 def inverse_where(name: str | None, y: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``inverse(y)`` where ``where`` holds, NaN elsewhere (``y`` itself for ``None``).
+    """``inverse(y)`` where ``where`` holds; elsewhere NaN or the inverse (``y`` itself for
+    ``None``): callers read only the rows ``where`` selects.
 
-    For ``log1p``, ``expm1`` runs only where it is needed.
+    For ``log1p``, ``expm1`` runs only where it is needed when that is a minority of rows;
+    otherwise on every row (no NaN-filled array to prepare, no masked loop).
     """
-    if name != "log1p":
+    if name != "log1p" or 2 * np.count_nonzero(where) > len(where):
         return inverse_transform(name)(y)
     out = np.full(np.shape(y), np.nan)
     np.expm1(y, out=out, where=where)
