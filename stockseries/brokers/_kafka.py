@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from stockseries._schema import ITEM, TS
@@ -367,13 +368,10 @@ class KafkaSource:
                 log.warning("Kafka: %s", error)
         if not kept:
             return _Batch([], [], _NO_ROWS, {})
-        # One pass per attribute (list comprehensions): this loop is the per-message cost.
+        # The only per-message Python work: one pass per attribute (list comprehensions).
         values = [m.value() for m in kept]
-        offsets = [m.offset() for m in kept]
-        known = self._codes
-        places = [(m.topic(), m.partition()) for m in kept]
-        codes = [known[place] if place in known else self._code(*place) for place in places]
-        read_through = dict(zip(codes, offsets, strict=True))  # the last offset per partition
+        offsets = np.fromiter((m.offset() for m in kept), np.int64, len(kept))
+        codes, read_through = self._where(kept, offsets)
         decoded = decode(values, epoch_unit=self._epoch_unit)
         rows = locate(decoded.events, codes, offsets)
         # Big Arrow messages: take fewer per poll, so that the next batch is decoded while
@@ -381,6 +379,24 @@ class KafkaSource:
         per_message = max(1.0, rows.height / len(kept))
         self._poll_size = max(1, min(self._max_messages, int(_BATCH_ROWS / per_message)))
         return _Batch(kept, by_message(decoded.rejected), rows, read_through)
+
+    def _where(self, kept: list[Any], offsets: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+        """Each message's partition code, and the last offset read per partition (vectorised)."""
+        parts = np.fromiter((m.partition() for m in kept), np.int64, len(kept))
+        if len(self.topics) == 1:
+            keys = parts
+        else:  # topic and partition in one integer
+            topics = pl.Series([m.topic() for m in kept], dtype=pl.Enum(self.topics))
+            keys = (topics.to_physical().to_numpy().astype(np.int64) << 32) | parts
+        unique, inverse = np.unique(keys, return_inverse=True)
+        unique_codes = np.array(
+            [self._code(self.topics[int(key) >> 32], int(key) & 0xFFFFFFFF) for key in unique],
+            dtype=np.int32,
+        )
+        last = np.full(len(unique), -1, dtype=np.int64)
+        np.maximum.at(last, inverse, offsets)  # a partition's messages come in offset order
+        read_through = dict(zip(unique_codes.tolist(), last.tolist(), strict=True))
+        return unique_codes[inverse], read_through
 
     def _take(self, batch: _Batch) -> None:
         """Dead-letter the batch's bad messages and hand its rows to the event-time merge."""

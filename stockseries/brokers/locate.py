@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -26,11 +28,14 @@ def by_message(rejected: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return [(index, "; ".join(reasons)) for index, reasons in grouped.items()]
 
 
-def locate(events: pl.DataFrame, codes: list[int], offsets: list[int]) -> pl.DataFrame:
+def locate(
+    events: pl.DataFrame, codes: Sequence[int] | np.ndarray, offsets: Sequence[int] | np.ndarray
+) -> pl.DataFrame:
     """Replace ``__message`` by ``__part``, ``__offset`` and ``__row``.
 
     ``__row`` ranks the rows of one message by event time (stable), the order in which the
-    event-time merge releases them; a message of one row (JSON) has rank 0.
+    event-time merge releases them; a message of one row (JSON) has rank 0. ``codes`` and
+    ``offsets`` give each message's partition code and offset (lists or NumPy arrays).
     """
     index = events.get_column(MESSAGE)
     message = index.to_numpy()
@@ -48,7 +53,10 @@ def locate(events: pl.DataFrame, codes: list[int], offsets: list[int]) -> pl.Dat
 
 
 def _locate_grouped(
-    events: pl.DataFrame, message: np.ndarray, codes: list[int], offsets: list[int]
+    events: pl.DataFrame,
+    message: np.ndarray,
+    codes: Sequence[int] | np.ndarray,
+    offsets: Sequence[int] | np.ndarray,
 ) -> pl.DataFrame:
     """:func:`locate` for rows grouped by message, in message order (vectorised, no hashing)."""
     boundary = np.r_[True, message[1:] != message[:-1]]
