@@ -65,7 +65,7 @@ def bare_kafka(brokers: str, topic: str, parts: int, n: int) -> float:
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": brokers, "group.id": uuid.uuid4().hex,
-                  "enable.auto.commit": False})  # fmt: skip
+                  "enable.auto.commit": False, **FETCH})  # fmt: skip
     c.assign([TopicPartition(topic, p, 0) for p in range(parts)])
     got, t0 = 0, time.perf_counter()
     while got < n and time.perf_counter() - t0 < 120:
@@ -253,9 +253,10 @@ after: {info["load_after"]} on {os.cpu_count()} cores — the brokers run on the
 Each run measures every figure side by side against the same servers, one after the other.
 What is compared:
 - **bare**: the client alone in a loop that only decodes — `confluent-kafka`
-  `consume(100_000, 0.5)` then `json.loads` of every message (no validation, no frame,
-  nothing kept); `XREADGROUP COUNT 10000` then `json.loads` of every entry; for Arrow,
-  `pl.from_arrow(pa.ipc.open_stream(...))` of every message, with our fetch settings.
+  `consume(100_000, 0.5)` with the consumer settings `kafka_source` uses, then `json.loads`
+  of every message (no validation, no frame, nothing kept); `XREADGROUP COUNT 10000` then
+  `json.loads` of every entry; for Arrow, `pl.from_arrow(pa.ipc.open_stream(...))` of every
+  message.
 - **end to end** (what the targets are judged on): one consumer process doing its whole
   job — `consume(kafka_source(...) | redis_source(...), StreamProcessor("1m", window=60,
   k=4))`: fetch, decode, validate, dead-letter check, event-time merge across partitions,
