@@ -189,6 +189,7 @@ class KafkaSource:
         self._dead = _DeadLetters(brokers, dead_letter, config)
         self._consumer: Any = None
         self._poll_size = 1  # messages per poll: adapts to their size (see _poll)
+        self._backlog = False  # the last poll came back full
         self._down_since: float | None = None  # when the brokers stopped answering
         self._last_probe = 0.0
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
@@ -354,7 +355,15 @@ class KafkaSource:
     def _poll(self) -> _Batch:
         """Fetch and decode one batch (runs in a worker thread; changes no reading state)."""
         kafka = _client()
-        messages = self._consumer.consume(self._poll_size, self._max_wait)
+        # A poll waits up to max_wait for a full batch. Right after a full one the consumer is
+        # catching up: take what is queued without waiting, so the last, partial batch of a
+        # backlog is not held for max_wait; wait only when nothing is queued.
+        messages = []
+        if self._backlog:
+            messages = self._consumer.consume(self._poll_size, 0)
+        if not messages:
+            messages = self._consumer.consume(self._poll_size, self._max_wait)
+        self._backlog = len(messages) >= self._poll_size
         kept = [m for m in messages if m.error() is None]
         self._check_brokers(alive=bool(kept))
         if len(kept) < len(messages):
