@@ -100,8 +100,8 @@ def mad_of_sorted(rows_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k neighbours ``row[a:a + k]`` in sorted order, and the farthest of them is one of the
     two ends, so the k-th smallest deviation is ``min over a of max(below(a),
     above(a))`` with ``below(a) = median − row[a]`` (falling in a) and ``above(a) =
-    row[a + k − 1] − median`` (rising): a binary search for where they cross, O(log w)
-    gathers per row. The next deviation is the nearer of the two values beside the best
+    row[a + k − 1] − median`` (rising): the best ``a`` is where they cross, found by
+    counting the runs still falling. The next deviation is the nearer of the two values beside the best
     run (or the same, on ties). Whole numbers are compared in doubled units
     (``2·row`` against ``2·median``, both whole), so every deviation is exact and equal
     to NumPy's float ``|x − median|``.
@@ -129,15 +129,14 @@ def mad_of_sorted(rows_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     k = (w + 1) // 2  # 1-based rank of the (lower) middle deviation
     last = w - k  # the runs start at 0 .. last
-    lo = np.zeros(n, dtype=np.int64)
-    hi = np.full(n, last + 1, dtype=np.int64)
-    for _ in range((last + 1).bit_length() + 1):
-        a = (lo + hi) // 2
-        probe = np.minimum(a, last)
-        crossed = below(probe) <= above(probe)
-        lo = np.where((lo < hi) & ~crossed, a + 1, lo)
-        hi = np.where((lo < hi) & crossed, a, hi)
-    a = lo
+    # below(a) > above(a) holds for a prefix of the runs: count it in one pass over the
+    # block (2·median > row[a] + row[a + k − 1] for whole numbers: no doubling needed).
+    if whole:
+        ends = np.add(rows_sorted[:, : last + 1], rows_sorted[:, k - 1 :], dtype=np.int64)
+        a = (ends < mid[:, None]).sum(axis=1)
+    else:
+        down = np.subtract(mid[:, None], rows_sorted[:, : last + 1])
+        a = (down > rows_sorted[:, k - 1 :] - mid[:, None]).sum(axis=1)
     run_up = np.where(a <= last, above(np.minimum(a, last)), np.inf)
     run_down = np.where(a >= 1, below(np.maximum(a - 1, 0)), np.inf)
     kth = np.minimum(run_up, run_down) / scale
