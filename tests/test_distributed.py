@@ -460,6 +460,27 @@ def test_tune_on_the_cluster_equals_tune(client: Client, lazy: bool) -> None:
     assert got.objective == expected.objective
 
 
+def test_tune_on_the_cluster_gives_the_in_memory_columns(client: Client) -> None:
+    """Searched directions and transforms come back as columns (the one trial schema) and
+    are refined and chosen as in one process."""
+    sim = ss.simulate(6, start="2024-01-01", days=1, seed=5)
+    series = ss.resample(sim.events, "5m")
+    grid = {
+        "windows": 12,
+        "ks": (3.0, 4.0),
+        "min_demands": 0,
+        "smooths": (1, 3),
+        "directions": ("up", "both"),
+        "transforms": (None, "sqrt"),
+    }
+    expected = ss.tune(series, sim.labels, progress=False, **grid)
+    got = ssd.tune(series, sim.labels, npartitions=3, **grid)
+    assert {"direction", "transform"} <= set(expected.trials.columns)
+    assert got.trials.columns == expected.trials.columns
+    assert_frame_equal(got.trials, expected.trials)
+    assert got.best == expected.best
+
+
 def test_one_item_with_most_events_does_not_take_a_worker_down(client: Client) -> None:
     """A hot item lands in one partition whole; with 2 GiB workers the run completes and
     every worker is still the one that started (none was restarted for memory)."""

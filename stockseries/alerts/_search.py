@@ -30,7 +30,7 @@ from stockseries.alerts.evaluate import intervals, series_item_days
 from stockseries.spikes._layout import bucket_every, prepare
 from stockseries.spikes.methods import Detection
 
-__all__ = ["TRIAL_SCHEMA", "VALIDATIONS", "Key", "Search"]
+__all__ = ["SETTING_COLUMNS", "TRIAL_SCHEMA", "VALIDATIONS", "Key", "Search", "key_of"]
 
 #: ``validation=`` values of :func:`stockseries.alerts.tune`.
 VALIDATIONS = (None, "items", "time")
@@ -220,3 +220,7 @@ def _n_labels(data: TuneData) -> int:
 def key_of(row: Mapping[str, Any]) -> Key:
     """The grid key of a trial row."""
     return (row["method"], row["window"], row["smooth"], row["direction"], row["transform"])
+
+
+#: The columns of :data:`TRIAL_SCHEMA` that name a setting (the others: stage and scores).
+SETTING_COLUMNS = tuple(name for name in TRIAL_SCHEMA if name != "stage" and name not in _METRICS)

@@ -12,10 +12,10 @@ from stockseries._html import result_html
 from stockseries.alerts._crossval import rank_by_items
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts._scoring import as_tuple, rank_trials
-from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search
+from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search, key_of
 from stockseries.spikes.methods import DIRECTIONS, TRANSFORMS, Detection, method_spec, spike_params
 
-__all__ = ["TuneGrid", "TuneResult", "tune"]
+__all__ = ["TuneGrid", "TuneResult", "tune", "tune_result"]
 
 _SCORES = ("f1", "precision", "recall", "false_per_day")
 # Settings chosen on the fitted part that the held-out part then ranks.
@@ -418,7 +418,7 @@ def tune(
     elif validation == "time":
         trials, how = _validated(trials, how, choose, validation)
     trials = trials.select(pl.exclude("^_all_.*$", "^_f[0-9]+_.*$"))
-    return _result(trials, how, settings, grid)
+    return tune_result(trials, how, settings, grid)
 
 
 def _choice(
@@ -469,12 +469,16 @@ def _validated(
 _METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
 
 
-def _result(
+def tune_result(
     trials: pl.DataFrame, how: str, settings: Mapping[Key, Detection], grid: TuneGrid
 ) -> TuneResult:
+    """The :class:`TuneResult` of ranked ``trials`` (one process or a cluster: the same result).
+
+    The ``direction`` and ``transform`` columns are kept only when ``grid`` searched them.
+    """
     top = trials.filter(pl.col("rank") == 1).row(0, named=True)
     md = top["min_demand"]
-    key: Key = (top["method"], top["window"], top["smooth"], top["direction"], top["transform"])
+    key = key_of(top)
     best = spike_params(
         **{
             **settings[key],

@@ -20,17 +20,16 @@ import polars as pl
 from stockseries._frames import frame_of
 from stockseries._schema import ITEM, TS
 from stockseries.alerts._scoring import rank_trials, refinement
+from stockseries.alerts._search import SETTING_COLUMNS, TRIAL_SCHEMA, key_of
 from stockseries.alerts.evaluate import f1_score, ratio
-from stockseries.alerts.tuning import TuneGrid, TuneResult
+from stockseries.alerts.tuning import TuneGrid, TuneResult, tune_result
 from stockseries.alerts.tuning import tune as tune_in_memory
 from stockseries.distributed._api import cluster_client
 from stockseries.distributed._arrow import polars_of
-from stockseries.spikes.methods import spike_params
 
 __all__ = ["tune"]
 
 _US_PER_DAY = 86_400_000_000
-_SETTING = ["method", "window", "smooth", "k", "min_demand", "merge_gap", "min_buckets"]
 _COUNTS = ["n_alerts", "hits", "detected", "n_labels"]
 
 
@@ -83,8 +82,7 @@ def tune(
         tried = {
             (r["k"], r["min_demand"])
             for r in trials.iter_rows(named=True)
-            if (r["method"], r["window"], r["smooth"])
-            == (top["method"], top["window"], top["smooth"])
+            if key_of(r) == key_of(top)
         }
         extra = [combo for combo in refinement(top, grid.ks) if combo not in tried]  # type: ignore[arg-type]
         if extra:
@@ -102,7 +100,7 @@ def tune(
             trials = pl.concat([trials, more.select(trials.columns)])
     trials = trials.drop("_trial").with_row_index("_trial")
     ranked, how = rank_trials(trials, objective, target_recall, max_false_per_day, warn=True)
-    return _result(ranked, how, grid)
+    return tune_result(ranked, how, grid.settings(), grid)
 
 
 def _partitions(series: Any, n: int) -> list[Any]:
@@ -129,7 +127,7 @@ def _scored(
     sums = (
         pl.concat([c["trials"] for c in counted])
         .group_by("_trial", maintain_order=True)
-        .agg(pl.first(*_SETTING), pl.sum(*_COUNTS))
+        .agg(pl.first(*SETTING_COLUMNS), pl.sum(*_COUNTS))
         .sort("_trial")
     )
     n_labels = truth.height
@@ -140,7 +138,7 @@ def _scored(
         rows.append(
             {
                 "stage": stage,
-                **{name: row[name] for name in _SETTING},
+                **{name: row[name] for name in SETTING_COLUMNS},
                 "precision": precision,
                 "recall": recall,
                 "f1": f1_score(precision, recall),
@@ -148,25 +146,7 @@ def _scored(
                 "n_alerts": row["n_alerts"],
             }
         )
-    return pl.DataFrame(rows, schema=_schema()).with_row_index("_trial")
-
-
-def _schema() -> dict[str, pl.DataType]:
-    return {
-        "stage": pl.String(),
-        "method": pl.String(),
-        "window": pl.Int64(),
-        "smooth": pl.Int64(),
-        "k": pl.Float64(),
-        "min_demand": pl.Float64(),
-        "merge_gap": pl.Int64(),
-        "min_buckets": pl.Int64(),
-        "precision": pl.Float64(),
-        "recall": pl.Float64(),
-        "f1": pl.Float64(),
-        "false_per_day": pl.Float64(),
-        "n_alerts": pl.Int64(),
-    }
+    return pl.DataFrame(rows, schema=TRIAL_SCHEMA).with_row_index("_trial")
 
 
 def _counts(part: pl.DataFrame, truth: pl.DataFrame, grid: TuneGrid) -> dict[str, Any] | None:
@@ -178,7 +158,15 @@ def _counts(part: pl.DataFrame, truth: pl.DataFrame, grid: TuneGrid) -> dict[str
     n = found.get_column("n_alerts").to_numpy()
     precision = found.get_column("precision").fill_null(0).to_numpy()
     recall = found.get_column("recall").fill_null(0).to_numpy()
-    trials = found.select(_SETTING).with_columns(
+    # The in-memory result leaves out the direction and transform when the grid has one each.
+    single = {"direction": grid.directions[0], "transform": grid.transforms[0]}  # type: ignore[index]
+    setting = [
+        pl.col(name)
+        if name in found.columns
+        else pl.lit(single[name], TRIAL_SCHEMA[name]).alias(name)
+        for name in SETTING_COLUMNS
+    ]
+    trials = found.select(setting).with_columns(
         pl.Series("_trial", np.arange(found.height)),
         pl.Series("n_alerts", n),
         pl.Series("hits", np.rint(precision * n).astype(np.int64)),
@@ -206,6 +194,8 @@ def _refine_grid(grid: TuneGrid, top: dict[str, Any]) -> TuneGrid:
         methods=top["method"],
         windows=top["window"],
         smooths=top["smooth"],
+        directions=top["direction"],
+        transforms=top["transform"],
         ks=ks,
         min_demands=sorted(dict.fromkeys(md for _, md in fine)),
         merge_gap=grid.merge_gap,
@@ -214,36 +204,4 @@ def _refine_grid(grid: TuneGrid, top: dict[str, Any]) -> TuneGrid:
         min_periods=grid.min_periods,
         column=grid.column,
         method_options=grid.method_options,
-    )
-
-
-def _result(trials: pl.DataFrame, how: str, grid: TuneGrid) -> TuneResult:
-    top = trials.filter(pl.col("rank") == 1).row(0, named=True)
-    settings = grid.settings()
-    md = top["min_demand"]
-    best = spike_params(
-        **{
-            # Grid keys also name the direction and transform (defaults: "up", None).
-            **settings[
-                (
-                    top["method"],
-                    top["window"],
-                    top["smooth"],
-                    top.get("direction", "up"),
-                    top.get("transform"),
-                )
-            ],
-            "k": top["k"] if top["k"] is not None else 3.0,
-            "min_demand": int(md) if float(md).is_integer() else md,
-        }
-    )
-    return TuneResult(
-        trials=trials.drop("_trial"),
-        best=best.to_dict(),
-        alert_params={
-            "merge_gap": top["merge_gap"],
-            "min_buckets": top["min_buckets"],
-            "cooldown": grid.cooldown,
-        },
-        objective=how,
     )
