@@ -24,6 +24,7 @@ from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
 from stockseries.brokers.partition import partition_of
+from stockseries.brokers.reading import Reading
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, with_backoff
 
 __all__ = [
@@ -155,38 +156,28 @@ class KafkaSource:
         *,
         brokers: str,
         group_id: str,
+        reading: Reading,
         partitions: Sequence[int] | None = None,
-        start: Mapping[str, Mapping[int, Position]] | None = None,
-        from_beginning: bool = True,
-        max_messages: int = 100_000,
-        max_wait: float = 0.5,
-        idle_timeout: float | None = 5.0,
-        dead_letter: str | None = None,
-        epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
-        connect_timeout: float = 30.0,
         config: Mapping[str, Any] | None = None,
-        end_when_idle: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not topics:
             raise ValueError("kafka_source needs at least one topic")
-        if max_messages < 1 or max_wait <= 0:
-            raise ValueError("max_messages must be >= 1 and max_wait > 0")
         self.topics = list(dict.fromkeys(topics))
         self.brokers, self.group_id = brokers, group_id
         self._partitions = None if partitions is None else list(partitions)
-        self._start = {t: dict(p) for t, p in (start or {}).items()}
-        self._from_beginning = from_beginning
-        self._max_messages, self._max_wait = max_messages, max_wait
-        self._epoch_unit = epoch_unit
-        self._connect_timeout = connect_timeout
-        self._end_when_idle = end_when_idle
+        self._start = {t: dict(p) for t, p in (reading.start or {}).items()}
+        self._from_beginning = reading.from_beginning
+        self._max_messages, self._max_wait = reading.max_messages, reading.max_wait
+        self._epoch_unit = reading.epoch_unit
+        self._connect_timeout = reading.connect_timeout
+        self._end_when_idle = reading.end_when_idle
         self._config = dict(config or {})
-        self._merge = EventTimeMerge(idle_timeout, clock)
+        self._merge = EventTimeMerge(reading.idle_timeout, clock)
         self._codes: dict[tuple[str, int], int] = {}
         self._names: list[tuple[str, int]] = []
         self._skips: dict[int, Position] = {}
-        self._dead = _DeadLetters(brokers, dead_letter, config)
+        self._dead = _DeadLetters(brokers, reading.dead_letter, config)
         self._consumer: Any = None
         self._poll_size = 1  # messages per poll: adapts to their size (see _poll)
         self._backlog = False  # the last poll came back full
@@ -615,11 +606,7 @@ def kafka_source(
     KafkaSource(topics=['orders', 'deliveries'], brokers='127.0.0.1:9092', group_id='g', messages=0)
     """
     names = [topics] if isinstance(topics, str) else list(topics)
-    return KafkaSource(
-        names,
-        brokers=brokers,
-        group_id=group_id,
-        partitions=partitions,
+    reading = Reading(
         start=start,
         from_beginning=from_beginning,
         max_messages=max_messages,
@@ -628,8 +615,15 @@ def kafka_source(
         dead_letter=dead_letter,
         epoch_unit=epoch_unit,
         connect_timeout=connect_timeout,
-        config=config,
         end_when_idle=end_when_idle,
+    )
+    return KafkaSource(
+        names,
+        brokers=brokers,
+        group_id=group_id,
+        reading=reading,
+        partitions=partitions,
+        config=config,
     )
 
 

@@ -29,6 +29,7 @@ from stockseries.brokers.eventtime import EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.locate import by_message, locate, skip_released
 from stockseries.brokers.partition import partition_of
+from stockseries.brokers.reading import Reading
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, backoff_delays
 
 __all__ = [
@@ -115,30 +116,20 @@ class RedisSource:
         url: str,
         group: str,
         consumer: str,
-        start: Mapping[str, Mapping[int, Position]] | None = None,
-        from_beginning: bool = True,
-        max_messages: int = 10_000,
-        max_wait: float = 0.5,
-        idle_timeout: float | None = 5.0,
-        dead_letter: str | None = None,
-        epoch_unit: Literal["s", "ms", "us", "ns"] | None = None,
-        connect_timeout: float = 30.0,
-        end_when_idle: float | None = None,
+        reading: Reading,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not streams:
             raise ValueError("redis_source needs at least one stream")
-        if max_messages < 1 or max_wait <= 0:
-            raise ValueError("max_messages must be >= 1 and max_wait > 0")
         self.streams = list(dict.fromkeys(streams))
         self.url, self.group, self.consumer = url, group, consumer
-        self._start = {s: dict(p) for s, p in (start or {}).items()}
-        self._from_beginning = from_beginning
-        self._max_messages, self._max_wait = max_messages, max_wait
-        self._dead_letter, self._epoch_unit = dead_letter, epoch_unit
-        self._connect_timeout = connect_timeout
-        self._end_when_idle = end_when_idle
-        self._merge = EventTimeMerge(idle_timeout, clock)
+        self._start = {s: dict(p) for s, p in (reading.start or {}).items()}
+        self._from_beginning = reading.from_beginning
+        self._max_messages, self._max_wait = reading.max_messages, reading.max_wait
+        self._dead_letter, self._epoch_unit = reading.dead_letter, reading.epoch_unit
+        self._connect_timeout = reading.connect_timeout
+        self._end_when_idle = reading.end_when_idle
+        self._merge = EventTimeMerge(reading.idle_timeout, clock)
         self._skips: dict[int, Position] = {}
         self._redis: Any = None
         self._dead_lettered: list[Any] = []
@@ -396,11 +387,7 @@ def redis_source(
     RedisSource(streams=['events'], url='redis://127.0.0.1:6379/0', group='g', consumer='stockseries', messages=0)
     """
     names = [streams] if isinstance(streams, str) else list(streams)
-    return RedisSource(
-        names,
-        url=url,
-        group=group,
-        consumer=consumer,
+    reading = Reading(
         start=start,
         from_beginning=from_beginning,
         max_messages=max_messages,
@@ -411,6 +398,7 @@ def redis_source(
         connect_timeout=connect_timeout,
         end_when_idle=end_when_idle,
     )
+    return RedisSource(names, url=url, group=group, consumer=consumer, reading=reading)
 
 
 def _value(fields: dict[bytes, bytes]) -> bytes | None:
