@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ from stockseries.notebook._chartdata import (
 )
 from stockseries.notebook.alert_charts import classify
 
-__all__ = ["DEMAND_LEGEND", "demand_chart", "demand_spec"]
+__all__ = ["DEMAND_LEGEND", "DemandChartOptions", "demand_chart", "demand_spec"]
 
 #: Legend entry -> colour of every mark the demand chart can draw.
 DEMAND_LEGEND: dict[str, str] = {
@@ -84,20 +85,56 @@ DEMAND_LEGEND: dict[str, str] = {
 _DRAWN = (ITEM, TS, "demand", "signal", "baseline", "threshold", "lower", "score", "flagged")
 
 
+@dataclass(frozen=True)
+class DemandChartOptions:
+    """How :func:`demand_chart` draws (its keyword arguments but ``labels``), checked once.
+
+    The defaults here are :func:`demand_chart`'s. ``zoom`` and ``overview`` given as
+    ``None`` are resolved on construction: ``zoom`` follows ``tooltips`` and ``overview``
+    follows ``zoom``.
+
+    Examples
+    --------
+    >>> DemandChartOptions(tooltips=False).overview
+    False
+    >>> DemandChartOptions(max_points=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_points must be an integer >= 2, got 1
+    """
+
+    items: str | Sequence[str] | None = None
+    time_range: tuple[datetime, datetime] | None = None
+    max_points: int = DEFAULT_MAX_POINTS
+    max_items: int = DEFAULT_MAX_ITEMS
+    width: int = 700
+    height: int = 160
+    tooltips: bool = True
+    zoom: bool | None = None
+    overview: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_positive("max_points", self.max_points, 2)
+        check_positive("max_items", self.max_items, 1)
+        zoom = self.tooltips if self.zoom is None else self.zoom
+        object.__setattr__(self, "zoom", zoom)
+        object.__setattr__(self, "overview", zoom if self.overview is None else self.overview)
+
+
 def demand_chart(
     detected: Any,
     alerts: Any = None,
     *,
     labels: Any = None,
-    items: str | Sequence[str] | None = None,
-    time_range: tuple[datetime, datetime] | None = None,
-    max_points: int = DEFAULT_MAX_POINTS,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    width: int = 700,
-    height: int = 160,
-    tooltips: bool = True,
-    zoom: bool | None = None,
-    overview: bool | None = None,
+    items: str | Sequence[str] | None = DemandChartOptions.items,
+    time_range: tuple[datetime, datetime] | None = DemandChartOptions.time_range,
+    max_points: int = DemandChartOptions.max_points,
+    max_items: int = DemandChartOptions.max_items,
+    width: int = DemandChartOptions.width,
+    height: int = DemandChartOptions.height,
+    tooltips: bool = DemandChartOptions.tooltips,
+    zoom: bool | None = DemandChartOptions.zoom,
+    overview: bool | None = DemandChartOptions.overview,
 ) -> alt.LayerChart | alt.VConcatChart:
     """Demand (or the smoothed signal) per bucket with the detector's band, bar and alerts.
 
@@ -148,10 +185,7 @@ def demand_chart(
     >>> spec["layer"][0]["encoding"]["y"]["title"]
     'Demand (units / bucket)'
     """
-    tree = _demand_tree(
-        detected,
-        alerts,
-        labels=labels,
+    options = DemandChartOptions(
         items=items,
         time_range=time_range,
         max_points=max_points,
@@ -162,11 +196,16 @@ def demand_chart(
         zoom=zoom,
         overview=overview,
     )
-    return _to_altair(tree)  # type: ignore[return-value]
+    return _to_altair(_demand_tree(detected, alerts, labels, options))  # type: ignore[return-value]
 
 
 def demand_spec(
-    detected: Any, alerts: Any = None, *, json_data: bool = False, **kwargs: Any
+    detected: Any,
+    alerts: Any = None,
+    *,
+    labels: Any = None,
+    json_data: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
     """The Vega-Lite spec of :func:`demand_chart` as a plain dict, built without Altair.
 
@@ -178,32 +217,16 @@ def demand_spec(
     "format": {"type": "json"}}``, which Vega-Lite parses) instead of a list of row
     dicts: written by Polars, and a widget sends it without walking thousands of dicts.
     """
-    tree = _demand_tree(detected, alerts, **kwargs)
+    tree = _demand_tree(detected, alerts, labels, DemandChartOptions(**options))
     return {"$schema": alt.SCHEMA_URL, **_to_dict(tree, json_data)}
 
 
 def _demand_tree(
-    detected: Any,
-    alerts: Any = None,
-    *,
-    labels: Any = None,
-    items: str | Sequence[str] | None = None,
-    time_range: tuple[datetime, datetime] | None = None,
-    max_points: int = DEFAULT_MAX_POINTS,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    width: int = 700,
-    height: int = 160,
-    tooltips: bool = True,
-    zoom: bool | None = None,
-    overview: bool | None = None,
+    detected: Any, alerts: Any, labels: Any, options: DemandChartOptions
 ) -> dict[str, Any]:
     """The chart as nested Vega-Lite dicts, data still as polars frames (see ``_to_*``)."""
     df = as_frame(detected, "detected")
     require(df, [ITEM, TS, "demand"], "detected")
-    check_positive("max_points", max_points, 2)
-    check_positive("max_items", max_items, 1)
-    zoom = tooltips if zoom is None else zoom
-    overview = zoom if overview is None else overview
     df = df.sort(ITEM, TS)
     alert_df = alerts_frame(alerts) if alerts is not None else None
     label_df = None
@@ -217,13 +240,14 @@ def _demand_tree(
     ranking = rank_by(alert_df, severity_column(alert_df, None)) if alert_df is not None else []
     ranking += rank_by(df, "score" if "score" in df.columns else "demand")
     available = df[ITEM].unique(maintain_order=True).to_list()
-    chosen = pick_items(available, items, ranking, max_items, "detection frame")
+    chosen = pick_items(available, options.items, ranking, options.max_items, "detection frame")
     df = df.filter(pl.col(ITEM).is_in(chosen))
-    if time_range is not None:
-        df = df.filter(pl.col(TS).is_between(time_range[0], time_range[1], closed="left"))
+    if options.time_range is not None:
+        start, end = options.time_range
+        df = df.filter(pl.col(TS).is_between(start, end, closed="left"))
     drawn = [c for c in _DRAWN if c in df.columns]
-    reduced, factor = reduce_detection(df.select(drawn), max_points)
-    view = _View(reduced, factor, width, height, tooltips, zoom)
+    reduced, factor = reduce_detection(df.select(drawn), options.max_points)
+    view = _View(reduced, factor, options)
     legend = _legend_entries(reduced, alert_df, label_df)
 
     panels = []
@@ -235,10 +259,10 @@ def _demand_tree(
                 _of_item(alert_df, item, ["start", "end", "peak_ts"]),
                 _of_item(label_df, item, ["start", "end"]),
                 legend,
-                brush="brush" if overview else None,
+                brush="brush" if options.overview else None,
             )
         )
-    if overview and reduced.height:
+    if options.overview and reduced.height:
         panels.append(_overview(view))
     if len(panels) == 1:
         return panels[0]
@@ -285,13 +309,11 @@ def _to_altair(node: dict[str, Any]) -> Any:
 class _View:
     """What every panel of one chart shares."""
 
-    def __init__(
-        self, rows: pl.DataFrame, factor: int, width: int, height: int, tips: bool, zoom: bool
-    ) -> None:
+    def __init__(self, rows: pl.DataFrame, factor: int, options: DemandChartOptions) -> None:
         self.rows = with_utc_text(rows, [TS])
         self.factor = factor
-        self.width, self.height = width, height
-        self.tooltips, self.zoom = tips, zoom
+        self.width, self.height = options.width, options.height
+        self.tooltips, self.zoom = options.tooltips, bool(options.zoom)
         self.compared = "signal" if "signal" in rows.columns else "demand"
 
 
