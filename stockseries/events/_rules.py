@@ -136,22 +136,16 @@ class EventValidationError(ValueError):
             BrokenRule(column, rule, count, tuple(rows[ROW].to_list()) if ROW in rows else ()),
         )
         self.locations = dict(locations or {})
-        super().__init__(
-            _error_message(column, rule, count, rows, total, hint, self.summary, self.locations)
-        )
+        super().__init__(_error_message(self))
 
     def located(self, locations: Mapping[int, str]) -> EventValidationError:
         """The same error with file lines for the positions it shows."""
-        return EventValidationError(
-            self.column,
-            self.rule,
-            self.count,
-            self.rows,
-            total=self.total,
-            hint=self.hint,
-            summary=self.summary,
-            locations=locations,
-        )
+        return EventValidationError(**{**self._arguments(), "locations": locations})
+
+    def _arguments(self) -> dict[str, Any]:
+        """What the error was made of: the constructor's arguments, by name."""
+        names = ("column", "rule", "count", "rows", "total", "hint", "summary", "locations")
+        return {name: getattr(self, name) for name in names}
 
     def positions(self) -> list[int]:
         """Every 0-based position the error shows (for looking up their file lines)."""
@@ -182,19 +176,7 @@ class EventValidationError(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default pickling would call __init__ with the message only.
-        return (
-            _rebuild_error,
-            (
-                self.column,
-                self.rule,
-                self.count,
-                self.rows,
-                self.total,
-                self.hint,
-                self.summary,
-                self.locations,
-            ),
-        )
+        return (_rebuild_error, (self._arguments(),))
 
 
 class ReadError(EventValidationError):
@@ -252,19 +234,8 @@ def _join_lines(places: list[str]) -> str:
     return ", ".join(places)
 
 
-def _rebuild_error(
-    column: str,
-    rule: str,
-    count: int,
-    rows: pl.DataFrame,
-    total: int | None,
-    hint: str,
-    summary: tuple[BrokenRule, ...] = (),
-    locations: Mapping[int, str] | None = None,
-) -> EventValidationError:
-    return EventValidationError(
-        column, rule, count, rows, total=total, hint=hint, summary=summary, locations=locations
-    )
+def _rebuild_error(arguments: Mapping[str, Any]) -> EventValidationError:
+    return EventValidationError(**arguments)
 
 
 class ValidatedEvents(NamedTuple):
@@ -320,17 +291,15 @@ def column_order(columns: list[str]) -> list[str]:
     return [*REQUIRED_COLUMNS, *(name for name in columns if name not in EVENT_SCHEMA)]
 
 
-def _error_message(
-    column: str,
-    rule: str,
-    count: int,
-    rows: pl.DataFrame,
-    total: int | None,
-    hint: str,
-    summary: tuple[BrokenRule, ...] = (),
-    locations: Mapping[int, str] | None = None,
-) -> str:
-    locations = locations or {}
+def _error_message(error: EventValidationError) -> str:
+    column, rule, count, rows, total = (
+        error.column,
+        error.rule,
+        error.count,
+        error.rows,
+        error.total,
+    )
+    summary, locations = error.summary, error.locations
     if rule == MISSING_COLUMN:
         every = "all rows lack it" if total is None else f"all {_rows(total)} lack it"
         lines = [f"events are missing required column {column!r} (rule {rule!r}; {every})"]
@@ -358,8 +327,8 @@ def _error_message(
             lines.append(
                 f"  {broken.column}: {broken.rule} -- {_rows(broken.offending)}, first at {where}{note}"
             )
-    if hint:
-        lines.append(hint)
+    if error.hint:
+        lines.append(error.hint)
     return "\n".join(lines)
 
 
