@@ -95,14 +95,16 @@ profile
 # %% [markdown]
 # ## 3. A drop caught
 #
-# NAB labels a window on IBM from 22 to 25 March 2015. Demand then ran well *below* its weekly
-# profile — a spike-only detector cannot see that. The profile detector raises `down` alerts
-# inside the window. It also raises some outside it (20–22 March): with untuned defaults the
-# bar is low; tuning trades these against missed windows.
+# NAB labels a window on FB from 2 to 5 April 2015, around Good Friday (3 April, US markets
+# closed). Mentions then ran well *below* their weekly profile — a spike-only detector cannot
+# see that. The profile detector raises `down` alerts inside the window. A drop must be more
+# than counting noise: the lower bar is set where the *square root* of a count, not its log,
+# varies symmetrically, so a quiet hour's few expected mentions falling to none is no alarm.
 
 # %%
-window = labels.filter(pl.col("item_id") == ITEM)
-drops = found.frame.filter((pl.col("item_id") == ITEM) & (pl.col("direction") == "down"))
+DROP_ITEM = "FB"
+window = labels.filter(pl.col("item_id") == DROP_ITEM)
+drops = found.frame.filter((pl.col("item_id") == DROP_ITEM) & (pl.col("direction") == "down"))
 drops.join(window, on="item_id", suffix="_window").filter(
     (pl.col("start") < pl.col("end_window")) & (pl.col("end") > pl.col("start_window"))
 ).select(
@@ -110,16 +112,16 @@ drops.join(window, on="item_id", suffix="_window").filter(
 )
 
 # %%
-span = (dt.datetime(2015, 3, 15, tzinfo=dt.UTC), dt.datetime(2015, 3, 29, tzinfo=dt.UTC))
+span = (dt.datetime(2015, 3, 27, tzinfo=dt.UTC), dt.datetime(2015, 4, 10, tzinfo=dt.UTC))
 inside = pl.col("start").is_between(*span)
 around = detected.filter(
-    (pl.col("item_id") == ITEM) & pl.col("ts").is_between(*span, closed="left")
+    (pl.col("item_id") == DROP_ITEM) & pl.col("ts").is_between(*span, closed="left")
 ).select("ts", "demand", "baseline", "lower")
 lines = (
     alt.Chart(around.unpivot(index="ts", variable_name="series"))
     .mark_line(strokeWidth=1.2)
     .encode(
-        x=alt.X("ts:T", title="March 2015 (UTC)"),
+        x=alt.X("ts:T", title="27 March – 9 April 2015 (UTC)"),
         y=alt.Y("value:Q", title="mentions per hour"),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),
     )
@@ -137,7 +139,7 @@ marks = (
 (shade + marks + lines).properties(
     width=700,
     height=220,
-    title=f"{ITEM}: labelled window (grey), down alerts (red), demand, profile and lower bar",
+    title=f"{DROP_ITEM}: labelled window (grey), down alerts (red), demand, profile, lower bar",
 )
 
 # %% [markdown]

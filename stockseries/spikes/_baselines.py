@@ -254,7 +254,8 @@ def baseline_of(
     if method == "threshold":
         return fixed_level(frame, layout, params["level"])
     if method == "profile":
-        return Baseline(*profile_baseline(frame, layout, x, params))
+        center, spread, history, threshold, lower = profile_baseline(frame, layout, x, params)
+        return Baseline(center, spread, history, threshold, lower)
     if method == "level_shift":
         recent, before, spread, history = level_shift_baseline(layout, x, params)
         return Baseline(before, spread, history, judged=recent)

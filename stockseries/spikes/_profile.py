@@ -59,7 +59,18 @@ default, or ``1d``), ``S`` = ``seasons`` (default 4), ``D`` the buckets per day.
    like a surge; ``c`` follows a trend or a new normal within about half a period.
 5. **Bars.** ``baseline = p_t + c``, ``threshold = baseline + k·s``, ``lower = baseline −
    k·s`` (reported back in counts through the inverse transform), ``score = (y_t −
-   baseline)/s``. ``k`` defaults to 4 for this method: ``s`` is the spread of the
+   baseline)/s``. **Drops and counting.** Counting noise is symmetric for the square root
+   of a count (Anscombe), not for its log: ``baseline − k·s`` on the log scale let a
+   quiet slot's few expected orders fall to zero as a "drop" (on the realistic simulator
+   most false drops were such buckets). When drops are watched the lower bar is therefore
+   no closer to the baseline than the count ``x`` whose ``sqrt(x + 3/8)`` lies ``k·σ``
+   below the expected count's (``σ = sqrt(Φ·(1 + π/(2h)))/2`` for the ``s``-bucket sum,
+   then widened by ``E`` in quadrature, or with ``Φ`` alone, whichever is wider); where
+   even no demand at all is that close, nothing below the baseline is a drop. Below the
+   baseline ``spread`` is that lower bar's (so ``score < −k`` exactly where it flags);
+   the upper bar is unchanged. Realistic simulator, defaults, ``direction="both"``:
+   false alerts per item-day at 15 minutes 0.23 → 0.11, F1 over seven runs from 1 minute
+   to 1 day 0.80 → 0.81; bundled Twitter data both ways 319 → 282 false-alarm episodes. ``k`` defaults to 4 for this method: ``s`` is the spread of the
    deviations from the slot's own history (robust, so tighter than a rolling standard
    deviation that includes the daily cycle). With 3, real 5-minute demand (the bundled
    Twitter series) raised 1.6 false alarms per item-day and the realistic simulator at
@@ -93,7 +104,7 @@ import polars as pl
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
 from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
-from stockseries.spikes._transforms import inverse_at_least
+from stockseries.spikes._transforms import forward_transform, inverse_at_least
 from stockseries.spikes.methods import (
     MAD_SCALE,
     PROFILE_BLOCKS,
@@ -109,10 +120,16 @@ __all__ = ["profile_baseline"]
 CHUNK = 1 << 16
 
 
+#: What :func:`profile_baseline` gives: centre, spread, history, and when drops are watched
+#: the upper and lower bar (else ``None``).
+Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
 def profile_baseline(
     frame: pl.DataFrame, layout: Layout, y: np.ndarray, params: Mapping[str, Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre, spread and history (seasons) of every bucket; see the module docstring.
+) -> Bars:
+    """Centre, spread and history (seasons) of every bucket, and with drops watched the two
+    bars (step 5); see the module docstring.
 
     The per-bucket work goes a run of whole blocks at a time (:meth:`EpochBlocks.chunks`):
     one pass for the profile, the counting noise and the block statistics, one (robust)
@@ -120,7 +137,7 @@ def profile_baseline(
     """
     n = layout.n
     if n == 0 or not (layout.lengths > 1).any():
-        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64), None, None
     ts = frame.get_column("ts").dt.epoch("us").to_numpy()
     every = bucket_every(ts, layout)
     lag = period_buckets(params["period"], every)
@@ -132,7 +149,7 @@ def profile_baseline(
     day = _fallback_lag(lag, every, params["smooth"])
     if not (layout.lengths > (day or lag)).any():
         # No bucket has a previous season yet: nothing to judge (and nothing to compute).
-        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64), None, None
     block = profile_spread_buckets(every)
     blocks = EpochBlocks(layout, ts[layout.starts] // every, block)
     level_blocks = profile_level_blocks(lag, block)
@@ -151,7 +168,10 @@ def profile_baseline(
                 seasons.capped(blocks, bars, which), noise[which]
             )
             level, excess, dispersion = _recent_blocks(median, extra, ratio, blocks, level_blocks)
-    return seasons.bars(blocks, level, excess, dispersion)
+    center, spread, history = seasons.bars(blocks, level, excess, dispersion)
+    if params["k"] is None or setting(params, "direction") == "up":
+        return center, spread, history, None, None
+    return _drop_bars(y, center, spread, history, seasons, blocks, excess, dispersion, params)
 
 
 class _Seasons:
@@ -267,6 +287,68 @@ class _Seasons:
             # No spread yet (no complete earlier block): not enough history to judge.
             history[lo:hi][~np.isfinite(center[lo:hi]) | ~np.isfinite(s)] = 0
         return center, spread, history
+
+
+def _drop_bars(
+    y: np.ndarray,
+    center: np.ndarray,
+    spread: np.ndarray,
+    history: np.ndarray,
+    seasons: _Seasons,
+    blocks: EpochBlocks,
+    excess: np.ndarray,
+    dispersion: np.ndarray,
+    params: Mapping[str, Any],
+) -> Bars:
+    """The bars when drops are watched: the lower one no closer than counting allows.
+
+    Counting noise is symmetric for the square root of a count (Anscombe), not for its
+    log: ``baseline − k·s`` on the log scale lets a quiet slot's few expected orders fall
+    to zero as a "drop". The lower bar is at most the count ``x`` whose Anscombe root lies
+    ``k·σ`` below the expected count's, ``σ = sqrt(Φ·(1 + π/(2h)))/2`` per bucket of the
+    ``s``-bucket sum, widened by the extra variance ``E`` -- and where even no demand at
+    all is within it, nothing below the baseline is a drop. Below the baseline the spread
+    is the lower bar's, so the score and the flags agree.
+    """
+    k, s = float(params["k"]), seasons.smooth
+    counts = blocks.counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = inverse_at_least(seasons.transform, center, 0.0) * s  # judged span's count
+        median_noise = 1.0 + np.pi / (2.0 * history)
+        poisson = _counting_gap(center, expected, median_noise, k, s, seasons.transform)
+        poisson *= poisson
+        poisson += k * k * np.repeat(excess, counts)
+        median_noise *= np.repeat(dispersion, counts)
+        scaled = _counting_gap(center, expected, median_noise, k, s, seasons.transform)
+        down = np.fmax(np.sqrt(poisson, out=poisson), scaled)
+        down /= k
+        np.fmax(down, spread, out=down)
+    threshold = center + k * spread
+    lower = center - k * down
+    below = y < center
+    spread[below] = down[below]
+    return center, spread, history, threshold, lower
+
+
+def _counting_gap(
+    center: np.ndarray,
+    expected: np.ndarray,
+    noise: np.ndarray,
+    k: float,
+    smooth: int,
+    transform: str | None,
+) -> np.ndarray:
+    """How far below ``center`` (judged scale) a count of variance ``noise × expected`` may
+    fall by chance: ``k`` standard deviations on the Anscombe scale, where counting noise is
+    symmetric (none when even zero is that close)."""
+    root = np.sqrt(expected + 0.375)
+    root -= k * np.sqrt(noise) / 2.0
+    np.maximum(root, 0.0, out=root)
+    low = np.square(root, out=root)
+    low -= 0.375
+    np.maximum(low, 0.0, out=low)
+    low /= smooth
+    return center - forward_transform(transform)(low)
 
 
 def _variance(

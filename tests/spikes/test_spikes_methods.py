@@ -340,6 +340,36 @@ def test_profile_bars_scale_with_compound_counts(
     found = alerts(detected, params={"method": "profile"}).frame
     assert detected.filter(pl.col("sufficient")).height > 14 * per_day
     assert found.height <= 1, found
+    # Drops too: a quiet hour's few expected cases falling to none is no drop.
+    both = detect_spikes(series, "profile", direction="both")
+    drops = alerts(both, params={"method": "profile", "direction": "both"}).frame
+    assert drops.height <= 8, drops
+
+
+@pytest.mark.parametrize(
+    ("expected", "units", "flagged"),
+    [
+        (2.0, 1, False),  # two orders expected, none came: chance (p = 0.14)
+        (12.0, 6, False),  # two cases of 6 expected, none came: chance as well
+        (40.0, 1, True),  # forty expected, none came: a drop
+        (240.0, 6, True),  # forty cases expected, none came: a drop
+    ],
+)
+def test_profile_drop_must_be_more_than_counting_noise(
+    expected: float, units: int, flagged: bool
+) -> None:
+    # Four weeks of hourly demand at a flat level, then one empty hour.
+    every = timedelta(hours=1)
+    n = 24 * 7 * 5
+    ts = pl.datetime_range(T0, T0 + every * (n - 1), every, eager=True, time_zone="UTC")
+    demand = units * np.random.default_rng(4).poisson(expected / units, n)
+    demand[-1] = 0
+    series = pl.DataFrame({"item_id": "a", "ts": ts, "demand": demand})
+    detected = detect_spikes(series, "profile", direction="both")
+    last = detected.row(-1, named=True)
+    assert last["flagged"] is flagged
+    assert (last["score"] < -4) is flagged  # below the baseline the score is the lower bar's
+    assert last["lower"] < last["baseline"] < last["threshold"]
 
 
 def test_median_of_columns_matches_numpy() -> None:
