@@ -54,6 +54,9 @@ _SHOWN_ROWS = 5
 # 2**16 events per chunk: the chunk's sort keys, values and results stay in L2 cache, and the
 # chunk-local position fits in 16 bits so that (item code, position) packs into one integer.
 _CHUNK_BITS = 16
+# From this many rows (16 chunks) a second thread takes a share of the work: below, starting
+# a thread costs more than it saves.
+_SHARED_ROWS = 1 << 20
 
 
 def stock_levels(events: Any, initial: Initial = None) -> Any:
@@ -224,9 +227,20 @@ def levels_of_validated(frame: pl.DataFrame, initial: Initial) -> pl.DataFrame:
         return frame.drop(LEVEL, strict=False).with_columns(pl.lit(None, pl.Int64).alias(LEVEL))
     micros = timestamps_us(frame[TS])
     if bool(np.all(micros[1:] >= micros[:-1])):
-        codes, labels = item_codes(frame[ITEM])
-        start = initial_levels(initial, labels)
-        levels = running_sum_by_group(signed_quantity(frame), codes, start)
+        if frame.height < _SHARED_ROWS:
+            codes, labels = item_codes(frame[ITEM])
+            levels = running_sum_by_group(
+                signed_quantity(frame), codes, initial_levels(initial, labels)
+            )
+        else:
+            # Already in replay order: a second thread codes the items while this one signs
+            # the quantities, then each sums one half of the rows.
+            with ThreadPoolExecutor(max_workers=1) as helper:
+                coding = helper.submit(item_codes, frame[ITEM])
+                signed = signed_quantity(frame)
+                codes, labels = coding.result()
+                start = initial_levels(initial, labels)
+                levels = running_sum_by_group(signed, codes, start, helper=helper)
         return frame.drop(LEVEL, strict=False).with_columns(pl.Series(LEVEL, levels))
 
     # NumPy's sort and Polars' kernels release the GIL, so a second thread sorts the times
@@ -323,12 +337,10 @@ def _codes_by_hash_slice(
 
 def signed_quantity(frame: pl.DataFrame) -> Int64Array:
     """Delivery quantities as positive, order quantities as negative numbers."""
-    # sign = 2 * is_delivery - 1, in place: three times faster than np.where on 10 M rows.
-    sign = (frame[KIND] == DELIVERY).to_numpy().astype(np.int64)
-    sign <<= 1
-    sign -= 1
-    sign *= frame[QUANTITY].to_numpy()
-    return sign
+    # One copy of the quantities, then the orders negated in place: two passes in all.
+    signed = frame[QUANTITY].to_numpy().astype(np.int64, copy=True)
+    np.negative(signed, out=signed, where=(frame[KIND] == ORDER).to_numpy())
+    return signed
 
 
 def timestamps_us(ts: pl.Series) -> Int64Array:
@@ -404,7 +416,11 @@ def _gather_signed_and_codes(
 
 
 def running_sum_by_group(
-    values: Int64Array, codes: npt.NDArray[np.unsignedinteger[Any]], start: Int64Array
+    values: Int64Array,
+    codes: npt.NDArray[np.unsignedinteger[Any]],
+    start: Int64Array,
+    *,
+    helper: ThreadPoolExecutor | None = None,
 ) -> Int64Array:
     """``start[c] +`` running sum of ``values`` within each code ``c``, in array order.
 
@@ -412,10 +428,38 @@ def running_sum_by_group(
     (code, position) keys, summed with a single cumsum, shifted per group by what the group
     had before the chunk, and scattered back. ``start`` is not modified. (``np.take`` is used
     for gathers throughout: it is markedly faster than fancy indexing.)
+
+    With a ``helper`` thread and enough rows, the second half of the rows is summed there
+    from zero while this thread sums the first half (NumPy releases the GIL in these
+    kernels); each item's total over the first half is then added to its second-half sums.
+    Integer sums are exact, so the result is the same.
     """
     n = len(values)
     levels = np.empty(n, dtype=np.int64)
     carry = start.astype(np.int64, copy=True)
+    if helper is None or n < _SHARED_ROWS:
+        _sum_chunks(values, codes, carry, levels)
+        return levels
+    mid = n // 2
+    later = np.zeros_like(carry)
+    second = helper.submit(_sum_chunks, values[mid:], codes[mid:], later, levels[mid:])
+    _sum_chunks(values[:mid], codes[:mid], carry, levels[:mid])
+    second.result()
+    levels[mid:] += np.take(carry, codes[mid:])
+    return levels
+
+
+def _sum_chunks(
+    values: Int64Array,
+    codes: npt.NDArray[np.unsignedinteger[Any]],
+    carry: Int64Array,
+    levels: Int64Array,
+) -> None:
+    """The chunked running sum of :func:`running_sum_by_group` into ``levels``.
+
+    ``carry`` holds each code's sum before the first row and is advanced in place.
+    """
+    n = len(values)
     size = 1 << _CHUNK_BITS
     code_bits = max(1, (len(carry) - 1).bit_length())
     key_dtype: type[np.unsignedinteger[Any]] = (
@@ -439,4 +483,3 @@ def running_sum_by_group(
         run += np.repeat(carry[group_codes] - before_group, last - first + 1)
         carry[group_codes] = run[last]
         levels[lo:hi][local] = run
-    return levels
