@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 WORK = Path(__file__).parent / "_work"
+RESULTS = Path(__file__).parent / "RESULTS.md"
 PARAMS: dict[str, Any] = {"window": 60, "k": 3.0}
 HOT_SHARE = 0.9
 HOT_MEMORY_LIMIT = "8GiB"
@@ -290,6 +291,21 @@ def _hot_dataset(n: int, label: str) -> Path:
     return root
 
 
+def _largest_partition(folder: Path, partitions: int) -> int:
+    """Events of the largest output partition: items hashed as the cluster hashes them."""
+    import polars as pl
+
+    counts = (
+        pl.scan_parquet(folder, hive_partitioning=True)
+        .group_by((pl.col("item_id").hash(seed=0) % partitions).alias("partition"))
+        .len()
+        .collect(engine="streaming")
+    )
+    largest = counts.get_column("len").max()
+    assert isinstance(largest, int)
+    return largest
+
+
 def _same_alerts(a: Path, b: Path) -> bool:
     import polars as pl
     from polars.testing import assert_frame_equal
@@ -316,6 +332,7 @@ def _measure_size(label: str, args: argparse.Namespace, first: bool) -> dict[str
         run["ratio"] = run["seconds"] / record[alone_kind]["seconds"]
         run["cpu_ratio"] = run["cpu_s"] / record[alone_kind]["cpu_s"]
         record["cluster" if threads == 0 else "cluster_one_polars_thread"] = run
+    record["largest_partition"] = _largest_partition(folder, record["cluster"]["partitions"])
     if first:  # the single process again: the load changes during a run
         record[f"{alone_kind}_again"] = _child([alone_kind, str(folder), str(alone_out)])
     return record
@@ -351,7 +368,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.render:
         last = json.loads((WORK / "cluster_last_run.json").read_text())
-        args.out.write_text(render(last, last.get("command", "python -m benchmarks.cluster")))
+        command = last.get("command", "python -m benchmarks.cluster")
+        args.out.write_text(render(last, command))
+        _write_results_section(last, command)
         return 0
 
     WORK.mkdir(exist_ok=True)
@@ -367,11 +386,29 @@ def main(argv: list[str] | None = None) -> int:
     records["machine"]["load_at_end"] = _uptime()
     records["machine"]["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (WORK / "cluster_last_run.json").write_text(json.dumps(records, indent=1))
-    args.out.write_text(
-        render(records, " ".join(["python -m benchmarks.cluster", *(argv or sys.argv[1:])]))
-    )
-    print(f"wrote {args.out}")
+    args.out.write_text(render(records, command))
+    _write_results_section(records, command)
+    print(f"wrote {args.out} and the cluster section of {RESULTS}")
     return 0
+
+
+def _write_results_section(records: dict[str, Any], command: str) -> None:
+    """Replace (or add, before the broker section) the cluster section of RESULTS.md."""
+    from benchmarks._scale_report import RESULTS_TITLE, results_section
+    from benchmarks.merge import split_sections
+
+    if not RESULTS.exists():
+        return
+    head, sections = split_sections(RESULTS.read_text())
+    section = results_section(records, command) + "\n"
+    titles = [title for title, _ in sections]
+    if RESULTS_TITLE in titles:
+        sections[titles.index(RESULTS_TITLE)] = (RESULTS_TITLE, section)
+    else:
+        if sections and not sections[-1][1].endswith("\n\n"):
+            sections[-1] = (sections[-1][0], sections[-1][1].rstrip("\n") + "\n\n")
+        sections.append((RESULTS_TITLE, section))
+    RESULTS.write_text(head + "".join(text for _, text in sections))
 
 
 def _machine() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -558,3 +559,64 @@ def _peak_rss() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+@pytest.mark.slow
+def test_worker_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
+    """The shuffle's pieces wait for their output partition on disk, not in memory.
+
+    8 M events (64-character item ids: ≈ 100 bytes per event in the shuffle, ≈ 400 MB per
+    worker) in 32 files of a quarter million events each, on two workers whose nanny kills
+    them above 95 % of 600 MiB, with spilling switched off (Dask cannot save them). Holding
+    the pieces in memory needs ≈ 220 MB of worker + 400 MB of pieces + a kernel: a worker
+    is killed. Here a worker holds one file being split and one partition's kernel: no
+    worker restarted, the same alerts as one process.
+    """
+    folder = _many_files_of_long_ids(tmp_path / "events", files=32, rows=250_000)
+    expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
+    limit = 600 * 2**20
+    no_spill = {
+        "distributed.worker.memory.target": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": 0.95,
+    }
+    with (
+        dask.config.set(no_spill),
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            memory_limit=limit,
+        ) as cluster,
+        Client(cluster) as small,
+    ):
+        before = set(small.scheduler_info()["workers"])
+        got = ssd.detect_alerts(folder, "1m", client=small, compute=True, **DETECT)
+        peaks = small.run(_peak_rss)
+        assert set(small.scheduler_info()["workers"]) == before
+    assert_frame_equal(got.frame, expected.frame)
+    assert max(peaks.values()) < 0.95 * limit, peaks
+
+
+def _many_files_of_long_ids(folder: Path, files: int, rows: int) -> Path:
+    """``files`` Parquet files by time (so every file holds some of every item), 200 items
+    with 64-character ids, one day in all."""
+    rng = np.random.default_rng(2)
+    names = pl.Series([f"item-with-a-long-catalogue-identifier-{i:026d}" for i in range(200)])
+    span = 86_400 // files
+    for number in range(files):
+        seconds = np.sort(rng.integers(number * span, (number + 1) * span, rows))
+        part = pl.DataFrame(
+            {
+                "ts": T0 + pl.Series(seconds * 1_000_000).cast(pl.Duration("us")),
+                "item_id": names.gather(rng.integers(0, len(names), rows)),
+                "kind": np.where(rng.random(rows) < 0.6, "order", "delivery"),
+                "quantity": rng.integers(1, 5, rows),
+            }
+        )
+        (folder / f"part={number:03d}").mkdir(parents=True)
+        part.write_parquet(folder / f"part={number:03d}" / "events.parquet")
+    return folder

@@ -23,10 +23,11 @@ strings and ``Datetime("us", "UTC")`` are exactly those of the in-memory result)
 appears only once complete.
 
 How: each input partition is read and validated on a worker, split by a hash of ``item_id``
-into Arrow pieces, and the pieces are brought together (Dask moves them between workers) so
-that each output partition holds whole items; the last timestamp of the whole input, which
-bounds every item's dense series, travels with the pieces; the in-memory function runs once
-per output partition. A folder written by
+into Arrow pieces kept as files on the worker's disk (so a worker's memory follows the largest
+output partition, not the data size), and the pieces are brought together (Dask moves their
+bytes between workers) so that each output partition holds whole items; the last timestamp of
+the whole input, which bounds every item's dense series, travels with the pieces; the
+in-memory function runs once per output partition. A folder written by
 ``write_partitioned(events, root, by="item")`` (``item_bucket=K/`` folders) holds whole items
 per folder and is processed without a shuffle.
 

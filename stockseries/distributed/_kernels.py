@@ -4,8 +4,10 @@
 partition is split by a hash of ``item_id`` into one piece per output partition
 (:func:`split`); output partition ``j`` concatenates piece ``j`` of every input partition, in
 input order (:func:`run_pieces`). Only the columns the function reads travel, ``kind`` as a
-boolean. The pieces are Arrow tables: Dask sends their buffers without copying them, and
-spills them to disk like any other result when a worker's memory fills up. (Dictionary-encoding
+boolean. The pieces are Arrow IPC files on the worker's disk (:mod:`._pieces`): every output
+partition needs a piece of every input partition, so all of them exist at once, and in memory
+they would make a worker's memory grow with the data; Dask moves a piece's bytes to the worker
+that runs its output partition. (Dictionary-encoding
 ``item_id`` for the trip halves the bytes but costs more CPU than it saves between processes
 on one machine; measured, see ``benchmarks/SCALE.md``.)
 
@@ -33,6 +35,7 @@ import pyarrow as pa
 
 from stockseries._schema import DELIVERY, ITEM, KIND, ORDER, QUANTITY, TS, TS_DTYPE
 from stockseries.alerts import Alerts, detect_alerts
+from stockseries.distributed._pieces import Piece
 from stockseries.distributed._sources import SEQ
 from stockseries.series import resample, stockouts
 from stockseries.stock import stock_levels
@@ -109,18 +112,19 @@ def narrow(frame: pl.DataFrame, task: Task) -> pl.DataFrame:
 def split(frame: pl.DataFrame, task: Task, parts: int) -> tuple[Any, ...]:
     """``(last timestamp, piece 0, ..., piece parts-1)`` of one input partition.
 
-    Piece ``j`` holds the events of the items whose id hashes to ``j``, in input order, as an
-    Arrow table (Dask moves its buffers between workers without pickling them).
+    Piece ``j`` holds the events of the items whose id hashes to ``j``, in input order, as a
+    :class:`~stockseries.distributed._pieces.Piece`: a file on the worker's disk, so the pieces
+    waiting for their output partition take no memory.
     """
     frame = narrow(frame, task)
-    if parts == 1:  # already whole items: the frame stays on its worker as it is
-        return _last(frame), frame
+    if parts == 1:  # already whole items: the frame waits for its kernel as one piece
+        return _last_of(frame), Piece.of(frame)
     keyed = frame.with_columns((pl.col(ITEM).hash(seed=0) % parts).alias("_part"))
-    pieces = [keyed.filter(pl.col("_part") == j).drop("_part") for j in range(parts)]
-    return (_last(frame), *(piece.to_arrow() for piece in pieces))
+    pieces = [Piece.of(keyed.filter(pl.col("_part") == j).drop("_part")) for j in range(parts)]
+    return (_last_of(keyed), *pieces)
 
 
-def _last(frame: pl.DataFrame) -> datetime | None:
+def _last_of(frame: pl.DataFrame) -> datetime | None:
     value = frame.get_column(TS).max()
     assert value is None or isinstance(value, datetime)
     return value
@@ -132,24 +136,12 @@ def latest(ends: Sequence[datetime | None]) -> datetime | None:
     return max(known) if known else None
 
 
-def run_pieces(pieces: Sequence[Any], end: datetime | None, task: Task) -> pa.Table:
-    """``task`` on the concatenated pieces of one output partition, as an Arrow table.
-
-    A piece is an Arrow table from :func:`split`, or a frame (an input partition that
-    already holds whole items).
-    """
-    frame = pl.concat([_decoded(piece) for piece in pieces])
+def run_pieces(pieces: Sequence[Piece], end: datetime | None, task: Task) -> pa.Table:
+    """``task`` on the concatenated pieces of one output partition, as an Arrow table."""
+    frame = pl.concat([piece.frame() for piece in pieces])
     kind = pl.when(pl.col(KIND)).then(pl.lit(ORDER)).otherwise(pl.lit(DELIVERY)).alias(KIND)
     result = run_local(frame.with_columns(kind), end, task)
     return (result.frame if isinstance(result, Alerts) else result).to_arrow()
-
-
-def _decoded(piece: pl.DataFrame | pa.Table) -> pl.DataFrame:
-    if isinstance(piece, pl.DataFrame):
-        return piece
-    frame = pl.from_arrow(piece)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _end_marker(schema: pl.Schema, end: datetime) -> pl.DataFrame:
