@@ -18,6 +18,7 @@ import polars as pl
 
 from stockseries.spikes._baselines import Baseline, judged_baseline, signal_baseline
 from stockseries.spikes._layout import Layout, prepare
+from stockseries.spikes._profile import CHUNK, in_threads
 from stockseries.spikes._transforms import inverse_transform, inverse_where
 from stockseries.spikes.methods import method_spec, setting
 
@@ -157,10 +158,15 @@ class Decision:
                 return inverse_transform(self.transform)(values)
             return inverse_where(self.transform, values, where)
 
-        out = {"baseline": inverse(self.base.center), "threshold": inverse(self.threshold)}
+        bars = {"baseline": self.base.center, "threshold": self.threshold}
         if self.lower is not None:
-            out["lower"] = inverse(self.lower)
-        return out
+            bars["lower"] = self.lower
+        if len(self.threshold) >= CHUNK:
+            # expm1 (log1p's inverse) is costly: long bars are converted side by side.
+            converted = in_threads(inverse, list(bars.values()))
+        else:
+            converted = [inverse(values) for values in bars.values()]
+        return dict(zip(bars, converted, strict=True))
 
 
 def decide(frame: pl.DataFrame, layout: Layout, params: Mapping[str, Any]) -> Decision:

@@ -95,8 +95,10 @@ are series-long. The robust pass recomputes only the blocks holding a capped buc
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -114,10 +116,31 @@ from stockseries.spikes.methods import (
     setting,
 )
 
-__all__ = ["profile_baseline"]
+__all__ = ["CHUNK", "THREADS", "in_threads", "profile_baseline"]
 
 #: Rows per step of the per-bucket work (a few hundred kB per temporary).
 CHUNK = 1 << 16
+#: Threads taking the steps (NumPy releases the GIL in its loops; each step writes only
+#: its own rows and blocks, so the result is the same bits with any number).
+THREADS = min(2, os.cpu_count() or 1)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def in_threads(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``work(item)`` for every item, in order, on up to :data:`THREADS` threads."""
+    if THREADS <= 1 or len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(work, items))
+
+
+def _each_chunk(
+    work: Callable[[int, int, int, int], _R], chunks: list[tuple[int, int, int, int]]
+) -> list[_R]:
+    """``work(*chunk)`` for every run of blocks, in order (see :func:`in_threads`)."""
+    return in_threads(lambda chunk: work(*chunk), chunks)
 
 
 #: What :func:`profile_baseline` gives: centre, spread, history, and when drops are watched
@@ -209,7 +232,8 @@ class _Seasons:
         extra = np.full(blocks.n_blocks, np.nan)
         ratio = np.full(blocks.n_blocks, np.nan)
         noise = np.zeros(blocks.n_blocks)
-        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+
+        def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
             positions = self._positions(lo, hi)
             p, h = median_of_seasons(
                 self.y, positions, self.lag, self.seasons, lo, finite=self.finite
@@ -226,6 +250,8 @@ class _Seasons:
             deviation = np.subtract(self.y[lo:hi], p, out=p)
             matrix = blocks.matrix(deviation, b0, b1)
             median[b0:b1], extra[b0:b1], ratio[b0:b1] = _block_statistics(matrix, noise[b0:b1])
+
+        _each_chunk(chunk, blocks.chunks(CHUNK))
         return median, extra, ratio, noise
 
     def _daily(self, p: np.ndarray, h: np.ndarray, positions: np.ndarray, lo: int) -> None:
@@ -259,13 +285,14 @@ class _Seasons:
 
     def capped_blocks(self, blocks: EpochBlocks, bars: _Bars) -> np.ndarray:
         """Blocks holding a bucket whose deviation :func:`_capped` changes."""
-        found = []
-        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+
+        def chunk(b0: int, b1: int, lo: int, hi: int) -> np.ndarray:
             deviation = self.y[lo:hi] - self.profile[lo:hi]
             low, high = bars.of(slice(b0, b1), self.counting[lo:hi], blocks.counts[b0:b1])
             changed = np.flatnonzero(_capped_rows(deviation, low, high))
-            if len(changed):
-                found.append(np.unique(blocks.block_of(changed + lo)))
+            return np.unique(blocks.block_of(changed + lo))
+
+        found = _each_chunk(chunk, blocks.chunks(CHUNK))
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def capped(self, blocks: EpochBlocks, bars: _Bars, which: np.ndarray) -> np.ndarray:
@@ -279,13 +306,16 @@ class _Seasons:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Centre, spread and history of every bucket (in the profile and counting arrays)."""
         center, spread, history = self.profile, self.counting, self.history
-        for b0, b1, lo, hi in blocks.chunks(CHUNK):
+
+        def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
             counts = blocks.counts[b0:b1]
             center[lo:hi] += np.repeat(level[b0:b1], counts)
             s = spread[lo:hi]
             np.sqrt(_variance(s, excess[b0:b1], dispersion[b0:b1], counts), out=s)
             # No spread yet (no complete earlier block): not enough history to judge.
             history[lo:hi][~np.isfinite(center[lo:hi]) | ~np.isfinite(s)] = 0
+
+        _each_chunk(chunk, blocks.chunks(CHUNK))
         return center, spread, history
 
 

@@ -295,3 +295,35 @@ def test_daily_stand_in_run_by_run_or_in_one_span_alike(monkeypatch: pytest.Monk
     assert detect_spikes(series, "profile", direction="both").equals(expected)
     monkeypatch.setattr(_profile, "CHUNK", 700)  # and chunks cut mid-item
     assert detect_spikes(series, "profile", direction="both").equals(expected)
+
+
+def long_series(items: int = 2, days: int = 24) -> pl.DataFrame:
+    """Dense 1-minute counts longer than one step of the per-bucket work (and of the bars)."""
+    minutes = days * 1440
+    rng = np.random.default_rng(3)
+    cycle = 1.0 + 0.5 * np.sin(2 * np.pi * np.arange(minutes) / 1440)
+    demand = rng.poisson(np.outer(rng.uniform(0.5, 3.0, items), cycle)).reshape(-1)
+    demand[rng.random(demand.size) < 0.001] += 30
+    t0 = int(T0.timestamp()) * 1_000_000
+    ts = np.tile(t0 + np.arange(minutes, dtype=np.int64) * 60_000_000, items)
+    return pl.DataFrame(
+        {
+            "item_id": np.repeat([f"I{i}" for i in range(items)], minutes),
+            "ts": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
+            "demand": demand,
+        }
+    )
+
+
+@pytest.mark.parametrize("options", [{}, {"period": "1d", "direction": "both"}])
+def test_profile_on_threads_gives_the_same_bits(
+    options: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = long_series()
+    assert series.height > _profile.CHUNK  # several runs of blocks, bars converted in threads
+    monkeypatch.setattr(_profile, "THREADS", 1)
+    expected = detect_spikes(series, "profile", **options)
+    assert expected["flagged"].sum() > 0
+    for threads in (2, 3):
+        monkeypatch.setattr(_profile, "THREADS", threads)
+        assert detect_spikes(series, "profile", **options).equals(expected)
