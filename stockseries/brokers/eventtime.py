@@ -17,10 +17,12 @@ checkpoint needs to count every event exactly once.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from stockseries._schema import TS
@@ -78,7 +80,7 @@ class EventTimeMerge:
     ) -> None:
         self._idle = idle_timeout
         self._clock = clock
-        self._held: pl.DataFrame | None = None
+        self._runs: list[_Run] = []  # held-back rows, in arrival order
         self._latest: dict[int, int] = {}  # partition -> latest event time (µs)
         self._seen: dict[int, float] = {}  # partition -> clock at its last message
         self._next: dict[int, Position] = {}  # partition -> after the last message read
@@ -93,7 +95,7 @@ class EventTimeMerge:
     @property
     def held(self) -> int:
         """Number of events held back."""
-        return 0 if self._held is None else self._held.height
+        return sum(run.frame.height for run in self._runs)
 
     @property
     def watermark_us(self) -> int | None:
@@ -127,8 +129,9 @@ class EventTimeMerge:
             self._seen.pop(part, None)
             self._latest.pop(part, None)
             self._next.pop(part, None)
-        if self._held is not None and gone:
-            self._held = self._held.filter(~pl.col(PART).is_in(sorted(gone)))
+        if gone:
+            kept = (run.keep(~np.isin(run.parts(), sorted(gone))) for run in self._runs)
+            self._runs = [run for run in kept if run.frame.height]
 
     def add(self, rows: pl.DataFrame, read_through: dict[int, int]) -> None:
         """Take validated ``rows`` (with ``__part``, ``__offset``, ``__row``) and note progress.
@@ -142,26 +145,24 @@ class EventTimeMerge:
             self._next[part] = Position(offset + 1)
         if rows.height == 0:
             return
-        latest = rows.group_by(PART).agg(pl.col(TS).max().dt.epoch("us")).rows()
-        for part, ts in latest:
-            if ts > self._latest.get(part, ts - 1):
-                self._latest[part] = ts
-        if self._held is None or not self._held.height:
-            self._held = rows
-        elif self._held.schema == rows.schema:
-            self._held = pl.concat([self._held, rows], how="vertical", rechunk=False)
-        else:
-            self._held = pl.concat([self._held, rows], how="vertical_relaxed")
+        ts = _micros(rows)
+        parts = rows.get_column(PART).to_numpy()
+        # Rows come grouped by message: the latest time per partition from per-segment maxima.
+        for part, latest in _latest_by_part(parts, ts):
+            if latest > self._latest.get(part, latest - 1):
+                self._latest[part] = latest
+        self._runs.extend(_runs_of(rows, ts))
 
     def release(self, *, final: bool = False) -> pl.DataFrame | None:
         """Events at or below the watermark, in event-time order (all of them when ``final``).
 
         The event columns only (the internal ``__part``, ``__offset``, ``__row`` dropped).
+        Ties keep the order of arrival (a partition's rows stay in offset order).
         """
-        if self._held is None or self._held.height == 0:
+        if not self._runs:
             return None
         if final:
-            out, self._held = self._held, None
+            due, self._runs = self._runs, []
         else:
             mark = self._mark()
             if mark is None:
@@ -169,19 +170,17 @@ class EventTimeMerge:
             if self._watermark is not None and mark < self._watermark:
                 mark = self._watermark
             self._watermark = mark
-            ts = self._held.get_column(TS).to_physical()
-            if ts.min() > mark:  # type: ignore[operator]
+            due, kept = [], []
+            for run in self._runs:
+                head, rest = run.split(mark)
+                if head is not None:
+                    due.append(head)
+                if rest is not None:
+                    kept.append(rest)
+            self._runs = kept
+            if not due:
                 return None
-            if ts.max() <= mark:  # type: ignore[operator]
-                out, self._held = self._held, None
-            else:
-                due = ts <= mark
-                out = self._held.filter(due)
-                self._held = self._held.filter(~due)
-        out = self.strip(out)  # fewer columns to reorder
-        if out.get_column(TS).is_sorted():
-            return out
-        return out.sort(TS, maintain_order=True)
+        return _in_time_order(due)
 
     def _mark(self) -> int | None:
         now = self._clock()
@@ -200,18 +199,105 @@ class EventTimeMerge:
         """Per partition read from: the first message with held rows, or the next unread one."""
         out = dict(self._parked)
         out.update(self._next)
-        if self._held is not None and self._held.height:
-            first = (
-                self._held.select(PART, OFFSET, ROW)
-                .sort(PART, OFFSET, ROW)
-                .group_by(PART, maintain_order=True)
-                .first()
-            )
+        held = self.held_rows()
+        if held.height:
+            first = held.sort(PART, OFFSET, ROW).group_by(PART, maintain_order=True).first()
             for part, offset, row in first.rows():
                 out[part] = Position(offset, row)
         return out
 
+    def held_rows(self) -> pl.DataFrame:
+        """Where the held-back rows come from: ``__part``, ``__offset``, ``__row``."""
+        parts = [run.frame.select(PART, OFFSET, ROW) for run in self._runs]
+        if not parts:
+            return pl.DataFrame(schema={PART: pl.Int32, OFFSET: pl.Int64, ROW: pl.Int64})
+        return pl.concat(parts, how="vertical_relaxed")
+
     @staticmethod
     def strip(frame: pl.DataFrame) -> pl.DataFrame:
-        """The event columns of ``frame`` (internal columns dropped)."""
-        return frame.drop(*_INTERNAL, strict=False)
+        """The event columns of ``frame`` (internal columns dropped; no copy)."""
+        if not any(name in _INTERNAL for name in frame.columns):
+            return frame
+        return pl.DataFrame([col for col in frame.get_columns() if col.name not in _INTERNAL])
+
+
+#: Up to this many message segments per added frame, per-partition maxima are taken per segment.
+_FEW = 64
+#: Up to this many time-ordered runs per added frame are held as runs (else one unordered run).
+_RUNS = 16
+
+
+def _micros(frame: pl.DataFrame) -> np.ndarray:
+    return frame.get_column(TS).to_physical().to_numpy()
+
+
+def _latest_by_part(parts: np.ndarray, ts: np.ndarray) -> list[tuple[int, int]]:
+    """``(partition, latest time)`` of rows ``parts``/``ts`` (rows grouped by message, mostly)."""
+    starts = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1]])
+    if len(starts) <= _FEW:  # a few segments: their maxima (several may share a partition)
+        return list(
+            zip(parts[starts].tolist(), np.maximum.reduceat(ts, starts).tolist(), strict=True)
+        )
+    return [(int(code), int(ts[parts == code].max())) for code in np.unique(parts)]
+
+
+class _Run:
+    """Held rows in arrival order with their event times (µs); ``ordered``: by time."""
+
+    __slots__ = ("frame", "ordered", "ts")
+
+    def __init__(self, frame: pl.DataFrame, ts: np.ndarray, ordered: bool) -> None:
+        self.frame, self.ts, self.ordered = frame, ts, ordered
+
+    def parts(self) -> np.ndarray:
+        return self.frame.get_column(PART).to_numpy()
+
+    def keep(self, mask: np.ndarray) -> _Run:
+        return _Run(self.frame.filter(pl.Series(mask)), self.ts[mask], self.ordered)
+
+    def split(self, mark: int) -> tuple[_Run | None, _Run | None]:
+        """The rows at or below ``mark`` and the others (``None`` for an empty side)."""
+        ts = self.ts
+        if (ts[-1] if self.ordered else ts.max()) <= mark:
+            return self, None
+        if self.ordered:
+            cut = int(np.searchsorted(ts, mark, side="right"))
+            if cut == 0:
+                return None, self
+            return (
+                _Run(self.frame.slice(0, cut), ts[:cut], True),
+                _Run(self.frame.slice(cut), ts[cut:], True),
+            )
+        due = ts <= mark
+        if not due.any():
+            return None, self
+        return self.keep(due), self.keep(~due)
+
+
+def _runs_of(rows: pl.DataFrame, ts: np.ndarray) -> list[_Run]:
+    """``rows`` as a few time-ordered runs (a message each, typically), or one unordered run."""
+    breaks = np.flatnonzero(ts[1:] < ts[:-1]) + 1
+    if len(breaks) >= _RUNS:
+        return [_Run(rows, ts, False)]
+    bounds = [0, *breaks.tolist(), len(ts)]
+    return [_Run(rows.slice(a, b - a), ts[a:b], True) for a, b in itertools.pairwise(bounds)]
+
+
+def _in_time_order(runs: list[_Run]) -> pl.DataFrame:
+    """The rows of ``runs`` (internal columns dropped) stably sorted by event time."""
+    frames = [EventTimeMerge.strip(run.frame) for run in runs]
+    if len(frames) == 1:
+        frame = frames[0]
+    elif all(f.schema == frames[0].schema for f in frames):
+        frame = pl.concat(frames, how="vertical", rechunk=False)
+    else:
+        frame = pl.concat(frames, how="vertical_relaxed")
+    if len(runs) == 1 and runs[0].ordered:
+        return frame
+    ts = np.concatenate([run.ts for run in runs])
+    if bool((ts[1:] >= ts[:-1]).all()):
+        return frame.rechunk()
+    # A stable merge of the ordered runs (timsort finds them), then one gather of a
+    # contiguous frame: a gather from a many-chunk frame costs several times more.
+    order = np.argsort(ts, kind="stable")
+    return frame.rechunk()[order]

@@ -108,41 +108,36 @@ class ConsumeResult:
 
 
 class _Outputs:
-    """Running outputs of a consumer: last level (and first supplier) per item, alerts so far.
+    """Running outputs of a consumer: first supplier per item, alerts so far.
 
-    Alerts of a processor made without ``suppliers`` get their ``supplier_id`` from the
-    events themselves (the item's first non-null ``supplier_id``), as ``stockseries detect``
-    does, so the live alerts equal batch's. An alert that closes before its item's first
-    event with a supplier goes to the sink without one (pass ``suppliers=`` to the processor
-    — ``--catalog`` on the command line — to route every alert); the returned and written
-    alerts are filled in at the end.
+    The stock levels are read from the processor's running state when needed
+    (:attr:`~stockseries.live.StreamProcessor.current_levels`), not gathered from every
+    step's events. Alerts of a processor made without ``suppliers`` get their
+    ``supplier_id`` from the events themselves (the item's first non-null ``supplier_id``),
+    as ``stockseries detect`` does, so the live alerts equal batch's. An alert that closes
+    before its item's first event with a supplier goes to the sink without one (pass
+    ``suppliers=`` to the processor — ``--catalog`` on the command line — to route every
+    alert); the returned and written alerts are filled in at the end.
     """
 
-    def __init__(self, levels: pl.DataFrame | None, alerts: pl.DataFrame | None) -> None:
-        self.levels = (
-            levels
-            if levels is not None
-            else pl.DataFrame(schema={ITEM: pl.String, "level": pl.Int64, _SUPPLIER: pl.String})
-        )
+    def __init__(
+        self, processor: StreamProcessor, levels: pl.DataFrame | None, alerts: pl.DataFrame | None
+    ) -> None:
+        self.processor = processor
+        self.suppliers = pl.DataFrame(schema={ITEM: pl.String, _SUPPLIER: pl.String})
+        if levels is not None and _SUPPLIER in levels.columns:  # a checkpoint's
+            self.suppliers = levels.select(ITEM, pl.col(_SUPPLIER).cast(pl.String)).drop_nulls()
         self.alerts: list[pl.DataFrame] = [] if alerts is None or not alerts.height else [alerts]
         self.empty: pl.DataFrame | None = None if alerts is None else alerts.clear()
 
     def add(self, step: StepResult) -> pl.DataFrame:
-        levels = step.levels
-        if isinstance(levels, pl.DataFrame) and levels.height:
-            supplier = (
-                pl.col(_SUPPLIER).drop_nulls().first()
-                if _SUPPLIER in levels.columns
-                else pl.lit(None, pl.String)
-            )
-            last = levels.group_by(ITEM).agg(pl.col("level").last(), supplier.alias("new"))
-            self.levels = self.levels.join(
-                last, on=ITEM, how="full", coalesce=True, suffix="_new"
-            ).select(
-                ITEM,
-                pl.coalesce("level_new", "level").alias("level"),
-                pl.coalesce(_SUPPLIER, "new").cast(pl.String).alias(_SUPPLIER),
-            )
+        events = step.levels
+        if (
+            isinstance(events, pl.DataFrame)
+            and _SUPPLIER in events.columns
+            and self.suppliers.height < self.processor.stats["items"]
+        ):
+            self._note_suppliers(events)
         closed = step.alerts_closed
         if not isinstance(closed, pl.DataFrame):
             closed = pl.from_pandas(closed)
@@ -153,6 +148,23 @@ class _Outputs:
             self.alerts.append(closed)
         return closed
 
+    def _note_suppliers(self, events: pl.DataFrame) -> None:
+        """Keep the first non-null ``supplier_id`` of items that had none yet."""
+        named = events.select(ITEM, pl.col(_SUPPLIER).cast(pl.String)).drop_nulls()
+        if not named.height:
+            return
+        first = named.unique(ITEM, keep="first", maintain_order=True)
+        fresh = first.join(self.suppliers, on=ITEM, how="anti")
+        if fresh.height:
+            self.suppliers = pl.concat([self.suppliers, fresh])
+
+    @property
+    def levels(self) -> pl.DataFrame:
+        """``item_id``, ``level``, ``supplier_id`` of every item seen (what a checkpoint keeps)."""
+        return self.processor.current_levels.join(
+            self.suppliers, on=ITEM, how="left", maintain_order="left"
+        )
+
     def with_suppliers(self, alerts: pl.DataFrame) -> pl.DataFrame:
         """Fill unknown ``supplier_id`` from the events seen so far."""
         if (
@@ -161,7 +173,7 @@ class _Outputs:
             or not alerts[_SUPPLIER].null_count()
         ):
             return alerts
-        known = self.levels.select(ITEM, pl.col(_SUPPLIER).alias("known"))
+        known = self.suppliers.rename({_SUPPLIER: "known"})
         return (
             alerts.join(known, on=ITEM, how="left", maintain_order="left")
             .with_columns(pl.coalesce(_SUPPLIER, "known").alias(_SUPPLIER))
@@ -177,7 +189,7 @@ class _Outputs:
         return frame.sort("start", ITEM, maintain_order=True)
 
     def level_frame(self) -> pl.DataFrame:
-        return self.levels.select(ITEM, "level").sort(ITEM)
+        return self.processor.current_levels
 
 
 def _alerts(frame: pl.DataFrame, processor: StreamProcessor) -> Alerts:
@@ -208,13 +220,13 @@ class _Job:
         on_checkpoint: Callable[[ConsumeResult], Any] | None,
     ) -> None:
         self.source, self.processor = source, processor
-        self.outputs = _Outputs(None, None)
+        self.outputs = _Outputs(processor, None, None)
         self.target = None if checkpoint is None else Path(checkpoint)
         if self.target is not None and self.target.exists():
             restored = load_checkpoint(self.target, expect=_settings(processor))
             self.processor = restored.processor
             source.resume_from(restored.positions)
-            self.outputs = _Outputs(restored.levels, restored.alerts)
+            self.outputs = _Outputs(self.processor, restored.levels, restored.alerts)
             log.info("resumed from %s", self.target)
         self.notifier = _notifier(sink)
         self.on_step, self.on_checkpoint = on_step, on_checkpoint

@@ -308,6 +308,23 @@ class StreamProcessor:
         return pl.DataFrame(schema=EVENT_SCHEMA) if late is None else late
 
     @property
+    def current_levels(self) -> pl.DataFrame:
+        """Every item seen so far with its stock after its last applied event.
+
+        ``item_id``, ``level`` in ``item_id`` order: the level of each item's last row in
+        the steps' ``levels``, read from the running state (no per-event work), so that a
+        consumer that keeps only the latest stock need not scan every step's events.
+        """
+        registry = self._engine.registry
+        order = registry.by_name
+        return pl.DataFrame(
+            [
+                registry.labels.gather(order),
+                pl.Series("level", registry.used("running")[order], dtype=pl.Int64),
+            ]
+        )
+
+    @property
     def stats(self) -> dict[str, int]:
         """Counts so far: frames, events (accepted), late, corrected, buckets (series rows),
         alerts_opened, alerts_closed and items."""

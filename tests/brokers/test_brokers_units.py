@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,14 +153,23 @@ def _tagged(events: pl.DataFrame, part: int, offsets: list[int]) -> pl.DataFrame
     st.lists(st.integers(1, 40), min_size=1, max_size=8),
     st.integers(2, 4),
     st.integers(0, 10_000),
+    st.sampled_from(["ordered", "ties", "shuffled"]),
 )
 def test_merge_releases_every_event_once_in_event_time_order(
-    cuts: list[int], parts: int, seed: int
+    cuts: list[int], parts: int, seed: int, shape: str
 ) -> None:
-    """Any interleaving of per-partition batches: everything comes out once, time-ordered."""
+    """Any interleaving of per-partition batches: everything comes out once, time-ordered.
+
+    Batches in time order (Arrow messages as published), with many equal times, or in any
+    order (JSON messages as they come): the merge keeps ties in arrival order.
+    """
     import random
 
     events = _events(120, seed)
+    if shape == "ties":
+        events = events.with_columns(pl.col("ts").dt.truncate("10m"))
+    elif shape == "shuffled":
+        events = events.sample(fraction=1.0, shuffle=True, seed=seed)
     by_part = [events.gather(list(range(p, events.height, parts))) for p in range(parts)]
     batches = []
     for p, frame in enumerate(by_part):
@@ -178,16 +188,23 @@ def test_merge_releases_every_event_once_in_event_time_order(
     merge = EventTimeMerge(idle_timeout=None)
     merge.assign(range(parts))
     out = []
+    # The reference: held rows in arrival order; released = those at or below the
+    # watermark, stably sorted by time (ties in arrival order).
+    reference = events.clear()
     for p, start, piece in batches:
         offsets = list(range(start, start + piece.height))
         merge.add(_tagged(piece, p, offsets), {p: offsets[-1]})
+        reference = pl.concat([reference, piece])
         released = merge.release()
         if released is not None:
             out.append(released)
+            due = reference["ts"].dt.epoch("us") <= merge.watermark_us
+            assert_frame_equal(released, reference.filter(due).sort("ts", maintain_order=True))
+            reference = reference.filter(~due)
         # the positions never claim a held event
         for part, where in merge.positions().items():
-            held = merge._held
-            if held is not None and held.height:
+            held = merge.held_rows()
+            if held.height:
                 mine = held.filter(pl.col(PART) == part)
                 if mine.height:
                     assert where.offset == mine[OFFSET].min()
@@ -197,6 +214,7 @@ def test_merge_releases_every_event_once_in_event_time_order(
     got = pl.concat(out)
     assert got.height == events.height
     assert got["ts"].is_sorted() or out[-1] is rest  # sorted up to the final drain
+    assert rest is None or rest.height == reference.height
     assert sorted(got["ts"].to_list()) == sorted(events["ts"].to_list())
 
 

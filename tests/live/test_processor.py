@@ -132,6 +132,8 @@ def test_incremental_equals_batch(
     final = run.levels.group_by("item_id").agg(pl.col("level").last()).sort("item_id")
     expected = batch(events, **settings_)[0].group_by("item_id").agg(pl.col("level").last())
     assert_frame_equal(final, expected.sort("item_id"))
+    # The running state says the same without the per-event rows.
+    assert_frame_equal(processor.current_levels, final)
 
 
 @pytest.mark.parametrize(
@@ -308,6 +310,9 @@ def test_late_events_are_kept_and_counted(corrections: bool) -> None:
     assert first.late.height == 0
     rest = feed(processor, [], flush=True)
     series = pl.concat([first.series, step.series, rest.series]).sort("item_id", "ts")
+    counted = pl.concat([on_time, late]).sort("ts") if corrections else on_time
+    last = stock_levels(counted).group_by("item_id").agg(pl.col("level").last())
+    assert_frame_equal(processor.current_levels, last.sort("item_id"))
     if not corrections:
         # Late events change nothing: the result is batch on the on-time events.
         assert step.levels.height == 0 and step.corrections.height == 0
