@@ -22,6 +22,7 @@ import polars as pl
 from stockseries._schema import ITEM, TS
 from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
+from stockseries.brokers.lag import behind
 from stockseries.brokers.locate import by_message, locate, skip_released
 from stockseries.brokers.partition import partition_of
 from stockseries.brokers.reading import Reading
@@ -173,7 +174,7 @@ class KafkaSource:
         self._connect_timeout = reading.connect_timeout
         self._end_when_idle = reading.end_when_idle
         self._config = dict(config or {})
-        self._merge = EventTimeMerge(reading.idle_timeout, clock)
+        self._merge = EventTimeMerge(reading.idle_timeout, clock, waiting=self._behind)
         self._codes: dict[tuple[str, int], int] = {}
         self._names: list[tuple[str, int]] = []
         self._skips: dict[int, Position] = {}
@@ -397,6 +398,11 @@ class KafkaSource:
         np.maximum.at(last, inverse, offsets)  # a partition's messages come in offset order
         read_through = dict(zip(unique_codes.tolist(), last.tolist(), strict=True))
         return unique_codes[inverse], read_through
+
+    def _behind(self, codes: list[int]) -> list[int]:
+        """The partitions ``codes`` with messages still to read: behind, not idle."""
+        starts = [self._resume_at(*self._names[code]) for code in codes]
+        return behind(self._consumer, self._names, codes, starts, self._from_beginning)
 
     def _take(self, batch: _Batch) -> None:
         """Dead-letter the batch's bad messages and hand its rows to the event-time merge."""

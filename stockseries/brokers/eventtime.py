@@ -5,8 +5,10 @@ released to the processor only up to the *watermark* ``W = min over the active p
 their latest event time``, in event-time order (stable: a partition's events keep their
 offset order, ties across partitions keep arrival order), so the processor — whose own
 watermark is the largest event time it has seen — never gets ahead of a slow partition. A
-partition that delivered nothing for ``idle_timeout`` seconds is *idle* and does not hold
-``W`` back (when every partition is idle, everything is released); ``W`` never goes back.
+partition that delivered nothing for ``idle_timeout`` seconds, and has nothing waiting to be
+read (Kafka: the client's position has reached the partition's high watermark), is *idle* and
+does not hold ``W`` back (when every partition is idle, everything is released); ``W`` never
+goes back. A partition whose messages wait while the consumer is busy is behind, not idle.
 
 Every row carries where it came from — ``__part`` (partition code), ``__offset`` (message
 offset, an integer) and ``__row`` (rank of the row in its message, rows of a message ranked
@@ -27,7 +29,7 @@ import polars as pl
 
 from stockseries._schema import TS
 
-__all__ = ["OFFSET", "PART", "ROW", "EventTimeMerge", "Position"]
+__all__ = ["OFFSET", "PART", "ROW", "EventTimeMerge", "Position", "Snapshot"]
 
 PART = "__part"
 OFFSET = "__offset"
@@ -53,6 +55,10 @@ class EventTimeMerge:
         back; ``None``: never.
     clock
         Wall clock in seconds.
+    waiting
+        Given the partitions quiet for ``idle_timeout``, says which of them still have
+        messages to read (fetched or on the broker): those are behind, not idle, and keep
+        holding the watermark back — however long the consumer was too busy to read them.
 
     Examples
     --------
@@ -76,10 +82,14 @@ class EventTimeMerge:
     """
 
     def __init__(
-        self, idle_timeout: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        idle_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        waiting: Callable[[list[int]], Iterable[int]] | None = None,
     ) -> None:
         self._idle = idle_timeout
         self._clock = clock
+        self._waiting = waiting
         self._runs: list[_Run] = []  # held-back rows, in arrival order
         self._latest: dict[int, int] = {}  # partition -> latest event time (µs)
         self._seen: dict[int, float] = {}  # partition -> clock at its last message
@@ -151,7 +161,8 @@ class EventTimeMerge:
         for part, latest in _latest_by_part(parts, ts):
             if latest > self._latest.get(part, latest - 1):
                 self._latest[part] = latest
-        self._runs.extend(_runs_of(rows, ts))
+        # A new list: a snapshot shares the old one (runs themselves never change).
+        self._runs = [*self._runs, *_runs_of(rows, ts)]
 
     def release(self, *, final: bool = False) -> pl.DataFrame | None:
         """Events at or below the watermark, in event-time order (all of them when ``final``).
@@ -184,11 +195,14 @@ class EventTimeMerge:
 
     def _mark(self) -> int | None:
         now = self._clock()
-        active = [
-            part
-            for part, seen in self._seen.items()
-            if self._idle is None or now - seen < self._idle
-        ]
+        idle = self._idle
+        quiet = [p for p, seen in self._seen.items() if idle is not None and now - seen >= idle]
+        if quiet and self._waiting is not None:
+            behind = set(self._waiting(quiet))
+            for part in behind:
+                self._seen[part] = now  # behind, not idle: as if it had just delivered
+            quiet = [part for part in quiet if part not in behind]
+        active = [part for part in self._seen if part not in quiet]
         if not active:
             return max(self._latest.values()) if self._latest else None
         if any(part not in self._latest for part in active):
@@ -197,8 +211,34 @@ class EventTimeMerge:
 
     def positions(self) -> dict[int, Position]:
         """Per partition read from: the first message with held rows, or the next unread one."""
-        out = dict(self._parked)
-        out.update(self._next)
+        return self.snapshot().positions()
+
+    def snapshot(self) -> Snapshot:
+        """What :meth:`positions` says now, kept for later (cheap: the held rows are shared)."""
+        return Snapshot(tuple(self._runs), {**self._parked, **self._next})
+
+    def held_rows(self) -> pl.DataFrame:
+        """Where the held-back rows come from: ``__part``, ``__offset``, ``__row``."""
+        return self.snapshot().held_rows()
+
+    @staticmethod
+    def strip(frame: pl.DataFrame) -> pl.DataFrame:
+        """The event columns of ``frame`` (internal columns dropped; no copy)."""
+        if not any(name in _INTERNAL for name in frame.columns):
+            return frame
+        return pl.DataFrame([col for col in frame.get_columns() if col.name not in _INTERNAL])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The merge's positions at one moment: its held rows and the partitions' next offsets."""
+
+    runs: tuple[_Run, ...]
+    read: dict[int, Position]
+
+    def positions(self) -> dict[int, Position]:
+        """Per partition read from: the first message with held rows, or the next unread one."""
+        out = dict(self.read)
         held = self.held_rows()
         if held.height:
             first = held.sort(PART, OFFSET, ROW).group_by(PART, maintain_order=True).first()
@@ -208,17 +248,10 @@ class EventTimeMerge:
 
     def held_rows(self) -> pl.DataFrame:
         """Where the held-back rows come from: ``__part``, ``__offset``, ``__row``."""
-        parts = [run.frame.select(PART, OFFSET, ROW) for run in self._runs]
+        parts = [run.frame.select(PART, OFFSET, ROW) for run in self.runs]
         if not parts:
             return pl.DataFrame(schema={PART: pl.Int32, OFFSET: pl.Int64, ROW: pl.Int64})
         return pl.concat(parts, how="vertical_relaxed")
-
-    @staticmethod
-    def strip(frame: pl.DataFrame) -> pl.DataFrame:
-        """The event columns of ``frame`` (internal columns dropped; no copy)."""
-        if not any(name in _INTERNAL for name in frame.columns):
-            return frame
-        return pl.DataFrame([col for col in frame.get_columns() if col.name not in _INTERNAL])
 
 
 #: Up to this many message segments per added frame, per-partition maxima are taken per segment.

@@ -206,3 +206,31 @@ def test_alert_sinks_record_the_settings(kafka: str, redis_url: str, sim) -> Non
     reader.close()
     messages = [json.loads(m.value()) for m in got]
     assert len(messages) == len(found) and all(m["settings"] == settings for m in messages)
+
+
+def test_kafka_partition_behind_is_not_idle(kafka: str, sim: ss.Simulation) -> None:
+    """A partition whose messages wait to be read is behind, not idle, however long the
+    consumer was kept busy: no event of it comes late, the result equals batch."""
+    from itertools import count
+
+    from stockseries.brokers import KafkaSource
+    from stockseries.brokers.reading import Reading
+
+    topic = f"events-{_name()}"
+    publish_kafka(sim.events, brokers=kafka, topic=topic, partitions=3, format="arrow",
+                  batch_size=200)  # fmt: skip
+    # Every reading of the clock is 20 s later: whenever the watermark is computed, every
+    # partition has been quiet for longer than the idle timeout (an overloaded consumer),
+    # while one message per poll leaves most of them waiting in the client's queue.
+    ticks = count(0.0, 20.0)
+    reading = Reading(start=None, from_beginning=True, max_messages=1, max_wait=0.1,
+                      idle_timeout=10.0, dead_letter=None, epoch_unit=None,
+                      connect_timeout=30.0, end_when_idle=None)  # fmt: skip
+    source = KafkaSource([topic], brokers=kafka, group_id=_name(), partitions=[0, 1, 2],
+                         reading=reading, clock=lambda: next(ticks))  # fmt: skip
+    processor = StreamProcessor(**SETTINGS)
+    result = asyncio.run(asyncio.wait_for(consume(source, processor, stop_when_idle=2.0), 60))
+    alerts, levels = _expected(sim.events)
+    assert processor.stats["late"] == 0
+    assert_frame_equal(result.alerts.frame, alerts)
+    assert_frame_equal(result.levels, levels)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from stockseries.brokers import partition_of
 from stockseries.brokers.checkpoint import load_checkpoint, read_positions, save_checkpoint
