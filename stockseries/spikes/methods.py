@@ -577,12 +577,14 @@ def history_needed(detection: Detection, every_us: int) -> int:
     """Closed buckets per item the detector must see again to decide the next bucket."""
     # A smoothed signal sums the last ``smooth`` buckets and its baseline skips the
     # ``smooth - 1`` buckets averaged into the current one.
-    smoothing = 2 * (judged_smooth(detection, every_us) - 1)
+    lag = judged_smooth(detection, every_us) - 1
     lookback = detection.spec.lookback(detection, every_us)
     if detection.robust:
-        # Each capping pass needs the baselines of the buckets it caps, one look-back further.
-        lookback *= detection.spec.robust_passes + 1
-    return lookback + smoothing
+        # Each capping pass needs the baselines of the buckets it caps, one look-back further
+        # (for a rolling baseline, one window plus the ``lag`` buckets it skips).
+        passes = detection.spec.robust_passes
+        lookback = lookback * (passes + 1) + (passes * lag if detection.spec.rolling else 0)
+    return lookback + 2 * lag
 
 
 def detection_columns(detection: Mapping[str, Any]) -> dict[str, pl.DataType]:

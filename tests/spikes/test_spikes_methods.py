@@ -78,6 +78,39 @@ def test_the_table_describes_every_method() -> None:
     assert METHODS[:6] == ("zscore", "mad", "ewma", "quantile", "threshold", "seasonal")
 
 
+@pytest.mark.parametrize("method", ["zscore", "mad", "quantile"])
+@pytest.mark.parametrize("smooth", [1, 2, 3])
+def test_robust_look_back_covers_every_capping_pass(method: str, smooth: int) -> None:
+    """The last bucket's decision, from ``history_needed`` buckets before it, is batch's.
+
+    Each capping pass of a rolling baseline reads a window plus the smoothing lag further
+    back (before, only a window per pass was counted: the live engine, which retains that
+    many buckets, then decided differently from batch).
+    """
+    settings: dict[str, Any] = {"q": 0.8} if method == "quantile" else {"k": 1.0}
+    settings.update(window=5, robust=True, direction="both", smooth=smooth)
+    needed = history_needed(spike_params(method, **settings), 60_000_000)
+    rng = np.random.default_rng(smooth)
+    columns = ("baseline", "spread", "threshold", "lower", "flagged")
+    for _ in range(12):
+        n = needed + 10
+        demand = rng.poisson(9, n)
+        for at in rng.integers(0, n, 5):
+            demand[at : at + rng.integers(1, 4)] = rng.choice([0, 30])
+        series = pl.DataFrame(
+            {
+                "item_id": ["a"] * n,
+                "ts": pl.datetime_range(
+                    T0, T0 + timedelta(minutes=n - 1), "1m", eager=True, time_zone="UTC"
+                ),
+                "demand": demand,
+            }
+        )
+        full = detect_spikes(series, method, **settings).select(columns).tail(1)
+        tail = detect_spikes(series.tail(needed + 1), method, **settings).select(columns).tail(1)
+        assert tail.rows() == full.rows()
+
+
 def test_the_cli_and_the_tuner_read_the_table() -> None:
     from stockseries.cli import build_parser
     from stockseries.notebook.tuner import K_METHODS, TUNER_METHODS
