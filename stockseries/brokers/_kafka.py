@@ -20,11 +20,12 @@ import numpy as np
 import polars as pl
 
 from stockseries._schema import ITEM, TS
-from stockseries.brokers.eventtime import PART, EventTimeMerge, Position
+from stockseries.brokers.eventtime import PART, EventTimeMerge, Position, Snapshot
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
 from stockseries.brokers.lag import behind
-from stockseries.brokers.locate import by_message, locate, skip_released
+from stockseries.brokers.locate import by_message, locate, partition_codes, skip_released
 from stockseries.brokers.partition import partition_of
+from stockseries.brokers.prefetch import Prefetch, Step
 from stockseries.brokers.reading import Reading
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, with_backoff
 
@@ -182,6 +183,9 @@ class KafkaSource:
         self._consumer: Any = None
         self._poll_size = 1  # messages per poll: adapts to their size (see _poll)
         self._backlog = False  # the last poll came back full
+        # Steps (poll, decode, merge) run in a worker thread; with fixed partitions one ahead.
+        self._steps = Prefetch(self._advance, "stockseries-kafka")
+        self._shown: Snapshot | None = None  # the positions as of the last frame handed out
         self._down_since: float | None = None  # when the brokers stopped answering
         self._last_probe = 0.0
         self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
@@ -197,10 +201,9 @@ class KafkaSource:
     @property
     def positions(self) -> dict[str, dict[int, Position]]:
         """Per topic and partition, where the events yielded so far end (what to resume from)."""
-        # Read between two frames (the iterator is suspended at its ``yield``), the merge
-        # holds exactly the state after the last frame yielded.
+        # As of the last frame yielded: the worker may have merged the next batch already.
         out: dict[str, dict[int, Position]] = {t: dict(p) for t, p in self._start.items()}
-        for code, position in self._merge.positions().items():
+        for code, position in (self._shown or self._merge.snapshot()).positions().items():
             topic, part = self._names[code]
             out.setdefault(topic, {})[part] = position
         return out
@@ -372,7 +375,7 @@ class KafkaSource:
         # The only per-message Python work: one pass per attribute (list comprehensions).
         values = [m.value() for m in kept]
         offsets = np.fromiter((m.offset() for m in kept), np.int64, len(kept))
-        codes, read_through = self._where(kept, offsets)
+        codes, read_through = partition_codes(kept, offsets, self.topics, self._code)
         decoded = decode(values, epoch_unit=self._epoch_unit)
         rows = locate(decoded.events, codes, offsets)
         # Big Arrow messages: take fewer per poll, so that the next batch is decoded while
@@ -380,24 +383,6 @@ class KafkaSource:
         per_message = max(1.0, rows.height / len(kept))
         self._poll_size = max(1, min(self._max_messages, int(_BATCH_ROWS / per_message)))
         return _Batch(kept, by_message(decoded.rejected), rows, read_through)
-
-    def _where(self, kept: list[Any], offsets: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
-        """Each message's partition code, and the last offset read per partition (vectorised)."""
-        parts = np.fromiter((m.partition() for m in kept), np.int64, len(kept))
-        if len(self.topics) == 1:
-            keys = parts
-        else:  # topic and partition in one integer
-            topics = pl.Series([m.topic() for m in kept], dtype=pl.Enum(self.topics))
-            keys = (topics.to_physical().to_numpy().astype(np.int64) << 32) | parts
-        unique, inverse = np.unique(keys, return_inverse=True)
-        unique_codes = np.array(
-            [self._code(self.topics[int(key) >> 32], int(key) & 0xFFFFFFFF) for key in unique],
-            dtype=np.int32,
-        )
-        last = np.full(len(unique), -1, dtype=np.int64)
-        np.maximum.at(last, inverse, offsets)  # a partition's messages come in offset order
-        read_through = dict(zip(unique_codes.tolist(), last.tolist(), strict=True))
-        return unique_codes[inverse], read_through
 
     def _behind(self, codes: list[int]) -> list[int]:
         """The partitions ``codes`` with messages still to read: behind, not idle."""
@@ -432,43 +417,51 @@ class KafkaSource:
         self.stats["events"] += out.height
         return EventTimeMerge.strip(out)
 
+    def _advance(self) -> Step:
+        """Poll, decode, merge and release one batch (in the worker thread)."""
+        self._take(self._poll())
+        return Step(self._emit(), self._merge.snapshot())
+
     async def frames(self, *, heartbeat: bool = False) -> AsyncIterator[pl.DataFrame]:
         """Yield event frames; with ``heartbeat`` also an empty frame after every quiet poll."""
         if self._consumer is None:
             await asyncio.to_thread(self._connect)
         idle = IdleClock(self._end_when_idle)
-        # With fixed partitions the next batch is fetched and decoded in a worker thread
-        # while the caller handles this one. A group member polls in turn instead: its
-        # rebalance callbacks run inside the poll and change the merge's partitions.
+        # With fixed partitions the next batch is fetched, decoded and merged in the worker
+        # thread while the caller handles this one. A group member polls in turn instead:
+        # its rebalance callbacks run inside the poll and change the merge's partitions.
         ahead = self._partitions is not None
-        pending: asyncio.Future[_Batch] | None = None
         try:
             while True:
-                batch = await (pending or asyncio.to_thread(self._poll))
-                pending = asyncio.ensure_future(asyncio.to_thread(self._poll)) if ahead else None
-                self._take(batch)
-                frame = self._emit()
-                if frame is not None:
-                    yield frame
+                step = await self._steps.next(ahead=ahead)
+                self._shown = step.positions
+                if step.frame is not None:
+                    yield step.frame
                 elif heartbeat:
                     yield _EMPTY
                 if idle.over(self.stats["messages"]):
-                    rest = self.drain()
+                    rest = await asyncio.to_thread(self.drain)
                     if rest is not None:
                         yield rest
                     return
         finally:
-            if pending is not None:  # the client must not be closed under a running poll
-                await asyncio.wait([pending])
-                if not pending.cancelled():
-                    pending.exception()  # retrieved: a failure after the end is not news
+            await self._steps.settle()  # the client must not be closed under a running poll
 
     def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
         return self.frames()
 
     def drain(self) -> pl.DataFrame | None:
-        """Release every held-back event (end of stream); ``None`` if there is none."""
-        return self._emit(final=True)
+        """Release every held-back event (end of stream); ``None`` if there is none.
+
+        Waits for the batch in flight (at most one poll) and hands out its events too.
+        """
+        step = self._steps.take()
+        frames = (None if step is None else step.frame, self._emit(final=True))
+        parts = [frame for frame in frames if frame is not None]
+        self._shown = None
+        if len(parts) < 2:
+            return parts[0] if parts else None
+        return pl.concat(parts, how="vertical_relaxed")
 
     @property
     def held(self) -> int:
@@ -510,6 +503,7 @@ class KafkaSource:
         time out, about a minute: then the client is closed in the background for at most
         2 s and left behind after that, so a stopping consumer never hangs on it.
         """
+        self._steps.close()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             if self._down_since is None:

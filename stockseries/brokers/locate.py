@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -11,7 +12,7 @@ from stockseries._schema import TS
 from stockseries.brokers.eventtime import OFFSET, PART, ROW, Position
 from stockseries.brokers.formats import MESSAGE
 
-__all__ = ["by_message", "locate", "skip_released"]
+__all__ = ["by_message", "locate", "partition_codes", "skip_released"]
 
 
 def by_message(rejected: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -26,6 +27,33 @@ def by_message(rejected: list[tuple[int, str]]) -> list[tuple[int, str]]:
     for index, reason in rejected:
         grouped.setdefault(index, []).append(reason)
     return [(index, "; ".join(reasons)) for index, reasons in grouped.items()]
+
+
+def partition_codes(
+    messages: Sequence[Any],
+    offsets: np.ndarray,
+    topics: Sequence[str],
+    code: Callable[[str, int], int],
+) -> tuple[np.ndarray, dict[int, int]]:
+    """Each Kafka message's partition code, and the last offset read per partition.
+
+    ``code(topic, partition)`` gives a partition's code; it is called once per partition of
+    the batch (the rest is vectorised). A partition's messages come in offset order.
+    """
+    parts = np.fromiter((m.partition() for m in messages), np.int64, len(messages))
+    if len(topics) == 1:
+        keys = parts
+    else:  # topic and partition in one integer
+        names = pl.Series([m.topic() for m in messages], dtype=pl.Enum(list(topics)))
+        keys = (names.to_physical().to_numpy().astype(np.int64) << 32) | parts
+    unique, inverse = np.unique(keys, return_inverse=True)
+    unique_codes = np.array(
+        [code(topics[int(key) >> 32], int(key) & 0xFFFFFFFF) for key in unique], dtype=np.int32
+    )
+    last = np.full(len(unique), -1, dtype=np.int64)
+    np.maximum.at(last, inverse, offsets)
+    read_through = dict(zip(unique_codes.tolist(), last.tolist(), strict=True))
+    return unique_codes[inverse], read_through
 
 
 def locate(

@@ -352,7 +352,7 @@ async def consume(
             ):
                 log.info("no event for %.1f s: stopping", now - last_event)
                 break
-        rest = source.drain()
+        rest = await asyncio.to_thread(source.drain)  # may wait for a poll in flight
         if rest is not None and rest.height:
             stats["events"] += rest.height
             await job.handle(processor.push(rest))

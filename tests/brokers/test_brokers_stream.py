@@ -234,3 +234,42 @@ def test_kafka_partition_behind_is_not_idle(kafka: str, sim: ss.Simulation) -> N
     assert processor.stats["late"] == 0
     assert_frame_equal(result.alerts.frame, alerts)
     assert_frame_equal(result.levels, levels)
+
+
+def test_kafka_positions_are_those_of_the_frames_handed_out(kafka: str, sim) -> None:
+    """The next batch is read and merged ahead, in a worker thread: the positions still say
+    where the frames handed out end, so resuming from them gives every other event once."""
+    topic = f"events-{_name()}"
+    publish_kafka(sim.events, brokers=kafka, topic=topic, partitions=3, format="arrow",
+                  batch_size=300)  # fmt: skip
+    options = {"brokers": kafka, "partitions": [0, 1, 2], "max_messages": 1, "max_wait": 0.1,
+               "idle_timeout": None}  # fmt: skip
+
+    async def first_frames() -> tuple[list[pl.DataFrame], dict]:
+        source = kafka_source(topic, group_id=_name(), **options)
+        frames, got = source.frames(), []
+        async for frame in frames:
+            got.append(frame)
+            if len(got) == 3:
+                break
+        await asyncio.sleep(1.0)  # the worker has read and merged the next batch meanwhile
+        positions = source.positions
+        await frames.aclose()
+        await asyncio.to_thread(source.close)
+        return got, positions
+
+    async def the_rest(positions: dict) -> list[pl.DataFrame]:
+        source = kafka_source(topic, group_id=_name(), start=positions, end_when_idle=1.0,
+                              **options)  # fmt: skip
+        got = [frame async for frame in source.frames()]
+        await asyncio.to_thread(source.close)
+        return got
+
+    got, positions = asyncio.run(asyncio.wait_for(first_frames(), 60))
+    rest = asyncio.run(asyncio.wait_for(the_rest(positions), 60))
+    assert got and rest
+
+    def keys(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat([f.select("item_id", "ts", "quantity") for f in frames]).sort(pl.all())
+
+    assert_frame_equal(keys(got + rest), keys([sim.events]))
