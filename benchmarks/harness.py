@@ -122,8 +122,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--replace",
         action="store_true",
-        help="write only this run to --out (default: keep the sizes this run did not measure "
-        "and the sections other scripts wrote, see benchmarks/merge.py)",
+        help="write only this run to --out (default: keep the sizes and stages this run did "
+        "not measure and the sections other scripts wrote, see benchmarks/merge.py)",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
