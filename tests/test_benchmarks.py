@@ -230,3 +230,15 @@ def test_the_parquet_read_target_is_judged_interleaved(
     _, text = smoke
     line = next(x for x in text.splitlines() if x.startswith("| read Parquet with validation"))
     assert "interleaved in one process" in line and "paired rounds" in line
+
+
+@pytest.mark.slow
+def test_speed_claims_benchmark_writes_its_table(tmp_path: Path) -> None:
+    from benchmarks import speed_claims
+
+    out = tmp_path / "SPEED_CLAIMS.md"
+    assert speed_claims.main(["--runs", "1", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "×**" in line]
+    assert len(rows) == len(speed_claims.CLAIMS)
+    assert "Load average" in text and "Versions: python" in text

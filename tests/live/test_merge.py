@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -57,15 +56,19 @@ def test_merge_emits_every_event_in_time_order(
     assert_frame_equal(out, expected)
 
 
-def test_merge_of_a_thousand_sources_is_cheap() -> None:
-    start = time.perf_counter()
+def test_merge_of_a_thousand_sources_moves_in_whole_rounds() -> None:
+    # Each of 1,000 sources sends 3 frames. The merge stays cheap because its horizon moves
+    # by whole rounds of the sources, not by frame: every release is one concat + sort of
+    # what is held, and the work per round is one pass over the sources. Counted, so the
+    # check does not depend on the machine's load; the time is a benchmark
+    # (`python -m benchmarks.speed_claims`).
     sources = [
         listed(cut(make_events(15, items=1, minutes=3, seed=i), [5, 10])) for i in range(1_000)
     ]
     frames = collect(merge_sources(*sources, queue_size=2))
     out = pl.concat(frames)
     assert out.height == 15_000 and out["ts"].is_sorted()
-    assert time.perf_counter() - start < 20
+    assert len(frames) <= 3  # at most one release per round of frames, not one per frame
 
 
 def test_back_pressure_blocks_producers_and_loses_nothing() -> None:
