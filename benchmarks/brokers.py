@@ -39,6 +39,7 @@ from typing import Any
 import polars as pl
 
 import stockseries as ss
+from benchmarks.report import cpu_name, load_average
 from stockseries.brokers import (
     consume,
     kafka_source,
@@ -174,20 +175,7 @@ def redis_end_to_end(url: str, stream: str, n: int) -> float:
     return end_to_end(source, n)[0]
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def _machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {name: _version(name) for name in
                 ("polars", "pyarrow", "confluent-kafka", "redis", "hiredis")}  # fmt: skip
     import confluent_kafka
@@ -195,7 +183,7 @@ def _machine() -> dict[str, str]:
     redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
     tansu = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True)
     return {
-        "CPU": f"{cpu}, {os.cpu_count()} logical cores",
+        "CPU": f"{cpu_name()}, {os.cpu_count()} logical cores",
         "Python": platform.python_version(),
         **versions,
         "librdkafka": confluent_kafka.libversion()[0],
@@ -333,7 +321,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    started, load_before, t_start = datetime.now(UTC), _load(), time.perf_counter()
+    started, load_before, t_start = datetime.now(UTC), load_average(), time.perf_counter()
     print(f"load before: {load_before}", flush=True)
     tmp = Path(tempfile.mkdtemp())
     kafka, redis_ = kafka_server(tmp), redis_server_process(tmp)
@@ -365,10 +353,10 @@ def main() -> None:
                   f"end to end {re_:,.0f}/s ({re_ / br:.2f}x); arrow: bare fetch+decode "
                   f"{ba:,.0f} events/s, end to end {ar:,.0f} events/s ({ar / ba:.2f}x, "
                   f"{alerts} alerts; per CPU-s: bare {ba_cpu:,.0f}, end to end {ar_cpu:,.0f}); "
-                  f"load {_load()}", flush=True)  # fmt: skip
+                  f"load {load_average()}", flush=True)  # fmt: skip
         table = pl.DataFrame(rows, schema=COLUMNS, orient="row")
         print(table)
-        info = {"started": started, "load_before": load_before, "load_after": _load(),
+        info = {"started": started, "load_before": load_before, "load_after": load_average(),
                 "elapsed": time.perf_counter() - t_start, "machine": _machine()}  # fmt: skip
         text = section(table, args, info)
         if args.no_write:

@@ -281,15 +281,24 @@ def _core_targets(eps: Any) -> list[Target]:
 # --------------------------------------------------------------------------- the document
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, as ``"0.52 / 1.10 / 2.31"``."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> dict[str, str]:
+    cpu = cpu_name()
     ram = "unknown"
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -298,7 +307,7 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     return {
         "CPU": cpu,
         "cores": str(os.cpu_count()),

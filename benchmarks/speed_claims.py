@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmarks.report import machine, versions
+from benchmarks.report import load_average, machine, versions
 
 HERE = Path(__file__).resolve().parent
 T0_US = 1_704_067_200_000_000  # 2024-01-01 UTC
@@ -263,21 +263,19 @@ def document(found: dict[str, dict[str, list[float]]], *, command: str, started:
     return "\n".join(lines) + "\n"
 
 
-def _load() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds (median quoted)")
     parser.add_argument("--out", type=Path, default=HERE / "SPEED_CLAIMS.md")
     args = parser.parse_args(argv)
-    started, load = datetime.now(UTC), _load()
+    started, load = datetime.now(UTC), load_average()
     found = measure(max(1, args.runs))
     command = "python -m benchmarks.speed_claims" + (
         f" --runs {args.runs}" if args.runs != 5 else ""
     )
-    text = document(found, command=command, started=started, loads=(load, _load()), runs=args.runs)
+    text = document(
+        found, command=command, started=started, loads=(load, load_average()), runs=args.runs
+    )
     args.out.write_text(text, encoding="utf-8")
     print(text)
     return 0
