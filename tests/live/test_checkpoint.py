@@ -164,11 +164,17 @@ def test_checkpoint_keeps_pending_episodes_in_its_tables(tmp_path: Path) -> None
     assert sorted(joined.opened["alert_id"]) == sorted(whole.closed["alert_id"])
 
 
-def _rewrite_header(path: Path, change: dict[str, Any]) -> None:
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
+def _rewrite_header(
+    path: Path, change: dict[str, Any], state: dict[str, Any] | None = None
+) -> None:
+    """Rewrite the checkpoint's header with ``change``; with ``state``, as a crafted file
+    would: those state fields changed and the checksum left out (older format)."""
+    members = _members(path)
     header = json.loads(members["header.json"])
     header.update(change)
+    if state is not None:
+        header.pop("checksum")
+        header["state"].update(state)
     members["header.json"] = json.dumps(header).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
@@ -270,19 +276,6 @@ def test_three_hundred_bit_flips_all_raise_checkpoint_error(tmp_path: Path) -> N
     assert sum(outcomes.values()) == 300
 
 
-def _rewrite_state(path: Path, **state: Any) -> None:
-    """Change header fields as a crafted file would, its checksum left out (older format)."""
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    header = json.loads(members["header.json"])
-    header.pop("checksum")
-    header["state"].update(state)
-    members["header.json"] = json.dumps(header).encode()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-
-
 @pytest.mark.parametrize(
     ("state", "match"),
     [
@@ -303,7 +296,7 @@ def test_crafted_checkpoint_headers_are_refused(
     tmp_path: Path, state: dict[str, Any], match: str
 ) -> None:
     path = _real_checkpoint(tmp_path / "state.ckpt")
-    _rewrite_state(path, **state)
+    _rewrite_header(path, {}, state)
     with pytest.raises(CheckpointError, match=match):
         StreamProcessor.load(path)
 
@@ -330,7 +323,7 @@ def test_crafted_first_buckets_are_refused(tmp_path: Path) -> None:
 def test_an_older_checkpoint_without_checksum_still_loads(tmp_path: Path) -> None:
     path = _real_checkpoint(tmp_path / "state.ckpt")
     before = StreamProcessor.load(path)
-    _rewrite_state(path)
+    _rewrite_header(path, {}, {})
     after = StreamProcessor.load(path)
     assert after.stats == before.stats and after.params == before.params
 
