@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import detection  # noqa: E402
+import stockseries as ss  # noqa: E402
+from benchmarks import detection, detection_calibration  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not detection.REAL.is_dir(), reason="no bundled real data")
 
@@ -83,3 +84,63 @@ def test_one_method_end_to_end(data: detection.RealData, tmp_path: Path) -> None
     assert "## The same splits tuned with `stockseries.tune`" in text
     assert "## Generalisation: the realistic simulator" in text
     assert "defaults, 1h buckets" in text and "merge_gap ∈ {0, 12}" in text
+
+
+def test_calibration_trials_flag_as_the_product_does(data: detection.RealData) -> None:
+    # The calibration check rebuilds flags from scores; with no calibration they must be the
+    # product's own flags, counted the same way.
+    setting = {"method": "ewma", "window": 864, "smooth": 12, "transform": "sqrt"}
+    grid = {"k": (4.0,), "min_demand": (2,), "merge_gap": (12,)}
+    trials = detection_calibration.calibrated_trials(
+        data, lambda e: detection.count_per_item(e, data), grid, setting, None
+    )
+    ((chosen, counts, per_item),) = trials
+    episodes = detection.episodes_of(data, chosen)
+    assert counts == detection.count_per_item(episodes, data)
+    assert sum(per_item.values()) == episodes.height
+
+
+def test_calibrated_scores_cut_the_same_tail_on_every_item(data: detection.RealData) -> None:
+    # Divided by q(1 - p) / z(1 - p), each item's scores exceed z(1 - p) -- i.e. the raw scores
+    # exceed the item's q(1 - p) -- in a share p of its buckets, whatever the item.
+    detected = ss.detect_spikes(data.series, k=1.0, method="ewma", window=864, smooth=12)
+    quantiles = detection_calibration.item_quantiles(detected, 0.01)
+    assert set(quantiles) == set(data.items)
+    for item in data.items:
+        scores = detected.filter(
+            (pl.col("item_id") == item) & pl.col("sufficient") & pl.col("score").is_finite()
+        )["score"].to_numpy()
+        share = (scores > quantiles[item]).mean()
+        assert 0.009 <= share <= 0.011
+
+
+def test_window_strength_is_the_k_a_window_is_hit_below(data: detection.RealData) -> None:
+    strengths = detection_calibration.window_strengths(data)
+    assert len(strengths) == data.labels.height
+    weakest = strengths[0]
+    assert weakest.peak[None] == min(s.peak[None] for s in strengths)
+    reference = detection_calibration.REFERENCE
+    for k, hit in ((weakest.peak[None] - 0.01, True), (weakest.peak[None] + 0.01, False)):
+        episodes = detection.episodes_of(data, {**reference, "k": k})
+        mine = episodes.filter(pl.col("item_id") == weakest.item)
+        w_end = data.labels.filter(
+            (pl.col("item_id") == weakest.item) & (pl.col("start") == weakest.start)
+        )["end"][0]
+        overlaps = mine.filter((pl.col("start") < w_end) & (pl.col("end") > weakest.start))
+        assert (overlaps.height > 0) is hit
+
+
+def test_calibration_section_reads_its_rows() -> None:
+    t0 = dt.datetime(2015, 4, 7, tzinfo=dt.UTC)
+    strength = detection_calibration.WindowStrength(
+        "PFE", t0, {None: 4.4, "sqrt": 3.4, "log1p": 3.1}, {None: 1.1, "sqrt": 1.0, "log1p": 1.0}
+    )
+    rows = [
+        detection_calibration.CalibratedRow("zscore", tail, 56, 122, 6, 10)
+        for tail in detection_calibration.CALIBRATION_TAILS
+    ]
+    lines = detection_calibration.calibration_lines([strength], rows, 15)
+    text = "\n".join(lines)
+    assert "| PFE 2015-04-07 | 4.4 (1) | 1.10 (1) | 3.4 (1) |" in text
+    assert "| `zscore` | 14/15, 30.5 (6/10) | 14/15, 30.5 (6/10) | 14/15, 30.5 (6/10) |" in text
+    assert "calibrated, p = 0.01" in text
