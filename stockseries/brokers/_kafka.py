@@ -22,7 +22,7 @@ import polars as pl
 from stockseries._schema import ITEM, TS
 from stockseries.brokers.eventtime import PART, EventTimeMerge, Position, Snapshot
 from stockseries.brokers.formats import decode, encode_arrow, encode_json
-from stockseries.brokers.lag import behind
+from stockseries.brokers.lag import assigned, behind
 from stockseries.brokers.locate import by_message, locate, partition_codes, skip_released
 from stockseries.brokers.partition import partition_of
 from stockseries.brokers.prefetch import Prefetch, Step
@@ -389,6 +389,11 @@ class KafkaSource:
         starts = [self._resume_at(*self._names[code]) for code in codes]
         return behind(self._consumer, self._names, codes, starts, self._from_beginning)
 
+    def lagging(self) -> bool:
+        """Whether an assigned partition still has messages to read (no broker request): an
+        idle stop waits while it has, up to ``LAG_PATIENCE_S`` s more (behind, not idle)."""
+        return bool(self._behind(assigned(self._consumer, self._codes)))
+
     def _take(self, batch: _Batch) -> None:
         """Dead-letter the batch's bad messages and hand its rows to the event-time merge."""
         if not batch.messages:
@@ -439,7 +444,7 @@ class KafkaSource:
                     yield step.frame
                 elif heartbeat:
                     yield _EMPTY
-                if idle.over(self.stats["messages"]):
+                if idle.over(self.stats["messages"], self.lagging):
                     rest = await asyncio.to_thread(self.drain)
                     if rest is not None:
                         yield rest
@@ -595,7 +600,8 @@ def kafka_source(
     end_when_idle
         End the iteration (after releasing every held-back event) once no message came for
         this many seconds; default: never (a live stream). Handy for a bounded run, e.g. a
-        :class:`~stockseries.dashboard.LiveDashboard` over what a topic holds.
+        :class:`~stockseries.dashboard.LiveDashboard` over what a topic holds (quiet with
+        messages still on the broker is not the end: :meth:`KafkaSource.lagging`).
     config
         Extra ``librdkafka`` settings.
 

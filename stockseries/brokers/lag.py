@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stockseries.brokers.eventtime import Position
 
-__all__ = ["behind"]
+__all__ = ["assigned", "behind"]
 
 log = logging.getLogger("stockseries.brokers")
 
@@ -45,3 +45,18 @@ def behind(
     except confluent_kafka.KafkaException as exc:
         log.debug("Kafka: no positions or watermarks (%s)", exc)
     return waiting
+
+
+def assigned(consumer: Any, codes: Mapping[tuple[str, int], int]) -> list[int]:
+    """The codes (``codes[(topic, partition)]``) of the partitions assigned to ``consumer``.
+
+    None for a consumer not yet connected, closed, or between assignments.
+    """
+    if consumer is None:
+        return []
+    try:
+        partitions = consumer.assignment()
+    except Exception:  # closed, or no group yet: nothing known to be waiting
+        return []
+    keys = [(tp.topic, tp.partition) for tp in partitions]
+    return [codes[key] for key in keys if key in codes]

@@ -7,11 +7,23 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["BrokerUnavailableError", "IdleClock", "backoff_delays", "with_backoff"]
+__all__ = [
+    "LAG_PATIENCE_S",
+    "BrokerUnavailableError",
+    "IdleClock",
+    "backoff_delays",
+    "quiet_enough",
+    "with_backoff",
+]
 
 log = logging.getLogger("stockseries.brokers")
 
 T = TypeVar("T")
+
+#: How much longer than its idle limit a quiet consumer waits for messages the broker still
+#: reports (a paused or slow broker); then it stops anyway, saying so, so that a partition
+#: whose position can never reach its watermark does not keep it running for ever.
+LAG_PATIENCE_S = 30.0
 
 
 class BrokerUnavailableError(ConnectionError):
@@ -83,12 +95,41 @@ class IdleClock:
         self._count = -1
         self._since = time.monotonic()
 
-    def over(self, count: int) -> bool:
-        """Note the counter's value; true once it has not changed for ``limit`` seconds."""
+    def over(self, count: int, lagging: Callable[[], bool] | None = None) -> bool:
+        """Note the counter's value; true once it has not changed for ``limit`` seconds.
+
+        While ``lagging()`` says messages are still to read, quiet is not idleness: the
+        answer stays false for up to :data:`LAG_PATIENCE_S` more seconds.
+        """
         if self._limit is None:
             return False
         now = time.monotonic()
         if count != self._count:
             self._count, self._since = count, now
             return False
-        return now - self._since >= self._limit
+        return quiet_enough(now - self._since, self._limit, lagging)
+
+
+def quiet_enough(quiet: float, limit: float, lagging: Callable[[], bool] | None) -> bool:
+    """Whether ``quiet`` seconds without a message end a stream idle after ``limit`` seconds.
+
+    A source that still has messages to read (``lagging()``) is behind, not idle: it gets
+    :data:`LAG_PATIENCE_S` more seconds, after which the stream ends anyway, with a warning.
+
+    Examples
+    --------
+    >>> quiet_enough(0.4, 0.5, None), quiet_enough(0.6, 0.5, None)
+    (False, True)
+    >>> quiet_enough(0.6, 0.5, lambda: True), quiet_enough(0.6, 0.5, lambda: False)
+    (False, True)
+    """
+    if quiet < limit:
+        return False
+    if lagging is None or not lagging():
+        return True
+    if quiet < limit + LAG_PATIENCE_S:
+        return False
+    log.warning(
+        "no message for %.1f s although the broker reports more to read: stopping anyway", quiet
+    )
+    return True

@@ -44,6 +44,7 @@ from stockseries._schema import ITEM
 from stockseries.alerts import Alerts, alert_params
 from stockseries.brokers.checkpoint import load_checkpoint, save_checkpoint
 from stockseries.brokers.eventtime import Position
+from stockseries.brokers.retry import quiet_enough
 from stockseries.live import StepResult, StreamProcessor
 from stockseries.spikes import parse_every
 
@@ -312,7 +313,11 @@ async def consume(
     stop
         Set it to stop cleanly (the CLI sets it on Ctrl-C/SIGTERM).
     stop_when_idle
-        Stop once no message came for this many seconds (counted from the first poll).
+        Stop once no message came for this many seconds (counted from the first poll). A
+        Kafka source whose partitions still have messages to read (its position below the
+        broker's high watermark: a paused or slow broker) is behind, not idle: the stop
+        waits for them, for up to ``LAG_PATIENCE_S`` (30 s) more, then happens anyway with a
+        warning. A Redis source has no such knowledge: quiet is idleness.
     on_checkpoint
         Called after each checkpoint with the outputs so far (the CLI rewrites its files).
     flush
@@ -325,6 +330,7 @@ async def consume(
     last_save = time.monotonic()
     dirty = False
     frames = source.frames(heartbeat=True)
+    lagging = getattr(source, "lagging", None)  # messages still to read: behind, not idle
     try:
         async for frame in frames:
             now = time.monotonic()
@@ -348,7 +354,7 @@ async def consume(
             if (
                 stop_when_idle is not None
                 and last_event is not None
-                and now - last_event >= stop_when_idle
+                and quiet_enough(now - last_event, stop_when_idle, lagging)
             ):
                 log.info("no event for %.1f s: stopping", now - last_event)
                 break

@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -348,6 +350,53 @@ def test_broker_down_at_start_is_retried_with_backoff(sim: ss.Simulation, tmp_pa
         source = kafka_source("t", brokers=f"127.0.0.1:{free_port()}", group_id="g",
                               connect_timeout=0.5)  # fmt: skip
         asyncio.run(consume(source, StreamProcessor("1m")))
+
+
+def test_idle_stop_waits_while_the_broker_still_has_messages(
+    sim: ss.Simulation, tmp_path: Path
+) -> None:
+    """The broker pauses (SIGSTOP) for longer than ``stop_when_idle`` with messages still to
+    read: the consumer is behind, not idle, and reads them all once the broker is back."""
+    events = sim.events.sort("ts").head(300)
+    server = kafka_server(tmp_path)
+    server.start()
+    assert server.process is not None
+    pid, paused, done = server.process.pid, threading.Event(), threading.Event()
+
+    def pause_after_the_first_messages(source: Any) -> None:
+        deadline = time.monotonic() + 30
+        while source.stats["messages"] < 20 and time.monotonic() < deadline:
+            if done.wait(0.01):
+                return
+        os.kill(pid, signal.SIGSTOP)
+        paused.set()
+        time.sleep(2.0)  # 4x stop_when_idle without a message
+        os.kill(pid, signal.SIGCONT)
+
+    try:
+        brokers = f"127.0.0.1:{server.port}"
+        # One message per record batch, and the client fetches ~1 kB ahead at most: a paused
+        # broker stops the messages.
+        one_by_one = {"batch.num.messages": 1, "linger.ms": 0}
+        publish_kafka(events, brokers=brokers, topic="t", partitions=1, config=one_by_one)
+        small = {"fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024,
+                 "message.max.bytes": 1000, "queued.max.messages.kbytes": 1,
+                 "queued.min.messages": 1, "fetch.queue.backoff.ms": 0}  # fmt: skip
+        source = kafka_source("t", brokers=brokers, group_id="g", partitions=[0],
+                              max_wait=0.1, max_messages=20, config=small)  # fmt: skip
+        pauser = threading.Thread(target=pause_after_the_first_messages, args=(source,))
+        pauser.start()
+        job = consume(source, StreamProcessor("1m"), stop_when_idle=0.5)
+        try:
+            result = asyncio.run(asyncio.wait_for(job, 60))
+        finally:
+            done.set()
+            pauser.join(40)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        server.stop()
+    assert paused.is_set()
+    assert result.stats["events"] == events.height
 
 
 @pytest.mark.slow
