@@ -129,7 +129,9 @@ def test_checkpoint_of_a_growing_ring_resumes_like_one_run(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("command", ["replay", "detect-out-of-core"])
-def test_cli_huge_window_is_quick_and_small(tmp_path: Path, command: str) -> None:
+def test_cli_huge_window_is_small(tmp_path: Path, command: str) -> None:
+    # Memory is the claim (peak RSS, which load does not change); the subprocess timeout only
+    # bounds a hang. The construction's time is in `python -m benchmarks.speed_claims`.
     make_events(50, items=3, minutes=30).write_csv(tmp_path / "events.csv")
     args = [str(tmp_path / "events.csv"), "-o", str(tmp_path / "alerts.csv")]
     args += ["--window", str(HUGE), "--quiet"] if command != "replay" else ["--window", str(HUGE)]
