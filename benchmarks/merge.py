@@ -179,7 +179,7 @@ def _order(titles: list[str]) -> list[str]:
 
 def merge_stages(new: SizeSection, old: SizeSection) -> SizeSection:
     """``new``'s stages with their targets, plus ``old``'s other stages and their targets."""
-    if new.description != old.description:  # another workload: nothing to compare with
+    if _workload(new) != _workload(old):  # another workload: nothing to compare with
         return new
 
     def from_new(title: str | None) -> bool:
@@ -197,6 +197,12 @@ def merge_stages(new: SizeSection, old: SizeSection) -> SizeSection:
             targets.append(new_targets.pop(_first_cell(line)))
     targets += [(title, line) for title, line in new_targets.values() if from_new(title)]
     return replace(new, rows=rows, runs=runs, targets=targets)
+
+
+def _workload(section: SizeSection) -> str:
+    """The section's workload (events, items, days, dense rows), without the sizes in MB,
+    which depend on the libraries' memory layout rather than on the data."""
+    return re.sub(r"[\d,.]+ MB", "MB", " ".join(section.description))
 
 
 def render(section: SizeSection, *, above: Run) -> str:

@@ -202,6 +202,15 @@ def test_another_workload_replaces_the_whole_size() -> None:
     assert _size(keep_unmeasured(new, old)) == _size(new)
 
 
+def test_the_same_workload_held_in_another_amount_of_memory_still_merges() -> None:
+    old = _document(ALL, when="2026-12-03 11:22", seconds=2.0)
+    new = _document(("stock_levels",), when="2026-12-03 17:02", seconds=0.5)
+    new = new.replace("30 MB in memory", "29 MB in memory")
+    section = _size(keep_unmeasured(new, old))
+    assert "more than one run" in section and "29 MB in memory" in section
+    assert _rows(section, "zscore") == _rows(_size(old), "zscore")
+
+
 def test_sizes_the_run_did_not_measure_stay_whole_with_their_run() -> None:
     old = _document(ALL, when="2026-12-03 11:22", seconds=2.0, sizes=(1_000_000, 10_000_000))
     new = _document(("stock_levels",), when="2026-12-03 17:02", seconds=0.5)
