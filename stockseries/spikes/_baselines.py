@@ -224,8 +224,18 @@ def capped_history(layout: Layout, window: int) -> np.ndarray:
 
 
 def baseline_of(
-    frame: pl.DataFrame, layout: Layout, x: np.ndarray, params: Mapping[str, Any]
+    frame: pl.DataFrame,
+    layout: Layout,
+    x: np.ndarray,
+    params: Mapping[str, Any],
+    *,
+    room: int = 0,
 ) -> Baseline:
+    """The baseline of ``x`` by ``params["method"]``.
+
+    ``room``: rows the profile's series-long outputs leave room for (they are then the
+    first rows of arrays that long, which :meth:`FullSignals.scatter` spreads in place).
+    """
     method = params["method"]
     window = params["window"]
     if window is not None and layout.n and method_spec(method).rolling:
@@ -254,7 +264,9 @@ def baseline_of(
     if method == "threshold":
         return fixed_level(frame, layout, params["level"])
     if method == "profile":
-        center, spread, history, threshold, lower = profile_baseline(frame, layout, x, params)
+        center, spread, history, threshold, lower = profile_baseline(
+            frame, layout, x, params, room=room
+        )
         return Baseline(center, spread, history, threshold, lower)
     if method == "level_shift":
         recent, before, spread, history = level_shift_baseline(layout, x, params)
@@ -410,11 +422,26 @@ class FullSignals:
             out[sub : sub + length] = values[row : row + length]
         return out
 
-    def scatter(self, values: np.ndarray | None, fill: float) -> np.ndarray | None:
-        """``values`` of the rows with a full signal, spread over all rows (``fill`` elsewhere)."""
+    def scatter(
+        self, values: np.ndarray | None, fill: float, *, in_place: bool = False
+    ) -> np.ndarray | None:
+        """``values`` of the rows with a full signal, spread over all rows (``fill`` elsewhere).
+
+        ``in_place``: when ``values`` are the first rows of an array as long as the series
+        (``baseline_of(..., room=)``), spread them within it (``values`` are then spent):
+        item by item from the last, each item's rows move to later rows (or stay), never
+        onto rows an earlier item still has to move.
+        """
         if values is None:
             return None
         runs = self._runs()
+        whole = _room_of(values, self.layout.n) if in_place and runs is not None else None
+        if whole is not None and runs is not None:
+            # (A masked assignment would read rows it has already overwritten: slices only.)
+            for row, sub, length in reversed(runs):
+                whole[row : row + length] = values[sub : sub + length]  # memmove-safe
+            whole[self.head] = fill
+            return whole
         if runs is None:
             out = np.full(self.layout.n, fill, dtype=values.dtype)
             out[self.mask] = values
@@ -424,6 +451,19 @@ class FullSignals:
         for row, sub, length in runs:
             out[row : row + length] = values[sub : sub + length]
         return out
+
+    def _sub_frame(self, frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+        """``columns`` of the rows with a full signal.
+
+        ``ts`` alone (which those methods read as epoch microseconds) is copied as
+        NumPy values, without a Polars filter or a copy to read it back.
+        """
+        if columns != ("ts",):
+            return frame.select(columns).filter(pl.Series(self.mask))
+        ts = frame.get_column("ts")
+        zone = ts.dtype.time_zone if isinstance(ts.dtype, pl.Datetime) else None
+        values = self.gather(ts.dt.epoch("us").to_numpy())
+        return pl.DataFrame({"ts": pl.Series("ts", values, dtype=pl.Datetime("us", zone))})
 
     def baseline(
         self,
@@ -439,14 +479,13 @@ class FullSignals:
         statistic but history (sums of ``smooth`` buckets → per-bucket units).
         """
         method = params["method"]
-        columns = _FRAME_COLUMNS.get(method, ("item_id", "ts"))
-        sub_frame = frame.select(columns).filter(pl.Series(self.mask))
-        sub = baseline_of(sub_frame, self.sub, values, params)
+        sub_frame = self._sub_frame(frame, _FRAME_COLUMNS.get(method, ("item_id", "ts")))
+        sub = baseline_of(sub_frame, self.sub, values, params, room=self.layout.n)
         if method_spec(method).rolling:
             sub = lagged(sub, self.sub, self.lag)
 
         def spread(part: np.ndarray | None) -> np.ndarray | None:
-            out = self.scatter(part, np.nan)
+            out = self.scatter(part, np.nan, in_place=True)
             if out is not None and scale != 1.0:
                 out /= scale
             return out
@@ -454,11 +493,25 @@ class FullSignals:
         return Baseline(
             center=spread(sub.center),  # type: ignore[arg-type]
             spread=spread(sub.spread),
-            history=self.scatter(sub.history, 0),  # type: ignore[arg-type]
+            history=self.scatter(sub.history, 0, in_place=True),  # type: ignore[arg-type]
             threshold=spread(sub.threshold),
             lower=spread(sub.lower),
             judged=spread(sub.judged),
         )
+
+
+def _room_of(values: np.ndarray, n: int) -> np.ndarray | None:
+    """The array of ``n`` rows whose first rows ``values`` are (``baseline_of(..., room=n)``)."""
+    whole = values.base
+    if (
+        isinstance(whole, np.ndarray)
+        and whole.shape == (n,)
+        and whole.dtype == values.dtype
+        and values.strides == whole.strides
+        and values.ctypes.data == whole.ctypes.data
+    ):
+        return whole
+    return None
 
 
 #: Items up to which :class:`FullSignals` copies rows item by item.

@@ -22,6 +22,8 @@ The series must be dense (one bucket per step within an item), which
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from stockseries.spikes._layout import Layout
@@ -101,6 +103,19 @@ class EpochBlocks:
         counts = self.counts[start:stop]
         if (counts == self.block).all():
             return values.reshape(stop - start, self.block).copy()
+        # Each bucket lands at its row plus its block's offset, which changes only after a
+        # partial block: a run of blocks with one offset is one slice copy.
+        first = self.first_row[start : stop + 1] - self.first_row[start]
+        offset = np.arange(0, (stop - start) * self.block, self.block)
+        offset += self._lead[start:stop]
+        offset -= first[:-1]
+        edges = np.flatnonzero(np.diff(offset)) + 1
+        if len(edges) < _MAX_RUNS:
+            flat = np.full((stop - start) * self.block, np.nan)
+            for a, b in itertools.pairwise([0, *edges.tolist(), stop - start]):
+                lo, hi, shift = int(first[a]), int(first[b]), int(offset[a])
+                flat[lo + shift : hi + shift] = values[lo:hi]
+            return flat.reshape(stop - start, self.block)
         out = np.full((stop - start, self.block), np.nan)
         within = np.arange(len(values)) - np.repeat(self.first_row[start:stop], counts)
         within += self.first_row[start]
@@ -121,3 +136,7 @@ class EpochBlocks:
     def block_of(self, rows: np.ndarray) -> np.ndarray:
         """The block of each of ``rows``."""
         return np.searchsorted(self.first_row, rows, side="right") - 1
+
+
+#: Runs of blocks beyond which :meth:`EpochBlocks.matrix` places buckets by index instead.
+_MAX_RUNS = 64

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import numpy as np
 import polars as pl
@@ -109,28 +110,54 @@ def bucket_every(ts_us: np.ndarray, layout: Layout, *, dense: bool = True) -> in
     """The bucket spacing (µs): the smallest step between buckets of one item.
 
     With ``dense`` every step must equal it (no missing buckets).
+
+    The steps are taken a run of :data:`_STEP_ROWS` rows at a time into one small buffer
+    (no series-long array of steps); a series found irregular is gone through again whole
+    to name its rows.
     """
-    diffs = np.diff(ts_us)
-    # Steps across item boundaries are no bucket steps. Overwriting them in place (rather
-    # than masking them out) saves a copy of the whole column.
     crossings = layout.starts[1:] - 1
-    if len(diffs) == len(crossings):
+    steps = len(ts_us) - 1
+    if steps <= len(crossings):  # (no rows at all: steps = -1)
         raise ValueError(
             "cannot infer the bucket length: every item has a single bucket; pass every="
         )
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    top = np.iinfo(np.int64)
+    smallest, largest = top.max, top.min
+    buffer = np.empty(min(steps, _STEP_ROWS), dtype=np.int64)
+    cut = np.searchsorted(crossings, np.arange(0, steps + _STEP_ROWS, _STEP_ROWS)).tolist()
+    for index, lo in enumerate(range(0, steps, _STEP_ROWS)):
+        hi = min(lo + _STEP_ROWS, steps)
+        diffs = np.subtract(ts_us[lo + 1 : hi + 1], ts_us[lo:hi], out=buffer[: hi - lo])
+        # Steps across item boundaries are no bucket steps.
+        across = crossings[cut[index] : cut[index + 1]] - lo
+        diffs[across] = top.max
+        smallest = min(smallest, int(diffs.min()))
+        if dense:
+            diffs[across] = top.min
+            largest = max(largest, int(diffs.max()))
+    if not dense or largest <= smallest:
+        return smallest
+    _irregular_every(ts_us, layout)
+
+
+#: Rows per step of :func:`bucket_every` (a buffer that stays in the CPU cache).
+_STEP_ROWS = 1 << 16
+
+
+def _irregular_every(ts_us: np.ndarray, layout: Layout) -> NoReturn:
+    """:func:`bucket_every` of a series with missing buckets: the error naming them."""
+    diffs = np.diff(ts_us)
+    crossings = layout.starts[1:] - 1
     diffs[crossings] = np.iinfo(diffs.dtype).max
     every = int(diffs.min())
-    if not dense:
-        return every
     diffs[crossings] = every
-    if int(diffs.max()) != every:  # every step is at least `every`: all equal iff none is more
-        irregular = np.flatnonzero(diffs != every)
-        rows = (irregular[:5] + 1).tolist()
-        raise ValueError(
-            f"series is not dense: bucket spacing is {timedelta(microseconds=every)} but "
-            f"jumps at rows {rows}; use resample(..., dense=True)"
-        )
-    return every
+    irregular = np.flatnonzero(diffs != every)
+    rows = (irregular[:5] + 1).tolist()
+    raise ValueError(
+        f"series is not dense: bucket spacing is {timedelta(microseconds=every)} but "
+        f"jumps at rows {rows}; use resample(..., dense=True)"
+    )
 
 
 def window_sums(x: np.ndarray, layout: Layout, smooth: int) -> np.ndarray:

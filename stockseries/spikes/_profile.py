@@ -89,7 +89,9 @@ largest and smallest give the median of up to four), one ``np.median`` per block
 ``(blocks, B)``, and a median over the few previous blocks. The per-bucket work goes a run
 of whole blocks (about :data:`CHUNK` buckets) at a time, so its temporaries stay in the CPU
 cache; only the signal, profile (then centre), counting variance (then spread) and history
-are series-long. The robust pass recomputes only the blocks holding a capped bucket.
+are series-long (and, under smoothing, already the rows of the whole series' outputs).
+The robust pass recomputes only the blocks holding a capped bucket, looking bucket by
+bucket only at the blocks whose extreme deviations pass the bars of their quietest bucket.
 """
 
 from __future__ import annotations
@@ -149,10 +151,19 @@ Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray |
 
 
 def profile_baseline(
-    frame: pl.DataFrame, layout: Layout, y: np.ndarray, params: Mapping[str, Any]
+    frame: pl.DataFrame,
+    layout: Layout,
+    y: np.ndarray,
+    params: Mapping[str, Any],
+    *,
+    room: int = 0,
 ) -> Bars:
     """Centre, spread and history (seasons) of every bucket, and with drops watched the two
     bars (step 5); see the module docstring.
+
+    With ``room`` > ``layout.n`` centre, spread and history are the first rows of arrays of
+    ``room`` rows (for :meth:`~stockseries.spikes._baselines.FullSignals.scatter` to spread
+    them over a longer series in place).
 
     The per-bucket work goes a run of whole blocks at a time (:meth:`EpochBlocks.chunks`):
     one pass for the profile, the counting noise and the block statistics, one (robust)
@@ -176,20 +187,20 @@ def profile_baseline(
     block = profile_spread_buckets(every)
     blocks = EpochBlocks(layout, ts[layout.starts] // every, block)
     level_blocks = profile_level_blocks(lag, block)
-    seasons = _Seasons(y, layout, lag, params["seasons"], setting(params, "transform"))
+    seasons = _Seasons(y, layout, lag, params["seasons"], setting(params, "transform"), room)
     seasons.smooth, seasons.day = params["smooth"], day
-    median, extra, ratio, noise = seasons.block_statistics(blocks)
+    first = seasons.block_statistics(blocks)
+    median, extra, ratio = first.median, first.extra, first.ratio
     level, excess, dispersion = _recent_blocks(median, extra, ratio, blocks, level_blocks)
     if setting(params, "robust") and params["k"] is not None:
         # Deviations the first pass flags enter the block statistics capped at the bar.
         # Only blocks holding a capped bucket change (to the bit, the others are the same
-        # medians of the same values): recompute those.
+        # medians of the same values): recompute those. A block whose extreme deviations
+        # lie within the bars of its quietest bucket (the narrowest) has none.
         bars = _Bars(level, excess, dispersion, params["k"], setting(params, "direction"))
-        which = seasons.capped_blocks(blocks, bars)
+        which, changed = seasons.capped_statistics(blocks, bars, bars.candidates(first), first)
         if len(which):
-            median[which], extra[which], ratio[which] = _block_statistics(
-                seasons.capped(blocks, bars, which), noise[which]
-            )
+            median[which], extra[which], ratio[which] = changed
             level, excess, dispersion = _recent_blocks(median, extra, ratio, blocks, level_blocks)
     center, spread, history = seasons.bars(blocks, level, excess, dispersion)
     if params["k"] is None or setting(params, "direction") == "up":
@@ -201,7 +212,13 @@ class _Seasons:
     """The profile, seasons and counting variance of every bucket, and what they give."""
 
     def __init__(
-        self, y: np.ndarray, layout: Layout, lag: int, seasons: int, transform: str | None
+        self,
+        y: np.ndarray,
+        layout: Layout,
+        lag: int,
+        seasons: int,
+        transform: str | None,
+        room: int = 0,
     ) -> None:
         n = layout.n
         self.y = y
@@ -209,9 +226,10 @@ class _Seasons:
         self.lag = lag
         self.seasons = seasons
         self.transform = transform
-        self.profile = np.empty(n)
-        self.history = np.empty(n, dtype=np.int64)
-        self.counting = np.empty(n)
+        # Series-long outputs, the first rows of `room` (see profile_baseline).
+        self.profile = np.empty(max(n, room))[:n]
+        self.history = np.empty(max(n, room), dtype=np.int64)[:n]
+        self.counting = np.empty(max(n, room))[:n]
         self.finite = bool(np.isfinite(y).all())
         self.smooth = 1  # buckets averaged into y: the counting noise of their mean
         self.day = 0  # buckets per day for the daily stand-in (0: none)
@@ -223,15 +241,10 @@ class _Seasons:
         edges = np.append(np.maximum(starts[first:last], lo), hi)
         return np.arange(lo, hi) - np.repeat(starts[first:last], np.diff(edges))
 
-    def block_statistics(
-        self, blocks: EpochBlocks
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def block_statistics(self, blocks: EpochBlocks) -> _BlockStatistics:
         """Fill profile, history and counting; per block: median, excess variance,
-        dispersion ratio, noise."""
-        median = np.full(blocks.n_blocks, np.nan)
-        extra = np.full(blocks.n_blocks, np.nan)
-        ratio = np.full(blocks.n_blocks, np.nan)
-        noise = np.zeros(blocks.n_blocks)
+        dispersion ratio, noise and what the robust pass needs."""
+        first = _BlockStatistics(blocks.n_blocks)
 
         def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
             positions = self._positions(lo, hi)
@@ -239,32 +252,49 @@ class _Seasons:
                 self.y, positions, self.lag, self.seasons, lo, finite=self.finite
             )
             if self.day:
-                self._daily(p, h, positions, lo)
+                p, h = self._daily(p, h, positions, lo)
             self.profile[lo:hi] = p
             self.history[lo:hi] = h
             counting = count_variance(p, h, self.transform, self.smooth)
             self.counting[lo:hi] = counting
             # Mean counting variance per block (added in row order, like np.bincount).
-            noise[b0:b1] = np.bincount(blocks.local(b0, b1), counting, b1 - b0)
-            noise[b0:b1] /= blocks.block
+            noise = np.bincount(blocks.local(b0, b1), counting, b1 - b0).astype(
+                np.float64, copy=False
+            )
+            noise /= blocks.block
+            first.noise[b0:b1] = noise
+            starts = blocks.first_row[b0:b1] - lo
+            first.quietest[b0:b1] = np.minimum.reduceat(counting, starts)
             deviation = np.subtract(self.y[lo:hi], p, out=p)
             matrix = blocks.matrix(deviation, b0, b1)
-            median[b0:b1], extra[b0:b1], ratio[b0:b1] = _block_statistics(matrix, noise[b0:b1])
+            (
+                first.median[b0:b1],
+                first.extra[b0:b1],
+                first.ratio[b0:b1],
+                first.lowest[b0:b1],
+                first.highest[b0:b1],
+            ) = _block_statistics(matrix, noise)
 
         _each_chunk(chunk, blocks.chunks(CHUNK))
-        return median, extra, ratio, noise
+        return first
 
-    def _daily(self, p: np.ndarray, h: np.ndarray, positions: np.ndarray, lo: int) -> None:
+    def _daily(
+        self, p: np.ndarray, h: np.ndarray, positions: np.ndarray, lo: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Where a row has no whole period yet (an item's first week), the previous days
-        stand in: their median and count replace ``p`` and ``h`` (rows ``lo …``) in place."""
+        stand in: their median and count replace ``p`` and ``h`` (rows ``lo …``; in place,
+        or new arrays when no row has a whole period)."""
         few = np.flatnonzero(h < FALLBACK_SEASONS)
         if not len(few):
-            return
+            return p, h
         if not self.finite:
             daily, days = _daily_median(self.y, few + lo, positions[few], self.day, self.seasons)
             use = days > 0
             p[few[use]], h[few[use]] = daily[use], days[use]
-            return
+            return p, h
+        if len(few) == len(h):
+            # No row has a whole period (``p`` is NaN, ``h`` 0): the daily median is all.
+            return median_of_seasons(self.y, positions, self.day, self.seasons, lo, finite=True)
         # The rows are the first period of each item: a few runs. Each run (or, for many
         # short items, the whole span) takes the median of the same slot over the previous
         # days by the running sums of median_of_seasons -- the same values as above.
@@ -282,24 +312,36 @@ class _Seasons:
             use &= h[r0:r1] < FALLBACK_SEASONS
             np.copyto(p[r0:r1], daily, where=use)
             np.copyto(h[r0:r1], days, where=use)
+        return p, h
 
-    def capped_blocks(self, blocks: EpochBlocks, bars: _Bars) -> np.ndarray:
-        """Blocks holding a bucket whose deviation :func:`_capped` changes."""
+    def capped_statistics(
+        self,
+        blocks: EpochBlocks,
+        bars: _Bars,
+        candidates: np.ndarray,
+        first: _BlockStatistics,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The blocks among ``candidates`` holding a bucket whose deviation :func:`_capped`
+        changes, and their median, excess variance and dispersion ratio recomputed from
+        the capped deviations."""
+        step = max(1, CHUNK // blocks.block)
 
-        def chunk(b0: int, b1: int, lo: int, hi: int) -> np.ndarray:
-            deviation = self.y[lo:hi] - self.profile[lo:hi]
-            low, high = bars.of(slice(b0, b1), self.counting[lo:hi], blocks.counts[b0:b1])
-            changed = np.flatnonzero(_capped_rows(deviation, low, high))
-            return np.unique(blocks.block_of(changed + lo))
+        def part(which: np.ndarray) -> tuple[np.ndarray, ...]:
+            deviation = blocks.rows(self.y, which) - blocks.rows(self.profile, which)
+            low, high = bars.of(which[:, None], blocks.rows(self.counting, which))
+            changed = np.asarray(_capped_rows(deviation, low, high).any(axis=1))
+            capped = _capped(deviation[changed], _rows_of(low, changed), _rows_of(high, changed))
+            return which[changed], *_block_statistics(capped, first.noise[which[changed]])[:3]
 
-        found = _each_chunk(chunk, blocks.chunks(CHUNK))
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-
-    def capped(self, blocks: EpochBlocks, bars: _Bars, which: np.ndarray) -> np.ndarray:
-        """The deviations of blocks ``which`` capped at the first pass's bars, a block per row."""
-        deviation = blocks.rows(self.y, which) - blocks.rows(self.profile, which)
-        low, high = bars.of(which[:, None], blocks.rows(self.counting, which))
-        return _capped(deviation, low, high)
+        parts = in_threads(
+            part, [candidates[i : i + step] for i in range(0, len(candidates), step)]
+        )
+        if not parts:
+            return np.zeros(0, dtype=np.int64), (np.zeros(0), np.zeros(0), np.zeros(0))
+        which, median, extra, ratio = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
+        )
+        return which, (median, extra, ratio)
 
     def bars(
         self, blocks: EpochBlocks, level: np.ndarray, excess: np.ndarray, dispersion: np.ndarray
@@ -396,6 +438,25 @@ def _variance(
     return np.fmax(counting, scaled, out=counting)
 
 
+def _rows_of(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]
+
+
+class _BlockStatistics:
+    """Per block, from the first pass: median, excess variance and dispersion ratio of the
+    deviations (step 4), the mean (``noise``) and smallest (``quietest``) counting
+    variance, and the smallest and largest deviation of a complete block (else NaN)."""
+
+    def __init__(self, n_blocks: int) -> None:
+        self.median = np.full(n_blocks, np.nan)
+        self.extra = np.full(n_blocks, np.nan)
+        self.ratio = np.full(n_blocks, np.nan)
+        self.noise = np.zeros(n_blocks)
+        self.quietest = np.full(n_blocks, np.nan)
+        self.lowest = np.full(n_blocks, np.nan)
+        self.highest = np.full(n_blocks, np.nan)
+
+
 class _Bars:
     """The first pass's bars, ``level ± k·spread`` (step 4), in the watched directions."""
 
@@ -429,6 +490,20 @@ class _Bars:
         high = level + bar if self.direction != "down" else None
         low = np.subtract(level, bar, out=bar) if self.direction != "up" else None
         return low, high
+
+    def candidates(self, first: _BlockStatistics) -> np.ndarray:
+        """Complete blocks whose extreme deviations are not within the bars of their
+        quietest bucket, which are the narrowest: every step of the bars (``+``, ``×`` by
+        non-negative values, ``fmax``, ``sqrt``) is monotone, rounding included, so no
+        other block holds a bucket beyond its bar. NaN anywhere keeps a block in."""
+        low, high = self.of(slice(None), first.quietest)
+        with np.errstate(invalid="ignore"):
+            inside = np.less_equal(first.highest, high) if high is not None else None
+            if low is not None:
+                above = np.greater_equal(first.lowest, low)
+                inside = above if inside is None else np.logical_and(inside, above, out=inside)
+        assert inside is not None
+        return np.flatnonzero(~inside & np.isfinite(first.highest))
 
 
 def _capped_rows(
@@ -515,10 +590,11 @@ def _fallback_lag(lag: int, every: int, smooth: int) -> int:
 
 def _block_statistics(
     matrix: np.ndarray, noise: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per block (row of ``matrix``, overwritten): the median ``m`` of its deviations, the
-    variance beyond counting noise ``max((1.4826·MAD)² − noise, 0)`` and the dispersion
-    ratio ``(1.4826·MAD)² / noise``; NaN for an incomplete block.
+    variance beyond counting noise ``max((1.4826·MAD)² − noise, 0)``, the dispersion
+    ratio ``(1.4826·MAD)² / noise``, the smallest and the largest deviation; NaN for an
+    incomplete block.
 
     ``noise`` is each block's mean counting variance.
     """
@@ -526,16 +602,20 @@ def _block_statistics(
     median = np.full(rows, np.nan)
     extra = np.full(rows, np.nan)
     ratio = np.full(rows, np.nan)
+    lowest = np.full(rows, np.nan)
+    highest = np.full(rows, np.nan)
     complete = np.isfinite(matrix).all(axis=1)
     if complete.any():
         full = matrix if complete.all() else matrix[complete]
-        m, mad = median_and_mad(full)
+        m, mad = median_and_mad(full)  # (sorts the rows of `full`)
         median[complete] = m
+        lowest[complete] = full[:, 0]
+        highest[complete] = full[:, -1]
         mad *= MAD_SCALE
         variance = mad * mad
         extra[complete] = np.maximum(variance - noise[complete], 0.0)
         ratio[complete] = variance / noise[complete]
-    return median, extra, ratio
+    return median, extra, ratio, lowest, highest
 
 
 def _recent_blocks(

@@ -5,18 +5,21 @@
 - :class:`EpochBlocks` (block layout without a per-bucket block index) against a direct
   per-bucket construction, on ragged items that start and end mid-block;
 - the whole detection run a few rows at a time against one run with the default chunk, and
-  the robust pass (only blocks holding a capped bucket are recomputed) against recomputing
-  every block;
+  the robust pass (only blocks whose extremes pass their quietest bucket's bars are looked
+  at, only those holding a capped bucket are recomputed) against looking at every block;
 - the log1p table for counts against ``np.log1p``, and the transform of smoothed counts by
   table against the transform of their means;
 - :func:`median_and_mad` (one row sort, the MAD as the middle of two sorted runs) against
   ``np.median`` twice;
-- :class:`FullSignals` copying rows item by item against copying them by a mask, and the
-  first week's daily stand-in run by run against one span.
+- :class:`FullSignals` copying rows item by item (or in place) against copying them by a
+  mask, and the first week's daily stand-in run by run against one span;
+- :meth:`EpochBlocks.matrix` run by run against by index, and :func:`bucket_every` a few
+  rows at a time against the whole column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -26,11 +29,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stockseries.spikes._baselines as _baselines
+import stockseries.spikes._blocks as _blocks
+import stockseries.spikes._layout as _layout
 import stockseries.spikes._profile as _profile
 from stockseries.spikes import detect_spikes
 from stockseries.spikes._baselines import FullSignals
 from stockseries.spikes._blocks import EpochBlocks
-from stockseries.spikes._layout import Layout
+from stockseries.spikes._layout import Layout, bucket_every
 from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
 from stockseries.spikes._transforms import forward_of_means, forward_transform
 
@@ -117,11 +122,14 @@ def test_epoch_blocks_match_a_per_bucket_block_index(
     values = np.arange(layout.n, dtype=np.float64) + 0.5
     matrix = np.full((blocks.n_blocks, block), np.nan)
     matrix[row_block, bucket % block] = values
-    pieces = []
-    for b0, b1, lo, hi in blocks.chunks(rows):
-        assert np.array_equal(blocks.local(b0, b1) + b0, row_block[lo:hi])
-        pieces.append(blocks.matrix(values[lo:hi], b0, b1))
-    assert np.array_equal(np.concatenate(pieces), matrix, equal_nan=True)
+    for runs in (0, _blocks._MAX_RUNS):  # buckets placed by index, or run by run
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_blocks, "_MAX_RUNS", runs)
+            pieces = []
+            for b0, b1, lo, hi in blocks.chunks(rows):
+                assert np.array_equal(blocks.local(b0, b1) + b0, row_block[lo:hi])
+                pieces.append(blocks.matrix(values[lo:hi], b0, b1))
+        assert np.array_equal(np.concatenate(pieces), matrix, equal_nan=True)
     which = np.arange(blocks.n_blocks)[::2]
     assert np.array_equal(blocks.rows(values, which), matrix[which], equal_nan=True)
 
@@ -167,19 +175,42 @@ def test_profile_does_not_depend_on_the_chunk_size(
     assert detect_spikes(series, "profile", period="1d", **options).equals(expected)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"direction": "both"}, {"direction": "up"}, {"direction": "down", "k": 2.0}],
+)
 def test_robust_pass_recomputes_only_what_capping_changes(
-    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only blocks whose extremes pass their quietest bucket's bars are looked at bucket by
+    # bucket, and only those holding a capped bucket are recomputed: looking at every
+    # block gives the same bits.
     series = ragged_series()
-    expected = detect_spikes(series, "profile", period="1d", direction="both")
-    every_block = _profile._Seasons.capped_blocks
+    expected = detect_spikes(series, "profile", period="1d", **options)
+    looked_at: list[int] = []
+    narrowed = _profile._Bars.candidates
 
-    def all_blocks(self: _profile._Seasons, blocks: EpochBlocks, bars: object) -> np.ndarray:
-        every_block(self, blocks, bars)  # type: ignore[arg-type]
-        return np.arange(blocks.n_blocks)
+    def every_block(self: _profile._Bars, first: object) -> np.ndarray:
+        looked_at.append(len(narrowed(self, first)))  # type: ignore[arg-type]
+        return np.arange(len(self.level))
 
-    monkeypatch.setattr(_profile._Seasons, "capped_blocks", all_blocks)
-    assert detect_spikes(series, "profile", period="1d", direction="both").equals(expected)
+    monkeypatch.setattr(_profile._Bars, "candidates", every_block)
+    got = detect_spikes(series, "profile", period="1d", **options)
+    assert_same_bits(got, expected)
+    assert 0 < looked_at[0] < len(series) // 360
+
+
+def assert_same_bits(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    """Equal frames, float columns compared as raw bits (NaN and -0.0 included)."""
+    assert got.columns == expected.columns
+    for name in expected.columns:
+        a, b = got.get_column(name), expected.get_column(name)
+        assert a.null_count() == b.null_count() and a.is_null().equals(b.is_null()), name
+        if a.dtype == pl.Float64:
+            x, y = a.fill_null(0.0).to_numpy(), b.fill_null(0.0).to_numpy()
+            assert np.array_equal(x.view(np.int64), y.view(np.int64)), name
+        else:
+            assert a.equals(b), name
 
 
 @pytest.mark.parametrize(
@@ -265,6 +296,57 @@ def test_full_signals_by_slices_equal_by_mask(lengths: list[int], smooth: int) -
     counts = np.arange(layout.n)
     expected = np.where(full, counts, -1)
     assert np.array_equal(rows.scatter(counts[full], -1), expected)
+    # In place: values that are the first rows of an array as long as the series.
+    for whole, fill, want in ((values.copy(), np.nan, spread), (counts.copy(), -1, expected)):
+        n_full = int(full.sum())
+        whole[:n_full] = whole[full]
+        got = rows.scatter(whole[:n_full], fill, in_place=True)
+        assert got is whole or not len(rows.items)
+        assert np.array_equal(got, want, equal_nan=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+    step=st.sampled_from([60, 300]),
+    gaps=st.lists(st.integers(0, 80), max_size=3),
+    rows=st.integers(1, 9),
+    dense=st.booleans(),
+)
+def test_bucket_every_step_by_step_is_the_whole_computation(
+    lengths: list[int], step: int, gaps: list[int], rows: int, dense: bool
+) -> None:
+    layout = ragged_layout(lengths)
+    ts = np.concatenate([np.arange(n, dtype=np.int64) * step + 7 for n in lengths])
+    for gap in gaps:  # a missing bucket (or a finer step) somewhere
+        if gap < layout.n:
+            ts[gap:] += step // 2 if gap % 2 else step
+    ts = np.concatenate(
+        [part + 10**9 * i for i, part in enumerate(np.split(ts, layout.starts[1:]))]
+    )
+
+    def plain() -> int:  # the whole-column computation
+        diffs = np.diff(ts)
+        crossings = layout.starts[1:] - 1
+        if len(diffs) == len(crossings):
+            raise ValueError("cannot infer the bucket length")
+        diffs[crossings] = np.iinfo(np.int64).max
+        every = int(diffs.min())
+        if dense and (np.delete(diffs, crossings) != every).any():
+            raise ValueError("series is not dense")
+        return every
+
+    def outcome(run: Callable[[], int]) -> object:
+        try:
+            return run()
+        except ValueError as error:
+            return str(error).split(":")[0]
+
+    expected = outcome(plain)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_layout, "_STEP_ROWS", rows)
+        got = outcome(lambda: bucket_every(ts, layout, dense=dense))
+    assert got == expected
 
 
 @pytest.mark.parametrize(
