@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["median_and_mad", "median_of_columns", "median_of_seasons"]
+__all__ = ["median_and_mad", "median_of_columns", "median_of_runs", "median_of_seasons"]
 
 
 def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +162,73 @@ def median_of_seasons(
                     value /= 2.0
         np.copyto(median[here], value, where=count[here] == j)
     return median, count
+
+
+def median_of_runs(
+    y: np.ndarray,
+    runs: Sequence[tuple[int, int, int]],
+    lag: int,
+    seasons: int,
+    start: int,
+    median: np.ndarray,
+    count: np.ndarray,
+) -> None:
+    """:func:`median_of_seasons` run by run, into ``median`` and ``count`` (same bits).
+
+    Each run ``(a, b, p)`` is rows ``start + a … start + b − 1`` of ``y``, consecutive
+    rows of one item, the first at position ``p`` within it; ``median[a:b]`` and
+    ``count[a:b]`` get their medians and lag counts (other rows are left alone). ``y``
+    must be finite and ``seasons`` at most 4. Within a run the rows reaching back ``j``
+    lags are a suffix and those with exactly ``j`` a slice: each step works on the rows
+    that need it, with no position array and no masks.
+
+    Examples
+    --------
+    >>> y = np.array([1.0, 5.0, 2.0, 9.0, 4.0, 7.0])
+    >>> median, count = np.zeros(6), np.zeros(6, dtype=np.int64)
+    >>> median_of_runs(y, [(0, 6, 0)], 1, 3, 0, median, count)
+    >>> median.tolist(), count.tolist()
+    ([nan, 1.0, 3.0, 2.0, 5.0, 4.0], [0, 1, 2, 3, 3, 3])
+    """
+    longest = max((b - a for a, b, _ in runs), default=0)
+    total, largest, smallest = np.empty(longest), np.empty(longest), np.empty(longest)
+    for a, b, first_position in runs:
+        median[a:b] = np.nan
+        count[a:b] = 0
+        rows = b - a
+        for j in range(1, seasons + 1):
+            reach = max(0, j * lag - first_position)  # first row reaching back j lags
+            if reach >= rows:
+                break
+            exact = rows if j == seasons else min(rows, max(0, (j + 1) * lag - first_position))
+            here = slice(reach, rows)
+            past = y[start + a + reach - j * lag : start + b - j * lag]
+            if j == 1:
+                # 0.0 + value, as median_of_columns sums: -0.0 becomes 0.0 alike.
+                np.add(0.0, past, out=total[here])
+            else:
+                total[here] += past
+                if j == 2:
+                    previous = y[start + a + reach - lag : start + b - lag]
+                    np.maximum(previous, past, out=largest[here])
+                    np.minimum(previous, past, out=smallest[here])
+                else:
+                    np.maximum(largest[here], past, out=largest[here])
+                    np.minimum(smallest[here], past, out=smallest[here])
+            if exact <= reach:
+                continue
+            out = median[a + reach : a + exact]
+            mine = slice(reach, exact)
+            if j == 1:
+                out[:] = total[mine]
+            elif j == 2:
+                np.divide(total[mine], 2.0, out=out)
+            else:
+                np.subtract(total[mine], largest[mine], out=out)
+                out -= smallest[mine]
+                if j == 4:
+                    out /= 2.0
+            count[a + reach : a + exact] = j
 
 
 def _median_of_lagged_columns(

@@ -107,7 +107,12 @@ import polars as pl
 
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
-from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
+from stockseries.spikes._order import (
+    median_and_mad,
+    median_of_columns,
+    median_of_runs,
+    median_of_seasons,
+)
 from stockseries.spikes._transforms import forward_transform, inverse_at_least
 from stockseries.spikes.methods import (
     MAD_SCALE,
@@ -241,18 +246,48 @@ class _Seasons:
         edges = np.append(np.maximum(starts[first:last], lo), hi)
         return np.arange(lo, hi) - np.repeat(starts[first:last], np.diff(edges))
 
-    def block_statistics(self, blocks: EpochBlocks) -> _BlockStatistics:
-        """Fill profile, history and counting; per block: median, excess variance,
-        dispersion ratio, noise and what the robust pass needs."""
-        first = _BlockStatistics(blocks.n_blocks)
+    def _runs(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """Rows ``lo … hi − 1`` item by item: ``(a, b, position of row lo + a)``, from ``lo``."""
+        starts = self.layout.starts
+        first = int(np.searchsorted(starts, lo, side="right")) - 1
+        last = int(np.searchsorted(starts, hi, side="left"))
+        edges = [*np.maximum(starts[first:last], lo).tolist(), hi]
+        at = int(starts[first])
+        return [
+            (a - lo, b - lo, a - (at if index == 0 else a))
+            for index, (a, b) in enumerate(itertools.pairwise(edges))
+        ]
 
-        def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
+    def _profile_of(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The profile (step 1) of rows ``lo … hi − 1`` and how many seasons it has."""
+        runs = self._runs(lo, hi) if self.finite and self.seasons <= 4 else []
+        if not runs or len(runs) > _MAX_ITEM_RUNS:
             positions = self._positions(lo, hi)
             p, h = median_of_seasons(
                 self.y, positions, self.lag, self.seasons, lo, finite=self.finite
             )
             if self.day:
                 p, h = self._daily(p, h, positions, lo)
+            return p, h
+        # A few items: run by run (the same bits, see median_of_runs).
+        p, h = np.empty(hi - lo), np.empty(hi - lo, dtype=np.int64)
+        median_of_runs(self.y, runs, self.lag, self.seasons, lo, p, h)
+        if self.day and self.seasons >= FALLBACK_SEASONS:
+            # Rows with fewer than FALLBACK_SEASONS whole periods: an item's first ones.
+            bound = FALLBACK_SEASONS * self.lag
+            early = [(a, min(b, a + bound - at), at) for a, b, at in runs if at < bound]
+            median_of_runs(self.y, early, self.day, self.seasons, lo, p, h)
+        elif self.day:
+            p, h = self._daily(p, h, self._positions(lo, hi), lo)
+        return p, h
+
+    def block_statistics(self, blocks: EpochBlocks) -> _BlockStatistics:
+        """Fill profile, history and counting; per block: median, excess variance,
+        dispersion ratio, noise and what the robust pass needs."""
+        first = _BlockStatistics(blocks.n_blocks)
+
+        def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
+            p, h = self._profile_of(lo, hi)
             self.profile[lo:hi] = p
             self.history[lo:hi] = h
             counting = count_variance(p, h, self.transform, self.smooth)
@@ -562,6 +597,8 @@ def count_variance(
 FALLBACK_SEASONS = 1
 #: Runs of first-period rows in a chunk beyond which one span covers them all.
 _MAX_RUNS = 8
+#: Items in a run of blocks up to which the profile is taken item by item.
+_MAX_ITEM_RUNS = 32
 _DAY_US = 86_400_000_000
 
 

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +37,12 @@ from stockseries.spikes import detect_spikes
 from stockseries.spikes._baselines import FullSignals
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
-from stockseries.spikes._order import median_and_mad, median_of_columns, median_of_seasons
+from stockseries.spikes._order import (
+    median_and_mad,
+    median_of_columns,
+    median_of_runs,
+    median_of_seasons,
+)
 from stockseries.spikes._transforms import forward_of_means, forward_transform
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -83,6 +89,31 @@ def test_median_of_seasons_is_median_of_lagged_columns(
     count = np.concatenate([part[1] for part in parts])
     assert np.array_equal(count, expected_count)
     assert np.array_equal(median, expected, equal_nan=True)  # to the bit
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    lag=st.integers(1, 9),
+    seasons=st.integers(1, 4),
+    chunk=st.integers(1, 50),
+    seed=st.integers(0, 2**16),
+)
+def test_median_of_runs_is_median_of_lagged_columns(
+    lengths: list[int], lag: int, seasons: int, chunk: int, seed: int
+) -> None:
+    layout = ragged_layout(lengths)
+    y = np.log1p(np.random.default_rng(seed).poisson(3.0, layout.n).astype(np.float64))
+    expected, expected_count = median_of_columns(lagged_columns(y, layout, lag, seasons))
+    pos = layout.positions()
+    median, count = np.full(layout.n, -1.0), np.full(layout.n, -1)
+    for lo in range(0, layout.n, chunk):  # chunks cut mid-item, runs item by item
+        hi = min(lo + chunk, layout.n)
+        cuts = [lo, *(int(r) for r in layout.starts if lo < r < hi), hi]
+        runs = [(a - lo, b - lo, int(pos[a])) for a, b in itertools.pairwise(cuts)]
+        median_of_runs(y, runs, lag, seasons, lo, median[lo:hi], count[lo:hi])
+    assert np.array_equal(count, expected_count)
+    assert np.array_equal(median.view(np.int64), expected.view(np.int64))  # to the bit
 
 
 def test_median_of_seasons_with_missing_values_falls_back() -> None:
@@ -173,6 +204,11 @@ def test_profile_does_not_depend_on_the_chunk_size(
     assert expected["flagged"].sum() > 0
     monkeypatch.setattr(_profile, "CHUNK", 500)  # many runs of blocks, cut mid-item
     assert detect_spikes(series, "profile", period="1d", **options).equals(expected)
+    for period in ("1d", "1w"):  # the profile item by item, or by positions
+        expected = detect_spikes(series, "profile", period=period, **options)
+        monkeypatch.setattr(_profile, "_MAX_ITEM_RUNS", 0)
+        assert_same_bits(detect_spikes(series, "profile", period=period, **options), expected)
+        monkeypatch.setattr(_profile, "_MAX_ITEM_RUNS", 32)
 
 
 @pytest.mark.parametrize(
@@ -373,6 +409,8 @@ def test_daily_stand_in_run_by_run_or_in_one_span_alike(monkeypatch: pytest.Monk
     series = ragged_series()
     expected = detect_spikes(series, "profile", direction="both")
     assert expected["sufficient"].sum() > 0
+    monkeypatch.setattr(_profile, "_MAX_ITEM_RUNS", 0)  # not item by item
+    assert_same_bits(detect_spikes(series, "profile", direction="both"), expected)
     monkeypatch.setattr(_profile, "_MAX_RUNS", 0)  # one span over all runs of a chunk
     assert detect_spikes(series, "profile", direction="both").equals(expected)
     monkeypatch.setattr(_profile, "CHUNK", 700)  # and chunks cut mid-item
