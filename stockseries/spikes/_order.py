@@ -251,8 +251,8 @@ def median_and_mad(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m[:, None]), axis=1)``, with one row sort instead of two partitions (NumPy's sort
     is vectorised; ``np.partition`` selects element by element). ``matrix`` is sorted in
     place. Below the median the absolute deviations ``m − x`` ascend when read backwards,
-    above it ``x − m`` ascend: the MAD is the middle of two sorted runs, found by a binary
-    search over all rows at once.
+    above it ``x − m`` ascend: the MAD is the middle of two sorted runs, found by comparing
+    the runs' candidate splits for all rows at once.
 
     Examples
     --------
@@ -277,18 +277,17 @@ def median_and_mad(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     rank = (n - 1) // 2  # the (first) middle rank of the n deviations
     # i = how many of the rank + 1 smallest deviations lie below: the first i with
-    # below(i) >= above(rank - i) (both runs ascend).
-    lo = np.full(rows, max(0, rank + 1 - (n - h)))
-    hi = np.full(rows, min(rank + 1, h))
-    while True:
-        active = lo < hi
-        if not active.any():
-            break
-        mid = (lo + hi) // 2
-        probe = np.minimum(mid, h - 1)
-        go = below(probe) < above(np.clip(rank - probe, 0, n - h - 1))
-        lo = np.where(active & go, mid + 1, lo)
-        hi = np.where(active & ~go, mid, hi)
+    # below(i) >= above(rank - i). Both runs ascend, so the test holds for every i before
+    # that one and for none after: i = lo0 + how often it holds over lo0 … hi0 − 1, all
+    # rows and candidates at once (column slices: candidate i reads column h − 1 − i
+    # below and h + rank − i above).
+    lo0, hi0 = max(0, rank + 1 - (n - h)), min(rank + 1, h)
+    lo = np.full(rows, lo0)
+    if hi0 > lo0:
+        centre = median[:, None]
+        below_all = centre - matrix[:, h - hi0 : h - lo0]
+        above_all = matrix[:, h + rank - hi0 + 1 : h + rank - lo0 + 1] - centre
+        lo += np.count_nonzero(below_all < above_all, axis=1)
     taken = rank + 1 - lo  # from above
     kth = np.maximum(
         np.where(lo > 0, below(np.maximum(lo - 1, 0)), -np.inf),
