@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -32,6 +33,12 @@ from stockseries.generate._types import (
 
 def id_strings(prefix: str, width: int, n: int) -> list[str]:
     return [f"{prefix}{i:0{width}d}" for i in range(n)]
+
+
+@cache
+def customer_ids() -> pl.Series:
+    """The customer ids ``C0000`` … (built once: generated sources need them every frame)."""
+    return pl.Series(id_strings("C", 4, N_CUSTOMERS))
 
 
 def digit_table(places: Sequence[tuple[int, int]]) -> npt.NDArray[np.uint64]:
@@ -101,16 +108,26 @@ def inline_views(table: pl.Series) -> npt.NDArray[np.uint64] | None:
     """
     if table.null_count():
         return None
-    encoded = [value.encode() for value in table.to_list()]
-    if any(len(text) > INLINE_BYTES for text in encoded):
+    # The UTF-8 bytes and offsets of every entry, without a Python loop (the live sources
+    # build a frame's columns from the catalog's tables once per frame).
+    binary = table.rechunk().to_arrow().cast(pa.large_binary())
+    if not len(binary):
+        return np.zeros((1, 2), dtype=np.uint64)
+    _, offsets_buffer, data_buffer = binary.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[binary.offset :][: len(binary) + 1]
+    lengths = np.diff(offsets)
+    if lengths.max() > INLINE_BYTES:
         return None
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
     # A view is an int32 length and then the string itself, padded with zero bytes; read
     # as two little-endian uint64 words.
-    views = np.zeros((len(encoded) + 1, 2), dtype=np.uint64)
-    for i, text in enumerate(encoded):
-        padded = text.ljust(INLINE_BYTES, b"\0")
-        views[i, 0] = len(text) | int.from_bytes(padded[:4], "little") << 32
-        views[i, 1] = int.from_bytes(padded[4:], "little")
+    within = np.arange(INLINE_BYTES) < lengths[:, None]
+    padded = np.zeros((len(lengths), INLINE_BYTES), dtype=np.uint8)
+    padded[within] = data[(offsets[:-1, None] + np.arange(INLINE_BYTES))[within]]
+    views = np.zeros((len(lengths) + 1, 2), dtype=np.uint64)
+    head = padded[:, :4].copy().view("<u4")[:, 0].astype(np.uint64)
+    views[:-1, 0] = lengths.astype(np.uint64) | head << np.uint64(32)
+    views[:-1, 1] = padded[:, 4:].copy().view("<u8")[:, 0]
     return views
 
 
@@ -188,8 +205,7 @@ def events_frame(
     items = lookup_strings(ITEM, frame[ITEM], item)
     del item
     if has_orders:
-        customers = pl.Series(id_strings("C", 4, N_CUSTOMERS))
-        optional.insert(0, lookup_strings("customer_id", customers, customer))
+        optional.insert(0, lookup_strings("customer_id", customer_ids(), customer))
     del customer
     return pl.DataFrame([ts, items, kinds, quantity, row_ids(id_prefix, n), *optional])
 

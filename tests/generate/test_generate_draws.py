@@ -89,6 +89,10 @@ LOOKUP_TABLES: dict[str, list[str | None]] = {
     "12 bytes, unicode": ["", "é", "x" * 12, "ünïcødé"],
     "too long for a view": ["short", "a string longer than twelve bytes"],
     "with a null": ["a", None, "c"],
+    "4-byte characters, 12 bytes": ["𝄞", "a𝄞b", "𝄞𝄞𝄞"],
+    "2-byte characters, 14 bytes": ["é" * 6, "é" * 7],
+    "1,000 ids": [f"SKU-{i:04d}" for i in range(1_000)],
+    "empty": [],
 }
 
 
