@@ -48,7 +48,9 @@ def _method_text() -> str:
         "The full pipeline — a day-partitioned Parquet folder → validated events → dense "
         "1-minute series → z-score detection (`window=60`, `k=3`) → alert episodes — as "
         "`stockseries.distributed.detect_alerts(folder, compute=True)` on "
-        "`LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`, against one process "
+        "`stockseries.distributed.local_cluster(n_workers=2, threads_per_worker=1)` (a "
+        "`LocalCluster` of processes with `POLARS_MAX_THREADS=1` in each worker; at the first "
+        "size also on a plain `LocalCluster`, whose workers' Polars uses every core), against one process "
         "in the same run (`detect_alerts(read_events(folder))`; at 200 M one process would need "
         "most of this machine's RAM, so the single-machine reference there is the bounded-memory "
         "`run_out_of_core`). Each measurement is a fresh subprocess. Alerts of the cluster and "
@@ -66,6 +68,24 @@ def _method_text() -> str:
     )
 
 
+_CLUSTER_VARIANTS = (
+    ("cluster", ""),
+    ("cluster_polars_every_core", ", plain `LocalCluster`: Polars on every core in each worker"),
+    ("cluster_one_polars_thread", ", POLARS_MAX_THREADS=1"),  # records before 2026-12-03 15:30
+)
+
+
+def _size_cells(record: dict[str, Any]) -> dict[str, str]:
+    """Cells shared by the tables: events, partitions, largest partition, peaks per worker."""
+    run, largest = record["cluster"], record.get("largest_partition")
+    return {
+        "events": f"{record['events'] / 1e6:.0f} M",
+        "partitions": f"{run['partitions']}",
+        "largest": f"{largest / 1e6:.1f} M events" if largest else "–",
+        "peaks": _peaks(run),
+    }
+
+
 def _results_table(records: dict[str, Any]) -> str:
     rows = [
         "## Results\n",
@@ -77,7 +97,7 @@ def _results_table(records: dict[str, Any]) -> str:
         alone_kind = "single" if "single" in record else "ooc"
         alone = record[alone_kind]
         name = "`detect_alerts(read_events)`" if alone_kind == "single" else "`run_out_of_core`"
-        for key, what in (("cluster", ""), ("cluster_one_polars_thread", ", POLARS_MAX_THREADS=1")):
+        for key, what in _CLUSTER_VARIANTS:
             if key not in record:
                 continue
             run = record[key]
@@ -121,14 +141,13 @@ def results_section(records: dict[str, Any], command: str) -> str:
     ]
     for record in records["sizes"].values():
         alone_kind = "single" if "single" in record else "ooc"
-        alone, run = record[alone_kind], record["cluster"]
-        largest = record.get("largest_partition")
+        alone, run, cells = record[alone_kind], record["cluster"], _size_cells(record)
         name = "in memory" if alone_kind == "single" else "out of core"
         rows.append(
-            f"| {record['events'] / 1e6:.0f} M | {name}: {alone['seconds']:.1f} s | "
-            f"{run['seconds']:.1f} s, {run['partitions']} partitions | "
-            f"**{run['ratio']:.2f}×** | {f'{largest / 1e6:.1f} M events' if largest else '–'} | "
-            f"**{_peaks(run)}** | {'yes' if run['same_alerts'] else 'NO'} |"
+            f"| {cells['events']} | {name}: {alone['seconds']:.1f} s | "
+            f"{run['seconds']:.1f} s, {cells['partitions']} partitions | "
+            f"**{run['ratio']:.2f}×** (CPU s {run['cpu_ratio']:.2f}×) | {cells['largest']} | "
+            f"**{cells['peaks']}** | {'yes' if run['same_alerts'] else 'NO'} |"
         )
     rows.append(
         "\nPer-worker memory follows the largest output partition, not the data size: the "
@@ -152,12 +171,15 @@ def _memory_text(records: dict[str, Any]) -> str:
         "|---:|---:|---:|---:|---|---:|",
     ]
     for record in records["sizes"].values():
-        run, largest = record["cluster"], record.get("largest_partition")
+        run, largest, cells = (
+            record["cluster"],
+            record.get("largest_partition"),
+            _size_cells(record),
+        )
         per_event = f"{max(run['worker_peak_rss']) / largest:.0f}" if largest else "–"
         rows.append(
-            f"| {record['events'] / 1e6:.0f} M | {run['partitions']} | "
-            f"{f'{largest / 1e6:.1f} M events' if largest else '–'} | "
-            f"≈ {record['events'] * SHUFFLE_BYTES_PER_EVENT / 1e9:.1f} GB | {_peaks(run)} | "
+            f"| {cells['events']} | {cells['partitions']} | {cells['largest']} | "
+            f"≈ {record['events'] * SHUFFLE_BYTES_PER_EVENT / 1e9:.1f} GB | {cells['peaks']} | "
             f"{per_event} |"
         )
     rows.append(

@@ -13,9 +13,10 @@ Every measurement runs in a fresh subprocess, one after the other:
 * ``out-of-core``: ``run_out_of_core(folder, alerts_out=...)`` — one process, bounded memory
   (sizes above ``--single-max``, as the reference result);
 * ``cluster``: ``stockseries.distributed.detect_alerts(folder, "1m", window=60, k=3,
-  compute=True)`` on ``LocalCluster(n_workers=W, threads_per_worker=1, processes=True)``, and
-  at the first size once more with ``POLARS_MAX_THREADS=1`` in the workers (one Polars thread
-  per worker process instead of one per core each). Cluster start-up is timed apart; the task
+  compute=True)`` on ``stockseries.distributed.local_cluster(n_workers=W,
+  threads_per_worker=1)`` (a ``LocalCluster`` of processes whose Polars runs one thread each,
+  ``POLARS_MAX_THREADS=1``), and at the first size once more on a plain ``LocalCluster`` whose
+  workers' Polars uses every core (what a ``LocalCluster`` without the setting does). Cluster start-up is timed apart; the task
   stream gives the busy time of each phase; every worker reports its peak RSS (fresh
   processes) and its CPU seconds.
 * ``hot``: a data set where one item has 90 % of ``--hot`` events, on workers with a memory
@@ -49,6 +50,8 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 PARAMS: dict[str, Any] = {"window": 60, "k": 3.0}
 HOT_SHARE = 0.9
 HOT_MEMORY_LIMIT = "8GiB"
+POLARS_PER_WORKER = "per-worker"  # stockseries.distributed.local_cluster
+POLARS_EVERY_CORE = "every-core"  # a plain LocalCluster
 
 
 def _size(text: str) -> int:
@@ -105,7 +108,7 @@ def run_out_of_core(folder: str, out: str) -> dict[str, Any]:
 
 
 def run_cluster(
-    folder: str, out: str, workers: int, polars_threads: int = 0, memory_limit: str = "auto"
+    folder: str, out: str, workers: int, polars: str = POLARS_PER_WORKER, memory_limit: str = "auto"
 ) -> dict[str, Any]:
     import logging
 
@@ -114,17 +117,18 @@ def run_cluster(
     import stockseries.distributed as ssd
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    env = {"POLARS_MAX_THREADS": str(polars_threads)} if polars_threads else {}
     start = time.perf_counter()
+    # The stockseries way (one Polars thread per worker), or a plain LocalCluster (Polars on
+    # every core in every worker) for comparison.
+    make = ssd.local_cluster if polars == POLARS_PER_WORKER else LocalCluster
     with (
-        LocalCluster(
+        make(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=":0",
             memory_limit=memory_limit,
-            env=env,
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -138,6 +142,7 @@ def run_cluster(
         after = client.run(_cpu_seconds)
         restarted = set(client.scheduler_info()["workers"]) != workers_before
         peaks = client.run(_peak_rss)
+        client_threads = sorted(set(client.run(_polars_threads).values()))
         limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
         phases = _phases(stream.data)
     found.frame.write_parquet(out)
@@ -153,8 +158,14 @@ def run_cluster(
         "client_peak_rss": _peak_rss(),
         "phases_busy_s": phases,
         "partitions": sum(1 for task in stream.data if _phase(task["key"]) == "kernel"),
-        "polars_threads": polars_threads or None,
+        "polars_threads": client_threads,
     }
+
+
+def _polars_threads() -> int:
+    import polars
+
+    return polars.thread_pool_size()
 
 
 def _import_engine() -> None:
@@ -187,7 +198,7 @@ def run_overhead(workers: int) -> dict[str, Any]:
     """Seconds of one tiny run per partition count: the slope is the per-partition cost."""
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     import stockseries as ss
     import stockseries.distributed as ssd
@@ -196,12 +207,8 @@ def run_overhead(workers: int) -> dict[str, Any]:
     events = ss.simulate(20, start="2024-01-01", days=0.5, seed=0).events
     timings: dict[int, float] = {}
     with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
+        ssd.local_cluster(
+            n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -241,7 +248,7 @@ def _run_child(kind: str, rest: list[str]) -> dict[str, Any]:
     if kind == "ooc":
         return run_out_of_core(*rest)
     if kind == "cluster":
-        return run_cluster(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
+        return run_cluster(rest[0], rest[1], int(rest[2]), rest[3], rest[4])
     if kind == "overhead":
         return run_overhead(int(rest[0]))
     raise ValueError(kind)
@@ -324,14 +331,14 @@ def _measure_size(label: str, args: argparse.Namespace, first: bool) -> dict[str
     alone_out = WORK / f"cluster_{label}_{alone_kind}_alerts.parquet"
     record: dict[str, Any] = {"events": n, "files": len(list(folder.rglob("*.parquet")))}
     record[alone_kind] = _child([alone_kind, str(folder), str(alone_out)])
-    variants = [0, 1] if first else [0]
-    for threads in variants:
-        out = WORK / f"cluster_{label}_cluster{threads}_alerts.parquet"
-        run = _child(["cluster", str(folder), str(out), str(args.workers), str(threads), "auto"])
+    variants = [POLARS_PER_WORKER, POLARS_EVERY_CORE] if first else [POLARS_PER_WORKER]
+    for polars in variants:
+        out = WORK / f"cluster_{label}_cluster_{polars}_alerts.parquet"
+        run = _child(["cluster", str(folder), str(out), str(args.workers), polars, "auto"])
         run["same_alerts"] = _same_alerts(alone_out, out)
         run["ratio"] = run["seconds"] / record[alone_kind]["seconds"]
         run["cpu_ratio"] = run["cpu_s"] / record[alone_kind]["cpu_s"]
-        record["cluster" if threads == 0 else "cluster_one_polars_thread"] = run
+        record["cluster" if polars == POLARS_PER_WORKER else "cluster_polars_every_core"] = run
     record["largest_partition"] = _largest_partition(folder, record["cluster"]["partitions"])
     if first:  # the single process again: the load changes during a run
         record[f"{alone_kind}_again"] = _child([alone_kind, str(folder), str(alone_out)])
@@ -344,7 +351,9 @@ def _measure_hot(label: str, args: argparse.Namespace) -> dict[str, Any]:
     alone_out = WORK / f"cluster_hot_{label}_single_alerts.parquet"
     out = WORK / f"cluster_hot_{label}_cluster_alerts.parquet"
     single = _child(["single", str(folder), str(alone_out)])
-    cluster = _child(["cluster", str(folder), str(out), str(args.workers), "0", HOT_MEMORY_LIMIT])
+    cluster = _child(
+        ["cluster", str(folder), str(out), str(args.workers), POLARS_PER_WORKER, HOT_MEMORY_LIMIT]
+    )
     cluster["same_alerts"] = _same_alerts(alone_out, out)
     return {"events": n, "hot_events": round(n * HOT_SHARE), "single": single, "cluster": cluster}
 

@@ -1,7 +1,7 @@
 """stockseries.distributed against a real Dask cluster: the same results as in memory.
 
-One ``LocalCluster(n_workers=2, processes=True, threads_per_worker=1)`` on 127.0.0.1 serves the
-whole session. Every cluster result is compared with the in-memory function on the same events
+One ``ssd.local_cluster(n_workers=2, threads_per_worker=1)`` (a ``LocalCluster`` of processes)
+on 127.0.0.1 serves the whole session. Every cluster result is compared with the in-memory function on the same events
 (``polars.testing.assert_frame_equal``), for 1, 2 and 7 partitions, for in-memory frames, for
 data split by time across files (a shuffle) and for item-bucketed data (no shuffle), on events
 with the shapes the core tests use: unsorted rows, ties, items with only deliveries, one-event
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -43,9 +43,8 @@ DETECT = {"window": 12, "k": 2.5, "min_periods": 4}
 @pytest.fixture(scope="session")
 def client() -> Iterator[Client]:
     with (
-        LocalCluster(
+        ssd.local_cluster(
             n_workers=2,
-            processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
             dashboard_address=":0",
@@ -54,6 +53,21 @@ def client() -> Iterator[Client]:
         Client(cluster) as session_client,
     ):
         yield session_client
+
+
+def polars_threads() -> tuple[str | None, int]:
+    """``POLARS_MAX_THREADS`` and the size of Polars' thread pool in this process."""
+    return os.environ.get("POLARS_MAX_THREADS"), pl.thread_pool_size()
+
+
+def test_local_cluster_gives_each_worker_one_polars_thread_per_task_thread(
+    client: Client,
+) -> None:
+    """Started the stockseries way, a worker's Polars pool has as many threads as the worker
+    runs tasks, not one per core (which a plain LocalCluster's workers get)."""
+    assert (os.cpu_count() or 1) > 1  # otherwise the check below proves nothing
+    assert set(client.run(polars_threads).values()) == {("1", 1)}
+    assert ssd.worker_environment(3) == {"POLARS_MAX_THREADS": "3"}
 
 
 def hidden_shapes(seed: int = 0) -> pl.DataFrame:
@@ -433,6 +447,8 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(
     worker.join(timeout=180)
     assert not worker.is_alive()
     client.wait_for_workers(2, timeout=240)  # a restart is slow on a loaded machine
+    # The restarted worker got the same Polars setting.
+    assert set(client.run(polars_threads).values()) == {("1", 1)}
     if "error" in outcome:
         assert isinstance(outcome["error"], ssd.ClusterRunError), outcome["error"]
         assert "no output was written" in str(outcome["error"])
@@ -533,9 +549,8 @@ def test_hot_item_stays_within_a_worker_memory_limit(tmp_path: Path) -> None:
     expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
     limit = int(1.5 * 2**30)
     with (
-        LocalCluster(
+        ssd.local_cluster(
             n_workers=2,
-            processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
             dashboard_address=":0",
@@ -583,9 +598,8 @@ def test_worker_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
     }
     with (
         dask.config.set(no_spill),
-        LocalCluster(
+        ssd.local_cluster(
             n_workers=2,
-            processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
             dashboard_address=":0",

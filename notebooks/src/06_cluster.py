@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from dask.distributed import Client, LocalCluster, progress
+from dask.distributed import Client, progress
 
 import stockseries as ss
 import stockseries.distributed as ssd
@@ -32,14 +32,19 @@ logging.getLogger("distributed").setLevel(logging.ERROR)  # shuffle bookkeeping 
 # %% [markdown]
 # ## 1. Start a cluster
 #
-# Two worker processes with one thread each. The client's dashboard link opens Dask's live
-# view of the workers, the task stream and the memory of each worker.
+# Two worker processes with one thread each. `ssd.local_cluster` is a Dask `LocalCluster`
+# whose workers also run Polars with one thread each (`POLARS_MAX_THREADS`, set before the
+# worker imports Polars): by default every worker's Polars would start a thread per core, and
+# the workers would fight over the machine's cores. On a cluster of your own, start the
+# workers with `POLARS_MAX_THREADS` equal to their `--nthreads`. The client's dashboard link
+# opens Dask's live view of the workers, the task stream and the memory of each worker.
 
 # %%
-cluster = LocalCluster(
-    n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+cluster = ssd.local_cluster(
+    n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
 )
 client = Client(cluster)
+sorted(client.run(pl.thread_pool_size).values())  # Polars threads in each worker
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -3,7 +3,8 @@
 The same command with one of these options writes the same output file as without: the work
 runs through :mod:`stockseries.distributed` on a running scheduler (``--scheduler
 tcp://HOST:PORT``) or on a local cluster of ``--workers N`` processes started for the command
-and stopped after it. Progress is a tqdm bar over finished partitions (``-q`` hides it).
+and stopped after it (:func:`stockseries.distributed.local_cluster`: one task thread and one
+Polars thread per worker process). Progress is a tqdm bar over finished partitions (``-q`` hides it).
 Dask is imported only when one of the options is given.
 """
 
@@ -42,7 +43,10 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     where = group.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="e.g. tcp://10.0.0.5:8786")
     where.add_argument(
-        "--workers", type=int, metavar="N", help="start a local cluster of N worker processes"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start a local cluster of N worker processes (one task and one Polars thread each)",
     )
 
 
@@ -125,7 +129,7 @@ def _suppliers(args: argparse.Namespace, source: Any) -> pl.DataFrame | None:
 
 @contextlib.contextmanager
 def _client(args: argparse.Namespace) -> Iterator[Any]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     # Shuffle bookkeeping is logged at WARNING level; a command line user needs none of it.
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -139,13 +143,12 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
         with client:
             yield client
         return
+    from stockseries.distributed import local_cluster
+
+    # One task thread and one Polars thread per worker process.
     with (
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
+        local_cluster(
+            n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -1,13 +1,14 @@
 """The stockseries pipeline on a Dask cluster, partitioned by item, with identical results.
 
 Needs the ``distributed`` extra (``pip install 'stockseries[distributed]'``, which brings
-``dask[distributed]``). Start a client as usual — ``Client()`` for a local cluster,
+``dask[distributed]``). Start a client — ``Client(ssd.local_cluster())`` for a local cluster
+(:func:`local_cluster`: a ``LocalCluster`` with Polars' threads sized per worker),
 ``Client("tcp://HOST:PORT")`` for a running one — and call the functions as in memory::
 
     from dask.distributed import Client
     import stockseries.distributed as ssd
 
-    client = Client(n_workers=2, threads_per_worker=1)
+    client = Client(ssd.local_cluster(n_workers=2, threads_per_worker=1))
     found = ssd.detect_alerts("events/", "1m", window=60, k=4, compute=True)  # Alerts
 
 Inputs: a Dask DataFrame of events, a Parquet file, folder (hive folders such as
@@ -30,6 +31,16 @@ the whole input, which bounds every item's dense series, travels with the pieces
 in-memory function runs once per output partition. A folder written by
 ``write_partitioned(events, root, by="item")`` (``item_bucket=K/`` folders) holds whole items
 per folder and is processed without a shuffle.
+
+**Threads.** Polars sizes its thread pool when it is imported, to every core of the machine
+unless ``POLARS_MAX_THREADS`` says otherwise; in a Dask worker process that runs
+``threads_per_worker`` tasks, Polars should have as many threads, or the workers of one machine
+fight over its cores (the 50 M-event benchmark ran 1.3× slower). :func:`local_cluster` starts
+a ``LocalCluster`` set up that way (the CLI's ``--workers N`` and notebook 06 use it). On a
+cluster of your own, start every worker process with ``POLARS_MAX_THREADS`` equal to its
+``--nthreads`` (:func:`worker_environment`): in the shell of ``dask worker``, the pod or job
+environment, or Dask's ``distributed.nanny.pre-spawn-environ`` setting — not the nanny's
+``env``, which is applied too late when the worker re-imports a script that imports Polars.
 
 :func:`tune` runs the per-item work of :func:`stockseries.tune` (signals, baselines, episodes
 of every setting) on the workers and adds up the per-setting counts on the client: the same
@@ -54,6 +65,7 @@ from stockseries.distributed._api import (
     stock_levels,
     stockouts,
 )
+from stockseries.distributed._cluster import local_cluster, worker_environment
 from stockseries.distributed._outputs import ClusterRunError
 from stockseries.distributed._tune import tune
 
@@ -61,8 +73,10 @@ __all__ = [
     "ClusterRunError",
     "cluster_client",
     "detect_alerts",
+    "local_cluster",
     "resample",
     "stock_levels",
     "stockouts",
     "tune",
+    "worker_environment",
 ]
