@@ -184,7 +184,7 @@ def _phases(tasks: list[dict[str, Any]]) -> dict[str, float]:
 def _phase(key: Any) -> str:
     name = key[0] if isinstance(key, tuple) else str(key)
     for prefix, phase in (
-        ("read-events", "read"),
+        ("read-events", "read"),  # before the read was fused into the split
         ("shuffle-split", "split"),
         ("split", "split"),
         ("run-partition", "kernel"),

@@ -78,3 +78,48 @@ def test_folders_of_dead_processes_are_purged(tmp_path: Path) -> None:
     assert Path(done.stdout.strip()).parent.parent == root
     assert not dead.exists()
     assert alive.exists() and other_host.exists()
+
+
+def _context(sender: str, recipient: str) -> dict[str, dict[str, str]]:
+    # What Dask's TCP comm hands to serializers.
+    return {"sender": {"address": sender}, "recipient": {"address": recipient}}
+
+
+def test_between_workers_of_one_machine_a_piece_moves_as_a_file() -> None:
+    """No bytes in the message: a hand-off link that the receiver takes into its own folder.
+    The sender's file stays (Dask may drop it only later); the receiver's is a file of its own."""
+    from distributed.protocol import deserialize, serialize
+
+    frame = _events()
+    piece = Piece.of(frame)
+    for sender, recipient in [
+        ("tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"),
+        ("tcp://10.1.2.3:40001", "tcp://10.1.2.3:40002"),
+        ("tcp://127.0.0.1:40001", "tcp://[::1]:40002"),
+    ]:
+        header, frames = serialize(
+            piece, serializers=("dask",), context=_context(sender, recipient)
+        )
+        assert sum(len(memoryview(f)) for f in frames) < 1000  # no Arrow data inside
+        got = deserialize(header, frames)
+        assert isinstance(got, Piece) and got.path != piece.path
+        assert not list(Path(piece.path).parent.glob("*.handoff"))  # taken by the receiver
+        assert os.stat(got.path).st_ino == os.stat(piece.path).st_ino  # linked, not copied
+        assert_frame_equal(got.frame(), frame)
+        got_path = got.path
+        del got
+        gc.collect()
+        assert not Path(got_path).exists() and Path(piece.path).is_file()
+
+
+def test_to_another_machine_or_spilled_a_piece_carries_its_bytes() -> None:
+    from distributed.protocol import deserialize, serialize
+
+    frame = _events()
+    piece = Piece.of(frame)
+    for context in [_context("tcp://10.0.0.1:1", "tcp://10.0.0.2:1"), None, {}]:
+        header, frames = serialize(piece, serializers=("dask",), context=context)
+        assert sum(len(memoryview(f)) for f in frames) == piece.nbytes
+        got = deserialize(header, frames)
+        assert got.path != piece.path and os.stat(got.path).st_ino != os.stat(piece.path).st_ino
+        assert_frame_equal(got.frame(), frame)

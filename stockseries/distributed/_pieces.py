@@ -9,10 +9,16 @@ same size). A :class:`Piece` is instead an Arrow IPC file in a folder of the wor
 only the file's name, the kernel memory-maps the files of its partition, and a worker's memory
 is one input partition being split plus one output partition's kernel, whatever the data size.
 
-Moving a piece to another worker pickles it with its bytes (read from the file); unpickling
-writes them to a file of the receiving worker. The file is deleted when Dask drops the piece
-(the object is garbage-collected); folders of worker processes that died (killed, OOM) are
-deleted by the next process on the same host that makes pieces.
+Moving a piece to a worker **on the same machine** (Dask's message goes between two addresses
+of one host, e.g. a ``LocalCluster``) moves no bytes: the sender hard-links the file to a
+hand-off name and sends that name; the receiver renames it into its own folder (or copies it
+when its folder is on another file system). The bytes never pass through pickling, the socket
+and a second write (measured: the workers' event loops and Dask's offload thread spent ≈ 2 CPU
+seconds per 10 M events moving pieces' bytes, about a third of the cluster's CPU). To any other
+worker, and when Dask spills a piece, the piece travels as its bytes; unpickling writes them to
+a file of the receiving worker. The file is deleted when Dask drops the piece (the object is
+garbage-collected); folders of worker processes that died (killed, OOM) are deleted by the next
+process on the same host that makes pieces.
 
 :func:`dask.sizeof.sizeof` of a piece is its file's size: Dask sizes its transfers by it (a
 transfer message stays small). Dask also counts it as the worker's managed memory; below a
@@ -22,6 +28,8 @@ file and come back as a file here): slower, never wrong.
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import shutil
 import socket
@@ -35,6 +43,8 @@ import dask
 import polars as pl
 import pyarrow as pa
 from dask.sizeof import sizeof
+from distributed.comm.addressing import get_address_host
+from distributed.protocol import dask_deserialize, dask_serialize
 
 __all__ = ["Piece"]
 
@@ -89,6 +99,57 @@ def _received(data: bytes) -> Piece:
 @sizeof.register(Piece)
 def _sizeof_piece(piece: Piece) -> int:
     return piece.nbytes
+
+
+@dask_serialize.register(Piece)
+def _serialize_piece(
+    piece: Piece, context: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """Between workers of one machine: a hand-off hard link's name; else the file's bytes."""
+    if _same_machine(context):
+        handoff = _process_folder() / f"{uuid.uuid4().hex}.handoff"
+        os.link(piece.path, handoff)
+        return {"handoff": str(handoff)}, []
+    return {"handoff": None}, [Path(piece.path).read_bytes()]
+
+
+@dask_deserialize.register(Piece)
+def _deserialize_piece(header: dict[str, Any], frames: list[Any]) -> Piece:
+    handoff = header["handoff"]
+    if handoff is None:
+        return _received(b"".join(frames))
+    path = _process_folder() / f"{uuid.uuid4().hex}.arrow"
+    try:
+        os.rename(handoff, path)
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"a shuffle piece sent as the file {handoff!r} is not visible from this worker: "
+            "workers whose addresses share a host must also share that host's file system"
+        ) from None
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(handoff, path)  # this worker's folder is on another file system
+        _remove(handoff)
+    return Piece(str(path))
+
+
+def _same_machine(context: dict[str, Any] | None) -> bool:
+    """Whether a Dask message goes between two addresses of the same host."""
+    if not context:  # spilling to disk, or no comm: the bytes must travel
+        return False
+    try:
+        hosts = [get_address_host(context[side]["address"]) for side in ("sender", "recipient")]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return hosts[0] == hosts[1] or all(_loopback(host) for host in hosts)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _remove(path: str) -> None:

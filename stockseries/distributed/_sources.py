@@ -1,11 +1,13 @@
 """Where the events come from: a Dask DataFrame, Parquet files, or an in-memory frame.
 
-Every source becomes the same thing, :class:`EventPartitions`: one delayed task per input
-partition, each giving a Polars frame of validated events in canonical form, in input order —
-a Parquet file (or an ``item_bucket=K`` folder) read by a worker, a partition of a Dask
-DataFrame, or the items of an in-memory frame (split by a hash of ``item_id`` on the client,
-so they need no shuffle) carried in the graph so a lost partition can be computed again.
-Nothing goes through the client except an in-memory frame given there.
+Every source becomes the same thing, :class:`EventPartitions`: one entry per input partition,
+each giving a Polars frame of validated events in canonical form, in input order (read it with
+:func:`frame_of`) — a Parquet file (or an ``item_bucket=K`` folder) as a :class:`FileRead`,
+read by the worker that splits it (one task: the validated frame never travels between
+workers), a delayed partition of a Dask DataFrame, or the items of an in-memory frame (split
+by a hash of ``item_id`` on the client, so they need no shuffle) carried in the graph so a lost
+partition can be computed again. Nothing goes through the client except an in-memory frame
+given there.
 
 For :func:`stockseries.stock_levels` every event also gets :data:`SEQ`, its position in the
 whole input (partition number in the high bits, row in the low bits): the client uses it to
@@ -35,7 +37,7 @@ from stockseries.distributed._arrow import polars_of
 from stockseries.events import validate_events
 from stockseries.outofcore import ITEM_BUCKET
 
-__all__ = ["SEQ", "EventPartitions", "event_partitions", "parquet_files"]
+__all__ = ["SEQ", "EventPartitions", "FileRead", "event_partitions", "frame_of", "parquet_files"]
 
 #: Input position of each event: ``(partition << ROW_BITS) | row``.
 SEQ = "_stockseries_seq"
@@ -44,8 +46,32 @@ _PARQUET = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
+class FileRead:
+    """Parquet files to read and validate as one input partition, where the task runs.
+
+    ``versions`` (the files' modification times) only make the task's key change with them.
+    """
+
+    names: tuple[str, ...]
+    hive: bool
+    number: int
+    stamp: bool
+    versions: tuple[int, ...] = ()
+
+    def __call__(self) -> pl.DataFrame:
+        """The validated events of the files."""
+        return _read_files(list(self.names), self.hive, self.number, self.stamp)
+
+
+def frame_of(part: Any) -> pl.DataFrame:
+    """The validated events of an input partition: a computed frame, or a :class:`FileRead`."""
+    return part() if isinstance(part, FileRead) else part
+
+
+@dataclass(frozen=True)
 class EventPartitions:
-    """Validated events, one delayed Polars frame per input partition.
+    """Validated events, one per input partition: a delayed Polars frame or a
+    :class:`FileRead`.
 
     ``empty`` is a frame with their columns and no rows; ``by_item`` says whether every
     partition already holds whole items (no shuffle needed).
@@ -96,9 +122,8 @@ def _frame_partitions(source: Any, npartitions: int, stamp: bool) -> EventPartit
         frame = polars_of(frame)
     if stamp:
         frame = _stamped(frame, 0)
-    which = (pl.col(ITEM).hash(seed=0) % npartitions).alias("_part")
-    keyed = frame.with_columns(which)
-    slices = [keyed.filter(pl.col("_part") == j).drop("_part") for j in range(npartitions)]
+    which = frame.get_column(ITEM).hash(seed=0) % npartitions  # as the cluster's split does
+    slices = [frame.filter(which == j) for j in range(npartitions)]
     # The slices travel inside the task graph rather than scattered: a graph can be run again
     # when a worker dies, scattered data would be lost with it. Named keys: no hashing of data.
     token = uuid.uuid4().hex
@@ -122,10 +147,13 @@ def _file_partitions(source: str | os.PathLike[str], stamp: bool) -> EventPartit
     buckets = _item_buckets(root, files) if root.is_dir() else None
     groups = list(buckets.values()) if buckets else [[name] for name in files]
     empty = _read_files(groups[0], hive, 0, stamp, rows=0)
-    token = dask.base.tokenize(groups, hive, stamp, [os.stat(name).st_mtime_ns for name in files])
-    parts = [
-        dask.delayed(_read_files, pure=True)(
-            names, hive, number, stamp, dask_key_name=f"read-events-{token}-{number}"
+    parts: list[Any] = [
+        FileRead(
+            tuple(names),
+            hive,
+            number,
+            stamp,
+            tuple(os.stat(name).st_mtime_ns for name in names),
         )
         for number, names in enumerate(groups)
     ]
