@@ -104,13 +104,17 @@ def _gather(tasks: Sequence[Any], client: Client, *, progress: bool, what: str) 
             for _ in as_completed(futures):
                 bar.update(1)
         return list(client.gather(futures))
-    except (ValueError, TypeError, KeyError):
-        raise  # the input or a setting: the same error as in memory
     except Exception as err:
-        raise ClusterRunError(
-            f"{what} failed on the cluster ({type(err).__name__}: {err}); nothing was returned "
-            "and no output was written. A worker that died is restarted by its nanny: run it "
-            "again."
-        ) from err
+        by_a_task = any(future.status == "error" for future in futures)
+        if by_a_task and isinstance(err, ValueError | TypeError | KeyError):
+            raise  # the input or a setting: the same error as in memory
+        raise _lost(what, err) from err
     finally:
         client.cancel(futures)
+
+
+def _lost(what: str, err: BaseException) -> ClusterRunError:
+    return ClusterRunError(
+        f"{what} failed on the cluster ({type(err).__name__}: {err}); nothing was returned and no output was written. "
+        "A worker that died is restarted by its nanny: run it again."
+    )

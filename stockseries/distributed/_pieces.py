@@ -122,9 +122,13 @@ def _deserialize_piece(header: dict[str, Any], frames: list[Any]) -> Piece:
     try:
         os.rename(handoff, path)
     except FileNotFoundError:
-        raise RuntimeError(
-            f"a shuffle piece sent as the file {handoff!r} is not visible from this worker: "
-            "workers whose addresses share a host must also share that host's file system"
+        # An OSError: Dask treats the transfer as failed and gets the piece again (from
+        # another worker, or by recomputing it), as when a sender dies mid-transfer (its
+        # folder, hand-off links included, is purged by the process that replaces it).
+        raise FileNotFoundError(
+            f"the shuffle piece sent as the file {handoff!r} is not visible from this worker "
+            "(its sender died, or workers whose addresses share a host do not share its file "
+            "system)"
         ) from None
     except OSError as err:
         if err.errno != errno.EXDEV:
