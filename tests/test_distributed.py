@@ -15,18 +15,19 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import dask
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from distributed import Client
+from distributed import Client, WorkerPlugin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -436,6 +437,53 @@ def own_client() -> Iterator[Client]:
         yield own
 
 
+def test_a_client_that_is_not_the_default_one(
+    own_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``client=`` is enough: no default client needed (computed, with progress, written)."""
+    import distributed.client
+
+    # As in a fresh process: the session's client (made earlier) must not stand in.
+    monkeypatch.setattr(distributed.client, "_global_clients", weakref.WeakValueDictionary())
+    current = distributed.client._current_client.set(None)
+    try:
+        with pytest.raises(ValueError, match="No clients found"):
+            distributed.client.default_client()
+        events = hidden_shapes()
+        expected = ss.detect_alerts(events, "1m", **DETECT)
+        got = ssd.detect_alerts(
+            events, "1m", client=own_client, compute=True, progress=True, **DETECT
+        )
+        assert_frame_equal(got.frame, expected.frame)
+        files = ssd.detect_alerts(events, "1m", client=own_client, path=tmp_path / "a", **DETECT)
+        assert_frame_equal(pl.read_parquet(files).sort("start", "item_id"), expected.frame)
+    finally:
+        distributed.client._current_client.reset(current)
+
+
+class KillAtFirstKernel(WorkerPlugin):
+    """SIGKILLs its worker process when the first kernel task of the run starts executing on
+    any worker: a kill mid-run at a known point (every input partition split, pieces spread
+    over both workers), however fast or slow the machine. The marker file makes it happen once
+    (the nanny's new worker gets the plugin too)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        name = str(key[0] if isinstance(key, tuple) else key)
+        if finish != "executing" or not name.startswith("run-partition"):
+            return
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+
+
 @pytest.mark.parametrize("from_files", [True, False], ids=["parquet-folder", "frame"])
 def test_worker_killed_mid_run_recovers_or_fails_cleanly(
     own_client: Client, tmp_path: Path, from_files: bool
@@ -447,6 +495,8 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(
     source = tmp_path / "events"
     write_partitioned(events, source)  # from files, lost partitions can be read again
     out = tmp_path / "alerts"
+    marker = tmp_path / "killed"
+    own_client.register_plugin(KillAtFirstKernel(str(marker)))
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -462,15 +512,12 @@ def test_worker_killed_mid_run_recovers_or_fails_cleanly(
         except BaseException as err:  # whatever it is, the assertions below judge it
             outcome["error"] = err
 
-    pids = own_client.run(os.getpid)
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.monotonic() + 120
-    while not any(own_client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)  # mid-run: tasks are being processed
     worker.join(timeout=600)  # the survivor recomputes the lost work; slow under load
     assert not worker.is_alive()
+    assert marker.exists()  # a worker was killed mid-run
+    marker.unlink()
     if "error" in outcome:
         assert isinstance(outcome["error"], ssd.ClusterRunError), repr(outcome["error"])
         assert "no output was written" in str(outcome["error"])

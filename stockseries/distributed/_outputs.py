@@ -101,7 +101,7 @@ def _gather(tasks: Sequence[Any], client: Client, *, progress: bool, what: str) 
     futures = client.compute(list(tasks))
     try:
         with tqdm(total=len(futures), desc=what, unit="part", disable=not progress) as bar:
-            for _ in as_completed(futures):
+            for _ in as_completed(futures, loop=client.loop):  # the given client, not the default
                 bar.update(1)
         return list(client.gather(futures))
     except Exception as err:
