@@ -107,6 +107,7 @@ import polars as pl
 
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
+from stockseries.spikes._levels import MIN_LEVEL_BLOCKS, Recent, level_variance
 from stockseries.spikes._order import (
     median_and_mad,
     median_of_columns,
@@ -195,22 +196,21 @@ def profile_baseline(
     seasons = _Seasons(y, layout, lag, params["seasons"], setting(params, "transform"), room)
     seasons.smooth, seasons.day = params["smooth"], day
     first = seasons.block_statistics(blocks)
-    median, extra, ratio = first.median, first.extra, first.ratio
-    level, excess, dispersion = _recent_blocks(median, extra, ratio, blocks, level_blocks)
+    recent = _recent_blocks(first, blocks, level_blocks)
     if setting(params, "robust") and params["k"] is not None:
         # Deviations the first pass flags enter the block statistics capped at the bar.
         # Only blocks holding a capped bucket change (to the bit, the others are the same
         # medians of the same values): recompute those. A block whose extreme deviations
         # lie within the bars of its quietest bucket (the narrowest) has none.
-        bars = _Bars(level, excess, dispersion, params["k"], setting(params, "direction"))
+        bars = _Bars(recent, params["k"], setting(params, "direction"))
         which, changed = seasons.capped_statistics(blocks, bars, bars.candidates(first), first)
         if len(which):
-            median[which], extra[which], ratio[which] = changed
-            level, excess, dispersion = _recent_blocks(median, extra, ratio, blocks, level_blocks)
-    center, spread, history = seasons.bars(blocks, level, excess, dispersion)
+            first.median[which], first.extra[which], first.ratio[which] = changed
+            recent = _recent_blocks(first, blocks, level_blocks)
+    center, spread, history = seasons.bars(blocks, recent)
     if params["k"] is None or setting(params, "direction") == "up":
         return center, spread, history, None, None
-    return _drop_bars(y, center, spread, history, seasons, blocks, excess, dispersion, params)
+    return _drop_bars(y, center, spread, history, seasons, blocks, recent, params)
 
 
 class _Seasons:
@@ -379,16 +379,17 @@ class _Seasons:
         return which, (median, extra, ratio)
 
     def bars(
-        self, blocks: EpochBlocks, level: np.ndarray, excess: np.ndarray, dispersion: np.ndarray
+        self, blocks: EpochBlocks, recent: Recent
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Centre, spread and history of every bucket (in the profile and counting arrays)."""
         center, spread, history = self.profile, self.counting, self.history
 
         def chunk(b0: int, b1: int, lo: int, hi: int) -> None:
             counts = blocks.counts[b0:b1]
-            center[lo:hi] += np.repeat(level[b0:b1], counts)
+            center[lo:hi] += np.repeat(recent.level[b0:b1], counts)
             s = spread[lo:hi]
-            np.sqrt(_variance(s, excess[b0:b1], dispersion[b0:b1], counts), out=s)
+            part = Recent(*(values[b0:b1] for values in recent))
+            np.sqrt(_variance(s, part, counts), out=s)
             # No spread yet (no complete earlier block): not enough history to judge.
             history[lo:hi][~np.isfinite(center[lo:hi]) | ~np.isfinite(s)] = 0
 
@@ -403,8 +404,7 @@ def _drop_bars(
     history: np.ndarray,
     seasons: _Seasons,
     blocks: EpochBlocks,
-    excess: np.ndarray,
-    dispersion: np.ndarray,
+    recent: Recent,
     params: Mapping[str, Any],
 ) -> Bars:
     """The bars when drops are watched: the lower one no closer than counting allows.
@@ -422,12 +422,16 @@ def _drop_bars(
     with np.errstate(invalid="ignore", divide="ignore"):
         expected = inverse_at_least(seasons.transform, center, 0.0) * s  # judged span's count
         median_noise = 1.0 + np.pi / (2.0 * history)
+        between = k * k * np.repeat(recent.between, counts)
         poisson = _counting_gap(center, expected, median_noise, k, s, seasons.transform)
         poisson *= poisson
-        poisson += k * k * np.repeat(excess, counts)
-        median_noise *= np.repeat(dispersion, counts)
+        poisson += k * k * np.repeat(recent.excess, counts)
+        poisson += between
+        median_noise *= np.repeat(recent.dispersion, counts)
         scaled = _counting_gap(center, expected, median_noise, k, s, seasons.transform)
-        down = np.fmax(np.sqrt(poisson, out=poisson), scaled)
+        scaled *= scaled
+        scaled += between
+        down = np.fmax(np.sqrt(poisson, out=poisson), np.sqrt(scaled, out=scaled))
         down /= k
         np.fmax(down, spread, out=down)
     threshold = center + k * spread
@@ -458,19 +462,18 @@ def _counting_gap(
     return center - forward_transform(transform)(low)
 
 
-def _variance(
-    counting: np.ndarray,
-    excess: np.ndarray,
-    dispersion: np.ndarray,
-    repeat: np.ndarray | None = None,
-) -> np.ndarray:
-    """``max(counting + excess, dispersion·counting)`` in place of ``counting`` (step 4);
-    ``excess`` and ``dispersion`` per bucket, or per block with ``repeat`` buckets each."""
+def _variance(counting: np.ndarray, recent: Recent, repeat: np.ndarray | None = None) -> np.ndarray:
+    """``max(counting + E, Φ·counting) + V`` in place of ``counting`` (step 4); the terms
+    of ``recent`` per bucket, or per block with ``repeat`` buckets each."""
+    excess, dispersion, between = recent.excess, recent.dispersion, recent.between
     if repeat is not None:
         excess, dispersion = np.repeat(excess, repeat), np.repeat(dispersion, repeat)
+        between = np.repeat(between, repeat)
     scaled = np.multiply(counting, dispersion)
     counting += excess
-    return np.fmax(counting, scaled, out=counting)
+    np.fmax(counting, scaled, out=counting)
+    counting += between
+    return counting
 
 
 def _rows_of(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
@@ -495,16 +498,8 @@ class _BlockStatistics:
 class _Bars:
     """The first pass's bars, ``level ± k·spread`` (step 4), in the watched directions."""
 
-    def __init__(
-        self,
-        level: np.ndarray,
-        excess: np.ndarray,
-        dispersion: np.ndarray,
-        k: float,
-        direction: str,
-    ) -> None:
-        self.level, self.excess, self.dispersion = level, excess, dispersion
-        self.k, self.direction = k, direction
+    def __init__(self, recent: Recent, k: float, direction: str) -> None:
+        self.recent, self.k, self.direction = recent, k, direction
 
     def of(
         self, block: np.ndarray | slice, counting: np.ndarray, repeat: np.ndarray | None = None
@@ -518,10 +513,11 @@ class _Bars:
         def per_bucket(values: np.ndarray) -> np.ndarray:
             return values[block] if repeat is None else np.repeat(values[block], repeat)
 
-        variance = _variance(counting.copy(), per_bucket(self.excess), per_bucket(self.dispersion))
+        terms = Recent(*(per_bucket(values) for values in self.recent))
+        variance = _variance(counting.copy(), terms)
         spread = np.sqrt(variance, out=variance)
         bar = np.multiply(spread, self.k, out=spread)
-        level = per_bucket(self.level)
+        level = terms.level
         high = level + bar if self.direction != "down" else None
         low = np.subtract(level, bar, out=bar) if self.direction != "up" else None
         return low, high
@@ -656,22 +652,25 @@ def _block_statistics(
 
 
 def _recent_blocks(
-    median: np.ndarray,
-    extra: np.ndarray,
-    ratio: np.ndarray,
+    first: _BlockStatistics,
     blocks: EpochBlocks,
     level_blocks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per block: the level, the variance beyond counting noise and the dispersion ratio
-    of recent deviations.
+) -> Recent:
+    """Per block: the level, the variance beyond counting noise, the dispersion ratio
+    and the variance of the level of recent deviations.
 
     A block takes the median of its item's block excess variances (``extra``) and
     dispersion ratios (``ratio``, both from :func:`_block_statistics`) over the previous
-    :data:`PROFILE_BLOCKS` blocks and of their median deviations over the previous
-    ``level_blocks`` (a period's worth).
+    :data:`PROFILE_BLOCKS` blocks, and of their median deviations over the previous
+    ``level_blocks`` (a period's worth): the level, and around it the between-block
+    variance (:func:`~stockseries.spikes._levels.level_variance`). A block whose item
+    has fewer than :data:`~stockseries.spikes._levels.MIN_LEVEL_BLOCKS` earlier level
+    blocks gets NaN everywhere (not judged).
     """
+    median, extra, ratio = first.median, first.extra, first.ratio
+    within = ratio * first.noise  # (1.4826·MAD_b)²
     n_blocks, block_item = blocks.n_blocks, blocks.item
-    level_cols, extra_cols, ratio_cols = [], [], []
+    level_cols, extra_cols, ratio_cols, within_cols = [], [], [], []
     for back in range(1, max(PROFILE_BLOCKS, level_blocks) + 1):
         if back >= n_blocks:
             break
@@ -681,12 +680,18 @@ def _recent_blocks(
         if back <= PROFILE_BLOCKS:
             extra_cols.append(_earlier(extra, back, same))
             ratio_cols.append(_earlier(ratio, back, same))
+            within_cols.append(_earlier(within, back, same))
     if not level_cols:
-        return np.full(n_blocks, np.nan), np.full(n_blocks, np.nan), np.full(n_blocks, np.nan)
-    level, _ = median_of_columns(level_cols)
+        nothing = np.full(n_blocks, np.nan)
+        return Recent(nothing, nothing.copy(), nothing.copy(), nothing.copy())
+    level, count = median_of_columns(level_cols)
     excess, _ = median_of_columns(extra_cols)
     dispersion, _ = median_of_columns(ratio_cols)
-    return level, excess, dispersion
+    between = level_variance(level_cols, level, median_of_columns(within_cols)[0], blocks.block)
+    young = count < MIN_LEVEL_BLOCKS
+    for values in (level, excess, dispersion, between):
+        values[young] = np.nan
+    return Recent(level, excess, dispersion, between)
 
 
 def _earlier(values: np.ndarray, back: int, same: np.ndarray) -> np.ndarray:

@@ -228,7 +228,7 @@ def test_robust_pass_recomputes_only_what_capping_changes(
 
     def every_block(self: _profile._Bars, first: object) -> np.ndarray:
         looked_at.append(len(narrowed(self, first)))  # type: ignore[arg-type]
-        return np.arange(len(self.level))
+        return np.arange(len(self.recent.level))
 
     monkeypatch.setattr(_profile._Bars, "candidates", every_block)
     got = detect_spikes(series, "profile", period="1d", **options)

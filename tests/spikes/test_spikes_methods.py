@@ -162,7 +162,9 @@ def test_lean_alerts_equal_the_three_steps(
 
 @pytest.mark.parametrize("method", ["zscore", "mad", "profile", "level_shift"])
 def test_both_directions_see_the_drop_and_the_spike(method: str) -> None:
-    series = series_with_events()
+    # The profile judges from its fourth day on (the level's variance needs a day of
+    # blocks, the robust pass another): give it six.
+    series = series_with_events(days=6 if method == "profile" else 3)
     settings = {**METHOD_SETTINGS[method], "direction": "both", "k": 3.0}
     if method in ("zscore", "mad"):
         settings["transform"] = "sqrt"  # a drop to 0 is within 3 raw sigmas of a Poisson(6)
@@ -327,10 +329,11 @@ def test_profile_falls_back_to_the_day_before_a_week_of_history() -> None:
     demand[burst : burst + 6] += 60  # five times the usual level, for half an hour
     series = pl.DataFrame({"item_id": "a", "ts": ts, "demand": demand})
     detected = detect_spikes(series, "profile")
-    # Judged from day 2 on (once complete 6-hour blocks of deviations give a spread and
-    # the robust pass its bars), against the same slot of the previous days ...
-    assert detected["sufficient"][288 + 3 * 72 :].all()
-    assert not detected["sufficient"][:288].any()
+    # Judged once four complete 6-hour blocks of deviations give the level, its variance
+    # and the spread (the first from day 2 on), and four more of them, capped at those
+    # bars, the robust pass's: from day 4 on, against the same slot of the previous days ...
+    assert detected["sufficient"][288 * 3 + 72 :].all()
+    assert not detected["sufficient"][: 288 * 3].any()
     # ... of the mean over 15 minutes (3 buckets): the profile's default smoothing span.
     assert detected["signal"][2] == demand[:3].mean()
     assert detected["history"][288 * 5] == 4  # up to `seasons` days
