@@ -33,10 +33,13 @@ from .helpers import assert_contract, batch, cut, feed, shuffled_within, steady_
         ("level_shift", {"window": 6, "k": 2.0}),
         ("profile", {"period": "1d", "k": 2.0}),
         ("profile", {"period": "1d", "k": 2.0, "robust": False, "transform": "sqrt", "smooth": 2}),
+        # A short period and one season: the retained buckets (a few days) are fewer than
+        # the series', so live judges on a trimmed history whose first blocks are young.
+        ("profile", {"period": "1h", "seasons": 1, "k": 2.0, "direction": "both"}),
     ],
 )
 def test_new_options_match_batch(method: str, options: dict[str, Any]) -> None:
-    days = 2.5 if method == "profile" else 0.2
+    days = 4 if method == "profile" else 0.2  # the profile judges from its fourth day on
     sim = simulate(5, days=days, seed=4)
     events = sim.events
     settings_ = {"method": method, **options, "merge_gap": 1}
@@ -161,7 +164,7 @@ def test_drops_match_batch(
     ],
 )
 def test_spikes_and_drops_of_a_simulation_match_batch(method: str, options: dict[str, Any]) -> None:
-    days = 2.5 if method == "profile" else 0.2
+    days = 4 if method == "profile" else 0.2
     every = "5m" if method == "profile" else "1m"
     events = simulate(5, days=days, seed=4).events
     settings_ = {"method": method, **options, "direction": "both", "merge_gap": 1, "cooldown": 1}
