@@ -579,13 +579,17 @@ def test_profile_has_its_own_controls_and_no_window(tuner: SpikeTuner) -> None:
 
 
 def test_a_profile_with_enough_history_is_charted(sim: Any) -> None:
-    longer = simulate(2, days=2.0, seed=4)
+    # The profile judges from its fourth day on (a day of blocks for the level and its
+    # variance, another for the robust pass).
+    longer = simulate(2, days=4.0, seed=4)
     t = SpikeTuner(resample(longer.events), longer.labels, debounce=0, renderer="altair")
     t.method.value = "profile"
     t.method_controls.widgets["profile"]["period"].value = "1d"
     assert t.error is None and not [n for n in t.notes if n.startswith("No bucket")]
     assert t.detected is not None and t.detected["sufficient"].any() and t.chart is not None
-    want = detect_spikes(resample(longer.events), "profile", period="1d")
+    # (at the panel's k, not the method's default)
+    want = detect_spikes(resample(longer.events), "profile", period="1d", k=t.params["k"])
+    assert t.detected["flagged"].any()
     assert t.detected["flagged"].to_list() == want["flagged"].to_list()
 
 
