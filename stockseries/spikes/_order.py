@@ -13,7 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["median_and_mad", "median_of_columns", "median_of_runs", "median_of_seasons"]
+__all__ = [
+    "LAGGED_ROWS",
+    "median_and_mad",
+    "median_of_columns",
+    "median_of_eight",
+    "median_of_runs",
+    "median_of_seasons",
+]
 
 
 def median_of_columns(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -234,14 +241,93 @@ def median_of_runs(
 def _median_of_lagged_columns(
     y: np.ndarray, pos: np.ndarray, lag: int, seasons: int, start: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """The lagged, masked columns and their :func:`median_of_columns`, a run of rows at a
+    time (each row's median is its own: the same bits, temporaries that stay in cache).
+
+    Eight lags (the level shift's history): rows whose eight values lie in their item and
+    are finite -- most rows -- take :func:`median_of_eight` of plain slices of ``y``.
+    """
+    n = len(pos)
+    median, count = np.empty(n), np.empty(n, dtype=np.int64)
+    eight = seasons == 4 * len(_EIGHT_HALVES) and not np.signbit(y[y == 0]).any()
+    for lo in range(0, n, LAGGED_ROWS):
+        hi = min(lo + LAGGED_ROWS, n)
+        here = pos[lo:hi]
+        if not (eight and start + lo - seasons * lag >= 0):
+            median[lo:hi], count[lo:hi] = _lagged_median_of_rows(
+                y, here, np.arange(start + lo, start + hi), lag, seasons
+            )
+            continue
+        # Slices: a row before its item's eighth lag reads another item's values, and is
+        # done again below with the others that are not eight finite values.
+        columns = [y[start + lo - j * lag : start + hi - j * lag] for j in range(1, seasons + 1)]
+        total = columns[0].copy()
+        for column in columns[1:]:
+            total += column
+        median[lo:hi] = median_of_eight(columns)
+        count[lo:hi] = seasons
+        rest = np.flatnonzero(~np.isfinite(total) | (here < seasons * lag))
+        if len(rest):
+            median[lo + rest], count[lo + rest] = _lagged_median_of_rows(
+                y, here[rest], start + lo + rest, lag, seasons
+            )
+    return median, count
+
+
+def _lagged_median_of_rows(
+    y: np.ndarray, pos: np.ndarray, rows: np.ndarray, lag: int, seasons: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`median_of_columns` of ``y`` at ``rows − lag, …, rows − seasons·lag`` (NaN
+    where that reaches before the row's item: ``pos`` is each row's position in it)."""
     columns = []
-    rows = np.arange(start, start + len(pos))
     for j in range(1, seasons + 1):
         ok = pos >= j * lag
         past = np.full(len(pos), np.nan)
         past[ok] = y[rows[ok] - j * lag]
         columns.append(past)
     return median_of_columns(columns)
+
+
+#: Rows per step of the lagged columns' medians.
+LAGGED_ROWS = 1 << 15
+#: The two halves :func:`median_of_eight` sorts (a sorting network of five comparators).
+_EIGHT_HALVES = ((0, 1, 2, 3), (4, 5, 6, 7))
+_FOUR_SORT = ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2))
+
+
+def median_of_eight(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Per row, the median of eight finite values without -0.0: what
+    :func:`median_of_columns` gives, to the bit.
+
+    Sort each half of four (five comparators each); the four smallest of all eight are
+    then ``min(a_i, b_{3−i})`` and the four largest ``max(a_i, b_{3−i})`` (a bitonic
+    split), so the middle two are the largest of the first and the smallest of the
+    second, averaged as there (``(a + b) / 2``). ``min``/``max`` pick values, never make
+    them: the same middle values as a full sort (with -0.0 a zero's sign could differ).
+
+    Examples
+    --------
+    >>> cols = [np.array([float(v)]) for v in (5, 1, 9, 3, 7, 2, 8, 4)]
+    >>> median_of_eight(cols).tolist()
+    [4.5]
+    """
+    halves = []
+    for half in _EIGHT_HALVES:
+        work = [columns[i] for i in half]
+        for i, j in _FOUR_SORT:
+            low = np.minimum(work[i], work[j])
+            work[j] = np.maximum(work[i], work[j])
+            work[i] = low
+        halves.append(work)
+    a, b = halves
+    lower = np.minimum(a[0], b[3])
+    upper = np.maximum(a[0], b[3])
+    for i in range(1, 4):
+        np.maximum(lower, np.minimum(a[i], b[3 - i]), out=lower)
+        np.minimum(upper, np.maximum(a[i], b[3 - i]), out=upper)
+    lower += upper
+    lower /= 2.0
+    return lower
 
 
 def median_and_mad(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,9 @@
 - :class:`FullSignals` copying rows item by item (or in place) against copying them by a
   mask, and the first week's daily stand-in run by run against one span;
 - :meth:`EpochBlocks.matrix` run by run against by index, and :func:`bucket_every` a few
-  rows at a time against the whole column.
+  rows at a time against the whole column;
+- the level-shift baseline (windows of whole numbers sorted as ``int32``, the shifts'
+  medians a run of rows at a time) against its first writing.
 """
 
 from __future__ import annotations
@@ -28,22 +30,28 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
 
 import stockseries.spikes._baselines as _baselines
 import stockseries.spikes._blocks as _blocks
 import stockseries.spikes._layout as _layout
+import stockseries.spikes._level_shift as _level_shift
+import stockseries.spikes._order as _order
 import stockseries.spikes._profile as _profile
 from stockseries.spikes import detect_spikes
 from stockseries.spikes._baselines import FullSignals
 from stockseries.spikes._blocks import EpochBlocks
 from stockseries.spikes._layout import Layout, bucket_every
+from stockseries.spikes._level_shift import level_shift_baseline
 from stockseries.spikes._order import (
     median_and_mad,
     median_of_columns,
+    median_of_eight,
     median_of_runs,
     median_of_seasons,
 )
 from stockseries.spikes._transforms import forward_of_means, forward_transform
+from stockseries.spikes.methods import LEVEL_SHIFT_HISTORY, MAD_SCALE
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -69,7 +77,7 @@ def lagged_columns(y: np.ndarray, layout: Layout, lag: int, seasons: int) -> lis
 @given(
     lengths=st.lists(st.integers(1, 40), min_size=1, max_size=6),
     lag=st.integers(1, 9),
-    seasons=st.integers(1, 6),
+    seasons=st.integers(1, 8),
     chunk=st.integers(1, 50),
     seed=st.integers(0, 2**16),
 )
@@ -114,6 +122,21 @@ def test_median_of_runs_is_median_of_lagged_columns(
         median_of_runs(y, runs, lag, seasons, lo, median[lo:hi], count[lo:hi])
     assert np.array_equal(count, expected_count)
     assert np.array_equal(median.view(np.int64), expected.view(np.int64))  # to the bit
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(
+        st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.25, 1e300, -4.0]), min_size=8, max_size=8),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_median_of_eight_is_median_of_columns(values: list[list[float]]) -> None:
+    columns = list(np.array(values).T)
+    expected, count = median_of_columns(columns)
+    assert (count == 8).all()
+    assert np.array_equal(median_of_eight(columns).view(np.int64), expected.view(np.int64))
 
 
 def test_median_of_seasons_with_missing_values_falls_back() -> None:
@@ -447,3 +470,67 @@ def test_profile_on_threads_gives_the_same_bits(
     for threads in (2, 3):
         monkeypatch.setattr(_profile, "THREADS", threads)
         assert detect_spikes(series, "profile", **options).equals(expected)
+
+
+def level_shift_reference(
+    layout: Layout, y: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The level-shift baseline as first written: a float sort per window, the shifts'
+    lagged columns built whole."""
+    pos = layout.positions()
+    w = max(1, min(window, int(layout.lengths.max()) + 1))
+    n, trim = len(y), w // 4
+
+    def shifted(values: np.ndarray, lag: int) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if lag < n:
+            out[lag:] = values[:-lag]
+            out[pos < lag] = np.nan
+        return out
+
+    recent = np.full(n, np.nan)
+    if n >= w:
+        middle = np.sort(sliding_window_view(y, w), axis=1)[:, trim : w - trim]
+        recent[w - 1 :] = middle.mean(axis=1)
+        recent[pos < w - 1] = np.nan
+    before = shifted(recent, w)
+    shift = np.abs(recent - before)
+    past = [shifted(shift, j * w) for j in range(1, LEVEL_SHIFT_HISTORY + 1)]
+    typical, history = median_of_columns(past)
+    history[~np.isfinite(before)] = 0
+    return recent, before, typical * MAD_SCALE, history
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+    window=st.integers(1, 40),
+    kind=st.sampled_from(["counts", "smoothed", "log1p", "negative zeros", "large"]),
+    rows=st.sampled_from([7, 1 << 15]),
+    seed=st.integers(0, 2**16),
+)
+def test_level_shift_is_its_first_writing_to_the_bit(
+    lengths: list[int], window: int, kind: str, rows: int, seed: int
+) -> None:
+    # Whole numbers sort as int32 (the same middle values, averaged as floats), the
+    # shifts' medians go a run of rows at a time from slices.
+    layout = ragged_layout(lengths)
+    rng = np.random.default_rng(seed)
+    y = rng.poisson(rng.uniform(0.2, 30.0), layout.n).astype(np.float64)
+    if kind == "smoothed":  # means of 3 buckets, NaN for each item's first 2
+        y = y / 3.0
+        y[layout.head(2)[0]] = np.nan
+    elif kind == "log1p":
+        y = np.log1p(y)
+    elif kind == "negative zeros":
+        y[y == 0] = -0.0
+    elif kind == "large":
+        y *= 2.0**28
+    expected = level_shift_reference(layout, y, window)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_order, "LAGGED_ROWS", rows)
+        patch.setattr(_level_shift, "_CHUNK_VALUES", rows * 3)
+        got = level_shift_baseline(layout, y, {"window": window})
+    for a, b in zip(got, expected, strict=True):
+        assert a.dtype == b.dtype
+        assert np.array_equal(a.view(np.int64), b.view(np.int64))
