@@ -38,9 +38,8 @@ def test_detect_and_replay_read_what_tune_writes(tuned: Path) -> None:
                  "-o", str(detect)]) == 0  # fmt: skip
     assert main(["replay", str(tuned / "ev.parquet"), "--params", str(tuned / "best.json"),
                  "-o", str(replay)]) == 0  # fmt: skip
-    # Same episodes and ids; live zscore with a transform may differ from batch in the last
-    # bits of its float columns (documented in spikes), so those compare approximately.
-    assert_frame_equal(pl.read_csv(detect), pl.read_csv(replay), check_exact=False)
+    # Live equals batch to the bit, transformed zscore included.
+    assert_frame_equal(pl.read_csv(detect), pl.read_csv(replay), check_exact=True)
     recorded = json.loads(detect.with_name(detect.stem + "_params.json").read_text())
     assert recorded["every"] == "5m"
     assert recorded["detection"]["method"] == settings["method"]

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
+from stockseries.spikes._aligned_sums import Segments, block_anchors
 from stockseries.spikes._layout import Layout, bucket_every, window_sums
 from stockseries.spikes._level_shift import level_shift_baseline
 from stockseries.spikes._profile import profile_baseline
@@ -129,15 +130,20 @@ def rolling_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
     return Baseline(center=mean, spread=var, history=history)
 
 
-def float_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
-    """Mean and sample std of the previous ``window`` rows, from float cumulative sums.
+def float_moments(
+    x: np.ndarray, layout: Layout, window: int, anchors: np.ndarray | None = None
+) -> Baseline:
+    """Mean and sample std of the previous ``window`` rows, from clock-aligned float sums.
 
-    For the judged values of ``transform`` (floats by nature): O(n) whatever the
-    window, with each item's mean subtracted first to keep cancellation small. A flat
-    window (every value equal: a run of zero-demand buckets) gets exactly its value as
-    mean and 0 as spread, found by an exact count of value changes: the float sums would
-    leave ~1e-16 of either, which flags a flat run against itself and depends on where the
-    sums began (so the live engine, which sums from its retained buckets, would disagree).
+    For the judged values of ``transform`` (floats by nature): O(n) whatever the window.
+    The window sums of the values and their squares come from :class:`Segments`: only the
+    window's own values enter them, in an order fixed by the bucket clock (``anchors``:
+    each item's first absolute bucket number, :func:`block_anchors`; default 0), so the
+    live engine, which holds only an item's last buckets, gets the same bits as a run over
+    the whole series. A flat window (every value equal: a run of zero-demand buckets) gets
+    exactly its value as mean and 0 as spread, found by an exact count of value changes
+    (the float sums would leave ~1e-16 of either, which would flag a flat run against
+    itself). A variance that cancellation leaves below 0 is 0.
     (Plain float columns keep the exact two-pass path of :func:`rolling_moments`.)
     """
     n = layout.n
@@ -145,21 +151,17 @@ def float_moments(x: np.ndarray, layout: Layout, window: int) -> Baseline:
     if n == 0:
         return Baseline(np.zeros(0), np.zeros(0), history)
     xf = x.astype(np.float64)
-    offset = np.repeat(np.add.reduceat(xf, layout.starts) / layout.lengths, layout.lengths)
-    d = xf - offset
-    c1 = np.zeros(n + 1)
-    np.cumsum(d, out=c1[1:])
-    c2 = np.zeros(n + 1)
-    np.cumsum(d * d, out=c2[1:])
-    rows = np.arange(n)
-    s1 = c1[rows] - c1[rows - history]
-    s2 = c2[rows] - c2[rows - history]
+    if anchors is None:
+        anchors = np.zeros(len(layout.starts), dtype=np.int64)
+    segments = Segments(layout, anchors, window)
+    s1 = segments.window_sums(xf)
+    s2 = segments.window_sums(xf * xf)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / history
         var = (s2 - s1 * mean) / (history - 1.0)
     var[history < 2] = 0.0
     np.maximum(var, 0.0, out=var)
-    mean += offset
+    rows = np.arange(n)
     changes = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(xf[1:] != xf[:-1], out=changes[2:])
     # The window is rows r-h .. r-1; its changes are at rows r-h+1 .. r-1.
@@ -244,7 +246,7 @@ def baseline_of(
     if method == "zscore":
         if x.dtype.kind == "f" and setting(params, "transform"):
             # Robust capping alone keeps the window-exact path: live equals batch to the bit.
-            return float_moments(x, layout, window)
+            return float_moments(x, layout, window, block_anchors(frame, layout))
         return rolling_moments(x, layout, window)
     if method == "mad":
         center, mad = rolling_reduce(x, layout, window, median_mad_reducer(x))
