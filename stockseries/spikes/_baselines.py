@@ -153,9 +153,7 @@ def float_moments(
     xf = x.astype(np.float64)
     if anchors is None:
         anchors = np.zeros(len(layout.starts), dtype=np.int64)
-    segments = Segments(layout, anchors, window)
-    s1 = segments.window_sums(xf)
-    s2 = segments.window_sums(xf * xf)
+    s1, s2 = Segments(layout, anchors, window).moments(xf)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / history
         var = (s2 - s1 * mean) / (history - 1.0)
