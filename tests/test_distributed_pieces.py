@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dask
 import polars as pl
 from dask.sizeof import sizeof
 from polars.testing import assert_frame_equal
@@ -117,8 +118,15 @@ def test_to_another_machine_or_spilled_a_piece_carries_its_bytes() -> None:
 
     frame = _events()
     piece = Piece.of(frame)
-    for context in [_context("tcp://10.0.0.1:1", "tcp://10.0.0.2:1"), None, {}]:
-        header, frames = serialize(piece, serializers=("dask",), context=context)
+    same_host = _context("tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+    for context, by_file in [
+        (_context("tcp://10.0.0.1:1", "tcp://10.0.0.2:1"), True),
+        (None, True),
+        ({}, True),
+        (same_host, False),  # workers sharing an address but not a file system
+    ]:
+        with dask.config.set({"stockseries.pieces-by-file": by_file}):
+            header, frames = serialize(piece, serializers=("dask",), context=context)
         assert sum(len(memoryview(f)) for f in frames) == piece.nbytes
         got = deserialize(header, frames)
         assert got.path != piece.path and os.stat(got.path).st_ino != os.stat(piece.path).st_ino

@@ -14,7 +14,9 @@ of one host, e.g. a ``LocalCluster``) moves no bytes: the sender hard-links the 
 hand-off name and sends that name; the receiver renames it into its own folder (or copies it
 when its folder is on another file system). The bytes never pass through pickling, the socket
 and a second write (measured: the workers' event loops and Dask's offload thread spent ≈ 2 CPU
-seconds per 10 M events moving pieces' bytes, about a third of the cluster's CPU). To any other
+seconds per 10 M events moving pieces' bytes, about a third of the cluster's CPU); workers that
+share an address but not a file system need the Dask setting ``stockseries.pieces-by-file:
+false`` (``DASK_STOCKSERIES__PIECES_BY_FILE=False`` in the workers' environment). To any other
 worker, and when Dask spills a piece, the piece travels as its bytes; unpickling writes them to
 a file of the receiving worker. The file is deleted when Dask drops the piece (the object is
 garbage-collected); folders of worker processes that died (killed, OOM) are deleted by the next
@@ -46,7 +48,11 @@ from dask.sizeof import sizeof
 from distributed.comm.addressing import get_address_host
 from distributed.protocol import dask_deserialize, dask_serialize
 
-__all__ = ["Piece"]
+__all__ = ["BY_FILE_SETTING", "Piece"]
+
+#: Dask setting: False makes pieces travel as bytes between workers of one host too (for
+#: workers that share an address but not a file system, e.g. containers with host networking).
+BY_FILE_SETTING = "stockseries.pieces-by-file"
 
 _ROOT_NAME = "stockseries-pieces"
 _folder: Path | None = None
@@ -139,8 +145,11 @@ def _deserialize_piece(header: dict[str, Any], frames: list[Any]) -> Piece:
 
 
 def _same_machine(context: dict[str, Any] | None) -> bool:
-    """Whether a Dask message goes between two addresses of the same host."""
+    """Whether a Dask message goes between two addresses of the same host (whose workers
+    share its file system, unless the Dask setting ``stockseries.pieces-by-file`` is False)."""
     if not context:  # spilling to disk, or no comm: the bytes must travel
+        return False
+    if not dask.config.get(BY_FILE_SETTING, True):
         return False
     try:
         hosts = [get_address_host(context[side]["address"]) for side in ("sender", "recipient")]
