@@ -595,11 +595,16 @@ def count_variance(
             var = np.divide(lam, np.add(lam, 0.375), out=lam)
         else:
             var = lam
-        factor = np.divide(np.pi / 2.0, seasons)
+        # (1 + π/(2h)) / s takes a handful of values: one per season count, by lookup.
+        most = int(seasons.max()) if len(seasons) else 0
+        if seasons.dtype.kind in "iu" and len(seasons) > 4 * most and int(seasons.min()) >= 0:
+            factor = np.divide(np.pi / 2.0, np.arange(most + 1, dtype=seasons.dtype))
+        else:
+            factor = np.divide(np.pi / 2.0, seasons)
         factor += 1.0
         if smooth > 1:
             factor /= smooth
-        var *= factor
+        var *= factor if factor.shape == var.shape else factor.take(seasons)
         return var
 
 

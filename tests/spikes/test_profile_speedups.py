@@ -534,3 +534,21 @@ def test_level_shift_is_its_first_writing_to_the_bit(
     for a, b in zip(got, expected, strict=True):
         assert a.dtype == b.dtype
         assert np.array_equal(a.view(np.int64), b.view(np.int64))
+
+
+@pytest.mark.parametrize("transform", ["log1p", "sqrt", None])
+@pytest.mark.parametrize("smooth", [1, 15])
+def test_counting_variance_factor_by_lookup_is_the_formula(
+    transform: str | None, smooth: int
+) -> None:
+    # (1 + π/(2h)) / s looked up per season count: the bits of computing it per bucket.
+    rng = np.random.default_rng(11)
+    profile = rng.uniform(-1.0, 5.0, 500)
+    profile[::7] = np.nan
+    seasons = rng.integers(0, 5, 500)
+    got = _profile.count_variance(profile, seasons, transform, smooth)
+    one_by_one = [  # a single bucket is never looked up
+        _profile.count_variance(profile[i : i + 1], seasons[i : i + 1], transform, smooth)
+        for i in range(len(profile))
+    ]
+    assert np.array_equal(got.view(np.int64), np.concatenate(one_by_one).view(np.int64))
