@@ -242,8 +242,11 @@ def baseline_of(
         # A window longer than every item is the whole history: never allocate beyond it.
         window = min(window, max(int(layout.lengths.max()), 1))
     if method == "zscore":
-        if x.dtype.kind == "f" and setting(params, "transform"):
-            # Robust capping alone keeps the window-exact path: live equals batch to the bit.
+        if x.dtype.kind == "f" and (setting(params, "transform") or setting(params, "robust")):
+            # Judged floats (transformed, or counts capped at fractional bars) take the
+            # clock-aligned sums whatever their values: which of rolling_moments' paths applies
+            # depends on every value of the run (all whole or not), so the live engine's
+            # retained buckets could take the other path than the whole series.
             return float_moments(x, layout, window, block_anchors(frame, layout))
         return rolling_moments(x, layout, window)
     if method == "mad":
@@ -325,6 +328,11 @@ def seasonal_baseline(
     total = np.zeros(layout.n)
     total_sq = np.zeros(layout.n)
     count = np.zeros(layout.n, dtype=np.int64)
+    # The latest period's value, and whether every earlier one equals it (flat history).
+    latest = np.full(layout.n, np.nan)
+    if lag < layout.n:
+        latest[lag:] = xf[: layout.n - lag]
+    flat = np.ones(layout.n, dtype=bool)
     # A loop over the window's periods (a handful), each step vectorised over all rows.
     for j in range(1, params["window"] + 1):
         shift = j * lag
@@ -335,12 +343,18 @@ def seasonal_baseline(
         total[shift:] += past
         total_sq[shift:] += past * past
         count[shift:] += ok
+        flat[shift:] &= ~ok | (past == latest[shift:])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
         # count*S2 - S1**2 is exact for whole numbers, so flat history gives exactly 0.
         var = (count * total_sq - total * total) / (count * (count - 1.0))
     var[count < 2] = 0.0
     np.maximum(var, 0.0, out=var)
+    # Transformed (fractional) values are not summed exactly: a flat history is its value,
+    # spread 0, outright (for whole numbers that is what the sums give anyway).
+    flat &= count >= 1
+    mean[flat] = latest[flat]
+    var[flat] = 0.0
     return Baseline(mean, np.sqrt(var), count)
 
 

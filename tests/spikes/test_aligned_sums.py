@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -150,3 +151,25 @@ def test_padded_blocks_and_segment_groups_give_the_same_bits(
     grouped = segments.moments(values)
     for mine, theirs in zip(padded, grouped, strict=True):
         np.testing.assert_array_equal(mine.view(np.int64), theirs.view(np.int64))
+
+
+@pytest.mark.parametrize("transform", ["log1p", "sqrt"])
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("zscore", {"window": 6}),
+        ("zscore", {"window": 6, "smooth": 2}),
+        ("mad", {"window": 6}),
+        ("quantile", {"window": 6, "q": 0.9}),
+        ("seasonal", {"window": 3, "period": "5m"}),
+    ],
+)
+def test_a_flat_history_has_no_spread(method: str, options: dict[str, Any], transform: str) -> None:
+    """Transformed values are fractional, but a run of equal buckets has spread exactly 0
+    and its value as baseline (not ~1e-8 from the sums' rounding)."""
+    flat = series([[3] * 40, [0] * 40], [STARTS[1], STARTS[0]])
+    out = detect_spikes(flat, method, k=1.0, transform=transform, **options)
+    decided = out.filter(pl.col("sufficient"))
+    assert decided.height > 0
+    assert (decided["spread"] == 0).all()
+    assert not out["flagged"].any()
