@@ -34,6 +34,8 @@ _OTHERS_TEXT = (
 _SIZE = re.compile(r"([\d.,]+)\s*([kM]?) events")
 _NOTE = "*Not re-measured by the run above:"
 _MIXED = "Rows of this section come from more than one run"
+#: Above the mixed-runs table when none of the section's rows is the latest run's.
+_EARLIER = "*Not re-measured by the run above.*"
 _MIXED_TEXT = (
     f"{_MIXED}. All the rows of a stage, and its targets, come from one run, so the ratios "
     "within a stage are measured side by side:"
@@ -154,7 +156,7 @@ def parse_size_section(text: str, *, run: Run) -> SizeSection | None:
                 if found is not None and title in _first_cell(line).split("; "):
                     runs_of[title] = found
     description = [
-        line for line in prose if not line.startswith(_NOTE) and not line.startswith(_MIXED)
+        line for line in prose if not line.startswith((_NOTE, _MIXED)) and line != _EARLIER
     ]
     rows: dict[str, list[str]] = {}
     for line in blocks[main][2:]:
@@ -219,6 +221,7 @@ def render(section: SizeSection, *, above: Run) -> str:
             for run in sorted(runs, key=lambda run: run != above)
         ]
         provenance = [
+            *([] if above in runs else [_EARLIER, ""]),
             _MIXED_TEXT,
             "",
             "| stages | from |",
