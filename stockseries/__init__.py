@@ -49,7 +49,7 @@ from stockseries.planning import (
 )
 from stockseries.series import days_of_cover, resample, stockouts
 from stockseries.sinks import CallbackSink, FileSink, Notifier, NotifyResult, WebhookSink, notify
-from stockseries.spikes import detect_spikes
+from stockseries.spikes import TransformChoice, choose_transform, detect_spikes
 from stockseries.stock import stock_levels
 
 __version__ = "0.1.0"
@@ -66,12 +66,14 @@ __all__ = [
     "Simulation",
     "StepResult",
     "StreamProcessor",
+    "TransformChoice",
     "TuneResult",
     "ValidatedEvents",
     "WebhookSink",
     "__version__",
     "alerts",
     "catalog",
+    "choose_transform",
     "days_of_cover",
     "demand_forecast",
     "detect_alerts",

@@ -38,6 +38,8 @@ EXPECTED = {
     "match_alerts",
     "tune",
     "TuneResult",
+    "choose_transform",
+    "TransformChoice",
     # notification
     "notify",
     "Notifier",

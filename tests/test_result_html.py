@@ -119,6 +119,7 @@ BUILDERS: dict[str, Callable[[Path], Any]] = {
     "Alerts": lambda _: _alerts(),
     "Alerts (none)": lambda _: ss.alerts(ss.detect_spikes(_series()[0].head(0)), every="5m"),
     "TuneResult": lambda _: _tune(),
+    "TransformChoice": lambda _: ss.choose_transform(_series()[0], window=12),
     "ValidatedEvents": lambda _: _validated(),
     "StreamProcessor": lambda _: _processor(),
     "StepResult": lambda _: _step(),

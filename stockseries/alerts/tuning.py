@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -13,6 +13,7 @@ from stockseries.alerts._crossval import rank_by_items
 from stockseries.alerts._ids import alert_params
 from stockseries.alerts._scoring import as_tuple, rank_trials
 from stockseries.alerts._search import VALIDATIONS, Combos, Key, Search, key_of
+from stockseries.spikes._transform_choice import TransformChoice, choose_transform
 from stockseries.spikes.methods import DIRECTIONS, TRANSFORMS, Detection, method_spec, spike_params
 
 __all__ = ["TuneGrid", "TuneResult", "tune", "tune_result"]
@@ -43,12 +44,16 @@ class TuneResult:
         Its episode rules: ``alerts(detected, params=best, **alert_params)``.
     objective : str
         How the best was chosen, in words.
+    transform_choice : TransformChoice or None
+        With ``transforms="auto"``: how the transform was chosen from the data (see
+        :func:`~stockseries.spikes.choose_transform`).
     """
 
     trials: pl.DataFrame
     best: dict[str, Any]
     alert_params: dict[str, Any]
     objective: str
+    transform_choice: TransformChoice | None = None
 
     @property
     def best_trial(self) -> dict[str, Any]:
@@ -141,7 +146,9 @@ class TuneGrid:
     Every field accepts one value or a sequence (duplicates are dropped, order kept);
     after construction each holds a tuple. Building it checks every value with
     :func:`~stockseries.spikes.spike_params` and the episode rules, so a bad grid fails
-    before any work. A ``transforms`` entry ``None`` means each method's own default.
+    before any work. A ``transforms`` entry ``None`` means each method's own default;
+    ``transforms="auto"`` (alone) means one transform chosen from the series, without
+    labels, by :func:`~stockseries.spikes.choose_transform` (see :meth:`resolved`).
 
     Examples
     --------
@@ -190,8 +197,11 @@ class TuneGrid:
             if direction not in DIRECTIONS:
                 raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
         for transform in self.transforms:  # type: ignore[union-attr]
-            if transform not in TRANSFORMS:
-                raise ValueError(f"transform must be None, 'sqrt' or 'log1p', got {transform!r}")
+            if transform not in TRANSFORMS and not self.chooses_transform:
+                raise ValueError(
+                    "transforms must be None, 'sqrt' or 'log1p' (or 'auto' alone: chosen "
+                    f"from the data), got {transform!r}"
+                )
         put("merge_gap", as_tuple(self.merge_gap, "merge_gap"))
         put("min_buckets", as_tuple(self.min_buckets, "min_buckets"))
         put("method_options", dict(self.method_options or {}))
@@ -200,7 +210,22 @@ class TuneGrid:
                 raise ValueError(f"method={method!r} cannot be tuned: it has no baseline to scale")
         for gap, least in self.rules():
             alert_params(every="1m", merge_gap=gap, min_buckets=least, cooldown=self.cooldown)
-        self.settings()  # windows, smooths, options: checked by spike_params
+        # windows, smooths, options: checked by spike_params
+        (replace(self, transforms=None) if self.chooses_transform else self).settings()
+
+    @property
+    def chooses_transform(self) -> bool:
+        """True for ``transforms="auto"``: the transform is chosen from the series."""
+        return self.transforms in ("auto", ("auto",))
+
+    def resolved(self, series: Any) -> tuple[TuneGrid, TransformChoice | None]:
+        """This grid with ``transforms="auto"`` replaced by the transform ``series`` calls
+        for (:func:`~stockseries.spikes.choose_transform` on ``column``, default window),
+        and that choice; any other grid unchanged, and ``None``."""
+        if not self.chooses_transform:
+            return self, None
+        choice = choose_transform(series, column=self.column)
+        return replace(self, transforms=(choice.transform,)), choice
 
     def rules(self) -> list[tuple[int, int]]:
         """The (merge_gap, min_buckets) pairs searched."""
@@ -209,6 +234,12 @@ class TuneGrid:
     def settings(self) -> dict[Key, Detection]:
         """One detection per method, window, smooth, direction and transform (``k`` set to
         the first grid value); a method without a window gets one per the rest."""
+        if self.chooses_transform:
+            raise ValueError(
+                "transforms='auto' is chosen from the series: use grid.resolved(series) "
+                "(stockseries.tune does), or choose with stockseries.choose_transform and "
+                "give transforms=(choice.transform,)"
+            )
         settings: dict[Key, Detection] = {}
         for method in self.methods:  # type: ignore[union-attr]
             windows = self.windows if method_spec(method).window is not None else (None,)
@@ -333,6 +364,13 @@ def tune(
         ``profile`` takes no window (one trial per smooth). ``directions`` and
         ``transforms`` default to ``("up",)`` and ``(None,)`` (each method's own default
         transform); searching them adds ``direction``/``transform`` columns to the trials.
+        ``transforms="auto"`` chooses one transform from ``series`` without the labels
+        (:func:`~stockseries.spikes.choose_transform`: the likelihood of each bucket under
+        the rolling baseline's normal model) and searches the rest of the grid with it;
+        :attr:`TuneResult.transform_choice` holds the evidence. Prefer it when the labels
+        are few (a dozen events): alarms counted on so few events choose a model poorly
+        (on the bundled Twitter data, searching transforms by labels on three tickers
+        chose raw counts and missed a held-out window that ``"auto"``'s ``log1p`` hits).
         The default ``smooths`` include 5 and 10 buckets because per-minute
         demand rarely separates spikes from noise without averaging.
     objective, target_recall, max_false_per_day, false_alarm_penalty
@@ -408,6 +446,7 @@ def tune(
     choose = _choice(objective, target_recall, max_false_per_day, false_alarm_penalty)
     if validation not in VALIDATIONS:
         raise ValueError(f"validation must be None, 'items' or 'time', got {validation!r}")
+    grid, transform_choice = grid.resolved(series)
     settings = grid.settings()
     search = Search(settings, grid.rules(), grid.cooldown, series, labels, validation)
     plan: list[tuple[Key, Combos]] = [(key, grid.combos(p)) for key, p in settings.items()]
@@ -418,7 +457,7 @@ def tune(
     elif validation == "time":
         trials, how = _validated(trials, how, choose, validation)
     trials = trials.select(pl.exclude("^_all_.*$", "^_f[0-9]+_.*$"))
-    return tune_result(trials, how, settings, grid)
+    return tune_result(trials, how, settings, grid, transform_choice)
 
 
 def _choice(
@@ -470,7 +509,11 @@ _METRIC_NAMES = ("precision", "recall", "f1", "false_per_day", "n_alerts")
 
 
 def tune_result(
-    trials: pl.DataFrame, how: str, settings: Mapping[Key, Detection], grid: TuneGrid
+    trials: pl.DataFrame,
+    how: str,
+    settings: Mapping[Key, Detection],
+    grid: TuneGrid,
+    transform_choice: TransformChoice | None = None,
 ) -> TuneResult:
     """The :class:`TuneResult` of ranked ``trials`` (one process or a cluster: the same result).
 
@@ -492,6 +535,8 @@ def tune_result(
         if values != _GRID_DEFAULTS[name + "s"]
     ]
     dropped = [name for name in ("direction", "transform") if name not in searched]
+    if transform_choice is not None:
+        how += f"; transform chosen from the data: {transform_choice!r}"
     return TuneResult(
         trials=trials.drop("_trial", *dropped),
         best=best.to_dict(),
@@ -501,4 +546,5 @@ def tune_result(
             "cooldown": grid.cooldown,
         },
         objective=how,
+        transform_choice=transform_choice,
     )

@@ -98,8 +98,9 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
         "--transforms",
         nargs="+",
         default=["none"],
-        choices=("none", "sqrt", "log1p"),
-        help="signal transforms to try (none: raw demand)",
+        choices=("none", "sqrt", "log1p", "auto"),
+        help="signal transforms to try (none: raw demand); auto, alone: one chosen from the "
+        "data without the labels (stockseries.choose_transform), best with few labelled events",
     )
     p.add_argument("-o", "--output", help="write every setting tried here")
     p.add_argument(

@@ -14,9 +14,11 @@ raise its own bar), and a bucket is only judged once its baseline has
 Modules: :mod:`~stockseries.spikes.methods` (the method table, :class:`Detection`,
 :func:`spike_params`), ``_layout`` (where each item's rows are), ``_baselines``
 (what each method knows about the past), ``_decide`` (thresholds, scores, flags, the
-detection frame) and :mod:`~stockseries.spikes.detect` (the public edge).
+detection frame), ``_transform_choice`` (:func:`choose_transform`: which transform the
+data call for) and :mod:`~stockseries.spikes.detect` (the public edge).
 """
 
+from stockseries.spikes._transform_choice import TransformChoice, choose_transform
 from stockseries.spikes.detect import detect_spikes
 from stockseries.spikes.methods import (
     DETECTION_COLUMNS,
@@ -38,6 +40,8 @@ __all__ = [
     "Detection",
     "Method",
     "Option",
+    "TransformChoice",
+    "choose_transform",
     "detect_spikes",
     "parse_every",
     "spike_params",
