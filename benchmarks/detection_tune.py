@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 TUNE_WINDOWS = (288, 864)
 TUNE_KS = (3.0, 4.0, 5.0, 6.0, 8.0)
 TUNE_METHODS = ("zscore", "ewma", "profile")
+#: How the transform is chosen: searched with the grid by the labels, or from the data.
+TUNE_TRANSFORMS: dict[str, Any] = {"searched": (None, "sqrt", "log1p"), "auto": "auto"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class TuneRow:
     """One method tuned with ``stockseries.tune`` on every split."""
 
     method: str
+    transforms: str
     hit: int
     windows: int
     false: int
@@ -52,13 +55,13 @@ def tune_rows(
 ) -> list[TuneRow]:
     """Tune each method on every choice of ``n_train`` tickers and score the rest."""
     rows = []
-    for method in methods:
+    for method, transforms in itertools.product(methods, TUNE_TRANSFORMS):
         progress(f"tune {method}")
         started = time.perf_counter()
         hit = windows = false = all_hit = n = 0
         for train in itertools.combinations(data.items, n_train):
             test = [item for item in data.items if item not in train]
-            best, rules = _tuned(data, method, train)
+            best, rules = _tuned(data, method, train, TUNE_TRANSFORMS[transforms])
             series = data.series.filter(pl.col("item_id").is_in(test))
             detected = ss.detect_spikes(series, **best)
             episodes = ss.alerts(detected, params=best, **rules).frame
@@ -67,11 +70,12 @@ def tune_rows(
             w = sum(counts[item][1] for item in test)
             hit, windows, false = hit + h, windows + w, false + sum(counts[i][2] for i in test)
             all_hit, n = all_hit + (h == w), n + 1
-        rows.append(TuneRow(method, hit, windows, false, all_hit, n, time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        rows.append(TuneRow(method, transforms, hit, windows, false, all_hit, n, seconds))
     return rows
 
 
-def _tuned(data: RealData, method: str, train: Sequence[str]) -> tuple[Any, Any]:
+def _tuned(data: RealData, method: str, train: Sequence[str], transforms: Any) -> tuple[Any, Any]:
     series = data.series.filter(pl.col("item_id").is_in(list(train)))
     labels = data.labels.filter(pl.col("item_id").is_in(list(train)))
     with warnings.catch_warnings():
@@ -84,7 +88,7 @@ def _tuned(data: RealData, method: str, train: Sequence[str]) -> tuple[Any, Any]
             ks=TUNE_KS,
             smooths=(12,),
             min_demands=(0, 2),
-            transforms=(None, "sqrt", "log1p"),
+            transforms=transforms,
             merge_gap=(0, 12),
             target_recall=1.0,
             validation="items",
@@ -101,18 +105,20 @@ def tune_lines(rows: Sequence[TuneRow], n_windows: int) -> list[str]:
         "",
         "What an analyst would run on the three training tickers: `tune(..., "
         f"windows={TUNE_WINDOWS}, ks={TUNE_KS}, smooths=12, min_demands=(0, 2), "
-        "transforms=(None, 'sqrt', 'log1p'), merge_gap=(0, 12), target_recall=1.0, "
-        "validation='items')` (cross-validated: per configuration, k chosen on two tickers must "
+        "transforms=..., merge_gap=(0, 12), target_recall=1.0, "
+        "validation='items')` with `transforms=(None, 'sqrt', 'log1p')` (searched by the "
+        "labels) or `transforms='auto'` (chosen from the data by `choose_transform`) "
+        "(cross-validated: per configuration, k chosen on two tickers must "
         "hit every window of the third, for each of the three; the fewest FA on all three "
         "among those), "
         "then `result.best` and `result.alert_params` on the two held-out tickers.",
         "",
-        "| method | five-ticker equivalent | splits all hit | time |",
-        "|---|---|---|---|",
+        "| method | transforms | five-ticker equivalent | splits all hit | time |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| `{r.method}` | {r.hit / 4:g}/{n_windows}, {r.false / 4:g} FA | "
+            f"| `{r.method}` | {r.transforms} | {r.hit / 4:g}/{n_windows}, {r.false / 4:g} FA | "
             f"{r.splits_all_hit}/{r.n_splits} | {r.seconds:.0f} s |"
         )
     return lines

@@ -74,6 +74,34 @@ def test_choose_with_validation_refits_k_on_the_other_tickers() -> None:
     assert detection.choose(trials, train, validation=True).setting.get("transform") == "log1p"
 
 
+def test_tuned_splits_keep_the_transform_chosen_from_the_data() -> None:
+    def trial(method: str, transform: str | None) -> detection.Trial:
+        setting: dict[str, object] = {"method": method, "k": 3.0}
+        if transform is not None:
+            setting["transform"] = transform
+        return detection.Trial(setting, {"A": (1, 1, 0)})
+
+    trials = [trial("zscore", None), trial("zscore", "sqrt"), trial("zscore", "log1p")]
+    kept = detection.with_transform([*trials, trial("profile", None)], "log1p")
+    # profile names no transform: its own default, log1p, is the chosen one
+    assert [(t.setting["method"], t.setting.get("transform")) for t in kept] == [
+        ("zscore", "log1p"),
+        ("profile", None),
+    ]
+    assert detection.with_transform(trials, None) == [trials[0]]
+    # a method whose grid never judges the chosen transform keeps its whole grid
+    only_raw = [trial("quantile", None)]
+    assert detection.with_transform(only_raw, "log1p") == only_raw
+
+
+def test_transform_choices_use_only_the_training_tickers(data: detection.RealData) -> None:
+    choices = detection.transform_choices(data)
+    assert len(choices) == 10 and all(len(train) == 3 for train in choices)
+    train = ("CRM", "IBM", "PFE")
+    mine = data.series.filter(pl.col("item_id").is_in(train))
+    assert choices[train] == ss.choose_transform(mine).transform
+
+
 def test_one_method_end_to_end(data: detection.RealData, tmp_path: Path) -> None:
     out = tmp_path / "DETECTION.md"
     assert detection.main(["--methods", "zscore", "--quiet", "--out", str(out)]) == 0
@@ -84,6 +112,9 @@ def test_one_method_end_to_end(data: detection.RealData, tmp_path: Path) -> None
     assert "## The same splits tuned with `stockseries.tune`" in text
     assert "## Generalisation: the realistic simulator" in text
     assert "defaults, 1h buckets" in text and "merge_gap ∈ {0, 12}" in text
+    # the transform chosen from the data, and searched by the labels for comparison
+    assert "tuned, transform searched by labels" in text and "choose_transform" in text
+    assert "| `zscore` | auto |" in text and "transforms='auto'" in text
 
 
 def test_calibration_trials_flag_as_the_product_does(data: detection.RealData) -> None:
