@@ -175,3 +175,10 @@ def test_calibration_section_reads_its_rows() -> None:
     assert "| PFE 2015-04-07 | 4.4 (1) | 1.10 (1) | 3.4 (1) |" in text
     assert "| `zscore` | 14/15, 30.5 (6/10) | 14/15, 30.5 (6/10) | 14/15, 30.5 (6/10) |" in text
     assert "calibrated, p = 0.01" in text
+    # with a second window, the section says how far apart the weakest peak per transform
+    other = detection_calibration.WindowStrength(
+        "FB", t0, {None: 6.0, "sqrt": 4.2, "log1p": 3.0}, {None: 1.7, "sqrt": 1.4, "log1p": 1.2}
+    )
+    text = "\n".join(detection_calibration.calibration_lines([strength, other], rows, 15))
+    assert "raw: the weakest (PFE 2015-04-07) peaks at 4.4, 73% of the next (6.0)" in text
+    assert "log1p: the weakest (FB 2015-04-07) peaks at 3.0, 97% of the next (3.1)" in text

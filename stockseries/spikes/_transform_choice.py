@@ -172,8 +172,7 @@ def choose_transform(
             "window or the transform itself"
         )
     total = per_item.select(
-        (pl.col(_label(t)) * pl.col("buckets")).sum() / pl.col("buckets").sum()
-        for t in CANDIDATES
+        (pl.col(_label(t)) * pl.col("buckets")).sum() / pl.col("buckets").sum() for t in CANDIDATES
     ).row(0)
     loglik = dict(zip(CANDIDATES, (float(v) for v in total), strict=True))
     best = max(CANDIDATES, key=lambda t: (loglik[t], -CANDIDATES.index(t)))
