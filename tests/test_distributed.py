@@ -568,13 +568,16 @@ def test_tune_on_the_cluster_gives_the_in_memory_columns(client: Client) -> None
 
 
 def test_tune_on_the_cluster_does_not_choose_the_transform(client: Client) -> None:
-    """transforms='auto' is not supported on a cluster (yet): a clear ValueError that says
-    how to choose first (stockseries.choose_transform), not a wrong result."""
+    """transforms='auto' is not supported on a cluster (yet): a clear ValueError, before any
+    work, that says how to choose first (stockseries.choose_transform)."""
     sim = ss.simulate(4, start="2024-01-01", days=1, seed=5)
     series = ss.resample(sim.events, "5m")
     grid = {"windows": 12, "ks": 3.0, "min_demands": 0, "smooths": 1, "transforms": "auto"}
     with pytest.raises(ValueError, match=r"grid\.resolved\(series\).*choose_transform"):
         ssd.tune(series, sim.labels, npartitions=2, **grid)
+    # Before any work: the client is not even asked (each partition would choose its own).
+    with pytest.raises(ValueError, match=r"grid\.resolved\(series\)"):
+        ssd.tune(series, sim.labels, client=object(), **grid)
     choice = ss.choose_transform(series)
     chosen = {**grid, "transforms": (choice.transform,)}
     got = ssd.tune(series, sim.labels, npartitions=2, **chosen)
