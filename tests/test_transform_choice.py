@@ -194,8 +194,8 @@ def test_row_and_item_order_do_not_matter(seed: int) -> None:
 
 @pytest.mark.parametrize("window", [10, 39, 40, 60, 600])
 def test_buckets_are_the_rows_with_a_full_window_before_them(window: int) -> None:
-    # Poisson mean 5 has no 10 equal values in a row here, so every row with `window` earlier
-    # rows of its item is judged; an item no longer than the window has none.
+    # These counts (Poisson mean 5, geometric mean 3) have no 10 equal values in a row, so
+    # every row with `window` earlier rows of its item is judged; a shorter item has none.
     series = mixed()
     choice = ss.choose_transform(series, window=window)
     lengths = series.group_by("item_id").len().sort("item_id")
