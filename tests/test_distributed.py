@@ -567,6 +567,25 @@ def test_tune_on_the_cluster_gives_the_in_memory_columns(client: Client) -> None
     assert got.best == expected.best
 
 
+def test_tune_on_the_cluster_does_not_choose_the_transform(client: Client) -> None:
+    """transforms='auto' is not supported on a cluster (yet): a clear ValueError, before any
+    work, that says how to choose first (stockseries.choose_transform)."""
+    sim = ss.simulate(4, start="2024-01-01", days=1, seed=5)
+    series = ss.resample(sim.events, "5m")
+    grid = {"windows": 12, "ks": 3.0, "min_demands": 0, "smooths": 1, "transforms": "auto"}
+    with pytest.raises(ValueError, match=r"grid\.resolved\(series\).*choose_transform"):
+        ssd.tune(series, sim.labels, npartitions=2, **grid)
+    # Before any work: the client is not even asked (each partition would choose its own).
+    with pytest.raises(ValueError, match=r"grid\.resolved\(series\)"):
+        ssd.tune(series, sim.labels, client=object(), **grid)
+    choice = ss.choose_transform(series)
+    chosen = {**grid, "transforms": (choice.transform,)}
+    got = ssd.tune(series, sim.labels, npartitions=2, **chosen)
+    expected = ss.tune(series, sim.labels, progress=False, **grid)
+    assert_frame_equal(got.trials, expected.trials)
+    assert got.best == expected.best
+
+
 def test_one_item_with_most_events_does_not_take_a_worker_down(client: Client) -> None:
     """A hot item lands in one partition whole; with 2 GiB workers the run completes and
     every worker is still the one that started (none was restarted for memory)."""

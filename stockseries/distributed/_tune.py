@@ -61,7 +61,9 @@ def tune(
     grid : TuneGrid, optional
         The settings to search; or give them as keywords (``methods``, ``windows``, ``ks``,
         ``min_demands``, ``smooths``, ``merge_gap``, ``min_buckets``, ``cooldown``,
-        ``min_periods``, ``column``, ``method_options``).
+        ``min_periods``, ``column``, ``method_options``). ``transforms="auto"`` is not
+        chosen on a cluster (a ``ValueError``): choose with
+        :func:`stockseries.choose_transform` and give ``transforms=(choice.transform,)``.
 
     Returns
     -------
@@ -71,6 +73,8 @@ def tune(
     if objective not in ("f1", "precision", "recall"):
         raise ValueError(f"objective must be 'f1', 'precision' or 'recall', got {objective!r}")
     grid = grid if grid is not None else TuneGrid(**grid_options)
+    if grid.chooses_transform:  # not on a cluster (yet): the clear error before any work,
+        grid.settings()  # not after each partition chose a transform of its own
     client = cluster_client(client)
     truth = frame_of(labels, "labels").with_columns(pl.col(ITEM).cast(pl.String))
     parts = _partitions(series, npartitions or 2 * max(1, len(client.scheduler_info()["workers"])))

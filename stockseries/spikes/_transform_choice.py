@@ -156,10 +156,11 @@ def choose_transform(
     """
     if isinstance(window, bool) or not isinstance(window, int) or window < 3:
         raise ValueError(f"window must be an integer >= 3, got {window!r}")
-    frame, _ = prepare(_frames.to_polars(series)[0], column)
+    given = _frames.to_polars(series)[0]
+    frame, _ = prepare(given, column)  # sorted by item and time when it was not
     negative = pl.col(column) < 0
     if frame.select(negative.any()).item():
-        rows = _frames.offending_rows(frame, negative)
+        rows = _frames.offending_rows(given, negative)  # positions in the caller's frame
         raise ValueError(
             f"column {column!r} has negative values (rows {rows}); transforms need "
             "counts or amounts >= 0"
