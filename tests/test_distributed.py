@@ -10,6 +10,7 @@ items and odd item ids.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,18 +42,25 @@ ODD_IDS = ["", " A ", "é/ü=1", "007", "None", "x" * 200, "🚀"]
 DETECT = {"window": 12, "k": 2.5, "min_periods": 4}
 
 
-@pytest.fixture(scope="session")
-def client() -> Iterator[Client]:
+@contextlib.contextmanager
+def two_worker_client(memory_limit: str | int, *, set_as_default: bool = True) -> Iterator[Client]:
+    """A client of a cluster of its own: two one-thread workers of ``memory_limit`` each."""
     with (
         ssd.local_cluster(
             n_workers=2,
             threads_per_worker=1,
             host="127.0.0.1",
             dashboard_address=":0",
-            memory_limit="2GiB",
+            memory_limit=memory_limit,
         ) as cluster,
-        Client(cluster) as session_client,
+        Client(cluster, set_as_default=set_as_default) as client,
     ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[Client]:
+    with two_worker_client("2GiB") as session_client:
         yield session_client
 
 
@@ -424,16 +432,7 @@ def test_cli_unreachable_scheduler_is_a_message(events_file: Path, capsys: Any) 
 def own_client() -> Iterator[Client]:
     """A cluster of its own, for a test that kills a worker: the session's cluster stays whole,
     and nothing has to wait for a nanny to restart the killed worker (slow under load)."""
-    with (
-        ssd.local_cluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            memory_limit="2GiB",
-        ) as cluster,
-        Client(cluster, set_as_default=False) as own,
-    ):
+    with two_worker_client("2GiB", set_as_default=False) as own:
         yield own
 
 
@@ -634,24 +633,22 @@ def test_hot_item_stays_within_a_worker_memory_limit(tmp_path: Path) -> None:
         )
         (folder / f"day={day}").mkdir(parents=True)
         part.write_parquet(folder / f"day={day}" / "part-0.parquet")
-    expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
     limit = int(1.5 * 2**30)
-    with (
-        ssd.local_cluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            memory_limit=limit,
-        ) as cluster,
-        Client(cluster) as small,
-    ):
+    peaks = _alerts_on_two_small_workers(folder, limit)
+    assert max(peaks.values()) < limit, peaks
+
+
+def _alerts_on_two_small_workers(folder: Path, limit: int) -> dict[str, int]:
+    """``detect_alerts`` of ``folder`` on two fresh workers of ``limit`` bytes: the same alerts
+    as one process and no worker restarted; returns every worker's peak memory."""
+    expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
+    with two_worker_client(limit) as small:
         before = set(small.scheduler_info()["workers"])
         got = ssd.detect_alerts(folder, "1m", client=small, compute=True, **DETECT)
-        peaks = small.run(_peak_rss)
+        peaks: dict[str, int] = small.run(_peak_rss)
         assert set(small.scheduler_info()["workers"]) == before
     assert_frame_equal(got.frame, expected.frame)
-    assert max(peaks.values()) < limit, peaks
+    return peaks
 
 
 def _peak_rss() -> int:
@@ -676,7 +673,6 @@ def test_worker_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
     worker restarted, the same alerts as one process.
     """
     folder = _many_files_of_long_ids(tmp_path / "events", files=32, rows=250_000)
-    expected = ss.detect_alerts(ss.read_events(folder), "1m", **DETECT)
     limit = 600 * 2**20
     no_spill = {
         "distributed.worker.memory.target": False,
@@ -684,22 +680,8 @@ def test_worker_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
         "distributed.worker.memory.pause": False,
         "distributed.worker.memory.terminate": 0.95,
     }
-    with (
-        dask.config.set(no_spill),
-        ssd.local_cluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            memory_limit=limit,
-        ) as cluster,
-        Client(cluster) as small,
-    ):
-        before = set(small.scheduler_info()["workers"])
-        got = ssd.detect_alerts(folder, "1m", client=small, compute=True, **DETECT)
-        peaks = small.run(_peak_rss)
-        assert set(small.scheduler_info()["workers"]) == before
-    assert_frame_equal(got.frame, expected.frame)
+    with dask.config.set(no_spill):
+        peaks = _alerts_on_two_small_workers(folder, limit)
     assert max(peaks.values()) < 0.95 * limit, peaks
 
 

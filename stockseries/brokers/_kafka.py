@@ -28,6 +28,7 @@ from stockseries.brokers.partition import partition_of
 from stockseries.brokers.prefetch import Prefetch, Step
 from stockseries.brokers.reading import Reading
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, with_backoff
+from stockseries.brokers.source import BrokerSource
 
 __all__ = [
     "KafkaSink",
@@ -144,7 +145,7 @@ class _DeadLetters:
                 )
 
 
-class KafkaSource:
+class KafkaSource(BrokerSource):
     """Validated event frames from Kafka topics, in event-time order across partitions.
 
     Use :func:`kafka_source` to make one; iterate it with ``async for`` (or hand it to
@@ -168,14 +169,8 @@ class KafkaSource:
         self.topics = list(dict.fromkeys(topics))
         self.brokers, self.group_id = brokers, group_id
         self._partitions = None if partitions is None else list(partitions)
-        self._start = {t: dict(p) for t, p in (reading.start or {}).items()}
-        self._from_beginning = reading.from_beginning
-        self._max_messages, self._max_wait = reading.max_messages, reading.max_wait
-        self._epoch_unit = reading.epoch_unit
-        self._connect_timeout = reading.connect_timeout
-        self._end_when_idle = reading.end_when_idle
+        super().__init__(reading, EventTimeMerge(reading.idle_timeout, clock, waiting=self._behind))
         self._config = dict(config or {})
-        self._merge = EventTimeMerge(reading.idle_timeout, clock, waiting=self._behind)
         self._codes: dict[tuple[str, int], int] = {}
         self._names: list[tuple[str, int]] = []
         self._skips: dict[int, Position] = {}
@@ -188,7 +183,6 @@ class KafkaSource:
         self._shown: Snapshot | None = None  # the positions as of the last frame handed out
         self._down_since: float | None = None  # when the brokers stopped answering
         self._last_probe = 0.0
-        self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
 
     def __repr__(self) -> str:
         return (
@@ -208,11 +202,9 @@ class KafkaSource:
             out.setdefault(topic, {})[part] = position
         return out
 
-    def resume_from(self, positions: Mapping[str, Mapping[int, Position]]) -> None:
-        """Start from ``positions`` (a checkpoint's); call before iterating."""
-        if self._consumer is not None:
-            raise RuntimeError("resume_from must be called before the source is iterated")
-        self._start = {t: dict(p) for t, p in positions.items()}
+    @property
+    def _connected(self) -> bool:
+        return self._consumer is not None
 
     def _code(self, topic: str, partition: int) -> int:
         key = (topic, partition)
@@ -415,13 +407,6 @@ class KafkaSource:
             rows = skip_released(rows, self._skips, batch.read_through)
         self._merge.add(rows, batch.read_through)
 
-    def _emit(self, final: bool = False) -> pl.DataFrame | None:
-        out = self._merge.release(final=final)
-        if out is None:
-            return None
-        self.stats["events"] += out.height
-        return EventTimeMerge.strip(out)
-
     def _advance(self) -> Step:
         """Poll, decode, merge and release one batch (in the worker thread)."""
         self._take(self._poll())
@@ -452,9 +437,6 @@ class KafkaSource:
         finally:
             await self._steps.settle()  # the client must not be closed under a running poll
 
-    def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
-        return self.frames()
-
     def drain(self) -> pl.DataFrame | None:
         """Release every held-back event (end of stream); ``None`` if there is none.
 
@@ -467,11 +449,6 @@ class KafkaSource:
         if len(parts) < 2:
             return parts[0] if parts else None
         return pl.concat(parts, how="vertical_relaxed")
-
-    @property
-    def held(self) -> int:
-        """Events read but held back until the other partitions catch up."""
-        return self._merge.held
 
     def prepare_commit(self) -> None:
         """Make sure every dead-lettered message is on the broker (before a checkpoint)."""

@@ -31,6 +31,7 @@ from stockseries.brokers.locate import by_message, locate, skip_released
 from stockseries.brokers.partition import partition_of
 from stockseries.brokers.reading import Reading
 from stockseries.brokers.retry import BrokerUnavailableError, IdleClock, backoff_delays
+from stockseries.brokers.source import BrokerSource
 
 __all__ = [
     "RedisSource",
@@ -106,7 +107,7 @@ def _before(offset: int) -> str:
     return "0-0" if ms == 0 else f"{ms - 1}-18446744073709551615"
 
 
-class RedisSource:
+class RedisSource(BrokerSource):
     """Validated event frames from Redis streams; see :func:`redis_source`."""
 
     def __init__(
@@ -123,13 +124,7 @@ class RedisSource:
             raise ValueError("redis_source needs at least one stream")
         self.streams = list(dict.fromkeys(streams))
         self.url, self.group, self.consumer = url, group, consumer
-        self._start = {s: dict(p) for s, p in (reading.start or {}).items()}
-        self._from_beginning = reading.from_beginning
-        self._max_messages, self._max_wait = reading.max_messages, reading.max_wait
-        self._dead_letter, self._epoch_unit = reading.dead_letter, reading.epoch_unit
-        self._connect_timeout = reading.connect_timeout
-        self._end_when_idle = reading.end_when_idle
-        self._merge = EventTimeMerge(reading.idle_timeout, clock)
+        super().__init__(reading, EventTimeMerge(reading.idle_timeout, clock))
         self._skips: dict[int, Position] = {}
         self._redis: Any = None
         self._dead_lettered: list[Any] = []
@@ -137,7 +132,6 @@ class RedisSource:
         self._batch: list[
             tuple[int, list[Any]]
         ] = []  # the replies being ingested  # stream -> offset of the last entry read
-        self.stats = {"messages": 0, "events": 0, "dead_lettered": 0, "errors": 0}
 
     def __repr__(self) -> str:
         return (
@@ -153,11 +147,9 @@ class RedisSource:
             out[self.streams[code]] = {0: position}
         return out
 
-    def resume_from(self, positions: Mapping[str, Mapping[int, Position]]) -> None:
-        """Start from ``positions`` (a checkpoint's); call before iterating."""
-        if self._redis is not None:
-            raise RuntimeError("resume_from must be called before the source is iterated")
-        self._start = {s: dict(p) for s, p in positions.items()}
+    @property
+    def _connected(self) -> bool:
+        return self._redis is not None
 
     def describe(self) -> dict[str, Any]:
         """What this source reads, for checkpoints and logs."""
@@ -303,13 +295,6 @@ class RedisSource:
         self.stats["dead_lettered"] += len(self._dead_lettered)
         self._dead_lettered = []
 
-    def _emit(self, final: bool = False) -> pl.DataFrame | None:
-        out = self._merge.release(final=final)
-        if out is None:
-            return None
-        self.stats["events"] += out.height
-        return EventTimeMerge.strip(out)
-
     async def frames(self, *, heartbeat: bool = False) -> AsyncIterator[pl.DataFrame]:
         """Yield event frames; with ``heartbeat`` also an empty frame after every quiet read."""
         if self._redis is None:
@@ -331,17 +316,9 @@ class RedisSource:
                     yield rest
                 return
 
-    def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
-        return self.frames()
-
     def drain(self) -> pl.DataFrame | None:
         """Release every held-back event (end of stream)."""
         return self._emit(final=True)
-
-    @property
-    def held(self) -> int:
-        """Events read but held back until the other streams catch up."""
-        return self._merge.held
 
     def prepare_commit(self) -> None:
         """Nothing to do: dead letters are written before their positions are yielded."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stockseries._frames import to_polars, unwrap_frame
+from stockseries._frames import like_input, to_polars, unwrap_frame
 from stockseries.planning._catalog import catalog_frame, lead_times
 from stockseries.planning._maths import Moments, cover_us, policy, stockout_probability
 from stockseries.planning._settings import PlanSettings
@@ -23,7 +23,7 @@ from stockseries.planning._window import (
     window_buckets,
 )
 
-__all__ = ["Inputs", "history_note", "on_order_column", "plan_table"]
+__all__ = ["Inputs", "history_note", "item_plan", "on_order_column", "plan_table"]
 
 _DAY_US = 86_400_000_000
 
@@ -147,6 +147,31 @@ def plan_table(inputs: Inputs, on_order: Any) -> pl.DataFrame:
             pl.max_horizontal(pl.col("as_of"), pl.col("projected_stockout") - pl.col("lead_time"))
         ),
     )
+
+
+def item_plan(
+    series: Any,
+    catalog: Any,
+    settings: PlanSettings,
+    columns: tuple[str, ...],
+    on_order: Any,
+    lead_time: str | timedelta | None,
+    review_period: str | timedelta | None,
+    every: str | timedelta | None,
+) -> Any:
+    """The ``columns`` of :func:`plan_table`, one row per item sorted by item, from the public
+    arguments of a per-item planning call (pandas in, pandas out)."""
+    inputs, was_pandas = Inputs.build(
+        series,
+        catalog,
+        settings,
+        lead_time=lead_time,
+        review_period=review_period,
+        every=every,
+        ordered=False,
+    )
+    table = plan_table(inputs, on_order).select(columns)
+    return like_input(table.sort(ITEM), was_pandas)
 
 
 def history_note(frame: pl.DataFrame, inputs: Inputs) -> str | None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from stockseries._frames import like_input
-from stockseries.planning._plan import Inputs, plan_table
+from stockseries.planning._plan import item_plan
 from stockseries.planning._settings import plan_settings
-from stockseries.planning._window import ITEM
 
 __all__ = ["REORDER_COLUMNS", "reorder_points"]
 
@@ -111,14 +109,7 @@ def reorder_points(
     >>> plan.select("daily_rate", "lead_time_demand", "order_quantity", "order_now").row(0)
     (10.0, 20.0, 0, False)
     """
-    inputs, was_pandas = Inputs.build(
-        series,
-        catalog,
-        plan_settings(service_level, service, window, min_periods),
-        lead_time=lead_time,
-        review_period=review_period,
-        every=every,
-        ordered=False,
+    settings = plan_settings(service_level, service, window, min_periods)
+    return item_plan(
+        series, catalog, settings, REORDER_COLUMNS, on_order, lead_time, review_period, every
     )
-    table = plan_table(inputs, on_order).select(REORDER_COLUMNS)
-    return like_input(table.sort(ITEM), was_pandas)

@@ -14,7 +14,7 @@ from stockseries.alerts import alert_id
 from stockseries.planning import _normal
 from stockseries.planning._maths import cover_us, policy, stockout_probability
 from stockseries.planning._message import risk_message
-from stockseries.planning._plan import Inputs, plan_table
+from stockseries.planning._plan import Inputs, item_plan
 from stockseries.planning._settings import PlanSettings, plan_settings
 from stockseries.planning._window import (
     DEMAND,
@@ -107,17 +107,8 @@ def stockout_risk(
     >>> risk.select("item_id", "cover", "at_risk").rows()
     [('A', datetime.timedelta(days=1, seconds=43200), True), ('B', datetime.timedelta(days=47), False)]
     """
-    inputs, was_pandas = Inputs.build(
-        series,
-        catalog,
-        plan_settings(service_level, service, window, min_periods),
-        lead_time=lead_time,
-        review_period=None,
-        every=every,
-        ordered=False,
-    )
-    table = plan_table(inputs, on_order).select(RISK_COLUMNS)
-    return like_input(table.sort(ITEM), was_pandas)
+    settings = plan_settings(service_level, service, window, min_periods)
+    return item_plan(series, catalog, settings, RISK_COLUMNS, on_order, lead_time, None, every)
 
 
 def risk_alerts(

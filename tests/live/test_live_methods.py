@@ -9,9 +9,11 @@ lower bar, its id marked ``down``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,9 @@ from polars.testing import assert_frame_equal
 from stockseries.generate import simulate
 from stockseries.live import StreamProcessor
 
-from .helpers import assert_contract, batch, cut, feed, shuffled_within, steady_with_drops
+from .helpers import Run, assert_contract, batch, cut, feed, shuffled_within, steady_with_drops
+
+_Test = TypeVar("_Test", bound=Callable[..., None])
 
 
 @pytest.mark.parametrize(
@@ -39,21 +43,24 @@ from .helpers import assert_contract, batch, cut, feed, shuffled_within, steady_
     ],
 )
 def test_new_options_match_batch(method: str, options: dict[str, Any]) -> None:
-    days = 4 if method == "profile" else 0.2  # the profile judges from its fourth day on
-    sim = simulate(5, days=days, seed=4)
-    events = sim.events
-    settings_ = {"method": method, **options, "merge_gap": 1}
+    _, found = _simulation_matches_batch({"method": method, **options, "merge_gap": 1})
+    assert found.height > 0
+
+
+def _simulation_matches_batch(settings_: dict[str, Any]) -> tuple[Run, pl.DataFrame]:
+    """Feed a simulation, shuffled within 30 s and cut in 21 frames, to a processor; assert
+    its series and closed alerts equal batch's; return the run and batch's alerts."""
+    profile = settings_["method"] == "profile"  # the profile judges from its fourth day on
+    every = "5m" if profile else "1m"
+    events = simulate(5, days=4 if profile else 0.2, seed=4).events
     rng = np.random.default_rng(11)
     arrival = shuffled_within(events, 30_000_000, rng)
     frames = cut(arrival, rng.choice(events.height, 20, replace=False).tolist())
-    processor = StreamProcessor(
-        every="5m" if method == "profile" else "1m", lateness="30s", **settings_
-    )
-    run = feed(processor, frames)
-    detected, found = batch(events, every="5m" if method == "profile" else "1m", **settings_)
-    assert found.height > 0
+    run = feed(StreamProcessor(every=every, lateness="30s", **settings_), frames)
+    detected, found = batch(events, every=every, **settings_)
     assert_frame_equal(run.series, detected, check_exact=True)
     assert_frame_equal(run.closed, found, check_exact=True)
+    return run, found
 
 
 _DROP_METHODS = {
@@ -65,6 +72,37 @@ _DROP_METHODS = {
     "profile": {"period": "15m", "seasons": 2},
     "level_shift": {"window": 4},
 }
+
+
+#: The arguments of test_drops_match_batch a regression example below does not name.
+_PLAIN_EXAMPLE: dict[str, Any] = {
+    "method": "zscore",
+    "direction": "both",
+    "minutes": 20,
+    "items": 1,
+    "seed": 0,
+    "every": "1m",
+    "k": 1.0,
+    "min_demand": 0,
+    "smooth": 1,
+    "extra": {},
+    "merge_gap": 0,
+    "min_buckets": 1,
+    "cooldown": 0,
+    "lateness_s": 0,
+    "n_frames": 1,
+}
+
+
+def _regression_examples(*cases: dict[str, Any]) -> Callable[[_Test], _Test]:
+    """One hypothesis ``@example`` per case (in order), the rest from ``_PLAIN_EXAMPLE``."""
+
+    def add(test: _Test) -> _Test:
+        for case in reversed(cases):
+            test = example(**{**_PLAIN_EXAMPLE, **case})(test)
+        return test
+
+    return add
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -85,100 +123,32 @@ _DROP_METHODS = {
     lateness_s=st.sampled_from([0, 45]),
     n_frames=st.integers(1, 10),
 )
-# Robust capping with smoothing: each pass of a rolling baseline reads a window plus the
-# smoothing lag further back, so a retained look-back of (passes + 1) windows missed the
-# series' first bucket and live decided the last bucket differently from batch.
-@example(
-    method="mad",
-    direction="both",
-    minutes=36,
-    items=1,
-    seed=2,
-    every="1m",
-    k=1.0,
-    min_demand=0,
-    smooth=2,
-    extra={"robust": True},
-    merge_gap=0,
-    min_buckets=1,
-    cooldown=0,
-    lateness_s=0,
-    n_frames=1,
-)
-# Transformed zscore once summed float moments from each item's start (less the item's
-# mean), so live, summing from its retained buckets, differed in the last bits — already on
-# a 20-minute item; and a flat window (ten minutes without demand) must have spread 0 on
-# both sides.
-@example(
-    method="zscore",
-    direction="down",
-    minutes=20,
-    items=1,
-    seed=0,
-    every="1m",
-    k=1.0,
-    min_demand=0,
-    smooth=1,
-    extra={"transform": "sqrt"},
-    merge_gap=0,
-    min_buckets=1,
-    cooldown=0,
-    lateness_s=0,
-    n_frames=1,
-)
-@example(
-    method="zscore",
-    direction="both",
-    minutes=70,
-    items=2,
-    seed=3,
-    every="1m",
-    k=1.5,
-    min_demand=0,
-    smooth=2,
-    extra={"transform": "log1p"},
-    merge_gap=0,
-    min_buckets=1,
-    cooldown=0,
-    lateness_s=45,
-    n_frames=7,
-)
-@example(
-    method="zscore",
-    direction="both",
-    minutes=40,
-    items=1,
-    seed=151,  # minutes 14-23 of the item have no demand
-    every="1m",
-    k=1.0,
-    min_demand=0,
-    smooth=1,
-    extra={"transform": "log1p"},
-    merge_gap=0,
-    min_buckets=1,
-    cooldown=0,
-    lateness_s=0,
-    n_frames=3,
-)
-# Robust zscore: capped counts took rolling_moments' integer path where every value of the
-# run was whole and its two-pass path elsewhere, so the live engine's retained buckets (no
-# fractional cap among them) and the whole series (one somewhere) differed in the last bits.
-@example(
-    method="zscore",
-    direction="down",
-    minutes=20,
-    items=1,
-    seed=0,
-    every="1m",
-    k=1.0,
-    min_demand=0,
-    smooth=1,
-    extra={"robust": True},
-    merge_gap=0,
-    min_buckets=1,
-    cooldown=0,
-    lateness_s=0,
-    n_frames=4,
+@_regression_examples(
+    # Robust capping with smoothing: each pass of a rolling baseline reads a window plus the
+    # smoothing lag further back, so a retained look-back of (passes + 1) windows missed the
+    # series' first bucket and live decided the last bucket differently from batch.
+    {"method": "mad", "minutes": 36, "seed": 2, "smooth": 2, "extra": {"robust": True}},
+    # Transformed zscore once summed float moments from each item's start (less the item's
+    # mean), so live, summing from its retained buckets, differed in the last bits — already
+    # on a 20-minute item; and a flat window (ten minutes without demand) must have spread 0
+    # on both sides.
+    {"direction": "down", "extra": {"transform": "sqrt"}},
+    {
+        "minutes": 70,
+        "items": 2,
+        "seed": 3,
+        "k": 1.5,
+        "smooth": 2,
+        "extra": {"transform": "log1p"},
+        "lateness_s": 45,
+        "n_frames": 7,
+    },
+    # Minutes 14-23 of the item have no demand.
+    {"minutes": 40, "seed": 151, "extra": {"transform": "log1p"}, "n_frames": 3},
+    # Robust zscore: capped counts took rolling_moments' integer path where every value of the
+    # run was whole and its two-pass path elsewhere, so the live engine's retained buckets (no
+    # fractional cap among them) and the whole series (one somewhere) differed in the last bits.
+    {"direction": "down", "extra": {"robust": True}, "n_frames": 4},
 )
 def test_drops_match_batch(
     method: str,
@@ -235,18 +205,8 @@ def test_drops_match_batch(
     ],
 )
 def test_spikes_and_drops_of_a_simulation_match_batch(method: str, options: dict[str, Any]) -> None:
-    days = 4 if method == "profile" else 0.2
-    every = "5m" if method == "profile" else "1m"
-    events = simulate(5, days=days, seed=4).events
     settings_ = {"method": method, **options, "direction": "both", "merge_gap": 1, "cooldown": 1}
-    rng = np.random.default_rng(11)
-    arrival = shuffled_within(events, 30_000_000, rng)
-    frames = cut(arrival, rng.choice(events.height, 20, replace=False).tolist())
-    processor = StreamProcessor(every=every, lateness="30s", **settings_)
-    run = feed(processor, frames)
-    detected, found = batch(events, every=every, **settings_)
+    run, found = _simulation_matches_batch(settings_)
     # Both kinds of episode happen, with their own ids.
     assert set(found["direction"]) == {"up", "down"}
-    assert_frame_equal(run.series, detected, check_exact=True)
-    assert_frame_equal(run.closed, found, check_exact=True)
     assert run.opened["alert_id"].is_unique().all()
