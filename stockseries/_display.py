@@ -144,11 +144,29 @@ def _title_text(title: Any) -> str:
     return " ".join(text) if isinstance(text, list) else str(text)
 
 
+#: Significant digits of the floats in a chart's data fingerprint (:func:`describe`).
+FINGERPRINT_DIGITS = 9
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with every float rounded to :data:`FINGERPRINT_DIGITS` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{FINGERPRINT_DIGITS}g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
 def describe(chart: Any) -> str:
     """A short, deterministic text of a chart: titles, marks, data rows, data fingerprint.
 
     The fingerprint is over the chart's inline data values only, so it changes when the data
-    does and not with Altair's generated names. It is the ``text/plain`` that nbval compares.
+    does and not with Altair's generated names; floats enter it rounded to
+    :data:`FINGERPRINT_DIGITS` significant digits, because the last bits of a float sum or
+    logarithm differ between CPUs (a stored notebook built on one machine is checked on
+    another). It is the ``text/plain`` that nbval compares.
 
     Examples
     --------
@@ -166,9 +184,10 @@ def describe(chart: Any) -> str:
     inline = [v["data"]["values"] for v in views if "values" in v.get("data", {})]
     data.update({f"inline{i}": values for i, values in enumerate(inline)})
     rows = sum(len(v) for v in data.values() if isinstance(v, list))
-    digest = hashlib.sha1(
-        json.dumps(sorted(map(json.dumps, data.values()))).encode(), usedforsecurity=False
-    ).hexdigest()[:12]
+    values = (json.dumps(_rounded(v)) for v in data.values())
+    digest = hashlib.sha1(json.dumps(sorted(values)).encode(), usedforsecurity=False).hexdigest()[
+        :12
+    ]
     shown = list(dict.fromkeys(titles))
     name = " | ".join(shown[:4]) + (f" | … ({len(shown) - 4} more)" if len(shown) > 4 else "")
     head = f'Chart "{name}"' if name else "Chart"
