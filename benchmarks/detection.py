@@ -501,7 +501,8 @@ def document(
         "not chosen by the labels: `stockseries.choose_transform` picks it on the 3 training "
         "tickers' series (the likelihood of every bucket under the rolling baseline's normal "
         'model; what `tune(transforms="auto")` does); here it picks '
-        f"{_spelled_choices(transforms)}. "
+        f"{_spelled_choices(transforms)}; a method whose grid never judges the chosen "
+        "transform (`quantile`: raw values only, see *Grids searched*) keeps its whole grid. "
         "*without validation*: the same tuner without `validation` (every training window "
         "hit, fewest FA), five-ticker equivalent. "
         "*transform searched by labels*: the transform searched with the rest of the grid "

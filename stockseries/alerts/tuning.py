@@ -366,7 +366,9 @@ def tune(
         transform); searching them adds ``direction``/``transform`` columns to the trials.
         ``transforms="auto"`` chooses one transform from ``series`` without the labels
         (:func:`~stockseries.spikes.choose_transform`: the likelihood of each bucket under
-        the rolling baseline's normal model) and searches the rest of the grid with it;
+        the rolling baseline's normal model) and searches the rest of the grid with it
+        (with ``None`` chosen, a method whose own default transform is not raw, ``profile``,
+        keeps its default, as ``None`` does everywhere in the grid);
         :attr:`TuneResult.transform_choice` holds the evidence. Prefer it when the labels
         are few (a dozen events): alarms counted on so few events choose a model poorly
         (on the bundled Twitter data, searching transforms by labels on three tickers

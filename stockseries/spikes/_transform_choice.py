@@ -25,8 +25,9 @@ bundled Twitter data, choosing the transform by false alarms on three tickers pi
 counts in the splits that held out the bursty, low-count ticker, and missed its weakest
 window; the likelihood picks ``log1p`` on every ticker, at every window from 1 hour to 3
 days. It behaves as theory says on known noise (Poisson: ``sqrt``; multiplicative,
-log-normal or negative-binomial with small shape: ``log1p``; additive Gaussian: a tie,
-so ``None``).
+log-normal or negative-binomial with small shape: ``log1p``; additive Gaussian noise across
+level steps: ``None``; additive Gaussian noise around one level: ``None`` and ``sqrt`` score
+within a few thousandths of each other and either may win, never ``log1p``).
 """
 
 from __future__ import annotations
