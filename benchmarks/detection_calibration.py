@@ -185,11 +185,11 @@ def _weakest_lines(strengths: Sequence[WindowStrength]) -> list[str]:
     return [
         "**Why the transform decides.** A k tuned on three tickers hits a held-out window when "
         "the weakest windows of all tickers peak close together. " + "; ".join(parts) + ". "
-        "Searched by the labels, the transform is raw or `sqrt` in the splits that hold out "
-        "the ticker of the weakest raw window (the other tickers' windows do not ask for "
-        "`log1p`), and that window is missed. `choose_transform` looks at every bucket, not "
-        "at the labels; on this data it picks `log1p` (main table), the transform under "
-        "which the weakest windows of the five tickers peak closest together.",
+        "A transform under which one window lies far below the rest is one a split holding "
+        "out that window's ticker has no reason to avoid: the labels of the other tickers "
+        "do not ask for more, and the window is missed (the per-split tables above name the "
+        "transform chosen and the windows missed). `choose_transform` looks at every bucket, "
+        "not at the labels (the main table says what it picks per split).",
     ]
 
 

@@ -65,7 +65,7 @@ ss.evaluate(found, labels)
 #
 # Tuning chooses settings against labels; what counts is whether they hold on items they were not
 # chosen on. Here `ewma` is tuned at 5-minute buckets on AAPL, CRM and FB and checked on IBM and
-# PFE. PFE holds the weakest labelled window: one 5-minute burst of 22 mentions late at night.
+# PFE. PFE holds the weakest labelled window: one 5-minute burst of 22 mentions at 23:40 UTC.
 #
 # First the transform. Counts this bursty are far from Gaussian on their own scale, and which
 # variance-stabilising transform suits them is a question about the data, not about the labels:
