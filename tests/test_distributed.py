@@ -24,6 +24,7 @@ from typing import Any
 
 import cloudpickle
 import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -566,23 +567,96 @@ def test_tune_on_the_cluster_gives_the_in_memory_columns(client: Client) -> None
     assert got.best == expected.best
 
 
-def test_tune_on_the_cluster_does_not_choose_the_transform(client: Client) -> None:
-    """transforms='auto' is not supported on a cluster (yet): a clear ValueError, before any
-    work, that says how to choose first (stockseries.choose_transform)."""
-    sim = ss.simulate(4, start="2024-01-01", days=1, seed=5)
+def counts_series(items: int = 6, hours: int = 300, seed: int = 0) -> pl.DataFrame:
+    """Hourly counts of odd ids, half over-dispersed, half Poisson, rows shuffled."""
+    rng = np.random.default_rng(seed)
+    ts = [T0 + timedelta(hours=h) for h in range(hours)]
+    frames = [
+        pl.DataFrame(
+            {
+                "item_id": item,
+                "ts": ts,
+                "demand": rng.negative_binomial(1, 0.2, hours)
+                if i % 2
+                else rng.poisson(4.0, hours),
+            }
+        )
+        for i, item in enumerate(ODD_IDS[:items])
+    ]
+    return pl.concat(frames).sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+def assert_same_choice(got: ss.TransformChoice, expected: ss.TransformChoice) -> None:
+    """The same choice to the bit: each item's likelihoods come from its own rows by the same
+    code, and the pooled sums run over the items in the same (item_id) order."""
+    assert got.transform == expected.transform
+    assert got.loglik == expected.loglik  # floats compared exactly
+    assert_frame_equal(got.items, expected.items, check_exact=True)
+    assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize("flavour", ["polars", "pandas", "dask"])
+def test_choose_transform_on_the_cluster_equals_one_process(client: Client, flavour: str) -> None:
+    if flavour == "dask":  # whole items per partition, as distributed.resample gives them
+        sim = ss.simulate(8, start="2024-01-01", days=2, seed=7)
+        series: Any = ss.resample(sim.events, "10m")
+        source: Any = ssd.resample(sim.events, "10m", npartitions=3)
+    else:
+        series = counts_series()
+        source = series.to_pandas() if flavour == "pandas" else series
+    expected = ss.choose_transform(series, window=24)
+    for npartitions in (None,) if flavour == "dask" else (1, 3):  # Dask: its own partitions
+        got = ssd.choose_transform(source, window=24, npartitions=npartitions)
+        assert_same_choice(got, expected)
+
+
+def test_choose_transform_on_the_cluster_errors(client: Client) -> None:
+    """The in-memory errors; a Dask DataFrame names a negative value by item and time."""
+    series = counts_series(items=3, hours=100)
+    negative = series.with_columns(
+        demand=pl.when((pl.col("item_id") == " A ") & (pl.col("ts") == T0 + timedelta(hours=5)))
+        .then(-1)
+        .otherwise(pl.col("demand"))
+    )
+    with pytest.raises(ValueError, match="window must be an integer >= 3"):
+        ssd.choose_transform(series, window=2)
+    for bad, match in [
+        (negative, r"has negative values \(rows \[\d+\]\)"),  # positions in the caller's frame
+        (series, r"no bucket has window=200 earlier buckets .* too short or constant"),
+    ]:
+        window = 200 if bad is series else 24
+        with pytest.raises(ValueError, match=match) as raised:
+            ssd.choose_transform(bad, window=window, npartitions=2)
+        with pytest.raises(ValueError) as in_memory:
+            ss.choose_transform(bad, window=window)
+        assert str(raised.value) == str(in_memory.value)
+    lazy = dd.from_pandas(negative.sort("item_id", "ts").to_pandas(), npartitions=1)
+    with pytest.raises(
+        ValueError,
+        match=r"negative values \(item ' A ' at 2024-01-01 05:00:00\+00:00\); transforms",
+    ):
+        ssd.choose_transform(lazy, window=24)
+    split = dd.from_pandas(series.sort("item_id", "ts").to_pandas(), npartitions=2)
+    with pytest.raises(ValueError, match=r"in more than one partition.*whole items"):
+        ssd.choose_transform(split, window=24)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["polars-series", "dask-series"])
+def test_tune_auto_on_the_cluster_equals_tune(client: Client, lazy: bool) -> None:
+    """transforms='auto' chooses on the cluster before the search: the same choice, trials,
+    best setting and objective (which quotes the choice) as one process."""
+    sim = ss.simulate(6, start="2024-01-01", days=1, seed=5)
     series = ss.resample(sim.events, "5m")
-    grid = {"windows": 12, "ks": 3.0, "min_demands": 0, "smooths": 1, "transforms": "auto"}
-    with pytest.raises(ValueError, match=r"grid\.resolved\(series\).*choose_transform"):
-        ssd.tune(series, sim.labels, npartitions=2, **grid)
-    # Before any work: the client is not even asked (each partition would choose its own).
-    with pytest.raises(ValueError, match=r"grid\.resolved\(series\)"):
-        ssd.tune(series, sim.labels, client=object(), **grid)
-    choice = ss.choose_transform(series)
-    chosen = {**grid, "transforms": (choice.transform,)}
-    got = ssd.tune(series, sim.labels, npartitions=2, **chosen)
+    grid = {"windows": 12, "ks": (3.0, 4.0), "min_demands": 0, "smooths": 1, "transforms": "auto"}
     expected = ss.tune(series, sim.labels, progress=False, **grid)
+    source = ssd.resample(sim.events, "5m", npartitions=3) if lazy else series
+    got = ssd.tune(source, sim.labels, npartitions=2, **grid)
+    assert expected.transform_choice is not None and got.transform_choice is not None
+    assert_same_choice(got.transform_choice, expected.transform_choice)
     assert_frame_equal(got.trials, expected.trials)
     assert got.best == expected.best
+    assert got.alert_params == expected.alert_params
+    assert got.objective == expected.objective
 
 
 def test_one_item_with_most_events_does_not_take_a_worker_down(client: Client) -> None:

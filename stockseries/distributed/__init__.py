@@ -44,7 +44,9 @@ environment, or Dask's ``distributed.nanny.pre-spawn-environ`` setting — not t
 
 :func:`tune` runs the per-item work of :func:`stockseries.tune` (signals, baselines, episodes
 of every setting) on the workers and adds up the per-setting counts on the client: the same
-trials, ranks and best setting.
+trials, ranks and best setting. :func:`choose_transform` computes the per-item likelihoods of
+:func:`stockseries.choose_transform` on the workers and pools them on the client: the same
+choice, and ``tune(transforms="auto")`` chooses with it before searching, as in memory.
 """
 
 from __future__ import annotations
@@ -67,10 +69,11 @@ from stockseries.distributed._api import (
 )
 from stockseries.distributed._cluster import local_cluster, worker_environment
 from stockseries.distributed._outputs import ClusterRunError
-from stockseries.distributed._tune import tune
+from stockseries.distributed._tune import choose_transform, tune
 
 __all__ = [
     "ClusterRunError",
+    "choose_transform",
     "cluster_client",
     "detect_alerts",
     "local_cluster",

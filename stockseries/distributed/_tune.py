@@ -7,10 +7,17 @@ back is small: per setting, the number of alerts, of alerts that hit a label and
 detected, which add up across items. The client adds them, recomputes precision, recall, F1
 and false alerts per item-day exactly as one process does, ranks with the same rule, and runs
 the refinement round around the best setting on the cluster again.
+
+:func:`choose_transform` (and ``tune(transforms="auto")``, which resolves the grid with it
+before searching) works the same way: each partition of whole items computes its items' mean
+log-likelihoods (:func:`~stockseries.spikes._transform_choice.item_likelihoods`) on a
+worker; the client concatenates the items frames, sorts them by ``item_id`` (the order of the
+one-process frame) and pools them (``pooled_choice``), so the result is the in-memory one.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import dask
@@ -26,8 +33,17 @@ from stockseries.alerts.tuning import TuneGrid, TuneResult, tune_result
 from stockseries.alerts.tuning import tune as tune_in_memory
 from stockseries.distributed._api import cluster_client
 from stockseries.distributed._arrow import polars_of
+from stockseries.spikes._layout import prepare
+from stockseries.spikes._transform_choice import (
+    DEFAULT_WINDOW,
+    TransformChoice,
+    check_window,
+    checked_series,
+    item_likelihoods,
+    pooled_choice,
+)
 
-__all__ = ["tune"]
+__all__ = ["choose_transform", "tune"]
 
 _US_PER_DAY = 86_400_000_000
 _COUNTS = ["n_alerts", "hits", "detected", "n_labels"]
@@ -61,23 +77,29 @@ def tune(
     grid : TuneGrid, optional
         The settings to search; or give them as keywords (``methods``, ``windows``, ``ks``,
         ``min_demands``, ``smooths``, ``merge_gap``, ``min_buckets``, ``cooldown``,
-        ``min_periods``, ``column``, ``method_options``). ``transforms="auto"`` is not
-        chosen on a cluster (a ``ValueError``): choose with
-        :func:`stockseries.choose_transform` and give ``transforms=(choice.transform,)``.
+        ``min_periods``, ``column``, ``method_options``). ``transforms="auto"`` chooses
+        the transform with :func:`choose_transform` on the cluster first (one more pass over
+        the data), then searches with it, as :func:`stockseries.tune` does.
 
     Returns
     -------
     TuneResult
-        Equal to the in-memory result (trials, ranks and best setting).
+        Equal to the in-memory result (trials, ranks, best setting and, with
+        ``transforms="auto"``, ``transform_choice``).
     """
     if objective not in ("f1", "precision", "recall"):
         raise ValueError(f"objective must be 'f1', 'precision' or 'recall', got {objective!r}")
     grid = grid if grid is not None else TuneGrid(**grid_options)
-    if grid.chooses_transform:  # not on a cluster (yet): the clear error before any work,
-        grid.settings()  # not after each partition chose a transform of its own
     client = cluster_client(client)
     truth = frame_of(labels, "labels").with_columns(pl.col(ITEM).cast(pl.String))
-    parts = _partitions(series, npartitions or 2 * max(1, len(client.scheduler_info()["workers"])))
+    choice = None
+    if grid.chooses_transform:  # one transform for all items, as in memory (grid.resolved)
+        series = _checked(series, grid.column)
+        parts = _partitions(series, _npartitions(client, npartitions))
+        choice = _chosen(client, parts, DEFAULT_WINDOW, grid.column)
+        grid = replace(grid, transforms=(choice.transform,))
+    else:
+        parts = _partitions(series, _npartitions(client, npartitions))
     trials = _scored(client, parts, truth, grid, "grid")
     if refine:
         ranked, _ = rank_trials(trials, objective, target_recall, max_false_per_day, warn=False)
@@ -104,7 +126,88 @@ def tune(
             trials = pl.concat([trials, more.select(trials.columns)])
     trials = trials.drop("_trial").with_row_index("_trial")
     ranked, how = rank_trials(trials, objective, target_recall, max_false_per_day, warn=True)
-    return tune_result(ranked, how, grid.settings(), grid)
+    return tune_result(ranked, how, grid.settings(), grid, choice)
+
+
+def choose_transform(
+    series: Any,
+    *,
+    window: int = DEFAULT_WINDOW,
+    column: str = "demand",
+    client: Any = None,
+    npartitions: int | None = None,
+) -> TransformChoice:
+    """:func:`stockseries.choose_transform` with the per-item likelihoods on a Dask cluster.
+
+    Parameters
+    ----------
+    series : Dask DataFrame, polars or pandas DataFrame
+        A dense series. A Dask DataFrame must hold whole items per partition, e.g. the lazy
+        result of :func:`stockseries.distributed.resample` (a ``ValueError`` when an item is
+        found in two partitions); an in-memory frame is checked on the client and split by
+        item into ``npartitions`` (default: twice the number of workers).
+    window, column
+        As for :func:`stockseries.choose_transform`.
+
+    Returns
+    -------
+    TransformChoice
+        Equal to the in-memory result: the same transform, and the same ``loglik`` and
+        ``items`` to the bit (each item's likelihoods are computed from its own rows by the
+        same code; the items are pooled on the client in ``item_id`` order, as in memory).
+
+    Raises
+    ------
+    ValueError
+        As in memory: a window below 3, or no judged bucket (too short or constant).
+        A polars or pandas frame is checked on the client, with the in-memory error (a
+        negative value: its row positions in ``series``). A Dask DataFrame is checked on
+        the workers, partition by partition: a negative value is named by its ``item_id``
+        and ``ts`` (row positions in a partition mean nothing to the caller); the column,
+        null and order checks name rows within the partition, as the rest of
+        :mod:`stockseries.distributed` does.
+    """
+    check_window(window)
+    client = cluster_client(client)
+    parts = _partitions(_checked(series, column), _npartitions(client, npartitions))
+    return _chosen(client, parts, window, column)
+
+
+def _npartitions(client: Any, npartitions: int | None) -> int:
+    return npartitions or 2 * max(1, len(client.scheduler_info()["workers"]))
+
+
+def _checked(series: Any, column: str) -> Any:
+    """An in-memory frame checked (and sorted) on the client as in memory; a Dask DataFrame
+    unchanged (each partition is checked on its worker)."""
+    import dask.dataframe as dd
+
+    return series if isinstance(series, dd.DataFrame) else checked_series(series, column)
+
+
+def _chosen(client: Any, parts: list[Any], window: int, column: str) -> TransformChoice:
+    tasks = [dask.delayed(_likelihoods)(part, window, column) for part in parts]
+    items = pl.concat(client.gather(client.compute(tasks))).sort(ITEM)
+    split = items.filter(pl.col(ITEM).is_duplicated()).get_column(ITEM).unique(maintain_order=True)
+    if split.len():
+        raise ValueError(
+            f"series: items {split.head(5).to_list()} are in more than one partition; a Dask "
+            "DataFrame must hold whole items per partition (as distributed.resample gives)"
+        )
+    return pooled_choice(items, window, column)
+
+
+def _likelihoods(part: pl.DataFrame, window: int, column: str) -> pl.DataFrame:
+    """One partition's items frame (runs on a worker)."""
+    frame, _ = prepare(part, column)
+    negative = frame.filter(pl.col(column) < 0).head(5)
+    if negative.height:
+        where = ", ".join(f"item {item!r} at {ts}" for item, ts in negative.select(ITEM, TS).rows())
+        raise ValueError(
+            f"column {column!r} has negative values ({where}); transforms need "
+            "counts or amounts >= 0"
+        )
+    return item_likelihoods(frame, window, column)
 
 
 def _partitions(series: Any, n: int) -> list[Any]:

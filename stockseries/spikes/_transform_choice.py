@@ -42,7 +42,14 @@ from stockseries import _frames
 from stockseries._html import result_html
 from stockseries.spikes._layout import prepare
 
-__all__ = ["TransformChoice", "choose_transform"]
+__all__ = [
+    "TransformChoice",
+    "check_window",
+    "checked_series",
+    "choose_transform",
+    "item_likelihoods",
+    "pooled_choice",
+]
 
 #: Candidates in order of simplicity (a tie goes to the earlier).
 CANDIDATES: tuple[str | None, ...] = (None, "sqrt", "log1p")
@@ -155,8 +162,23 @@ def choose_transform(
     >>> choice        # one transform for all: pooled over every judged bucket
     TransformChoice(sqrt: mean log-likelihood per bucket none -2.528, sqrt -2.341, log1p -2.357; 2 items, 3,880 buckets, window=60)
     """
+    check_window(window)
+    frame = checked_series(series, column)
+    return pooled_choice(item_likelihoods(frame, window, column), window, column)
+
+
+def check_window(window: int) -> None:
+    """The ``ValueError`` of :func:`choose_transform` for a window that is not an integer >= 3."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 3:
         raise ValueError(f"window must be an integer >= 3, got {window!r}")
+
+
+def checked_series(series: Any, column: str) -> pl.DataFrame:
+    """``series`` (pandas or Polars) checked and sorted as :func:`choose_transform` needs it.
+
+    The errors of :func:`~stockseries.spikes._layout.prepare` (columns, nulls, order), and
+    negative values of ``column``, named by their row positions in ``series``.
+    """
     given = _frames.to_polars(series)[0]
     frame, _ = prepare(given, column)  # sorted by item and time when it was not
     negative = pl.col(column) < 0
@@ -166,19 +188,28 @@ def choose_transform(
             f"column {column!r} has negative values (rows {rows}); transforms need "
             "counts or amounts >= 0"
         )
-    per_item = _loglik_per_item(frame, window, column)
-    if per_item["buckets"].sum() == 0:
+    return frame
+
+
+def pooled_choice(items: pl.DataFrame, window: int, column: str) -> TransformChoice:
+    """The :class:`TransformChoice` of an items frame (:func:`item_likelihoods`, sorted by
+    ``item_id``): each candidate's mean over the items weighted by their judged buckets,
+    ties to the simpler; ``column`` names the watched column in the error.
+
+    Raises ``ValueError`` when no bucket was judged (series too short or constant).
+    """
+    if items["buckets"].sum() == 0:
         raise ValueError(
             f"no bucket has window={window} earlier buckets with a non-zero spread in "
             f"column {column!r}: the series are too short or constant; give a smaller "
             "window or the transform itself"
         )
-    total = per_item.select(
+    total = items.select(
         (pl.col(_label(t)) * pl.col("buckets")).sum() / pl.col("buckets").sum() for t in CANDIDATES
     ).row(0)
     loglik = dict(zip(CANDIDATES, (float(v) for v in total), strict=True))
     best = max(CANDIDATES, key=lambda t: (loglik[t], -CANDIDATES.index(t)))
-    return TransformChoice(best, loglik, per_item, window)
+    return TransformChoice(best, loglik, items, window)
 
 
 def _transformed(x: pl.Expr, transform: str | None) -> tuple[pl.Expr, pl.Expr]:
@@ -190,7 +221,15 @@ def _transformed(x: pl.Expr, transform: str | None) -> tuple[pl.Expr, pl.Expr]:
     return x.log1p(), -x.log1p()
 
 
-def _loglik_per_item(frame: pl.DataFrame, window: int, column: str) -> pl.DataFrame:
+def item_likelihoods(frame: pl.DataFrame, window: int, column: str) -> pl.DataFrame:
+    """The per-item frame of :attr:`TransformChoice.items` for a checked frame of whole items.
+
+    ``frame`` as :func:`checked_series` returns it (sorted by item and time, no negative
+    value): one row per item, in the frame's order (``item_id``, ``buckets``, ``none``,
+    ``sqrt``, ``log1p``, ``best``). Items depend only on their own rows, so the frames of
+    disjoint sets of whole items, concatenated and sorted by ``item_id``, are the frame of
+    their union (what :func:`stockseries.distributed.choose_transform` relies on).
+    """
     x = pl.col(column).cast(pl.Float64)
     parts: dict[str, pl.Expr] = {}
     judged = pl.lit(True)
