@@ -619,7 +619,7 @@ def test_choose_transform_on_the_cluster_errors(client: Client) -> None:
         .otherwise(pl.col("demand"))
     )
     with pytest.raises(ValueError, match="window must be an integer >= 3"):
-        ssd.choose_transform(series, window=2)
+        ssd.choose_transform(series, window=2, client=object())  # before the client is asked
     for bad, match in [
         (negative, r"has negative values \(rows \[\d+\]\)"),  # positions in the caller's frame
         (series, r"no bucket has window=200 earlier buckets .* too short or constant"),
@@ -657,6 +657,14 @@ def test_tune_auto_on_the_cluster_equals_tune(client: Client, lazy: bool) -> Non
     assert got.best == expected.best
     assert got.alert_params == expected.alert_params
     assert got.objective == expected.objective
+
+
+def test_tune_auto_on_the_cluster_checks_the_grid_first(client: Client) -> None:
+    """A bad grid is refused before the transform is chosen (the client is never asked)."""
+    sim = ss.simulate(2, start="2024-01-01", days=1, seed=5)
+    series = ss.resample(sim.events, "5m")
+    with pytest.raises(ValueError, match="k must be a finite number > 0"):
+        ssd.tune(series, sim.labels, client=object(), windows=12, ks=-1.0, transforms="auto")
 
 
 def test_one_item_with_most_events_does_not_take_a_worker_down(client: Client) -> None:

@@ -122,7 +122,8 @@ def choose_transform(
     normal distribution with the mean and standard deviation of the previous ``window``
     buckets of its item, on the transformed scale, with the transform's Jacobian (the
     Box-Cox criterion restricted to the three transforms ``detect_spikes`` offers). No
-    labels are used. ``tune(transforms="auto")`` chooses this way.
+    labels are used. ``tune(transforms="auto")`` chooses this way. On a Dask cluster,
+    :func:`stockseries.distributed.choose_transform` gives the same result.
 
     Parameters
     ----------
