@@ -61,6 +61,14 @@ tuner
 tuner.params, tuner.scores
 
 # %% [markdown]
+# Beside the transform control the panel says which transform the data call for
+# (`choose_transform` on every item at the bucket size shown) and offers a "use it" button; the
+# method's own default stays until you press it. The evidence:
+
+# %%
+tuner.transform_choice
+
+# %% [markdown]
 # Set a control from code (or drag it): a lower `k` catches more but cries wolf more often.
 
 # %%

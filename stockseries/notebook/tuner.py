@@ -42,6 +42,7 @@ from stockseries.notebook.tuner_controls import (
 )
 from stockseries.notebook.tuner_engine import TunerEngine
 from stockseries.notebook.tuner_export import TunerExports
+from stockseries.notebook.tuner_transform import TransformHint
 from stockseries.notebook.tuner_view import (
     alert_choices,
     alert_table_html,
@@ -49,6 +50,7 @@ from stockseries.notebook.tuner_view import (
     marked_alerts,
     status_html,
 )
+from stockseries.spikes import TransformChoice
 from stockseries.spikes.methods import METHOD_TABLE, method_spec, spike_params
 
 __all__ = [
@@ -134,6 +136,10 @@ class SpikeTuner(TunerExports):
         The last detection frame (selected items).
     scores : dict or None
         ``precision``, ``recall``, ``f1`` of the last computation; ``None`` without labels.
+    transform_choice : TransformChoice or None
+        What :func:`~stockseries.spikes.choose_transform` suggests for all items at the
+        bucket size shown (beside the transform control, with a "use it" button);
+        ``None`` when it cannot choose (too short or constant series).
     trials : polars.DataFrame or None
         The precision/recall-versus-k table behind :attr:`pr_chart`.
     chart, pr_chart
@@ -227,6 +233,7 @@ class SpikeTuner(TunerExports):
         self._make_selectors(all_items, self._initial_items(all_items, items), native, method)
         default_window = spike_params(method, window=window, k=k)["window"]
         self.method_controls = MethodControls(method, options)
+        self._hint = TransformHint(self.method_controls, lambda: str(self.method.value))
         self._held_unit = window_unit(method, self.method_controls.values(method)) or "buckets"
         settings = self._make_settings(
             method, default_window or WINDOW_SHOWN, k, min_demand, smooth
@@ -380,7 +387,12 @@ class SpikeTuner(TunerExports):
                 widgets.VBox([self.search, self.items]),
                 widgets.VBox([self.every, self.every_hint, self.method, self.method_help]),
                 widgets.VBox(
-                    [*settings, self.method_controls.box, self.method_controls.common_box]
+                    [
+                        *settings,
+                        self.method_controls.box,
+                        self.method_controls.common_box,
+                        self._hint.box,  # what transform the data suggest, and "use it"
+                    ]
                 ),
             ]
         )
@@ -398,6 +410,7 @@ class SpikeTuner(TunerExports):
         self.alerts: Any = None
         self.detected: pl.DataFrame | None = None
         self.scores: dict[str, float | None] | None = None
+        self.transform_choice: TransformChoice | None = None
         self.trials: pl.DataFrame | None = None
         self._chart: AnyChart | None = None
         self._chart_args: tuple[tuple[Any, ...], dict[str, Any]] | None = None
@@ -581,6 +594,11 @@ class SpikeTuner(TunerExports):
             notes, self._pending_notes = self._pending_notes, []
             try:
                 params = self.current_params()
+                every = params["every"]
+                self.transform_choice = self._hint.update(
+                    every, lambda: self._series(every, self._all_items)
+                )
+                watch.lap("transform")
                 result = self._compute(params, watch)
             except (ValueError, TypeError) as err:
                 self.error = str(err)

@@ -181,6 +181,10 @@ class MethodControls:
         self.box.children = tuple(self.widgets.get(method, {}).values())
         self.common_box.children = tuple(self.common.get(method, {}).values())
 
+    def transform_widget(self, method: str) -> widgets.Widget | None:
+        """``method``'s transform dropdown (``None`` for a method without one)."""
+        return self.common.get(method, {}).get("transform")
+
     def values(self, method: str) -> dict[str, Any]:
         """Every option of ``method`` as typed (``None`` for "use the default")."""
         method_spec(method)  # a clear error for an unknown method

@@ -187,6 +187,16 @@ def test_tuner_explains_marks_and_zooms(
             kept = window.input_value() == window_before
             assert kept or "window" in _status(tuner).lower(), _status(tuner)
 
+            # The transform the data suggest, beside the transform control; "use it" sets it.
+            hint = tuner.locator(".ss-tuner-transform-hint")
+            expect(hint).to_contain_text("data suggest: log1p")
+            transform = tuner.locator(".ss-tuner-opt-transform select")
+            expect(transform).to_have_value("none")  # mad's own default is kept
+            tuner.locator(".ss-tuner-use-transform").click()
+            expect(transform).to_have_value("log1p")
+            expect(hint).to_contain_text("in use")
+            expect(tuner.locator(".ss-tuner-use-transform")).to_be_disabled()
+
             # Clicking an alert zooms the chart to it.
             view = tuner.locator(".ss-tuner-chart .vega-embed").first
             before = _x_labels(view)
